@@ -1,0 +1,113 @@
+"""tickwork: a job scheduler framework with pluggable stores, triggers and codecs.
+
+Everything public is importable from here; the modules behind it are private.
+"""
+
+from __future__ import annotations
+
+from ._codecs import BasicScheduleCodec, CompositeScheduleCodec
+from ._cron import CronSchedule, CronSpec
+from ._errors import (
+    EmptyJobIDError,
+    ExecutionNotFoundError,
+    HandlerNotDefinedError,
+    InvalidCronExpressionError,
+    InvalidIntervalError,
+    InvalidJobDataError,
+    InvalidQueryError,
+    InvalidScheduleConfigError,
+    InvalidScheduleTimeError,
+    JobAlreadyExistsError,
+    JobDataAlreadyExistsError,
+    JobDataNotFoundError,
+    JobNotFoundError,
+    NATSServerTooOldError,
+    PluginNotFoundError,
+    PluginRegistrationError,
+    SchedulerAlreadyStartedError,
+    SchedulerNotStartedError,
+    SchedulerStoppedError,
+    StorageConnectionError,
+    StorageNotInitializedError,
+    StorageOperationError,
+    TickworkError,
+    UnsupportedScheduleError,
+)
+from ._job import Job, JobEvent
+from ._local_trigger import LocalTrigger
+from ._memory_store import MemoryStore
+from ._migrate import migrate_storage
+from ._models import ExecutionRecord, JobData, JobStatus, MigrateResult, QueryOptions
+from ._plugins import (
+    available_plugins,
+    create_store,
+    create_trigger,
+    default_codec,
+    register_plugin,
+    unregister_plugin,
+)
+from ._scheduler import AsyncScheduler, Handler
+from ._schedules import IntervalSchedule, OnceSchedule, StartAtIntervalSchedule
+from ._sync import Scheduler
+from .abc import ClaimingStore, Delivery, Schedule, ScheduleCodec, Store, Trigger
+from .hookspecs import hookimpl
+
+__all__ = [
+    "AsyncScheduler",
+    "BasicScheduleCodec",
+    "ClaimingStore",
+    "CompositeScheduleCodec",
+    "CronSchedule",
+    "CronSpec",
+    "Delivery",
+    "EmptyJobIDError",
+    "ExecutionNotFoundError",
+    "ExecutionRecord",
+    "Handler",
+    "HandlerNotDefinedError",
+    "IntervalSchedule",
+    "InvalidCronExpressionError",
+    "InvalidIntervalError",
+    "InvalidJobDataError",
+    "InvalidQueryError",
+    "InvalidScheduleConfigError",
+    "InvalidScheduleTimeError",
+    "Job",
+    "JobAlreadyExistsError",
+    "JobData",
+    "JobDataAlreadyExistsError",
+    "JobDataNotFoundError",
+    "JobEvent",
+    "JobNotFoundError",
+    "JobStatus",
+    "LocalTrigger",
+    "MemoryStore",
+    "MigrateResult",
+    "NATSServerTooOldError",
+    "OnceSchedule",
+    "PluginNotFoundError",
+    "PluginRegistrationError",
+    "QueryOptions",
+    "Schedule",
+    "ScheduleCodec",
+    "Scheduler",
+    "SchedulerAlreadyStartedError",
+    "SchedulerNotStartedError",
+    "SchedulerStoppedError",
+    "StartAtIntervalSchedule",
+    "StorageConnectionError",
+    "StorageNotInitializedError",
+    "StorageOperationError",
+    "Store",
+    "TickworkError",
+    "Trigger",
+    "UnsupportedScheduleError",
+    "available_plugins",
+    "create_store",
+    "create_trigger",
+    "default_codec",
+    "hookimpl",
+    "migrate_storage",
+    "register_plugin",
+    "unregister_plugin",
+]

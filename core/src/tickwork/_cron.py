@@ -1,0 +1,324 @@
+"""Cron schedules evaluated on the wall clock of a time zone.
+
+croniter finds the matching wall-clock minutes; it is always given *naive* datetimes, so
+its arithmetic never meets a time zone. Mapping each naive minute to a real instant is
+done here, because that is where the daylight-saving rules of the contract live:
+
+- a wall-clock time that does not exist (a spring-forward gap) fires once, at the first
+  instant after the gap, however many matching minutes the gap swallowed;
+- a wall-clock time that happens twice (a fall-back fold) fires at its first
+  occurrence only, so the repeated stretch of the clock fires nothing the second time.
+
+Mapped this way, later wall-clock minutes never map to earlier instants, so the first
+matching minute whose instant lies after ``t`` gives the smallest fire time after ``t``.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import functools
+import re
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import attrs
+from croniter import CroniterBadDateError, croniter
+
+from ._errors import InvalidCronExpressionError, InvalidScheduleConfigError
+from ._timeutil import UTC, as_utc
+
+__all__ = ["CronSchedule", "CronSpec"]
+
+_FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
+_BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+_MONTH_NAMES = {
+    name: number
+    for number, name in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
+        start=1,
+    )
+}
+_DAY_NAMES = {
+    name: number for number, name in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))
+}
+_NAMES: tuple[dict[str, int], ...] = ({}, {}, {}, _MONTH_NAMES, _DAY_NAMES)
+_DAY_OF_MONTH, _DAY_OF_WEEK = 2, 4
+
+# One list item of a standard cron field. croniter also understands L, W, #, H and R;
+# they are refused so an expression means the same thing to every cron reader (R is
+# even random per parse).
+_ITEM = re.compile(
+    r"(?:(?P<star>\*)|(?P<any>\?)|(?P<low>[0-9]+|[a-z]+)(?:-(?P<high>[0-9]+|[a-z]+))?)"
+    r"(?:/(?P<step>[0-9]+))?",
+    re.IGNORECASE,
+)
+_SYNTAX_HINT = (
+    "use numbers, names (jan, mon), *, ranges (1-5), lists (1,3,5) and steps (*/15); "
+    "the extensions L, W, #, H and R are not supported"
+)
+
+# A fixed point from which to compute once, at construction, so an expression that can
+# never match (30 February) fails where it is written, not in the scheduler later.
+_PROBE = datetime(2000, 1, 1)
+_ONE_MINUTE = timedelta(minutes=1)
+_ONE_SECOND = timedelta(seconds=1)
+_TINY = timedelta(microseconds=1)
+
+
+def _normalise_expression(expression: Any) -> str:
+    if not isinstance(expression, str):
+        raise InvalidCronExpressionError(expression, "expected a string such as '0 9 * * 1-5'")
+    fields = expression.split()
+    if not fields:
+        raise InvalidCronExpressionError(expression, "it is empty")
+    if fields[0].upper().startswith(("CRON_TZ=", "TZ=")):
+        raise InvalidCronExpressionError(
+            expression,
+            "a time zone prefix is not part of the expression; pass timezone=... instead",
+        )
+    if len(fields) != 5:
+        raise InvalidCronExpressionError(
+            expression,
+            f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}",
+        )
+    for index, field in enumerate(fields):
+        for item in field.split(","):
+            _check_item(expression, index, field, item)
+    return " ".join(fields)
+
+
+def _check_item(expression: str, index: int, field: str, item: str) -> None:
+    name = _FIELDS[index]
+    match = _ITEM.fullmatch(item) if item.isascii() else None
+    if match is None:
+        raise InvalidCronExpressionError(
+            expression, f"{name} field {field!r} is not valid: {_SYNTAX_HINT}"
+        )
+    if match["any"] and (index not in (_DAY_OF_MONTH, _DAY_OF_WEEK) or match["step"]):
+        raise InvalidCronExpressionError(
+            expression, "'?' may only stand alone in the day-of-month or day-of-week field"
+        )
+    step = match["step"]
+    if step is not None and int(step) == 0:
+        raise InvalidCronExpressionError(expression, f"{name} step in {item!r} must be at least 1")
+    if match["low"] is None:
+        return
+    low = _value(expression, index, match["low"])
+    if match["high"] is None:
+        return
+    high = _value(expression, index, match["high"])
+    if index == _DAY_OF_WEEK and match["high"].lower() == "sun":
+        high = 7  # "mon-sun": Sunday closes the week here
+    if low > high:
+        raise InvalidCronExpressionError(
+            expression,
+            f"{name} range {item!r} runs backwards; write it as a list (for example 22-23,0-2)",
+        )
+
+
+def _value(expression: str, index: int, token: str) -> int:
+    name = _FIELDS[index]
+    if token.isdigit():
+        digits = token.lstrip("0") or "0"
+        number = int(digits) if len(digits) <= 4 else 10**4
+    else:
+        known = _NAMES[index]
+        if token.lower() not in known:
+            hint = f"; use one of {', '.join(known)}" if known else f"; {_SYNTAX_HINT}"
+            raise InvalidCronExpressionError(
+                expression, f"unknown name {token!r} in the {name} field{hint}"
+            )
+        number = known[token.lower()]
+    low, high = _BOUNDS[index]
+    if not low <= number <= high:
+        raise InvalidCronExpressionError(
+            expression, f"{name} value {token!r} is out of range {low}-{high}"
+        )
+    return number
+
+
+@functools.lru_cache(maxsize=1024)
+def _matcher(expression: str) -> croniter:
+    """A parsed croniter, shared per expression; callers use copies (it is stateful)."""
+    matcher = croniter(expression, _PROBE, ret_type=datetime)
+    copy.copy(matcher).get_next(datetime, _PROBE)
+    return matcher
+
+
+def _compile(expression: str) -> None:
+    try:
+        _matcher(expression)
+    except CroniterBadDateError:
+        raise InvalidCronExpressionError(expression, "it never matches a real date") from None
+    except Exception as exc:  # croniter's failure modes are not a documented set
+        raise InvalidCronExpressionError(expression, str(exc) or type(exc).__name__) from None
+
+
+def _next_wall_minute(expression: str, start: datetime) -> datetime:
+    """The first matching naive wall-clock minute after the minute ``start`` is in."""
+    result: datetime = copy.copy(_matcher(expression)).get_next(datetime, start)
+    return result
+
+
+def _zone(value: Any) -> ZoneInfo:
+    """Resolve an IANA name or a tzinfo to a ZoneInfo that knows its name.
+
+    The name is what gets stored, so a tzinfo without one (a fixed offset, a zone read
+    from a file) is refused rather than silently losing its rules.
+    """
+    name: str | None
+    if isinstance(value, ZoneInfo):
+        name = value.key
+    elif isinstance(value, _dt.timezone) and value.utcoffset(None) == timedelta(0):
+        name = "UTC"
+    elif isinstance(value, str):
+        name = value
+    elif isinstance(value, tzinfo):
+        # pytz zones call it .zone; other libraries follow zoneinfo's .key.
+        found = getattr(value, "key", None) or getattr(value, "zone", None)
+        name = found if isinstance(found, str) else None
+    else:
+        raise InvalidScheduleConfigError(
+            "cron", value, "a time zone must be an IANA name such as 'Europe/Paris' or a tzinfo"
+        )
+    if name is None:
+        raise InvalidScheduleConfigError(
+            "cron",
+            value,
+            "this tzinfo has no IANA zone name; pass a name such as 'Europe/Paris' "
+            "(or 'Etc/GMT-1' for a fixed UTC+1)",
+        )
+    try:
+        return ZoneInfo(name)
+    except Exception:  # ZoneInfoNotFoundError, ValueError for odd keys, OSError for dirs
+        raise InvalidScheduleConfigError(
+            "cron", value, f"unknown time zone {name!r}; use an IANA name such as 'Europe/Paris'"
+        ) from None
+
+
+def _offset_at(zone: ZoneInfo, instant: datetime) -> timedelta | None:
+    return instant.replace(tzinfo=UTC).astimezone(zone).utcoffset()
+
+
+def _transition(zone: ZoneInfo, before: datetime, after: datetime) -> datetime:
+    """The first whole second in ``(before, after]`` (naive UTC) with a new UTC offset.
+
+    The two wall-clock readings of a gap or fold bracket exactly one offset change, so
+    a binary search between them finds it to the second (tzdata has no finer changes).
+    """
+    old = _offset_at(zone, before)
+    low, high = 0, (after - before) // _ONE_SECOND
+    while high - low > 1:
+        middle = (low + high) // 2
+        if _offset_at(zone, before + middle * _ONE_SECOND) == old:
+            low = middle
+        else:
+            high = middle
+    return before + high * _ONE_SECOND
+
+
+def _readings(zone: ZoneInfo, wall: datetime) -> tuple[timedelta, timedelta]:
+    """The UTC offsets of a naive wall time read as its first and as its second occurrence."""
+    earlier = wall.replace(tzinfo=zone).utcoffset()
+    later = wall.replace(tzinfo=zone, fold=1).utcoffset()
+    if earlier is None or later is None:  # pragma: no cover - ZoneInfo always answers
+        raise AssertionError(f"{zone!r} gave no UTC offset for {wall}")
+    return earlier, later
+
+
+def _first_instant(zone: ZoneInfo, wall: datetime) -> datetime:
+    """The naive UTC instant at which the naive wall-clock minute ``wall`` fires."""
+    earlier, later = _readings(zone, wall)
+    if earlier >= later:
+        # Unambiguous (equal), or a fold whose first occurrence uses the earlier offset.
+        return wall - earlier
+    # A gap: zoneinfo reads the missing time with the offsets before (fold=0) and
+    # after (fold=1) the change; the real instants on either side bracket it.
+    return _transition(zone, wall - later, wall - earlier)
+
+
+def _resume_after(zone: ZoneInfo, wall: datetime) -> datetime:
+    """Where to search on when ``wall`` fired too early: past the fold it sits in."""
+    earlier, later = _readings(zone, wall)
+    if earlier <= later:
+        return wall
+    change = _transition(zone, wall - earlier, wall - later)
+    fold_end = change + earlier  # the wall clock stops repeating here
+    return max(wall, (fold_end - _TINY).replace(second=0, microsecond=0))
+
+
+def _spec_field(value: Any) -> str:
+    if value is None:
+        return "*"
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidCronExpressionError(
+            value, "a CronSpec field must be a string such as '*/15', '1-5' or '0'"
+        )
+    return str(value).strip() or "*"
+
+
+@attrs.frozen
+class CronSpec:
+    """A cron expression spelled field by field; an empty field means ``*``."""
+
+    minute: str = attrs.field(default="*", converter=_spec_field)
+    hour: str = attrs.field(default="*", converter=_spec_field)
+    day_of_month: str = attrs.field(default="*", converter=_spec_field)
+    month: str = attrs.field(default="*", converter=_spec_field)
+    day_of_week: str = attrs.field(default="*", converter=_spec_field)
+
+    @property
+    def expression(self) -> str:
+        return " ".join((self.minute, self.hour, self.day_of_month, self.month, self.day_of_week))
+
+
+@attrs.frozen(init=False)
+class CronSchedule:
+    """Fires at every minute matching a standard 5-field cron expression in a time zone.
+
+    The expression is validated (and whitespace normalised to single spaces) at
+    construction. When both day-of-month and day-of-week are restricted (neither is
+    ``*`` or ``?``), a day matches if either field matches, as in classic cron.
+    """
+
+    expression: str
+    timezone: str
+
+    def __init__(self, expression: str, timezone: str | tzinfo = "UTC") -> None:
+        normalised = _normalise_expression(expression)
+        zone = _zone(timezone)
+        _compile(normalised)
+        self.__attrs_init__(normalised, zone.key)
+
+    @classmethod
+    def from_spec(cls, spec: CronSpec, timezone: str | tzinfo = "UTC") -> CronSchedule:
+        """Build the schedule for ``spec.expression`` (the reference's NewCronScheduleFromSpec)."""
+        if not isinstance(spec, CronSpec):
+            raise InvalidCronExpressionError(spec, "from_spec() needs a CronSpec")
+        return cls(spec.expression, timezone)
+
+    @property
+    def tzinfo(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def next(self, after: datetime) -> datetime | None:
+        if not isinstance(after, datetime):
+            raise TypeError(f"next() needs a datetime, got {after!r}")
+        zone = self.tzinfo
+        try:
+            moment = as_utc(after)
+            wall = moment.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0)
+            naive_moment = moment.replace(tzinfo=None)
+            # Each pass moves strictly forward on the wall clock; only a candidate in
+            # the second pass of a fold fires too early, and then the fold is skipped.
+            for _ in range(1000):
+                candidate = _next_wall_minute(self.expression, wall)
+                instant = _first_instant(zone, candidate)
+                if instant > naive_moment:
+                    return instant.replace(tzinfo=UTC)
+                wall = _resume_after(zone, candidate)
+        except (CroniterBadDateError, OverflowError, ValueError):
+            return None  # no matching minute before datetime.max
+        raise RuntimeError(f"{self!r} found no fire time after {after!r}; this is a bug")

@@ -1,0 +1,227 @@
+"""The exception hierarchy.
+
+Every error derives from :class:`TickworkError`. Errors about bad input also derive
+from :class:`ValueError`, and "not found" errors from :class:`LookupError`, so callers
+can catch them the Pythonic way without importing tickwork. Each error keeps the
+offending value as an attribute and builds its message from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+class TickworkError(Exception):
+    """Root of every error tickwork raises."""
+
+
+# --- scheduler lifecycle ------------------------------------------------------------
+
+
+class SchedulerNotStartedError(TickworkError):
+    """The scheduler must be running for this call."""
+
+    def __init__(self, message: str = "the scheduler is not running; call start() first") -> None:
+        super().__init__(message)
+
+
+class SchedulerAlreadyStartedError(TickworkError):
+    """``start()`` was called on a running scheduler."""
+
+    def __init__(self, message: str = "the scheduler is already running") -> None:
+        super().__init__(message)
+
+
+class SchedulerStoppedError(TickworkError):
+    """The scheduler was stopped while the call was waiting."""
+
+    def __init__(self, message: str = "the scheduler was stopped") -> None:
+        super().__init__(message)
+
+
+class HandlerNotDefinedError(TickworkError):
+    """A scheduler cannot start without a job handler."""
+
+    def __init__(
+        self,
+        message: str = "no job handler: pass handler=... to the scheduler before start()",
+    ) -> None:
+        super().__init__(message)
+
+
+# --- jobs ---------------------------------------------------------------------------
+
+
+class JobNotFoundError(TickworkError, LookupError):
+    """The scheduler has no job with this id."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"no job with id {job_id!r}")
+
+
+class JobAlreadyExistsError(TickworkError, ValueError):
+    """A job with this id is already scheduled."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(
+            f"a job with id {job_id!r} already exists; use update_job_schedule() "
+            "to change it or remove_job() first"
+        )
+
+
+class EmptyJobIDError(TickworkError, ValueError):
+    """Job ids must be non-empty strings."""
+
+    def __init__(self, job_id: Any = "") -> None:
+        self.job_id = job_id
+        super().__init__(f"a job id must be a non-empty string, got {job_id!r}")
+
+
+# --- schedules and codecs -----------------------------------------------------------
+
+
+class InvalidIntervalError(TickworkError, ValueError):
+    """An interval must be a positive duration."""
+
+    def __init__(self, interval: Any, reason: str = "must be a timedelta greater than zero") -> None:
+        self.interval = interval
+        super().__init__(f"invalid schedule interval {interval!r}: {reason}")
+
+
+class InvalidCronExpressionError(TickworkError, ValueError):
+    """A cron expression is empty or malformed."""
+
+    def __init__(self, expression: Any, reason: str) -> None:
+        self.expression = expression
+        self.reason = reason
+        super().__init__(f"invalid cron expression {expression!r}: {reason}")
+
+
+class InvalidScheduleTimeError(TickworkError, ValueError):
+    """A schedule needs a time and got none (or something that is not a datetime)."""
+
+    def __init__(self, value: Any, what: str = "time") -> None:
+        self.value = value
+        super().__init__(f"invalid schedule {what}: expected a datetime, got {value!r}")
+
+
+class InvalidScheduleConfigError(TickworkError, ValueError):
+    """A stored schedule configuration (or a time zone) cannot be understood."""
+
+    def __init__(self, schedule_type: str, config: Any, reason: str) -> None:
+        self.schedule_type = schedule_type
+        self.config = config
+        self.reason = reason
+        super().__init__(f"invalid {schedule_type} schedule configuration {config!r}: {reason}")
+
+
+class UnsupportedScheduleError(TickworkError, ValueError):
+    """No codec knows this schedule type or schedule class."""
+
+    def __init__(self, what: Any, known: Iterable[str] = ()) -> None:
+        self.what = what
+        self.known = sorted(known)
+        hint = (
+            f"; known types: {', '.join(self.known)}"
+            if self.known
+            else "; no schedule types are registered"
+        )
+        super().__init__(
+            f"no codec handles schedule {what!r}{hint}. Install the plugin that provides it."
+        )
+
+
+class InvalidQueryError(TickworkError, ValueError):
+    """Query options that no store can honour."""
+
+    def __init__(self, field: str, value: Any, reason: str) -> None:
+        self.field = field
+        self.value = value
+        super().__init__(f"invalid query option {field}={value!r}: {reason}")
+
+
+# --- storage ------------------------------------------------------------------------
+
+
+class StorageNotInitializedError(TickworkError):
+    """The store was used before ``initialize()`` or after ``close()``."""
+
+    def __init__(self, store: str = "store") -> None:
+        super().__init__(f"{store} is not initialized: call initialize() first (or it was closed)")
+
+
+class StorageConnectionError(TickworkError):
+    """The store cannot reach its backend."""
+
+
+class StorageOperationError(TickworkError):
+    """The backend refused or failed an operation; the cause is chained."""
+
+
+class JobDataNotFoundError(TickworkError, LookupError):
+    """The store has no job with this id."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"job data not found for id {job_id!r}")
+
+
+class JobDataAlreadyExistsError(TickworkError, ValueError):
+    """The store already holds a job with this id."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"job data already exists for id {job_id!r}; use update_job()")
+
+
+class InvalidJobDataError(TickworkError, ValueError):
+    """A job or execution record is malformed (or stored data is corrupt)."""
+
+
+class ExecutionNotFoundError(TickworkError, LookupError):
+    """The store has no execution record with this id."""
+
+    def __init__(self, execution_id: str) -> None:
+        self.execution_id = execution_id
+        super().__init__(f"no execution record with id {execution_id!r}")
+
+
+# --- plugins ------------------------------------------------------------------------
+
+
+class PluginNotFoundError(TickworkError, LookupError):
+    """No installed plugin registered this store, trigger or codec name."""
+
+    def __init__(
+        self, kind: str, name: str, available: Iterable[str], distribution: str | None = None
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.available = sorted(available)
+        self.distribution = distribution
+        listed = ", ".join(self.available) or "none"
+        install = (
+            f" Install it with: pip install {distribution}"
+            if distribution
+            else " Install the distribution that provides it."
+        )
+        super().__init__(f"no {kind} named {name!r} is registered (available: {listed}).{install}")
+
+
+class PluginRegistrationError(TickworkError):
+    """A plugin registered something invalid (a duplicate name, a wrong type)."""
+
+
+class NATSServerTooOldError(TickworkError):
+    """The NATS server cannot schedule messages (needs 2.12+ with allow_msg_schedules)."""
+
+    def __init__(self, version: str | None = None, reason: str | None = None) -> None:
+        self.version = version
+        detail = reason or (f"server version {version}" if version else "unknown server version")
+        super().__init__(
+            "NATS server does not support scheduled message delivery "
+            f"(requires 2.12+ with JetStream): {detail}"
+        )

@@ -1,0 +1,195 @@
+"""The data model that stores persist: jobs, execution records, query options.
+
+``JobData`` and ``ExecutionRecord`` are mutable records (a store copies them in and out,
+so mutating one never changes what is stored). ``QueryOptions`` and ``MigrateResult`` are
+frozen values. Every datetime field is normalised to aware UTC on assignment.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Literal
+
+import attrs
+
+from ._errors import InvalidQueryError
+from ._timeutil import as_utc, as_utc_or_none, utcnow
+
+__all__ = [
+    "SORT_FIELDS",
+    "ExecutionRecord",
+    "JobData",
+    "JobStatus",
+    "MigrateResult",
+    "QueryOptions",
+    "SortField",
+]
+
+
+class JobStatus(StrEnum):
+    """Lifecycle state of a job, and the outcome of one execution."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    RESCHEDULING_FAILED = "rescheduling_failed"
+    DISABLED = "disabled"
+
+
+def _to_status(value: Any) -> JobStatus:
+    return value if isinstance(value, JobStatus) else JobStatus(value)
+
+
+def _to_metadata(value: Any) -> dict[str, str]:
+    """Copy metadata so callers never share a dict with a stored record."""
+    if value is None:
+        return {}
+    return {str(k): str(v) for k, v in dict(value).items()}
+
+
+def _required_utc(value: Any) -> datetime:
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {value!r}")
+    return as_utc(value)
+
+
+@attrs.define(eq=True)
+class JobData:
+    """The persistent state of one job, as every store keeps it."""
+
+    id: str
+    schedule_type: str
+    schedule_config: str
+    status: JobStatus = attrs.field(default=JobStatus.PENDING, converter=_to_status)
+    next_run: datetime | None = attrs.field(default=None, converter=as_utc_or_none)
+    last_run: datetime | None = attrs.field(default=None, converter=as_utc_or_none)
+    created_at: datetime = attrs.field(factory=utcnow, converter=_required_utc)
+    updated_at: datetime = attrs.field(factory=utcnow, converter=_required_utc)
+    metadata: dict[str, str] = attrs.field(factory=dict, converter=_to_metadata)
+
+    def copy(self) -> JobData:
+        """Return an independent copy (metadata included)."""
+        return attrs.evolve(self)
+
+
+@attrs.define(eq=True)
+class ExecutionRecord:
+    """One execution of a job: when it ran, how long, and how it ended."""
+
+    job_id: str
+    execution_id: str
+    start_time: datetime = attrs.field(converter=_required_utc)
+    end_time: datetime = attrs.field(converter=_required_utc)
+    duration: timedelta = attrs.field(default=timedelta(0))
+    status: JobStatus = attrs.field(default=JobStatus.COMPLETED, converter=_to_status)
+    error: str | None = None
+    metadata: dict[str, str] = attrs.field(factory=dict, converter=_to_metadata)
+
+    def copy(self) -> ExecutionRecord:
+        """Return an independent copy (metadata included)."""
+        return attrs.evolve(self)
+
+
+SortField = Literal["start_time", "end_time", "duration"]
+SORT_FIELDS: frozenset[str] = frozenset({"start_time", "end_time", "duration"})
+
+
+def _check_sort_by(_inst: Any, _attr: Any, value: Any) -> None:
+    if value is not None and value not in SORT_FIELDS:
+        raise InvalidQueryError(
+            "sort_by", value, f"must be one of {', '.join(sorted(SORT_FIELDS))} or None"
+        )
+
+
+def _check_limit(_inst: Any, _attr: Any, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidQueryError("limit", value, "must be an int or None")
+    if value < 0:
+        raise InvalidQueryError("limit", value, "must not be negative")
+
+
+def _check_offset(_inst: Any, _attr: Any, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidQueryError("offset", value, "must be an int")
+    if value < 0:
+        raise InvalidQueryError("offset", value, "must not be negative")
+
+
+def _check_bool(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, bool):
+        raise InvalidQueryError(attr.name, value, "must be a bool")
+
+
+def _to_optional_status(value: Any) -> JobStatus | None:
+    if value is None:
+        return None
+    try:
+        return _to_status(value)
+    except ValueError:
+        raise InvalidQueryError("status", value, "not a JobStatus") from None
+
+
+def _to_query_time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise InvalidQueryError("start_time/end_time", value, "must be a datetime or None")
+    return as_utc(value)
+
+
+@attrs.frozen(kw_only=True)
+class QueryOptions:
+    """Filters, order and paging for ``Store.list_executions``.
+
+    Invalid options raise :class:`InvalidQueryError` here, at construction, so a bad
+    ``sort_by`` can never reach a database. Stores call :meth:`validate` as well, for
+    options objects built some other way.
+    """
+
+    limit: int | None = attrs.field(default=None, validator=_check_limit)
+    offset: int = attrs.field(default=0, validator=_check_offset)
+    start_time: datetime | None = attrs.field(default=None, converter=_to_query_time)
+    end_time: datetime | None = attrs.field(default=None, converter=_to_query_time)
+    status: JobStatus | None = attrs.field(default=None, converter=_to_optional_status)
+    sort_by: SortField | None = attrs.field(default=None, validator=_check_sort_by)
+    sort_desc: bool = attrs.field(default=False, validator=_check_bool)
+
+    @property
+    def sort_field(self) -> SortField:
+        """The effective sort column (``start_time`` when ``sort_by`` is None)."""
+        return self.sort_by or "start_time"
+
+    def validate(self) -> QueryOptions:
+        """Re-run every check and return self; stores call it before any I/O."""
+        attrs.validate(self)
+        return self
+
+    def matches(self, record: ExecutionRecord) -> bool:
+        """Whether ``record`` passes the time and status filters (for in-memory stores)."""
+        if self.start_time is not None and record.start_time < self.start_time:
+            return False
+        if self.end_time is not None and record.start_time >= self.end_time:
+            return False
+        return self.status is None or record.status == self.status
+
+    def apply(self, records: list[ExecutionRecord]) -> list[ExecutionRecord]:
+        """Filter, sort and page ``records`` as a store must (ties keep a stable order)."""
+        selected = [r for r in records if self.matches(r)]
+        field = self.sort_field
+        selected.sort(key=lambda r: (getattr(r, field), r.execution_id), reverse=self.sort_desc)
+        end = None if self.limit is None else self.offset + self.limit
+        return selected[self.offset : end]
+
+
+@attrs.frozen(kw_only=True)
+class MigrateResult:
+    """What ``migrate_storage`` copied and what it found already present."""
+
+    jobs_migrated: int = 0
+    jobs_skipped: int = 0
+    executions_migrated: int = 0
+    executions_skipped: int = 0

@@ -1,0 +1,411 @@
+"""Plugin discovery and the registries of stores, triggers and schedule codecs.
+
+The core is its own first plugin: :mod:`tickwork._builtins` registers the memory store,
+the local trigger and the basic codec through the same hooks any third party uses.
+Entry points of the ``tickwork`` group are loaded lazily, once, the first time a
+registry is consulted. ``TICKWORK_PLUGINS`` steers discovery: unset loads every entry
+point, an empty value loads none, a comma-separated list loads only those names.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable
+from importlib import metadata
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+import pluggy
+
+from . import hookspecs
+from ._errors import PluginNotFoundError, PluginRegistrationError
+from .abc import Schedule, ScheduleCodec, Store, Trigger
+
+__all__ = [
+    "PluginRegistry",
+    "available_plugins",
+    "create_store",
+    "create_trigger",
+    "default_codec",
+    "get_registry",
+    "plugin_manager",
+]
+
+logger = logging.getLogger("tickwork.plugins")
+
+ENTRY_POINT_GROUP = "tickwork"
+ENV_VAR = "TICKWORK_PLUGINS"
+DEFAULT_PLUGINS = ("tickwork._builtins",)
+
+# Where first-party names live, so a missing plugin's error can say what to install.
+_DISTRIBUTION_HINTS: dict[tuple[str, str], str] = {
+    ("store", "sqlalchemy"): "tickwork-sqlalchemy-store",
+    ("store", "nats"): "tickwork-nats-store",
+    ("trigger", "nats"): "tickwork-nats-trigger",
+}
+_SCHEME_HINTS: dict[str, str] = {
+    "sqlite": "sqlalchemy",
+    "postgresql": "sqlalchemy",
+    "postgres": "sqlalchemy",
+    "mysql": "sqlalchemy",
+    "mariadb": "sqlalchemy",
+    "nats": "nats",
+    "tls": "nats",
+}
+
+
+@attrs.frozen
+class StoreEntry:
+    """A registered store factory."""
+
+    name: str
+    factory: Callable[..., Store]
+    plugin: str
+    url_schemes: tuple[str, ...] = ()
+    url_option: str = "url"
+
+
+@attrs.frozen
+class TriggerEntry:
+    """A registered trigger factory."""
+
+    name: str
+    factory: Callable[..., Trigger]
+    plugin: str
+
+
+@attrs.frozen
+class CodecEntry:
+    """A registered schedule type: its class and the codec that persists it."""
+
+    schedule_type: str
+    schedule_class: type[Any]
+    codec: ScheduleCodec
+    plugin: str
+
+
+class PluginRegistry:
+    """Everything the loaded plugins registered, checked at registration time."""
+
+    def __init__(self) -> None:
+        self.stores: dict[str, StoreEntry] = {}
+        self.triggers: dict[str, TriggerEntry] = {}
+        self.codecs: dict[str, CodecEntry] = {}
+        self.url_schemes: dict[str, str] = {}
+
+    # -- registration callbacks (handed to the hooks) -------------------------------
+
+    def add_store(
+        self,
+        plugin: str,
+        name: str,
+        factory: Callable[..., Store],
+        *,
+        url_schemes: Iterable[str] = (),
+        url_option: str = "url",
+    ) -> None:
+        _check_name(plugin, "store", name)
+        if not callable(factory):
+            raise PluginRegistrationError(f"plugin {plugin!r}: store factory {name!r} is not callable")
+        if name in self.stores:
+            raise PluginRegistrationError(
+                f"plugin {plugin!r} registers store {name!r}, "
+                f"already registered by {self.stores[name].plugin!r}"
+            )
+        schemes = tuple(s.lower() for s in url_schemes)
+        for scheme in schemes:
+            if scheme in self.url_schemes:
+                raise PluginRegistrationError(
+                    f"plugin {plugin!r} claims URL scheme {scheme!r}, "
+                    f"already owned by store {self.url_schemes[scheme]!r}"
+                )
+        self.stores[name] = StoreEntry(name, factory, plugin, schemes, url_option)
+        for scheme in schemes:
+            self.url_schemes[scheme] = name
+
+    def add_trigger(self, plugin: str, name: str, factory: Callable[..., Trigger]) -> None:
+        _check_name(plugin, "trigger", name)
+        if not callable(factory):
+            raise PluginRegistrationError(
+                f"plugin {plugin!r}: trigger factory {name!r} is not callable"
+            )
+        if name in self.triggers:
+            raise PluginRegistrationError(
+                f"plugin {plugin!r} registers trigger {name!r}, "
+                f"already registered by {self.triggers[name].plugin!r}"
+            )
+        self.triggers[name] = TriggerEntry(name, factory, plugin)
+
+    def add_codec(
+        self, plugin: str, schedule_type: str, schedule_class: type[Any], codec: ScheduleCodec
+    ) -> None:
+        _check_name(plugin, "schedule type", schedule_type)
+        if not isinstance(schedule_class, type):
+            raise PluginRegistrationError(
+                f"plugin {plugin!r}: schedule type {schedule_type!r} needs a class, "
+                f"got {schedule_class!r}"
+            )
+        if not isinstance(codec, ScheduleCodec):
+            raise PluginRegistrationError(
+                f"plugin {plugin!r}: codec for {schedule_type!r} lacks encode()/decode()"
+            )
+        if not callable(getattr(schedule_class, "next", None)):
+            raise PluginRegistrationError(
+                f"plugin {plugin!r}: {schedule_class.__name__} has no next() method, "
+                "so it is not a Schedule"
+            )
+        if schedule_type in self.codecs:
+            raise PluginRegistrationError(
+                f"plugin {plugin!r} registers schedule type {schedule_type!r}, "
+                f"already registered by {self.codecs[schedule_type].plugin!r}"
+            )
+        self.codecs[schedule_type] = CodecEntry(schedule_type, schedule_class, codec, plugin)
+
+    # -- lookups ----------------------------------------------------------------------
+
+    def resolve_store(self, name_or_url: str) -> tuple[StoreEntry, dict[str, Any]]:
+        """Find the store for a name or URL; a URL becomes the store's URL option."""
+        if "://" in name_or_url or name_or_url.endswith(":memory:"):
+            scheme = urlsplit(name_or_url).scheme.lower()
+            base = scheme.split("+", 1)[0]
+            owner = self.url_schemes.get(scheme) or self.url_schemes.get(base)
+            if owner is None:
+                hinted = _SCHEME_HINTS.get(base)
+                raise PluginNotFoundError(
+                    "store for URL scheme",
+                    scheme or name_or_url,
+                    self.url_schemes,
+                    _DISTRIBUTION_HINTS.get(("store", hinted)) if hinted else None,
+                )
+            entry = self.stores[owner]
+            return entry, {entry.url_option: name_or_url}
+        entry_or_none = self.stores.get(name_or_url)
+        if entry_or_none is None:
+            raise PluginNotFoundError(
+                "store", name_or_url, self.stores, _DISTRIBUTION_HINTS.get(("store", name_or_url))
+            )
+        return entry_or_none, {}
+
+    def resolve_trigger(self, name: str) -> TriggerEntry:
+        entry = self.triggers.get(name)
+        if entry is None:
+            raise PluginNotFoundError(
+                "trigger", name, self.triggers, _DISTRIBUTION_HINTS.get(("trigger", name))
+            )
+        return entry
+
+
+def _core_dist() -> tuple[str, str]:
+    try:
+        return ("tickwork", metadata.version("tickwork"))
+    except metadata.PackageNotFoundError:  # running from a source tree
+        return ("tickwork", "0+unknown")
+
+
+def _check_name(plugin: str, kind: str, name: object) -> None:
+    if not isinstance(name, str) or not name:
+        raise PluginRegistrationError(f"plugin {plugin!r} registers a {kind} with name {name!r}")
+
+
+class _Loader:
+    """Loads plugins once, thread-safely, and builds the registry from their hooks."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._pm: pluggy.PluginManager | None = None
+        self._registry: PluginRegistry | None = None
+        self.entry_point_errors: dict[str, str] = {}
+        self.distributions: dict[str, tuple[str, str]] = {"tickwork._builtins": _core_dist()}
+
+    def plugin_manager(self) -> pluggy.PluginManager:
+        with self._lock:
+            if self._pm is None:
+                pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+                pm.add_hookspecs(hookspecs)
+                for modname in DEFAULT_PLUGINS:
+                    pm.register(importlib.import_module(modname), name=modname)
+                self._load_entry_points(pm)
+                pm.check_pending()
+                self._pm = pm
+            return self._pm
+
+    def _load_entry_points(self, pm: pluggy.PluginManager) -> None:
+        wanted = os.environ.get(ENV_VAR)
+        allowed = None if wanted is None else {n.strip() for n in wanted.split(",") if n.strip()}
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if allowed is not None and ep.name not in allowed:
+                continue
+            if pm.has_plugin(ep.name):
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # a broken plugin must not break the scheduler
+                self.entry_point_errors[ep.name] = f"{type(exc).__name__}: {exc}"
+                logger.warning(
+                    "tickwork plugin %r (%s) failed to load and is skipped: %s. "
+                    "Reinstall it, or set %s to list the plugins to load.",
+                    ep.name,
+                    ep.value,
+                    exc,
+                    ENV_VAR,
+                )
+                continue
+            pm.register(plugin, name=ep.name)
+            dist = getattr(ep, "dist", None)
+            if dist is not None:
+                self.distributions[ep.name] = (dist.name, dist.version)
+
+    def registry(self) -> PluginRegistry:
+        with self._lock:
+            if self._registry is None:
+                self._registry = build_registry(self.plugin_manager())
+            return self._registry
+
+    def reset(self) -> None:
+        """Forget loaded plugins (tests, and after installing a plugin at run time)."""
+        with self._lock:
+            self._pm = None
+            self._registry = None
+            self.entry_point_errors = {}
+            _default_codec_cache.clear()
+
+
+def build_registry(pm: pluggy.PluginManager) -> PluginRegistry:
+    """Call every plugin's hooks and collect what they register.
+
+    Each implementation is called on its own with a ``register`` bound to its plugin's
+    name, so a duplicate or malformed registration names the plugin at fault.
+    """
+    registry = PluginRegistry()
+    adders: dict[str, Callable[..., None]] = {
+        "register_stores": registry.add_store,
+        "register_triggers": registry.add_trigger,
+        "register_codecs": registry.add_codec,
+    }
+    for hook_name, add in adders.items():
+        caller = getattr(pm.hook, hook_name)
+        # get_hookimpls() lists implementations in registration order: built-ins
+        # first, so a later plugin that reuses a built-in name is the one blamed.
+        for impl in caller.get_hookimpls():
+            impl.function(register=functools.partial(add, impl.plugin_name))
+    return registry
+
+
+_loader = _Loader()
+_default_codec_cache: dict[str, ScheduleCodec] = {}
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """The pluggy manager with the built-ins and every discovered plugin registered."""
+    return _loader.plugin_manager()
+
+
+def get_registry() -> PluginRegistry:
+    """The registry of stores, triggers and codecs (built on first use)."""
+    return _loader.registry()
+
+
+def reset_plugins() -> None:
+    """Forget everything loaded so the next lookup discovers plugins again."""
+    _loader.reset()
+
+
+def register_plugin(plugin: object, name: str | None = None) -> str:
+    """Register a plugin object or module in-process (no entry point needed).
+
+    :return: the name it was registered under (pass it to :func:`unregister_plugin`).
+    """
+    pm = plugin_manager()
+    registered = pm.register(plugin, name=name)
+    if registered is None:
+        raise PluginRegistrationError(f"plugin {name or plugin!r} is already registered")
+    with _loader._lock:
+        try:
+            _loader._registry = build_registry(pm)
+        except Exception:
+            pm.unregister(plugin)
+            _loader._registry = None
+            raise
+        _default_codec_cache.clear()
+    return registered
+
+
+def unregister_plugin(name: str) -> None:
+    """Remove a plugin registered with :func:`register_plugin`."""
+    pm = plugin_manager()
+    pm.unregister(name=name)
+    with _loader._lock:
+        _loader._registry = None
+        _default_codec_cache.clear()
+
+
+def plugin_distributions() -> dict[str, tuple[str, str]]:
+    """Each loaded plugin's distribution name and version, by plugin name."""
+    plugin_manager()
+    return dict(_loader.distributions)
+
+
+def plugin_errors() -> dict[str, str]:
+    """Entry points that failed to load, with the reason (shown by ``tickwork plugins``)."""
+    plugin_manager()
+    return dict(_loader.entry_point_errors)
+
+
+def create_store(name_or_url: str, **options: Any) -> Store:
+    """Create a store by registered name (``memory``, ``sqlalchemy``, ``nats``) or URL.
+
+    A URL picks the store that owns its scheme and is passed as that store's URL option
+    (``url`` for SQL, ``servers`` for NATS); ``options`` go to the constructor as
+    keywords.
+
+    :raises PluginNotFoundError: nothing registered that name or scheme.
+    """
+    if not isinstance(name_or_url, str) or not name_or_url:
+        raise PluginNotFoundError("store", repr(name_or_url), get_registry().stores)
+    entry, url_options = get_registry().resolve_store(name_or_url)
+    return entry.factory(**url_options, **options)
+
+
+def create_trigger(name: str, **options: Any) -> Trigger:
+    """Create a trigger by registered name (``local``, ``nats``).
+
+    :raises PluginNotFoundError: nothing registered that name.
+    """
+    if not isinstance(name, str) or not name:
+        raise PluginNotFoundError("trigger", repr(name), get_registry().triggers)
+    return get_registry().resolve_trigger(name).factory(**options)
+
+
+def default_codec() -> ScheduleCodec:
+    """One codec for every schedule type that any loaded plugin registered."""
+    codec = _default_codec_cache.get("default")
+    if codec is None:
+        from ._codecs import CompositeScheduleCodec
+
+        registry = get_registry()
+        composite = CompositeScheduleCodec()
+        for entry in registry.codecs.values():
+            composite.register(entry.schedule_type, entry.schedule_class, entry.codec)
+        codec = _default_codec_cache.setdefault("default", composite)
+    return codec
+
+
+def available_plugins() -> dict[str, list[str]]:
+    """The registered names by kind: ``{"stores": [...], "triggers": [...], "codecs": [...]}``."""
+    registry = get_registry()
+    return {
+        "stores": sorted(registry.stores),
+        "triggers": sorted(registry.triggers),
+        "codecs": sorted(registry.codecs),
+    }
+
+
+def schedule_class_for(schedule_type: str) -> type[Schedule] | None:
+    """The class registered for a schedule type name, if any."""
+    entry = get_registry().codecs.get(schedule_type)
+    return entry.schedule_class if entry else None

@@ -1,0 +1,183 @@
+"""``Scheduler``: the blocking facade for programs that are not written with asyncio.
+
+It runs an :class:`AsyncScheduler` on an event loop in a background thread and hands
+every call over to that loop, so both share one implementation. Handlers behave the
+same: plain functions run in the worker thread pool, coroutine functions on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Mapping
+from concurrent.futures import Future
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from ._job import Job
+from ._models import ExecutionRecord, QueryOptions
+from ._scheduler import DEFAULT_MAX_WORKERS, AsyncScheduler, Handler
+from .abc import Schedule, ScheduleCodec, Store, Trigger
+
+__all__ = ["Scheduler"]
+
+T = TypeVar("T")
+
+
+class _LoopThread:
+    """An event loop running forever in a daemon thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self.thread = threading.Thread(target=self._main, name="tickwork-scheduler", daemon=True)
+        self.thread.start()
+        self._ready.wait()
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self._ready.set)
+        try:
+            self.loop.run_forever()
+        finally:
+            self.loop.close()
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        if threading.current_thread() is not self.thread:
+            self.thread.join(timeout=5)
+
+
+class Scheduler:
+    """Runs jobs on their schedules from synchronous code.
+
+    Takes the same arguments as :class:`AsyncScheduler` and offers the same methods,
+    blocking instead of awaitable. Use it as a context manager (``with Scheduler(...)
+    as s:``) to start and stop it.
+    """
+
+    def __init__(
+        self,
+        store: Store | str | None = None,
+        handler: Handler | None = None,
+        codec: ScheduleCodec | None = None,
+        *,
+        trigger: Trigger | str = "local",
+        store_options: Mapping[str, Any] | None = None,
+        trigger_options: Mapping[str, Any] | None = None,
+        max_workers: int = DEFAULT_MAX_WORKERS,
+        worker_id: str | None = None,
+    ) -> None:
+        self._async = AsyncScheduler(
+            store,
+            handler,
+            codec,
+            trigger=trigger,
+            store_options=store_options,
+            trigger_options=trigger_options,
+            max_workers=max_workers,
+            worker_id=worker_id,
+        )
+        self._lock = threading.Lock()
+        self._thread: _LoopThread | None = None
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("AsyncScheduler", "Scheduler", 1)
+
+    @property
+    def async_scheduler(self) -> AsyncScheduler:
+        """The asyncio scheduler this facade drives."""
+        return self._async
+
+    @property
+    def is_running(self) -> bool:
+        """Whether the scheduler has started and not stopped."""
+        return self._async.is_running
+
+    @property
+    def store(self) -> Store:
+        """The store jobs and history are persisted in."""
+        return self._async.store
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        with self._lock:
+            if self._thread is None:
+                self._thread = _LoopThread()
+            thread = self._thread
+        if threading.current_thread() is thread.thread:
+            coro.close()
+            raise RuntimeError(
+                "a blocking Scheduler method was called from its own event loop (from a "
+                "coroutine handler?); use scheduler.async_scheduler and await it there"
+            )
+        return thread.submit(coro).result()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.is_running:
+            self.stop()
+
+    def start(self) -> None:
+        """Blocking :meth:`AsyncScheduler.start`."""
+        self._call(self._async.start())
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Blocking :meth:`AsyncScheduler.stop`; the background loop ends with it."""
+        try:
+            self._call(self._async.stop(timeout))
+        finally:
+            with self._lock:
+                thread, self._thread = self._thread, None
+            if thread is not None:
+                thread.close()
+
+    def wait_until_running(self, timeout: float | None = None) -> None:
+        """Blocking :meth:`AsyncScheduler.wait_until_running`."""
+        self._call(self._async.wait_until_running(timeout))
+
+    def add_job(
+        self, job_id: str, schedule: Schedule, metadata: Mapping[str, str] | None = None
+    ) -> Job:
+        """Blocking :meth:`AsyncScheduler.add_job`."""
+        return self._call(self._async.add_job(job_id, schedule, metadata))
+
+    def update_job_schedule(self, job_id: str, schedule: Schedule) -> Job:
+        """Blocking :meth:`AsyncScheduler.update_job_schedule`."""
+        return self._call(self._async.update_job_schedule(job_id, schedule))
+
+    def remove_job(self, job_id: str) -> None:
+        """Blocking :meth:`AsyncScheduler.remove_job`."""
+        self._call(self._async.remove_job(job_id))
+
+    def get_job(self, job_id: str) -> Job:
+        """Blocking :meth:`AsyncScheduler.get_job`."""
+        return self._call(self._async.get_job(job_id))
+
+    def list_jobs(self) -> list[Job]:
+        """Blocking :meth:`AsyncScheduler.list_jobs`."""
+        return self._call(self._async.list_jobs())
+
+    def pause_job(self, job_id: str) -> Job:
+        """Blocking :meth:`AsyncScheduler.pause_job`."""
+        return self._call(self._async.pause_job(job_id))
+
+    def resume_job(self, job_id: str) -> Job:
+        """Blocking :meth:`AsyncScheduler.resume_job`."""
+        return self._call(self._async.resume_job(job_id))
+
+    def run_history(
+        self, job_id: str, options: QueryOptions | None = None
+    ) -> list[ExecutionRecord]:
+        """Blocking :meth:`AsyncScheduler.run_history`."""
+        return self._call(self._async.run_history(job_id, options))

@@ -1,0 +1,41 @@
+"""Argument checks shared by the scheduler and every store, so they agree on bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._errors import EmptyJobIDError, InvalidJobDataError
+from ._models import ExecutionRecord, JobData
+
+__all__ = ["check_execution", "check_job", "check_job_id"]
+
+
+def check_job_id(job_id: Any) -> str:
+    """Return ``job_id`` when it is a non-empty str; raise EmptyJobIDError otherwise."""
+    if not isinstance(job_id, str) or not job_id:
+        raise EmptyJobIDError(job_id)
+    return job_id
+
+
+def check_job(job: Any) -> JobData:
+    """Reject what is not a storable JobData before it reaches a backend."""
+    if not isinstance(job, JobData):
+        raise InvalidJobDataError(f"expected a JobData, got {type(job).__name__}")
+    check_job_id(job.id)
+    if not isinstance(job.schedule_type, str) or not job.schedule_type:
+        raise InvalidJobDataError(f"job {job.id!r} has no schedule_type")
+    if not isinstance(job.schedule_config, str):
+        raise InvalidJobDataError(f"job {job.id!r}: schedule_config must be a str")
+    return job
+
+
+def check_execution(record: Any) -> ExecutionRecord:
+    """Reject what is not a storable ExecutionRecord before it reaches a backend."""
+    if not isinstance(record, ExecutionRecord):
+        raise InvalidJobDataError(f"expected an ExecutionRecord, got {type(record).__name__}")
+    check_job_id(record.job_id)
+    if not isinstance(record.execution_id, str) or not record.execution_id:
+        raise InvalidJobDataError(
+            f"execution record of job {record.job_id!r} has an empty execution_id"
+        )
+    return record

@@ -1,0 +1,287 @@
+"""The contracts that schedules, codecs, stores and triggers implement.
+
+This module is the one place where each extension point is declared and its invariants
+are written down. Implementations (in the core and in plugins) do not repeat these
+docstrings; read them here. Everything is a :class:`typing.Protocol`, so a plugin needs
+no base class: matching the methods is enough. ``runtime_checkable`` lets the plugin
+registry reject an object that does not fit at load time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from ._models import ExecutionRecord, JobData, JobStatus, QueryOptions
+
+__all__ = [
+    "ClaimingStore",
+    "Delivery",
+    "Dispatch",
+    "Schedule",
+    "ScheduleCodec",
+    "Store",
+    "Trigger",
+]
+
+
+@runtime_checkable
+class Schedule(Protocol):
+    """When a job fires.
+
+    Schedules are immutable values (``==`` and ``hash`` work). A schedule may also
+    define ``first_run(now) -> datetime | None`` when its first fire time is not simply
+    ``next(now)`` (a one-off time in the past still fires once, immediately).
+    """
+
+    def next(self, after: datetime) -> datetime | None:
+        """Return the first fire time strictly after ``after``.
+
+        :param after: any datetime; aware values in any zone, naive ones as local time.
+        :return: an aware UTC datetime strictly greater than ``after``, or ``None`` when
+            the schedule will never fire again.
+        """
+        ...
+
+
+@runtime_checkable
+class ScheduleCodec(Protocol):
+    """Turns schedules into ``(schedule_type, config)`` strings for storage and back.
+
+    Codecs must round-trip: ``decode(*encode(s)) == s`` for every schedule they accept.
+    """
+
+    def encode(self, schedule: Schedule) -> tuple[str, str]:
+        """Return ``(schedule_type, config)`` for ``schedule``.
+
+        :raises UnsupportedScheduleError: the codec does not know this schedule class.
+        """
+        ...
+
+    def decode(self, schedule_type: str, config: str) -> Schedule:
+        """Rebuild a schedule from what :meth:`encode` returned.
+
+        :raises UnsupportedScheduleError: the codec does not know ``schedule_type``.
+        :raises InvalidScheduleConfigError: ``config`` is malformed. Never any other
+            exception type, whatever the input.
+        """
+        ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Persistence for jobs and their execution history (all methods are coroutines).
+
+    Invariants every store keeps (the reusable suite in :mod:`tickwork.testing` checks
+    each one):
+
+    - Every method except :meth:`initialize` and :meth:`close` raises
+      :class:`StorageNotInitializedError` before ``initialize()`` or after ``close()``.
+      ``initialize()`` after ``close()`` makes the store usable again.
+    - Objects are copied in and out: mutating a saved or returned object never changes
+      what is stored.
+    - Any non-empty string is a valid job id and round-trips exactly; ids compare
+      exactly (``job``, ``Job`` and ``job `` are three jobs). An empty id raises
+      :class:`EmptyJobIDError`.
+    - Datetimes come back as aware UTC, equal to what was saved to the microsecond.
+    - Backend failures surface as :class:`StorageConnectionError` (cannot reach the
+      backend) or :class:`StorageOperationError` (cause chained), never as a driver's
+      own exception type.
+    """
+
+    async def initialize(self) -> None:
+        """Connect and create whatever schema the store needs; idempotent, and safe
+        when several processes initialize the same backend at once."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections. Data stays in the backend. Closing twice is harmless."""
+        ...
+
+    async def save_job(self, job: JobData) -> None:
+        """Insert a new job.
+
+        :raises JobDataAlreadyExistsError: a job with ``job.id`` exists.
+        """
+        ...
+
+    async def update_job(self, job: JobData) -> None:
+        """Replace the stored job that has ``job.id``.
+
+        :raises JobDataNotFoundError: no such job.
+        """
+        ...
+
+    async def delete_job(self, job_id: str) -> None:
+        """Delete a job (its execution records stay).
+
+        :raises JobDataNotFoundError: no such job.
+        """
+        ...
+
+    async def get_job(self, job_id: str) -> JobData:
+        """Return a copy of one job.
+
+        :raises JobDataNotFoundError: no such job.
+        """
+        ...
+
+    async def list_jobs(self) -> list[JobData]:
+        """Return every job, sorted by id."""
+        ...
+
+    async def list_jobs_by_status(self, status: JobStatus) -> list[JobData]:
+        """Return the jobs whose status is ``status``, sorted by id."""
+        ...
+
+    async def save_execution(self, record: ExecutionRecord) -> None:
+        """Insert an execution record. Saving an ``execution_id`` that exists replaces
+        the record (a run may be saved again when it ends)."""
+        ...
+
+    async def get_execution(self, execution_id: str) -> ExecutionRecord:
+        """Return one execution record.
+
+        :raises ExecutionNotFoundError: no such record.
+        """
+        ...
+
+    async def list_executions(
+        self, job_id: str, options: QueryOptions | None = None
+    ) -> list[ExecutionRecord]:
+        """Return one job's execution records, filtered, sorted and paged by ``options``.
+
+        ``start_time``/``end_time`` select records with ``start_time`` in
+        ``[start_time, end_time)``. Without ``sort_by`` records come in ascending
+        ``start_time`` order. Ties are broken by ``execution_id`` so paging is stable.
+
+        :raises InvalidQueryError: before any I/O, for options no store can honour.
+        """
+        ...
+
+    async def delete_executions(self, job_id: str | None, before: datetime) -> None:
+        """Delete the records of ``job_id`` (``None``: of every job) whose
+        ``start_time < before``."""
+        ...
+
+    async def health_check(self) -> None:
+        """Make one real round trip to the backend.
+
+        :raises StorageConnectionError: the backend does not answer.
+        """
+        ...
+
+
+@runtime_checkable
+class ClaimingStore(Store, Protocol):
+    """A store that several scheduler processes can share (optional capability).
+
+    A claim makes one process the owner of one due run: ``(job_id, scheduled_at)``.
+    Because a job's ``next_run`` moves on after every run, a claim on a run that
+    already happened (or that another process holds) fails, and each due run is
+    executed once across every process sharing the store. A claim expires at
+    ``lease_until`` so a process that dies mid-run hands the job over to another.
+    Stores without this capability work in a single process only.
+    """
+
+    async def claim_job(
+        self, job_id: str, scheduled_at: datetime, owner: str, lease_until: datetime
+    ) -> bool:
+        """Atomically claim the run of ``job_id`` due at ``scheduled_at``.
+
+        :return: True when ``owner`` now holds the claim, False when the job's
+            ``next_run`` is not ``scheduled_at``, the job is gone or disabled, or another
+            owner holds an unexpired claim.
+        """
+        ...
+
+    async def renew_claim(self, job_id: str, owner: str, lease_until: datetime) -> bool:
+        """Extend a claim ``owner`` holds; False when it was lost."""
+        ...
+
+    async def release_claim(self, job_id: str, owner: str) -> None:
+        """Drop ``owner``'s claim on ``job_id`` (no error if it holds none)."""
+        ...
+
+
+@runtime_checkable
+class Delivery(Protocol):
+    """One due run handed by a trigger to the scheduler.
+
+    The scheduler calls exactly one of :meth:`ack` or :meth:`nak` when it is done with
+    the run. A trigger that redelivers (several workers) keeps the delivery alive while
+    the scheduler holds it; a delivery that is neither acked nor nacked (the worker
+    died) may be handed to another worker.
+    """
+
+    @property
+    def job_id(self) -> str:
+        """The job that is due."""
+        ...
+
+    @property
+    def scheduled_at(self) -> datetime:
+        """The fire time this delivery is for (aware UTC)."""
+        ...
+
+    async def ack(self) -> None:
+        """The run is over (whatever its outcome) or was deliberately dropped."""
+        ...
+
+    async def nak(self) -> None:
+        """The run was not executed here; let the trigger deliver it again (to this or
+        another worker)."""
+        ...
+
+
+Dispatch = Callable[[Delivery], None]
+"""What a trigger calls, on the scheduler's event loop, when a run is due.
+
+It returns at once; the scheduler runs the job in its own task and acks the delivery.
+"""
+
+
+@runtime_checkable
+class Trigger(Protocol):
+    """Decides when runs are due and hands them to the scheduler.
+
+    The scheduler tells the trigger the next fire time of each job with :meth:`arm`
+    (which replaces any earlier time for that job) and takes it back with
+    :meth:`disarm`. The trigger calls ``dispatch`` once per due run. A trigger must not
+    poll on a fixed tick: it waits for the earliest due time (or for a message).
+
+    ``shared`` tells the scheduler whether other processes may arm and receive the same
+    jobs through this trigger's backend. A shared trigger's deliveries may concern jobs
+    this process never saw, so the scheduler re-reads the job from the store at each
+    delivery and drops deliveries that no longer match it (removed, paused,
+    rescheduled).
+    """
+
+    shared: bool
+
+    async def start(self, dispatch: Dispatch) -> None:
+        """Begin delivering due runs through ``dispatch``.
+
+        :raises TickworkError: the backend cannot deliver (for example
+            :class:`NATSServerTooOldError`).
+        """
+        ...
+
+    async def stop(self) -> None:
+        """Stop delivering. Armed times stay armed in a shared backend."""
+        ...
+
+    async def arm(self, job_id: str, run_at: datetime) -> None:
+        """Make ``job_id`` due at ``run_at`` (aware UTC; a past time is due at once),
+        replacing any earlier time armed for it."""
+        ...
+
+    async def arm_many(self, items: Iterable[tuple[str, datetime]]) -> None:
+        """Arm many jobs at once (start-up); same meaning as repeated :meth:`arm`."""
+        ...
+
+    async def disarm(self, job_id: str) -> None:
+        """Cancel the armed time of ``job_id``, if any. A delivery already handed out
+        may still arrive; the scheduler drops it."""
+        ...

@@ -1,0 +1,305 @@
+"""The ``tickwork`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from .._errors import JobDataNotFoundError, TickworkError
+from .._migrate import migrate_storage
+from .._models import JobData, JobStatus, QueryOptions
+from .._plugins import (
+    available_plugins,
+    create_store,
+    default_codec,
+    get_registry,
+    plugin_distributions,
+    plugin_errors,
+)
+from .._scheduler import AsyncScheduler, first_run
+from ..abc import Store
+from ._config import ConfigError, import_handler, load_config, schedule_from_table
+from ._demo import DEFAULT_STORE, run_demo
+from ._table import print_table
+
+__all__ = ["main"]
+
+STORE_ENV = "TICKWORK_STORE"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tickwork",
+        description="Run and inspect tickwork schedulers.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    store_help = f"store name or URL (default: ${STORE_ENV} or {DEFAULT_STORE})"
+
+    demo = sub.add_parser("demo", help="run sample jobs on a local SQLite file, live")
+    demo.add_argument("--store", default=None, help=store_help)
+    demo.add_argument(
+        "--seconds", type=float, default=12.0, help="how long to run (0: until Ctrl-C)"
+    )
+
+    run = sub.add_parser("run", help="run a worker from a TOML configuration file")
+    run.add_argument("--config", "-c", required=True, type=Path, help="the TOML file")
+
+    jobs = sub.add_parser("jobs", help="list, add, remove, pause or resume stored jobs")
+    jobs.add_argument("--store", default=None, help=store_help)
+    jsub = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    jsub.add_parser("list", help="list every job")
+    add = jsub.add_parser("add", help="add a job")
+    add.add_argument("job_id")
+    group = add.add_mutually_exclusive_group(required=True)
+    group.add_argument("--interval", help="Go-style duration, e.g. 5m or 1h30m")
+    group.add_argument("--cron", help="5-field cron expression")
+    group.add_argument("--once", help="RFC 3339 time")
+    add.add_argument("--start-at", help="with --interval: the first run (RFC 3339)")
+    add.add_argument("--timezone", default="UTC", help="with --cron: IANA zone")
+    add.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE")
+    for name, text in (("remove", "delete a job"), ("pause", "disable"), ("resume", "enable")):
+        p = jsub.add_parser(name, help=f"{text} a job")
+        p.add_argument("job_id")
+
+    history = sub.add_parser("history", help="show a job's executions")
+    history.add_argument("job_id")
+    history.add_argument("--store", default=None, help=store_help)
+    history.add_argument("--limit", type=int, default=20)
+    history.add_argument("--offset", type=int, default=0)
+    history.add_argument("--status", choices=[s.value for s in JobStatus])
+    history.add_argument("--since", help="records starting at or after (RFC 3339)")
+    history.add_argument("--until", help="records starting before (RFC 3339)")
+    history.add_argument("--sort", choices=["start_time", "end_time", "duration"])
+    history.add_argument("--asc", action="store_true", help="oldest first (default newest)")
+
+    migrate = sub.add_parser("migrate", help="copy every job and record between stores")
+    migrate.add_argument("source", help="source store name or URL (read only)")
+    migrate.add_argument("destination", help="destination store name or URL")
+
+    sub.add_parser("plugins", help="list installed stores, triggers and schedule types")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tickwork`` command."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * args.verbose,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return asyncio.run(_dispatch(args, sys.stdout))
+    except KeyboardInterrupt:
+        return 130
+    except (TickworkError, ValueError, OSError) as exc:
+        sys.stderr.write(f"tickwork {args.command}: error: {exc}\n")
+        return 1
+
+
+def _store_arg(value: str | None) -> str:
+    return value or os.environ.get(STORE_ENV) or DEFAULT_STORE
+
+
+async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
+    command = args.command
+    if command == "demo":
+        return await run_demo(_store_arg(args.store), args.seconds, out)
+    if command == "run":
+        return await _run(args.config, out)
+    if command == "plugins":
+        return _plugins(out)
+    if command == "migrate":
+        return await _migrate(args.source, args.destination, out)
+    store = create_store(_store_arg(args.store))
+    await store.initialize()
+    try:
+        if command == "jobs":
+            return await _jobs(store, args, out)
+        return await _history(store, args, out)
+    finally:
+        await store.close()
+
+
+async def _run(config_path: Path, out: TextIO) -> int:
+    config = load_config(config_path)
+    handler = import_handler(config.handler)
+    scheduler = AsyncScheduler(
+        config.store,
+        handler,
+        trigger=config.trigger,
+        store_options=config.store_options or None,
+        trigger_options=config.trigger_options or None,
+        max_workers=config.max_workers,
+    )
+    for spec in config.jobs:
+        await scheduler.add_job(spec.id, spec.schedule, spec.metadata)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with scheduler:
+        out.write(
+            f"tickwork worker {scheduler.worker_id} running {len(await scheduler.list_jobs())} "
+            f"jobs (store {config.store}, trigger {config.trigger}); Ctrl-C to stop\n"
+        )
+        out.flush()
+        await stop.wait()
+        out.write("stopping: waiting for runs in progress\n")
+    return 0
+
+
+def _plugins(out: TextIO) -> int:
+    registry = get_registry()
+    dists = plugin_distributions()
+    rows: list[list[Any]] = []
+    for entry in registry.stores.values():
+        extra = ", ".join(entry.url_schemes)
+        rows.append(["store", entry.name, *_dist(dists, entry.plugin), extra])
+    for t in registry.triggers.values():
+        rows.append(["trigger", t.name, *_dist(dists, t.plugin), ""])
+    for c in registry.codecs.values():
+        rows.append(["codec", c.schedule_type, *_dist(dists, c.plugin), c.schedule_class.__name__])
+    print_table(out, ["kind", "name", "distribution", "version", "details"], rows)
+    for name, error in plugin_errors().items():
+        out.write(f"plugin {name!r} failed to load: {error}\n")
+    names = available_plugins()
+    out.write(
+        f"\n{len(names['stores'])} stores, {len(names['triggers'])} triggers, "
+        f"{len(names['codecs'])} schedule types\n"
+    )
+    return 0
+
+
+def _dist(dists: dict[str, tuple[str, str]], plugin: str) -> tuple[str, str]:
+    return dists.get(plugin, (plugin, "?"))
+
+
+async def _migrate(source: str, destination: str, out: TextIO) -> int:
+    src, dst = create_store(source), create_store(destination)
+    await src.initialize()
+    try:
+        await dst.initialize()
+        try:
+            counts = {"jobs": 0, "executions": 0}
+
+            def progress(kind: str, n: int) -> None:
+                counts[kind] += n
+                if counts[kind] % 500 == 0 or kind == "jobs":
+                    out.write(f"\rcopied {counts['jobs']} jobs, {counts['executions']} executions")
+                    out.flush()
+
+            result = await migrate_storage(src, dst, progress=progress)
+        finally:
+            await dst.close()
+    finally:
+        await src.close()
+    out.write("\n")
+    print_table(
+        out,
+        ["", "migrated", "skipped (already there)"],
+        [
+            ["jobs", result.jobs_migrated, result.jobs_skipped],
+            ["executions", result.executions_migrated, result.executions_skipped],
+        ],
+    )
+    return 0
+
+
+async def _jobs(store: Store, args: argparse.Namespace, out: TextIO) -> int:
+    action = args.action
+    if action == "list":
+        rows = [
+            [j.id, j.schedule_type, j.schedule_config, j.status.value, j.next_run, j.last_run, j.metadata]
+            for j in await store.list_jobs()
+        ]
+        print_table(out, ["id", "type", "config", "status", "next run", "last run", "metadata"], rows)
+        return 0
+    if action == "add":
+        table: dict[str, Any] = {"timezone": args.timezone}
+        for key in ("interval", "cron", "once", "start_at"):
+            if getattr(args, key) is not None:
+                table[key] = getattr(args, key)
+        schedule = schedule_from_table(table, "job")
+        schedule_type, config = default_codec().encode(schedule)
+        metadata = dict(_key_value(item) for item in args.meta)
+        now = datetime.now(UTC)
+        await store.save_job(
+            JobData(
+                id=args.job_id,
+                schedule_type=schedule_type,
+                schedule_config=config,
+                next_run=first_run(schedule, now),
+                created_at=now,
+                updated_at=now,
+                metadata=metadata,
+            )
+        )
+        out.write(f"added job {args.job_id!r} ({schedule_type} {config})\n")
+        return 0
+    job = await store.get_job(args.job_id)
+    if action == "remove":
+        await store.delete_job(args.job_id)
+        out.write(f"removed job {args.job_id!r} (its history stays)\n")
+        return 0
+    now = datetime.now(UTC)
+    if action == "pause":
+        job.status = JobStatus.DISABLED
+    else:
+        if job.status != JobStatus.DISABLED:
+            out.write(f"job {args.job_id!r} is not paused ({job.status.value})\n")
+            return 0
+        schedule = default_codec().decode(job.schedule_type, job.schedule_config)
+        if job.next_run is None or job.next_run < now:
+            job.next_run = first_run(schedule, now) if job.last_run is None else schedule.next(now)
+        job.status = JobStatus.PENDING
+    job.updated_at = now
+    await store.update_job(job)
+    out.write(f"job {args.job_id!r} is now {job.status.value}\n")
+    out.write("(a running scheduler on a local trigger picks this up when it restarts)\n")
+    return 0
+
+
+def _key_value(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--meta takes KEY=VALUE, got {item!r}")
+    return key, value
+
+
+def _time_arg(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+async def _history(store: Store, args: argparse.Namespace, out: TextIO) -> int:
+    options = QueryOptions(
+        limit=args.limit,
+        offset=args.offset,
+        status=args.status,
+        start_time=_time_arg(args.since),
+        end_time=_time_arg(args.until),
+        sort_by=args.sort,
+        sort_desc=not args.asc,
+    )
+    records = await store.list_executions(args.job_id, options)
+    if not records:
+        try:
+            await store.get_job(args.job_id)
+        except JobDataNotFoundError:
+            out.write(f"no job {args.job_id!r} and no history for it\n")
+            return 1
+    rows = [
+        [r.start_time, r.status.value, r.duration, r.metadata.get("worker"), r.error, r.execution_id]
+        for r in records
+    ]
+    print_table(out, ["started", "status", "duration", "worker", "error", "execution id"], rows)
+    return 0

@@ -1,0 +1,100 @@
+"""``tickwork demo``: a scheduler on a local SQLite file, with sample jobs, shown live."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import TextIO
+
+from .._cron import CronSchedule
+from .._job import JobEvent
+from .._scheduler import AsyncScheduler
+from .._schedules import IntervalSchedule, OnceSchedule, StartAtIntervalSchedule
+from ._table import cell, print_table
+
+DEFAULT_STORE = "sqlite:///tickwork-demo.db"
+
+
+class DemoHandler:
+    """Pretends to work, fails now and then, and prints each run as it ends."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.lock = threading.Lock()
+        self.runs = 0
+        self.flaky_calls = 0
+
+    async def __call__(self, event: JobEvent) -> None:
+        await asyncio.sleep(random.uniform(0.01, 0.05))
+        error = None
+        if event.id == "flaky":
+            self.flaky_calls += 1
+            if self.flaky_calls % 2 == 0:
+                error = "simulated failure (every second run of 'flaky')"
+        with self.lock:
+            self.runs += 1
+            self.out.write(
+                f"{cell(event.started_at)}  {event.id:<10} "
+                f"{'failed' if error else 'completed':<9}  "
+                f"late {event.delay.total_seconds() * 1000:6.1f} ms  "
+                f"{event.metadata.get('about', '')}\n"
+            )
+            self.out.flush()
+        if error:
+            raise RuntimeError(error)
+
+
+async def run_demo(store: str, seconds: float, out: TextIO = sys.stdout) -> int:
+    """Run the sample jobs for ``seconds`` (0: until interrupted), then summarise."""
+    handler = DemoHandler(out)
+    scheduler = AsyncScheduler(store, handler)
+    now = datetime.now(UTC)
+    grid_start = now.replace(microsecond=0) + timedelta(seconds=1)
+    await scheduler.add_job(
+        "heartbeat", IntervalSchedule(timedelta(seconds=1)), {"about": "every second"}
+    )
+    await scheduler.add_job(
+        "grid",
+        StartAtIntervalSchedule(grid_start, timedelta(seconds=3)),
+        {"about": "every 3 s on a fixed grid"},
+    )
+    await scheduler.add_job(
+        "welcome", OnceSchedule(now + timedelta(seconds=2)), {"about": "once, 2 s after start"}
+    )
+    await scheduler.add_job(
+        "flaky", IntervalSchedule(timedelta(seconds=2)), {"about": "fails every second run"}
+    )
+    await scheduler.add_job(
+        "nightly",
+        CronSchedule("0 3 * * *", "Europe/Paris"),
+        {"about": "03:00 Paris time, daily"},
+    )
+    out.write(f"tickwork demo: store {store}; ")
+    out.write(f"running for {seconds:g} s\n" if seconds else "press Ctrl-C to stop\n")
+    out.write("Executions as they finish:\n")
+    async with scheduler:
+        try:
+            if seconds:
+                await asyncio.sleep(seconds)
+            else:
+                await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            pass
+        jobs = await scheduler.list_jobs()
+        rows = []
+        for job in jobs:
+            history = await scheduler.store.list_executions(job.id)
+            failed = sum(1 for r in history if r.status.value == "failed")
+            rows.append(
+                [job.id, job.status.value, len(history), failed, job.last_run, job.next_run]
+            )
+    out.write("\nJobs in the store (history kept across runs):\n")
+    print_table(out, ["job", "status", "runs", "failed", "last run", "next run"], rows)
+    out.write(
+        f"\n{handler.runs} executions in this run. Try: tickwork jobs list, "
+        "tickwork history heartbeat --limit 5\n"
+    )
+    return 0

@@ -1,0 +1,24 @@
+"""Reusable test suites for plugin authors.
+
+Subclass :class:`StoreContract` in your own test module and provide one fixture,
+``make_store``, that returns a new (not yet initialized) store over an *empty*
+backend; every test of the contract then runs against your store::
+
+    import pytest
+    from tickwork.testing import StoreContract
+
+    class TestMyStore(StoreContract):
+        persistent = True  # a second store over the same backend sees the data
+
+        @pytest.fixture
+        def make_store(self, tmp_path):
+            return lambda: MyStore(path=tmp_path / "db")
+
+The suite needs ``pytest`` and ``pytest-asyncio`` (``asyncio_mode = "auto"``).
+"""
+
+from __future__ import annotations
+
+from ._store_contract import TRICKY_JOB_IDS, StoreContract
+
+__all__ = ["TRICKY_JOB_IDS", "StoreContract"]

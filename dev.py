@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Set up the development environment and run the project's two main commands.
+
+    python3 dev.py demo     # install everything, then run `tickwork demo`
+    python3 dev.py test     # install everything, then lint, type-check and run every test
+
+It needs only Python 3.11+ and pip: it installs a pinned `uv` into `.tools/`, and uv
+installs the locked workspace (core, plugins, example plugin, dev tools) into `.venv/`.
+Extra arguments after `test` go to pytest; after `demo`, to `tickwork demo`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+TOOLS = ROOT / ".tools"
+VENV = ROOT / ".venv"
+UV_VERSION = "0.13.9"
+BIN = "Scripts" if os.name == "nt" else "bin"
+
+# Services the integration tests use, and how this machine's kind starts them.
+SERVICES = {
+    "PostgreSQL": (
+        5432,
+        "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+    ),
+    "MariaDB": (3306, "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"),
+    "NATS 2.9 (for the 'server too old' test)": (
+        4222,
+        "start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- "
+        "-a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log",
+    ),
+}
+
+
+def say(message: str) -> None:
+    print(f"[dev] {message}", flush=True)
+
+
+def run(*cmd: str | Path, check: bool = True, env: dict[str, str] | None = None) -> int:
+    say(" ".join(str(c) for c in cmd))
+    return subprocess.run([str(c) for c in cmd], cwd=ROOT, check=check, env=env).returncode
+
+
+def setup() -> None:
+    """Install uv (pinned) and sync the locked workspace into .venv."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"tickwork needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    uv = TOOLS / BIN / "uv"
+    if not uv.exists():
+        run(sys.executable, "-m", "venv", TOOLS)
+        run(TOOLS / BIN / "python", "-m", "pip", "install", "--quiet", f"uv=={UV_VERSION}")
+    env = dict(os.environ, UV_PROJECT_ENVIRONMENT=str(VENV))
+    run(uv, "sync", "--all-packages", "--frozen", "--python", sys.executable, env=env)
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def ensure_services() -> None:
+    """Start the machine's database and NATS services when they are down (best effort)."""
+    for name, (port, command) in SERVICES.items():
+        if port_open(port):
+            continue
+        executable = command.split()[0]
+        if shutil.which(executable) is None:
+            say(f"{name} is not running on port {port} and cannot be started here ({executable} missing)")
+            continue
+        say(f"{name} is not running on port {port}; starting it")
+        subprocess.run(command, shell=True, cwd=ROOT, check=False)
+        for _ in range(60):
+            if port_open(port):
+                break
+            time.sleep(0.5)
+        say(f"{name}: {'up' if port_open(port) else 'still down'}")
+
+
+def test(extra: list[str]) -> int:
+    """Lint, type-check and run the whole test suite; non-zero on any failure."""
+    py = VENV / BIN
+    ensure_services()
+    steps = [
+        [py / "ruff", "check", "."],
+        [py / "ruff", "format", "--check", "."],
+        [py / "mypy"],
+    ]
+    for step in steps:
+        if run(*step, check=False) != 0:
+            say(f"failed: {' '.join(str(s) for s in step)}")
+            return 1
+    return run(py / "pytest", *extra, check=False)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"demo", "test", "setup"}:
+        print(__doc__)
+        return 2
+    setup()
+    command, extra = argv[0], argv[1:]
+    if command == "setup":
+        return 0
+    if command == "demo":
+        return run(VENV / BIN / "tickwork", "demo", *extra, check=False)
+    return test(extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

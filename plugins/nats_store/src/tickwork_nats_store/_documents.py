@@ -1,0 +1,262 @@
+"""The JSON documents stored as KV values (format version 1).
+
+Every document is a UTF-8 JSON object with ``"v": 1``. Datetimes are RFC 3339 strings
+in UTC with exactly six fractional digits (``2025-01-02T03:04:05.123456Z``), ``null``
+when unset; durations are integer nanoseconds, like the reference library and the SQL
+store. Readers accept any RFC 3339 offset and up to nine fractional digits (digits
+beyond microseconds are dropped), so documents written by other tools load too.
+
+Job::
+
+    {"v": 1, "id": "report", "schedule_type": "interval", "schedule_config": "5m0s",
+     "status": "pending", "next_run": "2025-01-02T03:09:05.123456Z", "last_run": null,
+     "created_at": "...", "updated_at": "...", "metadata": {"team": "core"}}
+
+Execution record::
+
+    {"v": 1, "job_id": "report", "execution_id": "7f0c...", "start_time": "...",
+     "end_time": "...", "duration": 1000007000, "status": "completed", "error": null,
+     "metadata": {}}
+
+Execution index (key ``idx.<execution>``)::
+
+    {"v": 1, "job_id": "report"}
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from tickwork import ExecutionRecord, InvalidJobDataError, JobData, JobStatus
+
+__all__ = [
+    "FORMAT_VERSION",
+    "decode_execution",
+    "decode_index",
+    "decode_job",
+    "encode_execution",
+    "encode_index",
+    "encode_job",
+    "format_time",
+    "parse_time",
+]
+
+FORMAT_VERSION = 1
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+)
+
+
+# -- scalars ---------------------------------------------------------------------------
+
+
+def format_time(value: datetime) -> str:
+    """RFC 3339, UTC, microseconds: ``2025-01-02T03:04:05.123456Z``."""
+    # Naive values are local time, as everywhere in tickwork (astimezone assumes so).
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def parse_time(text: str) -> datetime:
+    """Parse an RFC 3339 timestamp into an aware UTC datetime.
+
+    :raises ValueError: ``text`` is not RFC 3339.
+    """
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not an RFC 3339 timestamp: {text!r}")
+    year, month, day, hour, minute, second = (int(g) for g in match.group(1, 2, 3, 4, 5, 6))
+    fraction = (match.group(7) or "").ljust(6, "0")[:6]
+    if match.group(8):
+        tz: timezone = UTC
+    else:
+        sign = -1 if match.group(9) == "-" else 1
+        offset = timedelta(hours=int(match.group(10)), minutes=int(match.group(11)))
+        tz = timezone(sign * offset)
+    parsed = datetime(year, month, day, hour, minute, second, int(fraction), tzinfo=tz)
+    return parsed.astimezone(UTC)
+
+
+def _nanoseconds(value: timedelta) -> int:
+    return (value.days * 86_400 + value.seconds) * 1_000_000_000 + value.microseconds * 1_000
+
+
+def _from_nanoseconds(value: int) -> timedelta:
+    return timedelta(microseconds=value // 1_000)
+
+
+def _dumps(document: dict[str, Any]) -> bytes:
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate cannot be UTF-8: fall back to \\u escapes (still valid JSON).
+        return json.dumps(document, separators=(",", ":")).encode("ascii")
+
+
+# -- reading helpers -----------------------------------------------------------------------
+
+
+class _Reader:
+    """Typed access to one decoded document; every failure names the key."""
+
+    def __init__(self, raw: bytes | None, what: str) -> None:
+        self.what = what
+        try:
+            document = json.loads(raw or b"")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidJobDataError(f"{what} is not valid JSON: {exc}") from exc
+        if not isinstance(document, dict):
+            raise InvalidJobDataError(f"{what} is not a JSON object")
+        version = document.get("v", FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            raise InvalidJobDataError(
+                f"{what} has format version {version!r}; this tickwork-nats-store reads "
+                f"version {FORMAT_VERSION}. Upgrade tickwork-nats-store."
+            )
+        self.doc: dict[str, Any] = document
+
+    def fail(self, field: str, reason: str) -> InvalidJobDataError:
+        return InvalidJobDataError(f"{self.what}: field {field!r} {reason}")
+
+    def str(self, field: str, *, allow_empty: bool = False) -> str:
+        value = self.doc.get(field)
+        if not isinstance(value, str) or (not value and not allow_empty):
+            raise self.fail(field, f"must be a{'' if allow_empty else ' non-empty'} string")
+        return value
+
+    def optional_str(self, field: str) -> str | None:
+        value = self.doc.get(field)
+        if value is not None and not isinstance(value, str):
+            raise self.fail(field, "must be a string or null")
+        return value
+
+    def time(self, field: str) -> datetime:
+        value = self.optional_time(field)
+        if value is None:
+            raise self.fail(field, "is required")
+        return value
+
+    def optional_time(self, field: str) -> datetime | None:
+        value = self.doc.get(field)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self.fail(field, "must be an RFC 3339 string or null")
+        try:
+            return parse_time(value)
+        except ValueError as exc:
+            raise self.fail(field, str(exc)) from exc
+
+    def status(self, field: str) -> JobStatus:
+        value = self.doc.get(field)
+        try:
+            return JobStatus(value)
+        except ValueError:
+            raise self.fail(field, f"is not a job status: {value!r}") from None
+
+    def metadata(self, field: str) -> dict[str, str]:
+        value = self.doc.get(field) or {}
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise self.fail(field, "must be an object of strings")
+        return dict(value)
+
+    def integer(self, field: str) -> int:
+        value = self.doc.get(field, 0)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(field, "must be an integer (nanoseconds)")
+        return value
+
+
+# -- documents -------------------------------------------------------------------------
+
+
+def encode_job(job: JobData) -> bytes:
+    """Serialize a job."""
+    return _dumps(
+        {
+            "v": FORMAT_VERSION,
+            "id": job.id,
+            "schedule_type": job.schedule_type,
+            "schedule_config": job.schedule_config,
+            "status": JobStatus(job.status).value,
+            "next_run": None if job.next_run is None else format_time(job.next_run),
+            "last_run": None if job.last_run is None else format_time(job.last_run),
+            "created_at": format_time(job.created_at),
+            "updated_at": format_time(job.updated_at),
+            "metadata": dict(job.metadata),
+        }
+    )
+
+
+def decode_job(raw: bytes | None, what: str = "job document") -> JobData:
+    """Rebuild a job.
+
+    :raises InvalidJobDataError: the document is malformed.
+    """
+    r = _Reader(raw, what)
+    return JobData(
+        id=r.str("id"),
+        schedule_type=r.str("schedule_type"),
+        schedule_config=r.str("schedule_config", allow_empty=True),
+        status=r.status("status"),
+        next_run=r.optional_time("next_run"),
+        last_run=r.optional_time("last_run"),
+        created_at=r.time("created_at"),
+        updated_at=r.time("updated_at"),
+        metadata=r.metadata("metadata"),
+    )
+
+
+def encode_execution(record: ExecutionRecord) -> bytes:
+    """Serialize an execution record."""
+    return _dumps(
+        {
+            "v": FORMAT_VERSION,
+            "job_id": record.job_id,
+            "execution_id": record.execution_id,
+            "start_time": format_time(record.start_time),
+            "end_time": format_time(record.end_time),
+            "duration": _nanoseconds(record.duration),
+            "status": JobStatus(record.status).value,
+            "error": record.error,
+            "metadata": dict(record.metadata),
+        }
+    )
+
+
+def decode_execution(raw: bytes | None, what: str = "execution document") -> ExecutionRecord:
+    """Rebuild an execution record.
+
+    :raises InvalidJobDataError: the document is malformed.
+    """
+    r = _Reader(raw, what)
+    return ExecutionRecord(
+        job_id=r.str("job_id"),
+        execution_id=r.str("execution_id"),
+        start_time=r.time("start_time"),
+        end_time=r.time("end_time"),
+        duration=_from_nanoseconds(r.integer("duration")),
+        status=r.status("status"),
+        error=r.optional_str("error"),
+        metadata=r.metadata("metadata"),
+    )
+
+
+def encode_index(job_id: str) -> bytes:
+    """Serialize the index entry that points an execution id at its job."""
+    return _dumps({"v": FORMAT_VERSION, "job_id": job_id})
+
+
+def decode_index(raw: bytes | None, what: str = "execution index entry") -> str:
+    """Return the job id an index entry points at.
+
+    :raises InvalidJobDataError: the document is malformed.
+    """
+    return _Reader(raw, what).str("job_id")

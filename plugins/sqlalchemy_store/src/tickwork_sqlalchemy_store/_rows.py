@@ -1,0 +1,195 @@
+"""Converting tickwork records to table rows and back.
+
+Checks happen here, before any I/O, so every database rejects the same input with the
+same tickwork error instead of each driver failing in its own way. Reading is lenient
+with rows the Go library wrote (zero times, empty metadata) and strict with rows that
+cannot be understood (:class:`tickwork.InvalidJobDataError`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import tickwork
+from tickwork import ExecutionRecord, JobData, JobStatus
+
+from ._schema import ID_LENGTH, SCHEDULE_TYPE_LENGTH
+
+__all__ = [
+    "check_execution",
+    "check_job",
+    "check_job_id",
+    "execution_from_row",
+    "execution_to_row",
+    "job_from_row",
+    "job_to_row",
+]
+
+
+def check_job_id(job_id: Any) -> str:
+    """Return ``job_id`` if it is a non-empty string, else raise EmptyJobIDError."""
+    if not isinstance(job_id, str) or not job_id:
+        raise tickwork.EmptyJobIDError(job_id)
+    return job_id
+
+
+def _check_length(what: str, value: str, limit: int) -> None:
+    # The reference schema sizes these columns; SQLite would accept more, PostgreSQL
+    # and MySQL would fail with a driver error. One rule for all of them.
+    if len(value) > limit:
+        raise tickwork.InvalidJobDataError(
+            f"{what} is {len(value)} characters long; the SQL store's column holds at most "
+            f"{limit} (value starts {value[:40]!r})"
+        )
+
+
+def check_job(job: Any) -> JobData:
+    """Reject what cannot become a ``scheduler_jobs`` row."""
+    if not isinstance(job, JobData):
+        raise tickwork.InvalidJobDataError(f"expected a JobData, got {type(job).__name__}")
+    check_job_id(job.id)
+    _check_length("job id", job.id, ID_LENGTH)
+    if not isinstance(job.schedule_type, str) or not job.schedule_type:
+        raise tickwork.InvalidJobDataError(f"job {job.id!r} has no schedule_type")
+    _check_length(f"schedule_type of job {job.id!r}", job.schedule_type, SCHEDULE_TYPE_LENGTH)
+    if not isinstance(job.schedule_config, str):
+        raise tickwork.InvalidJobDataError(f"job {job.id!r}: schedule_config must be a str")
+    return job
+
+
+def check_execution(record: Any) -> ExecutionRecord:
+    """Reject what cannot become a ``scheduler_executions`` row."""
+    if not isinstance(record, ExecutionRecord):
+        raise tickwork.InvalidJobDataError(
+            f"expected an ExecutionRecord, got {type(record).__name__}"
+        )
+    check_job_id(record.job_id)
+    _check_length("job id", record.job_id, ID_LENGTH)
+    if not isinstance(record.execution_id, str) or not record.execution_id:
+        raise tickwork.InvalidJobDataError(
+            f"execution record of job {record.job_id!r} has an empty execution_id"
+        )
+    _check_length("execution id", record.execution_id, ID_LENGTH)
+    if not isinstance(record.duration, timedelta):
+        raise tickwork.InvalidJobDataError(
+            f"execution {record.execution_id!r}: duration must be a timedelta"
+        )
+    return record
+
+
+# -- values ----------------------------------------------------------------------------
+
+
+def _dump_metadata(metadata: Mapping[str, str]) -> str:
+    # Compact and key-sorted, like Go's encoding/json, so both libraries write the same text.
+    return json.dumps(dict(metadata), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _load_metadata(text: str | None, owner: str) -> dict[str, str]:
+    if text is None or text in ("", "null"):  # Go writes "null" for a nil map
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise tickwork.InvalidJobDataError(f"{owner}: metadata is not JSON: {exc}") from exc
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise tickwork.InvalidJobDataError(
+            f"{owner}: metadata must be a JSON object of strings, got {text[:80]!r}"
+        )
+    return value
+
+
+def _optional_time(value: datetime | None) -> datetime | None:
+    # Go has no null time: the reference store writes time.Time{} (year 1) for "never".
+    if value is None or value.year == 1:
+        return None
+    return value
+
+
+def _status(value: Any, owner: str) -> JobStatus:
+    try:
+        return JobStatus(value)
+    except ValueError:
+        raise tickwork.InvalidJobDataError(f"{owner}: unknown status {value!r}") from None
+
+
+def _to_nanoseconds(value: timedelta) -> int:
+    return (value.days * 86_400 + value.seconds) * 1_000_000_000 + value.microseconds * 1_000
+
+
+def _from_nanoseconds(value: int) -> timedelta:
+    return timedelta(microseconds=int(value) // 1_000)
+
+
+# -- rows ------------------------------------------------------------------------------
+
+
+def job_to_row(job: JobData) -> dict[str, Any]:
+    """The ``scheduler_jobs`` row for ``job``."""
+    return {
+        "id": job.id,
+        "schedule_type": job.schedule_type,
+        "schedule_config": job.schedule_config,
+        "status": JobStatus(job.status).value,
+        "next_run": job.next_run,
+        "last_run": job.last_run,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "metadata": _dump_metadata(job.metadata),
+    }
+
+
+def job_from_row(row: Mapping[str, Any]) -> JobData:
+    """A new JobData from a ``scheduler_jobs`` row."""
+    owner = f"stored job {row['id']!r}"
+    try:
+        return JobData(
+            id=row["id"],
+            schedule_type=row["schedule_type"],
+            schedule_config=row["schedule_config"] or "",
+            status=_status(row["status"], owner),
+            next_run=_optional_time(row["next_run"]),
+            last_run=_optional_time(row["last_run"]),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            metadata=_load_metadata(row["metadata"], owner),
+        )
+    except TypeError as exc:  # a NULL where a time must be
+        raise tickwork.InvalidJobDataError(f"{owner}: {exc}") from exc
+
+
+def execution_to_row(record: ExecutionRecord) -> dict[str, Any]:
+    """The ``scheduler_executions`` row for ``record``."""
+    return {
+        "execution_id": record.execution_id,
+        "job_id": record.job_id,
+        "start_time": record.start_time,
+        "end_time": record.end_time,
+        "duration": _to_nanoseconds(record.duration),
+        "status": JobStatus(record.status).value,
+        "error": record.error,
+        "metadata": _dump_metadata(record.metadata),
+    }
+
+
+def execution_from_row(row: Mapping[str, Any]) -> ExecutionRecord:
+    """A new ExecutionRecord from a ``scheduler_executions`` row."""
+    owner = f"stored execution {row['execution_id']!r}"
+    try:
+        return ExecutionRecord(
+            job_id=row["job_id"],
+            execution_id=row["execution_id"],
+            start_time=row["start_time"],
+            end_time=row["end_time"],
+            duration=_from_nanoseconds(row["duration"] or 0),
+            status=_status(row["status"], owner),
+            error=row["error"],
+            metadata=_load_metadata(row["metadata"], owner),
+        )
+    except TypeError as exc:
+        raise tickwork.InvalidJobDataError(f"{owner}: {exc}") from exc

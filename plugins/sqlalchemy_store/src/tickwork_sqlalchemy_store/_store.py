@@ -1,0 +1,472 @@
+"""The store itself: tickwork's Store protocol over SQLAlchemy's asyncio engine."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    bindparam,
+    delete,
+    event,
+    inspect,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.dml import Insert
+
+import tickwork
+from tickwork import ExecutionRecord, JobData, JobStatus, QueryOptions
+
+from . import _rows
+from ._errors import connection_error, operation_error
+from ._schema import NO_PAD_BINARY_COLLATIONS, Tables, build_tables
+from ._urls import describe, driver_connect_args, is_memory_sqlite, to_async_url
+
+__all__ = ["SQLAlchemyStore"]
+
+logger = logging.getLogger("tickwork.sqlalchemy")
+
+# How often initialize() tries again when another process creates the schema at the
+# same moment (the loser sees "already exists", then finds the tables on a new look).
+_SCHEMA_ATTEMPTS = 5
+
+
+class SQLAlchemyStore:
+    """Jobs and execution history in SQLite, PostgreSQL or MySQL/MariaDB.
+
+    The tables are the reference library's (``scheduler_jobs``, ``scheduler_executions``),
+    so a Go service using ``GormStorage`` and a tickwork service can share them. Give it
+    a URL and it creates (and on :meth:`close` disposes) its own engine; give it an
+    :class:`~sqlalchemy.ext.asyncio.AsyncEngine` and it borrows that one, leaving its
+    lifetime, pool and SQLite pragmas to you.
+
+    :param url: a database URL (``str`` or :class:`sqlalchemy.engine.URL`). A URL
+        without a driver gets the async one this distribution installs: ``sqlite://``
+        → aiosqlite, ``postgresql://``/``postgres://`` → asyncpg, ``mysql://``/
+        ``mariadb://`` → aiomysql.
+    :param engine: an async engine to use instead of ``url``.
+    :param schema: PostgreSQL schema or MySQL database for the tables (default: the
+        connection's), so several services can share one database, each in its own.
+    :param connect_timeout: seconds a connection attempt may take before
+        :class:`tickwork.StorageConnectionError`; on SQLite, how long a write waits for
+        another process to release the file. Ignored with ``engine``.
+    :param engine_options: extra keywords for :func:`~sqlalchemy.ext.asyncio.create_async_engine`
+        (``pool_size``, ``echo``, ...). Ignored with ``engine``.
+    :raises ValueError: neither or both of ``url`` and ``engine``, or a URL that is
+        malformed or names a blocking driver.
+    :raises TypeError: ``engine`` is not an ``AsyncEngine``.
+    """
+
+    def __init__(
+        self,
+        url: str | URL | None = None,
+        *,
+        engine: AsyncEngine | None = None,
+        schema: str | None = None,
+        connect_timeout: float = 10.0,
+        engine_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        if (url is None) == (engine is None):
+            raise ValueError(
+                "SQLAlchemyStore needs exactly one of url=... (for example "
+                "'sqlite:///jobs.db' or 'postgresql://user@host/db') or engine=<AsyncEngine>"
+                + (", not both" if url is not None else "")
+            )
+        if engine is not None and not isinstance(engine, AsyncEngine):
+            raise TypeError(
+                f"engine must be an sqlalchemy.ext.asyncio.AsyncEngine, got "
+                f"{type(engine).__name__}; build it with create_async_engine()"
+            )
+        if connect_timeout <= 0:
+            raise ValueError(f"connect_timeout must be positive, got {connect_timeout!r}")
+        self._given_engine = engine
+        self._url: URL = to_async_url(url) if url is not None else engine.url  # type: ignore[union-attr]
+        self._schema = schema
+        self._connect_timeout = connect_timeout
+        self._engine_options = dict(engine_options or {})
+        self._where = describe(self._url)
+        self._engine: AsyncEngine | None = None
+        self._tables: Tables | None = None
+        self._serialize: asyncio.Lock | None = None
+
+    def __repr__(self) -> str:
+        return f"SQLAlchemyStore({self._url.render_as_string(hide_password=True)!r})"
+
+    @property
+    def url(self) -> URL:
+        """The database URL (its ``str()`` hides the password)."""
+        return self._url
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def initialize(self) -> None:
+        if self._engine is not None:
+            return
+        engine = self._given_engine or self._create_engine()
+        try:
+            tables = await self._prepare_schema(engine)
+        except BaseException:
+            if self._given_engine is None:
+                await engine.dispose()
+            raise
+        self._tables = tables
+        self._serialize = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._engine = engine
+        logger.debug("store ready on %s", self._where)
+
+    async def close(self) -> None:
+        engine, self._engine = self._engine, None
+        if engine is not None and self._given_engine is None:
+            await engine.dispose()
+
+    def _create_engine(self) -> AsyncEngine:
+        options: dict[str, Any] = {"pool_pre_ping": True}
+        options.update(self._engine_options)
+        connect_args = driver_connect_args(self._url, self._connect_timeout)
+        connect_args.update(options.pop("connect_args", {}))
+        engine = create_async_engine(self._url, connect_args=connect_args, **options)
+        if engine.dialect.name == "sqlite" and not is_memory_sqlite(self._url):
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+
+    async def _prepare_schema(self, engine: AsyncEngine) -> Tables:
+        for attempt in range(1, _SCHEMA_ATTEMPTS + 1):
+            try:
+                async with _checked_out(engine, self._where) as conn:
+                    collation = await self._id_collation(conn)
+                    tables = build_tables(schema=self._schema, id_collation=collation)
+                    async with _statement_errors("create the tables", self._where):
+                        async with conn.begin():
+                            await conn.run_sync(_create_missing, tables)
+                        if collation is not None:
+                            await _warn_on_padded_ids(conn, tables)
+                return tables
+            except tickwork.StorageOperationError:
+                if attempt == _SCHEMA_ATTEMPTS:
+                    raise
+                # Most likely another process created a table or index between our
+                # look and our CREATE; the next look sees it.
+                logger.debug("schema creation raced, attempt %d; looking again", attempt)
+                await asyncio.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _id_collation(self, conn: AsyncConnection) -> str | None:
+        if conn.dialect.name not in ("mysql", "mariadb"):
+            return None
+        async with _statement_errors("look up collations", self._where):
+            found = set(
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT COLLATION_NAME FROM information_schema.COLLATIONS "
+                            "WHERE COLLATION_NAME IN :names"
+                        ).bindparams(
+                            bindparam("names", list(NO_PAD_BINARY_COLLATIONS), expanding=True)
+                        )
+                    )
+                ).scalars()
+            )
+            await conn.rollback()
+        for name in NO_PAD_BINARY_COLLATIONS:
+            if name in found:
+                return name
+        logger.warning(
+            "%s has no NO PAD binary collation (MySQL 8.0.17+ or MariaDB 10.2+ have one); "
+            "falling back to utf8mb4_bin, where ids that differ only by trailing spaces "
+            "collide",
+            self._where,
+        )
+        return "utf8mb4_bin"
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _ready(self) -> tuple[AsyncEngine, Tables]:
+        if self._engine is None or self._tables is None:
+            raise tickwork.StorageNotInitializedError("SQLAlchemyStore")
+        return self._engine, self._tables
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, action: str) -> AsyncIterator[AsyncConnection]:
+        """One connection and transaction, with every failure turned into a tickwork error.
+
+        On SQLite everything goes through one lock: SQLite has a single writer anyway,
+        and an in-memory database lives on one shared connection.
+        """
+        engine, _ = self._ready()
+        lock = self._serialize or contextlib.nullcontext()
+        async with (
+            lock,
+            _checked_out(engine, self._where) as conn,
+            _statement_errors(action, self._where),
+            conn.begin(),
+        ):
+            yield conn
+
+    async def _fetch(self, action: str, statement: Any) -> list[Mapping[str, Any]]:
+        async with self._transaction(action) as conn:
+            result = await conn.execute(statement)
+            return [dict(row) for row in result.mappings()]
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    async def save_job(self, job: JobData) -> None:
+        _, tables = self._ready()
+        row = _rows.job_to_row(_rows.check_job(job))
+        async with self._transaction(f"save job {job.id!r}") as conn:
+            try:
+                await conn.execute(tables.jobs.insert().values(row))
+            except IntegrityError:
+                raise tickwork.JobDataAlreadyExistsError(job.id) from None
+
+    async def update_job(self, job: JobData) -> None:
+        _, tables = self._ready()
+        row = _rows.job_to_row(_rows.check_job(job))
+        jobs = tables.jobs
+        statement = update(jobs).where(jobs.c.id == row.pop("id")).values(row)
+        async with self._transaction(f"update job {job.id!r}") as conn:
+            result = await conn.execute(statement)
+            if result.rowcount == 0:
+                raise tickwork.JobDataNotFoundError(job.id)
+
+    async def delete_job(self, job_id: str) -> None:
+        _, tables = self._ready()
+        _rows.check_job_id(job_id)
+        jobs = tables.jobs
+        async with self._transaction(f"delete job {job_id!r}") as conn:
+            result = await conn.execute(delete(jobs).where(jobs.c.id == job_id))
+            if result.rowcount == 0:
+                raise tickwork.JobDataNotFoundError(job_id)
+
+    async def get_job(self, job_id: str) -> JobData:
+        _, tables = self._ready()
+        _rows.check_job_id(job_id)
+        jobs = tables.jobs
+        rows = await self._fetch(f"read job {job_id!r}", select(jobs).where(jobs.c.id == job_id))
+        if not rows:
+            raise tickwork.JobDataNotFoundError(job_id)
+        return _rows.job_from_row(rows[0])
+
+    async def list_jobs(self) -> list[JobData]:
+        _, tables = self._ready()
+        rows = await self._fetch("list jobs", select(tables.jobs))
+        return _sorted_jobs(rows)
+
+    async def list_jobs_by_status(self, status: JobStatus) -> list[JobData]:
+        _, tables = self._ready()
+        wanted = JobStatus(status)
+        jobs = tables.jobs
+        rows = await self._fetch(
+            f"list {wanted.value} jobs", select(jobs).where(jobs.c.status == wanted.value)
+        )
+        return _sorted_jobs(rows)
+
+    # -- executions ----------------------------------------------------------------------
+
+    async def save_execution(self, record: ExecutionRecord) -> None:
+        _, tables = self._ready()
+        row = _rows.execution_to_row(_rows.check_execution(record))
+        action = f"save execution {record.execution_id!r}"
+        async with self._transaction(action) as conn:
+            upsert = _upsert(conn.dialect.name, tables.executions, row)
+            if upsert is not None:
+                await conn.execute(upsert)
+                return
+            # A dialect without an upsert statement: update, else insert.
+            executions = tables.executions
+            key = executions.c.execution_id == row["execution_id"]
+            result = await conn.execute(update(executions).where(key).values(row))
+            if result.rowcount == 0:
+                await conn.execute(executions.insert().values(row))
+
+    async def get_execution(self, execution_id: str) -> ExecutionRecord:
+        _, tables = self._ready()
+        if not isinstance(execution_id, str) or not execution_id:
+            raise tickwork.ExecutionNotFoundError(execution_id)
+        executions = tables.executions
+        rows = await self._fetch(
+            f"read execution {execution_id!r}",
+            select(executions).where(executions.c.execution_id == execution_id),
+        )
+        if not rows:
+            raise tickwork.ExecutionNotFoundError(execution_id)
+        return _rows.execution_from_row(rows[0])
+
+    async def list_executions(
+        self, job_id: str, options: QueryOptions | None = None
+    ) -> list[ExecutionRecord]:
+        if options is None:
+            options = QueryOptions()
+        elif not isinstance(options, QueryOptions):
+            raise tickwork.InvalidQueryError("options", options, "must be a QueryOptions or None")
+        options.validate()
+        _, tables = self._ready()
+        _rows.check_job_id(job_id)
+        executions = tables.executions
+        # Only these column objects can reach ORDER BY; sort_by is a key, never SQL.
+        sort_columns: dict[str, ColumnElement[Any]] = {
+            "start_time": executions.c.start_time,
+            "end_time": executions.c.end_time,
+            "duration": executions.c.duration,
+        }
+        column = sort_columns.get(options.sort_field)
+        if column is None:  # validate() already refused it; never guess a column
+            raise tickwork.InvalidQueryError(
+                "sort_by", options.sort_by, f"must be one of {', '.join(sort_columns)} or None"
+            )
+        tie = executions.c.execution_id
+        statement = select(executions).where(executions.c.job_id == job_id)
+        if options.start_time is not None:
+            statement = statement.where(executions.c.start_time >= options.start_time)
+        if options.end_time is not None:
+            statement = statement.where(executions.c.start_time < options.end_time)
+        if options.status is not None:
+            statement = statement.where(executions.c.status == JobStatus(options.status).value)
+        if options.sort_desc:
+            statement = statement.order_by(column.desc(), tie.desc())
+        else:
+            statement = statement.order_by(column.asc(), tie.asc())
+        if options.offset:
+            statement = statement.offset(options.offset)
+        if options.limit is not None:
+            statement = statement.limit(options.limit)
+        rows = await self._fetch(f"list executions of job {job_id!r}", statement)
+        return [_rows.execution_from_row(row) for row in rows]
+
+    async def delete_executions(self, job_id: str | None, before: datetime) -> None:
+        _, tables = self._ready()
+        if not isinstance(before, datetime):
+            raise TypeError(f"before must be a datetime, got {before!r}")
+        executions = tables.executions
+        statement = delete(executions).where(executions.c.start_time < before)
+        if job_id is not None:
+            statement = statement.where(executions.c.job_id == _rows.check_job_id(job_id))
+        whose = "every job" if job_id is None else f"job {job_id!r}"
+        async with self._transaction(f"delete executions of {whose}") as conn:
+            await conn.execute(statement)
+
+    async def health_check(self) -> None:
+        self._ready()
+        try:
+            async with self._transaction("answer SELECT 1") as conn:
+                await conn.execute(select(1))
+        except tickwork.StorageOperationError as exc:
+            raise tickwork.StorageConnectionError(str(exc)) from exc.__cause__
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def _checked_out(engine: AsyncEngine, where: str) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection; failing to get one means the database is unreachable."""
+    try:
+        conn = await engine.connect()
+    except Exception as exc:
+        raise connection_error(exc, where) from exc
+    try:
+        yield conn
+    finally:
+        with contextlib.suppress(Exception):  # a dead connection is discarded anyway
+            await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def _statement_errors(action: str, where: str) -> AsyncIterator[None]:
+    try:
+        yield
+    except tickwork.TickworkError:
+        raise
+    except Exception as exc:
+        raise operation_error(exc, action, where) from exc
+
+
+def _sorted_jobs(rows: list[Mapping[str, Any]]) -> list[JobData]:
+    # Sorted here rather than by ORDER BY: the database's collation (locale-aware on
+    # many PostgreSQL installs) would disagree with Python's code-point order.
+    return sorted((_rows.job_from_row(row) for row in rows), key=lambda job: job.id)
+
+
+def _upsert(dialect: str, table: Table, row: dict[str, Any]) -> Insert | None:
+    """INSERT that replaces an existing row with the same primary key, per dialect."""
+    changed = [name for name in row if not table.c[name].primary_key]
+    if dialect in ("postgresql", "sqlite"):
+        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+        statement = insert.values(row)
+        return statement.on_conflict_do_update(
+            index_elements=list(table.primary_key.columns),
+            set_={name: statement.excluded[name] for name in changed},
+        )
+    if dialect in ("mysql", "mariadb"):
+        mysql_statement = mysql.insert(table).values(row)
+        return mysql_statement.on_duplicate_key_update(
+            {name: mysql_statement.inserted[name] for name in changed}
+        )
+    return None
+
+
+def _create_missing(conn: Connection, tables: Tables) -> None:
+    """Create what is missing (tables, then indexes of tables that already exist).
+
+    Looking first and creating table by table keeps tables that another library (or an
+    older tickwork) created, and adds only the indexes they lack.
+    """
+    inspector = inspect(conn)
+    for table in (tables.jobs, tables.executions):
+        if not inspector.has_table(table.name, schema=table.schema):
+            logger.info("creating table %s", table.name)
+            table.create(conn)
+            continue
+        present = {index["name"] for index in inspector.get_indexes(table.name, table.schema)}
+        for index in table.indexes:
+            if index.name not in present:
+                logger.info("creating index %s", index.name)
+                index.create(conn)
+
+
+async def _warn_on_padded_ids(conn: AsyncConnection, tables: Tables) -> None:
+    """Tables made by GORM (or by hand) on MySQL usually compare ids case-insensitively;
+    say so, since such a database merges ``Job`` into ``job``."""
+    rows = await conn.execute(
+        text(
+            "SELECT TABLE_NAME, COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA = COALESCE(:schema, DATABASE()) AND TABLE_NAME IN :tables "
+            "AND COLUMN_NAME IN ('id', 'job_id', 'execution_id')"
+        ).bindparams(
+            bindparam("tables", [tables.jobs.name, tables.executions.name], expanding=True),
+            schema=tables.jobs.schema,
+        )
+    )
+    for table_name, column, collation in rows:
+        if collation not in NO_PAD_BINARY_COLLATIONS:
+            logger.warning(
+                "%s.%s uses collation %s: ids that differ in case or trailing spaces are "
+                "treated as the same job. ALTER it to %s to compare ids exactly.",
+                table_name,
+                column,
+                collation,
+                NO_PAD_BINARY_COLLATIONS[0],
+            )
+    await conn.rollback()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets readers work while one process writes; NORMAL sync is durable in WAL
+    mode and avoids an fsync per commit."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()

@@ -1,0 +1,117 @@
+"""Database URLs: which async driver a plain URL gets, and how to name a database in
+messages without leaking its password."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+__all__ = [
+    "ASYNC_DRIVERS",
+    "URL_SCHEMES",
+    "describe",
+    "driver_connect_args",
+    "is_memory_sqlite",
+    "to_async_url",
+]
+
+# The driver a URL without ``+driver`` gets: each one ships as a dependency of this
+# distribution, so ``sqlite:///jobs.db`` works out of the box.
+ASYNC_DRIVERS: dict[str, str] = {
+    "sqlite": "aiosqlite",
+    "postgresql": "asyncpg",
+    "mysql": "aiomysql",
+    "mariadb": "aiomysql",
+}
+
+# ``postgres://`` is what Heroku-style environments hand out; SQLAlchemy dropped it.
+_BACKEND_ALIASES: dict[str, str] = {"postgres": "postgresql"}
+
+#: The URL schemes this store answers to in ``tickwork.create_store``; the registry also
+#: matches them with any ``+driver`` suffix.
+URL_SCHEMES: tuple[str, ...] = ("sqlite", "postgresql", "postgres", "mysql", "mariadb")
+
+_DEFAULT_PORTS: dict[str, int] = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
+
+
+def to_async_url(url: str | URL) -> URL:
+    """Parse ``url`` and make sure it names an asyncio driver.
+
+    A URL without a driver gets the one this distribution installs; a URL that names a
+    blocking driver is refused here, at construction, rather than at the first query.
+
+    :raises ValueError: the URL is malformed, names an unknown backend, or a driver
+        that cannot run under asyncio.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ValueError(f"not a database URL: {exc}") from exc
+    backend, _, driver = parsed.drivername.partition("+")
+    backend = _BACKEND_ALIASES.get(backend, backend)
+    if not driver:
+        default = ASYNC_DRIVERS.get(backend)
+        if default is None:
+            raise ValueError(
+                f"no default async driver for {backend!r} URLs; name one explicitly "
+                f"({backend}+<driver>://...) or use one of: {', '.join(sorted(ASYNC_DRIVERS))}"
+            )
+        driver = default
+    parsed = parsed.set(drivername=f"{backend}+{driver}")
+    if backend in ("mysql", "mariadb") and "charset" not in parsed.query:
+        # Without utf8mb4 on the connection, emoji in ids and metadata are rejected.
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    try:
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError as exc:
+        raise ValueError(f"SQLAlchemy has no dialect for {parsed.drivername!r}: {exc}") from exc
+    if not dialect.is_async:
+        suggestion = ASYNC_DRIVERS.get(backend)
+        hint = f"; use {backend}+{suggestion}://..." if suggestion else ""
+        raise ValueError(
+            f"{parsed.drivername!r} is a blocking driver and tickwork stores are async{hint}"
+        )
+    return parsed
+
+
+def is_memory_sqlite(url: URL) -> bool:
+    """Whether ``url`` is an in-memory SQLite database (one connection holds it all)."""
+    if url.get_backend_name() != "sqlite":
+        return False
+    database = url.database or ""
+    return database in ("", ":memory:") or "mode=memory" in database + str(url.query)
+
+
+def describe(url: URL) -> str:
+    """Name a database for error messages: where it is, never the password."""
+    backend = url.get_backend_name()
+    rendered = url.render_as_string(hide_password=True)
+    if backend == "sqlite":
+        where = "in memory" if is_memory_sqlite(url) else f"file {url.database}"
+        return f"SQLite database {where} ({rendered})"
+    port = url.port or _DEFAULT_PORTS.get(backend)
+    endpoint = f"{url.host or 'localhost'}:{port}" if port else (url.host or "localhost")
+    return f"{backend} at {endpoint} ({rendered})"
+
+
+def driver_connect_args(url: URL, connect_timeout: float) -> dict[str, Any]:
+    """Driver options that bound how long connecting may take.
+
+    A URL query parameter of the same name wins, so users keep full control.
+    """
+    driver = url.get_driver_name()
+    if driver == "asyncpg":
+        key = "timeout"
+    elif driver in ("aiomysql", "asyncmy"):
+        key = "connect_timeout"
+    elif driver == "aiosqlite":
+        # SQLite has nothing to connect to; the same budget bounds how long a write
+        # waits for another process's lock (sqlite3's busy timeout).
+        key = "timeout"
+    else:
+        return {}
+    if key in url.query:
+        return {}
+    return {key: connect_timeout}

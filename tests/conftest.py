@@ -1,0 +1,13 @@
+"""Suite-wide fixtures."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _tickwork_debug_logs(caplog: pytest.LogCaptureFixture) -> None:
+    """Keep tickwork's debug logs in failure reports."""
+    caplog.set_level(logging.DEBUG, logger="tickwork")
