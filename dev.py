@@ -76,7 +76,7 @@ def ensure_services() -> None:
             continue
         executable = command.split()[0]
         if shutil.which(executable) is None:
-            say(f"{name} is not running on port {port} and cannot be started here ({executable} missing)")
+            say(f"{name} is down (port {port}) and cannot be started here: no {executable}")
             continue
         say(f"{name} is not running on port {port}; starting it")
         subprocess.run(command, shell=True, cwd=ROOT, check=False)

@@ -16,7 +16,9 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 POSTGRES_URL = os.environ.get(
     "TICKWORK_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
-MARIADB_URL = os.environ.get("TICKWORK_TEST_MARIADB_URL", "mysql+aiomysql://root@127.0.0.1:3306/test")
+MARIADB_URL = os.environ.get(
+    "TICKWORK_TEST_MARIADB_URL", "mysql+aiomysql://root@127.0.0.1:3306/test"
+)
 
 HOW_TO = {
     "postgresql": "start it with: pg_ctlcluster --skip-systemctl-redirect "

@@ -74,7 +74,9 @@ def test_unknown_names_say_what_to_install() -> None:
         create_store("redis://localhost:6379")
 
 
-def test_missing_first_party_backend_names_its_distribution(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_first_party_backend_names_its_distribution(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("TICKWORK_PLUGINS", "")
     tickwork._plugins.reset_plugins()
     try:
@@ -141,7 +143,7 @@ def test_duplicate_names_are_rejected_naming_the_plugin() -> None:
         def register_stores(self, register: Callable[..., None]) -> None:
             register("memory", MemoryStore)
 
-    with pytest.raises(PluginRegistrationError, match="dup-plugin.*memory"):
+    with pytest.raises(PluginRegistrationError, match=r"dup-plugin.*memory"):
         register_plugin(Dup(), "dup-plugin")
     assert "memory" in available_plugins()["stores"]
 

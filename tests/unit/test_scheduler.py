@@ -256,7 +256,9 @@ async def test_failed_once_job_is_failed() -> None:
         assert (await records(s, "once"))[0].error == "nope"
 
 
-@pytest.mark.parametrize("kind", ["function", "coroutine", "async_call_object", "returns_awaitable"])
+@pytest.mark.parametrize(
+    "kind", ["function", "coroutine", "async_call_object", "returns_awaitable"]
+)
 async def test_every_kind_of_handler(kind: str) -> None:
     threads: list[str] = []
     done = asyncio.Event()

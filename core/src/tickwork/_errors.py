@@ -86,7 +86,9 @@ class EmptyJobIDError(TickworkError, ValueError):
 class InvalidIntervalError(TickworkError, ValueError):
     """An interval must be a positive duration."""
 
-    def __init__(self, interval: Any, reason: str = "must be a timedelta greater than zero") -> None:
+    def __init__(
+        self, interval: Any, reason: str = "must be a timedelta greater than zero"
+    ) -> None:
         self.interval = interval
         super().__init__(f"invalid schedule interval {interval!r}: {reason}")
 

@@ -111,7 +111,10 @@ class LocalTrigger:
 
     def arm_now(self, job_id: str, run_at: datetime) -> None:
         """Synchronous :meth:`arm`, for callers already on the loop."""
+        replaced = job_id in self._armed
         when = self._push(job_id, run_at)
+        if replaced:
+            self._compact_if_needed()
         if when < self._timer_at:
             self._reset_timer()
 

@@ -19,7 +19,9 @@ Progress = Callable[[str, int], None]
 """Called as ``progress(kind, count)`` after each job ("jobs") or record ("executions")."""
 
 
-async def migrate_storage(src: Store, dst: Store, *, progress: Progress | None = None) -> MigrateResult:
+async def migrate_storage(
+    src: Store, dst: Store, *, progress: Progress | None = None
+) -> MigrateResult:
     """Copy every job and execution record from ``src`` to ``dst``.
 
     Both stores must be initialized. Only reads are sent to ``src``. What ``dst``

@@ -111,7 +111,9 @@ class PluginRegistry:
     ) -> None:
         _check_name(plugin, "store", name)
         if not callable(factory):
-            raise PluginRegistrationError(f"plugin {plugin!r}: store factory {name!r} is not callable")
+            raise PluginRegistrationError(
+                f"plugin {plugin!r}: store factory {name!r} is not callable"
+            )
         if name in self.stores:
             raise PluginRegistrationError(
                 f"plugin {plugin!r} registers store {name!r}, "

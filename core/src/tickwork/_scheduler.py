@@ -242,6 +242,9 @@ class AsyncScheduler:
         try:
             await self._store.initialize()
             try:
+                attach = getattr(self._trigger, "attach", None)
+                if callable(attach):
+                    attach(self._store, self._codec)
                 await self._load_jobs()
                 self._executor = ThreadPoolExecutor(
                     max_workers=self._max_workers, thread_name_prefix="tickwork-handler"
@@ -378,7 +381,7 @@ class AsyncScheduler:
             logger.exception("stopping the trigger failed")
         pending = set(self._tasks)
         if pending:
-            done, still = await asyncio.wait(pending, timeout=timeout)
+            _done, still = await asyncio.wait(pending, timeout=timeout)
             if still:
                 logger.warning(
                     "stop(timeout=%s): cancelling %d run(s) still in progress; handlers "
@@ -605,7 +608,9 @@ class AsyncScheduler:
         else:
             await self._trigger.disarm(entry.id)
 
-    async def run_history(self, job_id: str, options: QueryOptions | None = None) -> list[ExecutionRecord]:
+    async def run_history(
+        self, job_id: str, options: QueryOptions | None = None
+    ) -> list[ExecutionRecord]:
         """A job's execution records from the store (see ``Store.list_executions``)."""
         check_job_id(job_id)
         if not self._running:
@@ -754,6 +759,16 @@ class AsyncScheduler:
                 await self._trigger.arm(entry.id, next_run)
             except Exception:
                 logger.exception("job %r: arming its next run at %s failed", entry.id, next_run)
+                await self._mark_rescheduling_failed(entry)
+
+    async def _mark_rescheduling_failed(self, entry: _Entry) -> None:
+        """Record that the job's next run is not armed, so it can be found and repaired."""
+        entry.status = JobStatus.RESCHEDULING_FAILED
+        entry.updated_at = utcnow()
+        try:
+            await self._store.update_job(entry.to_data())
+        except Exception:
+            logger.exception("job %r: recording rescheduling_failed failed too", entry.id)
 
     async def _last_completion(self, job_id: str) -> datetime | None:
         """When the job last finished, for jobs loaded from the store (once per job)."""
@@ -799,9 +814,7 @@ def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
         raise InvalidJobDataError(f"metadata must be a mapping of str to str, got {metadata!r}")
     for key, value in metadata.items():
         if not isinstance(key, str) or not isinstance(value, str):
-            raise InvalidJobDataError(
-                f"metadata must map str to str; got {key!r}: {value!r}"
-            )
+            raise InvalidJobDataError(f"metadata must map str to str; got {key!r}: {value!r}")
     return dict(metadata)
 
 

@@ -256,6 +256,14 @@ class Trigger(Protocol):
     this process never saw, so the scheduler re-reads the job from the store at each
     delivery and drops deliveries that no longer match it (removed, paused,
     rescheduled).
+
+    A trigger may also define ``attach(store, codec) -> None``; the scheduler calls it
+    before :meth:`start` so the trigger can read jobs itself (a reconciler that re-arms
+    jobs whose next run was lost, for example).
+
+    :meth:`arm` may raise when the backend cannot take the time even after the
+    trigger's own retries; the scheduler then marks the job ``rescheduling_failed``
+    (and keeps its ``next_run``) so a reconciler or an operator can repair it.
     """
 
     shared: bool

@@ -18,8 +18,14 @@ from typing import Any
 
 import pluggy
 
-__all__ = ["PROJECT_NAME", "hookimpl", "hookspec", "register_codecs", "register_stores",
-           "register_triggers"]
+__all__ = [
+    "PROJECT_NAME",
+    "hookimpl",
+    "hookspec",
+    "register_codecs",
+    "register_stores",
+    "register_triggers",
+]
 
 PROJECT_NAME = "tickwork"
 
@@ -29,7 +35,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 @hookspec
 def register_stores(register: Callable[..., None]) -> None:
-    """Register store factories: ``register(name, factory, *, url_schemes=(), url_option="url")``."""
+    """Register stores: ``register(name, factory, *, url_schemes=(), url_option="url")``."""
 
 
 @hookspec

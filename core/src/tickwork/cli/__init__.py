@@ -219,10 +219,20 @@ async def _jobs(store: Store, args: argparse.Namespace, out: TextIO) -> int:
     action = args.action
     if action == "list":
         rows = [
-            [j.id, j.schedule_type, j.schedule_config, j.status.value, j.next_run, j.last_run, j.metadata]
+            [
+                j.id,
+                j.schedule_type,
+                j.schedule_config,
+                j.status.value,
+                j.next_run,
+                j.last_run,
+                j.metadata,
+            ]
             for j in await store.list_jobs()
         ]
-        print_table(out, ["id", "type", "config", "status", "next run", "last run", "metadata"], rows)
+        print_table(
+            out, ["id", "type", "config", "status", "next run", "last run", "metadata"], rows
+        )
         return 0
     if action == "add":
         table: dict[str, Any] = {"timezone": args.timezone}
@@ -298,7 +308,14 @@ async def _history(store: Store, args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"no job {args.job_id!r} and no history for it\n")
             return 1
     rows = [
-        [r.start_time, r.status.value, r.duration, r.metadata.get("worker"), r.error, r.execution_id]
+        [
+            r.start_time,
+            r.status.value,
+            r.duration,
+            r.metadata.get("worker"),
+            r.error,
+            r.execution_id,
+        ]
         for r in records
     ]
     print_table(out, ["started", "status", "duration", "worker", "error", "execution id"], rows)

@@ -30,7 +30,9 @@ def render(headers: Sequence[str], rows: Sequence[Sequence[Any]], max_width: int
             widths[i] = max(widths[i], len(text))
     lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
-    lines.extend("  ".join(t.ljust(w) for t, w in zip(row, widths, strict=True)).rstrip() for row in cells)
+    lines.extend(
+        "  ".join(t.ljust(w) for t, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    )
     return "\n".join(lines)
 
 

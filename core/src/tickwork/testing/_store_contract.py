@@ -147,7 +147,9 @@ class StoreContract:
         await store.initialize()
         assert (await store.get_job("job-1")).id == "job-1"
 
-    async def test_reinitialize_after_close_keeps_data(self, make_store: Callable[[], Store]) -> None:
+    async def test_reinitialize_after_close_keeps_data(
+        self, make_store: Callable[[], Store]
+    ) -> None:
         store = make_store()
         await store.initialize()
         await store.save_job(make_job())
@@ -386,7 +388,9 @@ class StoreContract:
 
     async def test_list_executions_time_window(self, store: Store) -> None:
         await self._seed_history(store)
-        opts = QueryOptions(start_time=T0 + timedelta(minutes=1), end_time=T0 + timedelta(minutes=4))
+        opts = QueryOptions(
+            start_time=T0 + timedelta(minutes=1), end_time=T0 + timedelta(minutes=4)
+        )
         got = await store.list_executions("job-1", opts)
         assert [r.execution_id for r in got] == ["exec-1", "exec-2", "exec-3"]
 
@@ -403,7 +407,9 @@ class StoreContract:
         records = await self._seed_history(store)
         field = sort_by or "start_time"
         expected = sorted(records, key=lambda r: getattr(r, field), reverse=sort_desc)
-        got = await store.list_executions("job-1", QueryOptions(sort_by=sort_by, sort_desc=sort_desc))
+        got = await store.list_executions(
+            "job-1", QueryOptions(sort_by=sort_by, sort_desc=sort_desc)
+        )
         assert [r.execution_id for r in got] == [r.execution_id for r in expected]
 
     async def test_list_executions_paging(self, store: Store) -> None:

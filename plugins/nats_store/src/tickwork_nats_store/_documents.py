@@ -123,7 +123,7 @@ class _Reader:
     def fail(self, field: str, reason: str) -> InvalidJobDataError:
         return InvalidJobDataError(f"{self.what}: field {field!r} {reason}")
 
-    def str(self, field: str, *, allow_empty: bool = False) -> str:
+    def text(self, field: str, *, allow_empty: bool = False) -> str:
         value = self.doc.get(field)
         if not isinstance(value, str) or (not value and not allow_empty):
             raise self.fail(field, f"must be a{'' if allow_empty else ' non-empty'} string")
@@ -155,7 +155,7 @@ class _Reader:
     def status(self, field: str) -> JobStatus:
         value = self.doc.get(field)
         try:
-            return JobStatus(value)
+            return JobStatus(str(value))
         except ValueError:
             raise self.fail(field, f"is not a job status: {value!r}") from None
 
@@ -202,9 +202,9 @@ def decode_job(raw: bytes | None, what: str = "job document") -> JobData:
     """
     r = _Reader(raw, what)
     return JobData(
-        id=r.str("id"),
-        schedule_type=r.str("schedule_type"),
-        schedule_config=r.str("schedule_config", allow_empty=True),
+        id=r.text("id"),
+        schedule_type=r.text("schedule_type"),
+        schedule_config=r.text("schedule_config", allow_empty=True),
         status=r.status("status"),
         next_run=r.optional_time("next_run"),
         last_run=r.optional_time("last_run"),
@@ -238,8 +238,8 @@ def decode_execution(raw: bytes | None, what: str = "execution document") -> Exe
     """
     r = _Reader(raw, what)
     return ExecutionRecord(
-        job_id=r.str("job_id"),
-        execution_id=r.str("execution_id"),
+        job_id=r.text("job_id"),
+        execution_id=r.text("execution_id"),
         start_time=r.time("start_time"),
         end_time=r.time("end_time"),
         duration=_from_nanoseconds(r.integer("duration")),
@@ -259,4 +259,4 @@ def decode_index(raw: bytes | None, what: str = "execution index entry") -> str:
 
     :raises InvalidJobDataError: the document is malformed.
     """
-    return _Reader(raw, what).str("job_id")
+    return _Reader(raw, what).text("job_id")

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 import nats.errors
 import nats.js.errors
+
 from tickwork import StorageConnectionError, StorageOperationError, TickworkError
 
 __all__ = [
@@ -53,10 +54,7 @@ def is_wrong_last_sequence(exc: BaseException) -> bool:
     """Whether ``exc`` is a failed compare-and-set on a KV key."""
     if isinstance(exc, nats.js.errors.KeyWrongLastSequenceError):
         return True
-    return (
-        isinstance(exc, nats.js.errors.APIError)
-        and exc.err_code in WRONG_LAST_SEQUENCE_CODES
-    )
+    return isinstance(exc, nats.js.errors.APIError) and exc.err_code in WRONG_LAST_SEQUENCE_CODES
 
 
 @contextmanager

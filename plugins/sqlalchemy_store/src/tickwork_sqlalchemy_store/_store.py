@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -40,7 +41,7 @@ logger = logging.getLogger("tickwork.sqlalchemy")
 
 # How often initialize() tries again when another process creates the schema at the
 # same moment (the loser sees "already exists", then finds the tables on a new look).
-_SCHEMA_ATTEMPTS = 5
+_SCHEMA_ATTEMPTS = 10
 
 
 class SQLAlchemyStore:
@@ -153,13 +154,14 @@ class SQLAlchemyStore:
                         if collation is not None:
                             await _warn_on_padded_ids(conn, tables)
                 return tables
-            except tickwork.StorageOperationError:
+            except tickwork.StorageOperationError as exc:
                 if attempt == _SCHEMA_ATTEMPTS:
                     raise
                 # Most likely another process created a table or index between our
-                # look and our CREATE; the next look sees it.
-                logger.debug("schema creation raced, attempt %d; looking again", attempt)
-                await asyncio.sleep(0.05 * attempt)
+                # look and our CREATE; the next look sees it. Each failure means someone
+                # else made progress, so a few attempts always suffice.
+                logger.debug("schema creation attempt %d failed (%s); looking again", attempt, exc)
+                await asyncio.sleep(random.uniform(0.02, 0.1) * attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _id_collation(self, conn: AsyncConnection) -> str | None:

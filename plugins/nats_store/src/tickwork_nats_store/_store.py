@@ -1,0 +1,544 @@
+"""The NATS JetStream KV store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypeVar
+
+import nats.js.errors
+from nats.aio.client import Client
+from nats.js import JetStreamContext, api
+
+from tickwork import (
+    EmptyJobIDError,
+    ExecutionNotFoundError,
+    ExecutionRecord,
+    InvalidJobDataError,
+    JobData,
+    JobDataAlreadyExistsError,
+    JobDataNotFoundError,
+    JobStatus,
+    QueryOptions,
+    StorageNotInitializedError,
+    StorageOperationError,
+)
+
+from . import _keys as keys
+from ._bucket import Bucket, BucketSettings, Entry, open_bucket
+from ._connect import connect, parse_servers, wait_for_jetstream
+from ._documents import (
+    decode_execution,
+    decode_index,
+    decode_job,
+    encode_execution,
+    encode_index,
+    encode_job,
+)
+from ._errors import is_wrong_last_sequence, translate_errors
+from ._once import DEFAULT_LOCK_BUCKET, JetStreamOnce, OnceFunc
+
+__all__ = ["NATSStore"]
+
+logger = logging.getLogger("tickwork.nats")
+
+T = TypeVar("T")
+
+DEFAULT_JOB_BUCKET = "SCHEDULER_JOBS"
+DEFAULT_EXEC_BUCKET = "SCHEDULER_EXECUTIONS"
+DEFAULT_ONCE_KEY = "scheduler.storage-init"
+
+_CAS_ATTEMPTS = 25
+"""Compare-and-set rounds an update or delete makes before giving up on a hot key."""
+
+_PARALLEL_REMOVALS = 64
+
+
+class NATSStore:
+    """Jobs and execution history in JetStream KV buckets (NATS Server 2.10+ with -js).
+
+    Give it either an existing JetStream context (``js=``: the caller owns that
+    connection; the store never closes it) or server URLs (``servers=``: the store
+    connects in :meth:`initialize` and disconnects in :meth:`close`)::
+
+        store = NATSStore("nats://127.0.0.1:4222")
+        store = NATSStore(js=nc.jetstream())
+        store = tickwork.create_store("nats://127.0.0.1:4222")
+
+    Jobs live in ``job_bucket``, execution records and their id index in
+    ``exec_bucket``; ids of any shape are escaped into key tokens (see
+    ``docs/stores/nats.md`` for the layout and the JSON documents). Missing buckets are
+    created on the first ``initialize()``, serialized across processes by ``once``.
+
+    :param servers: one URL, a comma-separated string or a list (``nats://``,
+        ``tls://``); default ``nats://127.0.0.1:4222``. Not with ``js``.
+    :param js: a nats-py JetStream context to use instead of connecting.
+    :param job_bucket: KV bucket for jobs.
+    :param exec_bucket: KV bucket for execution records.
+    :param once_lock_bucket: KV bucket of the built-in :class:`JetStreamOnce` lock
+        (shared with the NATS trigger).
+    :param once_key: the key handed to ``once``; keep it distinct from the trigger's.
+    :param once: a custom :data:`OnceFunc` that serializes first-time bucket creation.
+    :param jetstream_ready_timeout: seconds ``initialize()`` waits for JetStream to
+        answer (a new cluster elects its meta leader first); ``0`` tries once.
+    :param connect_timeout: seconds ``initialize()`` keeps trying to reach a server
+        before raising :class:`tickwork.StorageConnectionError` (``servers=`` only).
+    :param request_timeout: seconds each JetStream request waits for its answer
+        (``servers=`` only; with ``js=`` the context's own timeout applies to requests,
+        and this one to scans).
+    :param reconnect_time_wait: seconds between reconnection attempts to one server.
+    :param replicas: replicas of buckets the store creates (3 or 5 in a cluster).
+    :param storage: ``"file"`` (survives a restart) or ``"memory"``, for new buckets.
+    :param max_value_size: largest document, in bytes, new buckets accept.
+    :param job_max_bytes: size limit of a new job bucket (writes fail beyond it).
+    :param exec_max_bytes: size limit of a new execution bucket.
+    :param exec_ttl: age after which the server drops execution records (and their
+        index entries) by itself; ``None`` keeps them until ``delete_executions``.
+    :param connect_options: extra keyword arguments for
+        :meth:`nats.aio.client.Client.connect` (``tls``, ``user_credentials``,
+        ``token``, ``user``/``password``, …) (``servers=`` only).
+    """
+
+    def __init__(
+        self,
+        servers: str | Sequence[str] | None = None,
+        *,
+        js: JetStreamContext | None = None,
+        job_bucket: str = DEFAULT_JOB_BUCKET,
+        exec_bucket: str = DEFAULT_EXEC_BUCKET,
+        once_lock_bucket: str = DEFAULT_LOCK_BUCKET,
+        once_key: str = DEFAULT_ONCE_KEY,
+        once: OnceFunc | None = None,
+        jetstream_ready_timeout: float = 30.0,
+        connect_timeout: float = 5.0,
+        request_timeout: float = 5.0,
+        reconnect_time_wait: float = 1.0,
+        replicas: int = 1,
+        storage: Literal["file", "memory"] = "file",
+        max_value_size: int | None = None,
+        job_max_bytes: int | None = None,
+        exec_max_bytes: int | None = None,
+        exec_ttl: timedelta | float | None = None,
+        connect_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        if js is not None and servers is not None:
+            raise ValueError("pass either servers=... or js=..., not both")
+        for label, name in (
+            ("job_bucket", job_bucket),
+            ("exec_bucket", exec_bucket),
+            ("once_lock_bucket", once_lock_bucket),
+        ):
+            _check_bucket_name(label, name)
+        if job_bucket == exec_bucket:
+            raise ValueError("job_bucket and exec_bucket must be different buckets")
+        if not isinstance(replicas, int) or not 1 <= replicas <= 5:
+            raise ValueError(f"replicas must be an int from 1 to 5, got {replicas!r}")
+        if storage not in ("file", "memory"):
+            raise ValueError(f"storage must be 'file' or 'memory', got {storage!r}")
+        if not once_key:
+            raise ValueError("once_key must be a non-empty string")
+        for label, value in (
+            ("jetstream_ready_timeout", jetstream_ready_timeout),
+            ("connect_timeout", connect_timeout),
+            ("request_timeout", request_timeout),
+            ("reconnect_time_wait", reconnect_time_wait),
+        ):
+            if not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"{label} must be a number of seconds >= 0, got {value!r}")
+        if request_timeout <= 0 or connect_timeout <= 0:
+            raise ValueError("connect_timeout and request_timeout must be greater than 0")
+
+        self.servers: tuple[str, ...] = () if js is not None else parse_servers(servers)
+        self.job_bucket = job_bucket
+        self.exec_bucket = exec_bucket
+        self.once_lock_bucket = once_lock_bucket
+        self.once_key = once_key
+        self._given_js = js
+        self._once = once
+        self._jetstream_ready_timeout = float(jetstream_ready_timeout)
+        self._connect_timeout = float(connect_timeout)
+        self._request_timeout = float(request_timeout)
+        self._reconnect_time_wait = float(reconnect_time_wait)
+        self._connect_options = dict(connect_options or {})
+        self._replicas = replicas
+        kind = api.StorageType.FILE if storage == "file" else api.StorageType.MEMORY
+        self._job_settings = BucketSettings(
+            replicas=replicas,
+            storage=kind,
+            max_value_size=max_value_size,
+            max_bytes=job_max_bytes,
+            description="tickwork jobs",
+        )
+        self._exec_settings = BucketSettings(
+            replicas=replicas,
+            storage=kind,
+            max_value_size=max_value_size,
+            max_bytes=exec_max_bytes,
+            ttl=_seconds_or_none("exec_ttl", exec_ttl),
+            description="tickwork execution records",
+        )
+
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._jobs: Bucket | None = None
+        self._execs: Bucket | None = None
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        where = "js=<given>" if self._given_js is not None else f"servers={list(self.servers)!r}"
+        state = "ready" if self._jobs is not None else "not initialized"
+        return (
+            f"NATSStore({where}, job_bucket={self.job_bucket!r}, "
+            f"exec_bucket={self.exec_bucket!r}, {state})"
+        )
+
+    # -- connection, for components that share it (the NATS trigger) ------------------
+
+    @property
+    def owns_connection(self) -> bool:
+        """True when the store opened its connection itself (``servers=``)."""
+        return self._given_js is None
+
+    @property
+    def jetstream(self) -> JetStreamContext:
+        """The JetStream context the store uses.
+
+        :raises StorageNotInitializedError: the store opens its own connection and
+            :meth:`initialize` has not run (or :meth:`close` did).
+        """
+        js = self._given_js or self._js
+        if js is None:
+            raise StorageNotInitializedError("NATSStore")
+        return js
+
+    @property
+    def connection(self) -> Client:
+        """The NATS connection under :attr:`jetstream` (the caller's, with ``js=``).
+
+        :raises StorageNotInitializedError: as for :attr:`jetstream`.
+        """
+        nc: Client = self.jetstream._nc
+        return nc
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def initialize(self) -> None:
+        async with self._lock:
+            if self._jobs is not None:
+                return
+            js = self._given_js
+            if js is None:
+                self._nc = await connect(
+                    self.servers,
+                    timeout=self._connect_timeout,
+                    reconnect_time_wait=self._reconnect_time_wait,
+                    options=self._connect_options,
+                )
+                js = self._nc.jetstream(timeout=self._request_timeout)
+            try:
+                await wait_for_jetstream(js, self._jetstream_ready_timeout)
+                with translate_errors(f"open KV buckets {self.job_bucket}, {self.exec_bucket}"):
+                    jobs, execs = await self._open_buckets(js)
+            except BaseException:
+                await self._disconnect()
+                raise
+            self._js, self._jobs, self._execs = js, jobs, execs
+            logger.debug("NATSStore ready (buckets %s, %s)", self.job_bucket, self.exec_bucket)
+
+    async def _open_buckets(self, js: JetStreamContext) -> tuple[Bucket, Bucket]:
+        try:
+            # Steady state: both buckets exist, two metadata lookups and no lock.
+            return (
+                await open_bucket(js, self.job_bucket, None),
+                await open_bucket(js, self.exec_bucket, None),
+            )
+        except nats.js.errors.BucketNotFoundError:
+            pass
+
+        async def provision() -> None:
+            await open_bucket(js, self.job_bucket, self._job_settings)
+            await open_bucket(js, self.exec_bucket, self._exec_settings)
+
+        once = self._once or JetStreamOnce(
+            js, bucket=self.once_lock_bucket, replicas=self._replicas
+        )
+        await once(self.once_key, provision)
+        # After the once (run here or by a peer) the buckets exist; creating them again
+        # covers a lock that remembered an old "done" while the buckets were deleted.
+        return (
+            await open_bucket(js, self.job_bucket, self._job_settings),
+            await open_bucket(js, self.exec_bucket, self._exec_settings),
+        )
+
+    async def close(self) -> None:
+        async with self._lock:
+            self._jobs = self._execs = None
+            self._js = None
+            await self._disconnect()
+
+    async def _disconnect(self) -> None:
+        nc, self._nc = self._nc, None
+        if nc is not None:
+            try:
+                await nc.close()
+            except Exception:  # closing is best effort: the data is on the server
+                logger.warning("closing the NATS connection failed", exc_info=True)
+
+    def _buckets(self) -> tuple[Bucket, Bucket]:
+        jobs, execs = self._jobs, self._execs
+        if jobs is None or execs is None:
+            raise StorageNotInitializedError("NATSStore")
+        return jobs, execs
+
+    async def health_check(self) -> None:
+        jobs, _ = self._buckets()
+        with translate_errors(f"read the status of bucket {jobs.name}"):
+            await jobs.status()
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    async def save_job(self, job: JobData) -> None:
+        jobs, _ = self._buckets()
+        _check_job(job)
+        key = keys.job_key(job.id)
+        with translate_errors(f"save job {job.id!r}"):
+            created = await jobs.create(key, encode_job(job))
+        if created is None:
+            raise JobDataAlreadyExistsError(job.id)
+
+    async def update_job(self, job: JobData) -> None:
+        jobs, _ = self._buckets()
+        _check_job(job)
+        key = keys.job_key(job.id)
+        value = encode_job(job)
+
+        async def write(entry: Entry) -> None:
+            await jobs.update(key, value, entry.revision)
+
+        await self._compare_and_set(jobs, key, job.id, write, "update")
+
+    async def delete_job(self, job_id: str) -> None:
+        jobs, _ = self._buckets()
+        _check_job_id(job_id)
+        key = keys.job_key(job_id)
+
+        async def write(entry: Entry) -> None:
+            await jobs.delete(key, entry.revision)
+
+        await self._compare_and_set(jobs, key, job_id, write, "delete")
+
+    async def _compare_and_set(
+        self,
+        jobs: Bucket,
+        key: str,
+        job_id: str,
+        write: Callable[[Entry], Awaitable[None]],
+        verb: str,
+    ) -> None:
+        """Read the job's revision, then write on condition that it is still current.
+
+        A concurrent writer makes the condition fail: read again and retry, so the job
+        is never resurrected after a delete and every write applies whole, in order.
+        """
+        for attempt in range(_CAS_ATTEMPTS):
+            with translate_errors(f"{verb} job {job_id!r}"):
+                entry = await jobs.get(key)
+                if entry is None:
+                    raise JobDataNotFoundError(job_id)
+                try:
+                    await write(entry)
+                    return
+                except Exception as exc:
+                    if not is_wrong_last_sequence(exc):
+                        raise
+            logger.debug("%s of job %r lost a race (attempt %d); retrying", verb, job_id, attempt)
+            await asyncio.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
+        raise StorageOperationError(
+            f"could not {verb} job {job_id!r}: {_CAS_ATTEMPTS} attempts in a row were "
+            "overtaken by concurrent writers of the same job"
+        )
+
+    async def get_job(self, job_id: str) -> JobData:
+        jobs, _ = self._buckets()
+        _check_job_id(job_id)
+        key = keys.job_key(job_id)
+        with translate_errors(f"get job {job_id!r}"):
+            entry = await jobs.get(key)
+        if entry is None:
+            raise JobDataNotFoundError(job_id)
+        return self._job_from(jobs, entry, job_id)
+
+    async def list_jobs(self) -> list[JobData]:
+        jobs, _ = self._buckets()
+        with translate_errors(f"list the jobs in bucket {jobs.name}"):
+            entries = await jobs.scan(keys.all_jobs_filter(), timeout=self._request_timeout)
+        found = [self._job_from(jobs, e) for e in entries]
+        found.sort(key=lambda j: j.id)
+        return found
+
+    async def list_jobs_by_status(self, status: JobStatus) -> list[JobData]:
+        wanted = JobStatus(status)
+        return [j for j in await self.list_jobs() if j.status == wanted]
+
+    def _job_from(self, jobs: Bucket, entry: Entry, job_id: str | None = None) -> JobData:
+        what = f"job document at key {entry.key!r} in bucket {jobs.name}"
+        job = decode_job(entry.value, what)
+        expected = job_id if job_id is not None else _decode_or_none(entry.key)
+        if job.id != expected:
+            raise InvalidJobDataError(f"{what} holds job {job.id!r}, not {expected!r}")
+        return job
+
+    # -- executions -------------------------------------------------------------------------
+
+    async def save_execution(self, record: ExecutionRecord) -> None:
+        _, execs = self._buckets()
+        _check_execution(record)
+        job_id, execution_id = record.job_id, record.execution_id
+        index = keys.index_key(execution_id)
+        with translate_errors(f"save execution {execution_id!r} of job {job_id!r}"):
+            previous = await execs.get(index)
+            previous_job = None
+            if previous is not None:
+                previous_job = decode_index(previous.value, f"index entry {index!r}")
+            # Index first: a record visible in a listing can always be found by id.
+            if previous_job != job_id:
+                await execs.put(index, encode_index(job_id))
+            await execs.put(keys.record_key(job_id, execution_id), encode_execution(record))
+            if previous_job is not None and previous_job != job_id:
+                # The id moved to another job: drop the old job's copy.
+                await execs.remove(keys.record_key(previous_job, execution_id))
+
+    async def get_execution(self, execution_id: str) -> ExecutionRecord:
+        _, execs = self._buckets()
+        if not isinstance(execution_id, str) or not execution_id:
+            raise ExecutionNotFoundError(execution_id)
+        index = keys.index_key(execution_id)
+        with translate_errors(f"get execution {execution_id!r}"):
+            pointer = await execs.get(index)
+            if pointer is None:
+                raise ExecutionNotFoundError(execution_id)
+            job_id = decode_index(pointer.value, f"index entry {index!r} in {execs.name}")
+            entry = await execs.get(keys.record_key(job_id, execution_id))
+        if entry is None:
+            raise ExecutionNotFoundError(execution_id)
+        return _record_from(execs, entry)
+
+    async def list_executions(
+        self, job_id: str, options: QueryOptions | None = None
+    ) -> list[ExecutionRecord]:
+        opts = (options or QueryOptions()).validate()
+        _, execs = self._buckets()
+        _check_job_id(job_id)
+        with translate_errors(f"list the executions of job {job_id!r}"):
+            entries = await execs.scan(
+                keys.job_records_filter(job_id), timeout=self._request_timeout
+            )
+        return opts.apply([_record_from(execs, e) for e in entries])
+
+    async def delete_executions(self, job_id: str | None, before: datetime) -> None:
+        _, execs = self._buckets()
+        if job_id is not None:
+            _check_job_id(job_id)
+        if not isinstance(before, datetime):
+            raise TypeError(f"before must be a datetime, got {before!r}")
+        cutoff = before.astimezone(UTC)
+        key_filter = (
+            keys.all_records_filter() if job_id is None else keys.job_records_filter(job_id)
+        )
+        whose = "every job" if job_id is None else f"job {job_id!r}"
+        with translate_errors(f"delete old executions of {whose}"):
+            entries = await execs.scan(key_filter, timeout=self._request_timeout)
+            doomed = [r for r in (_record_from(execs, e) for e in entries) if r.start_time < cutoff]
+
+            async def remove(record: ExecutionRecord) -> None:
+                await execs.remove(keys.record_key(record.job_id, record.execution_id))
+                await execs.remove(keys.index_key(record.execution_id))
+
+            await _gather_in_batches(remove, doomed)
+        if doomed:
+            logger.debug("deleted %d execution records of %s", len(doomed), whose)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _record_from(execs: Bucket, entry: Entry) -> ExecutionRecord:
+    what = f"execution document at key {entry.key!r} in bucket {execs.name}"
+    record = decode_execution(entry.value, what)
+    try:
+        expected = keys.split_record_key(entry.key)
+    except ValueError as exc:
+        raise InvalidJobDataError(f"{what}: unexpected key ({exc})") from exc
+    if (record.job_id, record.execution_id) != expected:
+        raise InvalidJobDataError(
+            f"{what} holds execution {record.execution_id!r} of "
+            f"job {record.job_id!r}, not {expected!r}"
+        )
+    return record
+
+
+def _decode_or_none(token: str) -> str | None:
+    try:
+        return keys.decode_id(token)
+    except ValueError:
+        return None
+
+
+async def _gather_in_batches(action: Callable[[T], Awaitable[None]], items: Iterable[T]) -> None:
+    batch: list[Awaitable[None]] = []
+    for item in items:
+        batch.append(action(item))
+        if len(batch) >= _PARALLEL_REMOVALS:
+            await asyncio.gather(*batch)
+            batch = []
+    if batch:
+        await asyncio.gather(*batch)
+
+
+def _check_bucket_name(label: str, name: Any) -> None:
+    if (
+        not isinstance(name, str)
+        or not name
+        or not all(c.isascii() and (c.isalnum() or c in "-_") for c in name)
+    ):
+        raise ValueError(f"{label} must be a KV bucket name ([A-Za-z0-9_-]+), got {name!r}")
+
+
+def _seconds_or_none(label: str, value: timedelta | float | None) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds <= 0:
+        raise ValueError(f"{label} must be positive, got {value!r}")
+    return seconds
+
+
+def _check_job_id(job_id: Any) -> str:
+    if not isinstance(job_id, str) or not job_id:
+        raise EmptyJobIDError(job_id)
+    return job_id
+
+
+def _check_job(job: Any) -> JobData:
+    if not isinstance(job, JobData):
+        raise InvalidJobDataError(f"expected a JobData, got {type(job).__name__}")
+    _check_job_id(job.id)
+    if not isinstance(job.schedule_type, str) or not job.schedule_type:
+        raise InvalidJobDataError(f"job {job.id!r} has no schedule_type")
+    if not isinstance(job.schedule_config, str):
+        raise InvalidJobDataError(f"job {job.id!r}: schedule_config must be a str")
+    return job
+
+
+def _check_execution(record: Any) -> ExecutionRecord:
+    if not isinstance(record, ExecutionRecord):
+        raise InvalidJobDataError(f"expected an ExecutionRecord, got {type(record).__name__}")
+    _check_job_id(record.job_id)
+    if not isinstance(record.execution_id, str) or not record.execution_id:
+        raise InvalidJobDataError(
+            f"execution record of job {record.job_id!r} has an empty execution_id"
+        )
+    return record

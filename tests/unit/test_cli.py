@@ -1,0 +1,162 @@
+"""The tickwork command line, driven in-process and as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tickwork.cli import main
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'jobs.db'}"
+
+
+def test_plugins_lists_every_kind(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    for name in ("memory", "local", "interval", "cron", "once", "start_at_interval"):
+        assert name in out
+    assert "KIND" in out
+
+
+def test_jobs_add_list_pause_resume_remove(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["jobs", "--store", db, "add", "backup", "--interval", "1h30m", "--meta", "team=ops"])
+        == 0
+    )
+    assert (
+        main(
+            [
+                "jobs",
+                "--store",
+                db,
+                "add",
+                "report",
+                "--cron",
+                "0 9 * * 1",
+                "--timezone",
+                "Europe/Paris",
+            ]
+        )
+        == 0
+    )
+    assert main(["jobs", "--store", db, "list"]) == 0
+    out = capsys.readouterr().out
+    assert "1h30m0s" in out
+    assert "CRON_TZ=Europe/Paris 0 9 * * 1" in out
+    assert "team=ops" in out
+    assert main(["jobs", "--store", db, "pause", "backup"]) == 0
+    assert "disabled" in capsys.readouterr().out
+    assert main(["jobs", "--store", db, "resume", "backup"]) == 0
+    assert "pending" in capsys.readouterr().out
+    assert main(["jobs", "--store", db, "remove", "backup"]) == 0
+    assert "removed job 'backup'" in capsys.readouterr().out
+    main(["jobs", "--store", db, "list"])
+    out = capsys.readouterr().out
+    assert "backup" not in out
+    assert "report" in out
+
+
+def test_errors_are_one_line_and_nonzero(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["jobs", "--store", db, "remove", "missing"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "missing" in err
+    assert main(["jobs", "--store", "redis://x", "list"]) == 1
+    assert "redis" in capsys.readouterr().err
+    assert main(["jobs", "--store", db, "add", "bad", "--cron", "61 * * * *"]) == 1
+    assert "cron" in capsys.readouterr().err
+    assert main(["history", "--store", db, "nothing-here"]) == 1
+
+
+def test_demo_runs_and_leaves_history(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--store", db, "--seconds", "2.5"]) == 0
+    out = capsys.readouterr().out
+    assert "heartbeat" in out
+    assert "completed" in out
+    assert main(["history", "--store", db, "heartbeat", "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("completed") == 2
+
+
+def test_migrate_between_stores(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src, dst = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
+    assert main(["demo", "--store", src, "--seconds", "1.5"]) == 0
+    capsys.readouterr()
+    assert main(["migrate", src, dst]) == 0
+    first = capsys.readouterr().out
+    assert "jobs" in first
+    assert main(["migrate", src, dst]) == 0
+    again = capsys.readouterr().out
+    # The second run copies nothing: everything is counted as already there.
+    jobs_row = next(line for line in again.splitlines() if line.startswith("jobs"))
+    assert jobs_row.split()[1] == "0"
+    assert main(["jobs", "--store", dst, "list"]) == 0
+    assert "heartbeat" in capsys.readouterr().out
+
+
+def test_run_a_worker_from_a_config_file(tmp_path: Path) -> None:
+    (tmp_path / "myjobs.py").write_text(
+        textwrap.dedent(
+            """
+            import pathlib
+            def handle(event):
+                with open(pathlib.Path(__file__).with_name("ran.txt"), "a") as f:
+                    f.write(event.id + "\\n")
+            """
+        )
+    )
+    config = tmp_path / "worker.toml"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            [scheduler]
+            store = "sqlite:///{tmp_path / "w.db"}"
+            handler = "myjobs:handle"
+
+            [[jobs]]
+            id = "fast"
+            interval = "100ms"
+            metadata = {{ team = "ops" }}
+            """
+        )
+    )
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tickwork.cli", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        ran = tmp_path / "ran.txt"
+        while time.monotonic() < deadline and (
+            not ran.exists() or ran.read_text().count("fast") < 3
+        ):
+            time.sleep(0.05)
+        assert ran.exists(), proc.stderr.read() if proc.poll() is not None else "no runs"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "running 1 jobs" in out
+
+
+def test_run_with_a_bad_config_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[scheduler]\nhandler = "nope"\n')
+    assert main(["run", "--config", str(config)]) == 1
+    assert "module:function" in capsys.readouterr().err
+    assert main(["run", "--config", str(tmp_path / "missing.toml")]) == 1
+    assert "does not exist" in capsys.readouterr().err
