@@ -1,4 +1,4 @@
-"""MemoryStore runs the reusable store contract."""
+"""MemoryStore runs the reusable store contract, claims included."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from collections.abc import Callable
 
 import pytest
 
-from tickwork import MemoryStore
+from tickwork import ClaimingStore, MemoryStore
 from tickwork.abc import Store
-from tickwork.testing import StoreContract
+from tickwork.testing import ClaimingStoreContract
 
 
-class TestMemoryStore(StoreContract):
+class TestMemoryStore(ClaimingStoreContract):
     persistent = False
 
     @pytest.fixture
@@ -19,5 +19,8 @@ class TestMemoryStore(StoreContract):
         return MemoryStore
 
 
-def test_memory_store_is_a_store() -> None:
+def test_memory_store_is_a_claiming_store() -> None:
     assert isinstance(MemoryStore(), Store)
+    assert isinstance(MemoryStore(), ClaimingStore)
+    assert MemoryStore().shared is False
+    assert MemoryStore(shared=True).shared is True

@@ -24,9 +24,16 @@ class MemoryStore:
     Data survives ``close()`` and a later ``initialize()`` (a scheduler that stops and
     starts again finds its jobs), but not the process. Records are indexed by job so
     listing one job's history never scans the others.
+
+    It also implements the claims of :class:`~tickwork.abc.ClaimingStore`. With
+    ``shared=True`` several schedulers in one process can share one instance and
+    coordinate through it exactly as processes do through a shared database, which is
+    how the coordination logic is tested without a server.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, shared: bool = False) -> None:
+        self.shared = shared
+        self._claims: dict[str, tuple[datetime, str, datetime]] = {}
         self._initialized = False
         self._jobs: dict[str, JobData] = {}
         self._executions: dict[str, ExecutionRecord] = {}
@@ -64,6 +71,7 @@ class MemoryStore:
         check_job_id(job_id)
         if self._jobs.pop(job_id, None) is None:
             raise JobDataNotFoundError(job_id)
+        self._claims.pop(job_id, None)
 
     async def get_job(self, job_id: str) -> JobData:
         self._check()
@@ -122,3 +130,39 @@ class MemoryStore:
 
     async def health_check(self) -> None:
         self._check()
+
+    # -- claims (ClaimingStore) ---------------------------------------------------------
+
+    async def claim_job(
+        self, job_id: str, scheduled_at: datetime, owner: str, lease_until: datetime, now: datetime
+    ) -> JobData | None:
+        self._check()
+        job = self._jobs.get(check_job_id(job_id))
+        if job is None or job.status == JobStatus.DISABLED or job.next_run != scheduled_at:
+            return None
+        held = self._claims.get(job_id)
+        if held is not None and held[1] != owner and held[2] > as_utc(now):
+            return None
+        self._claims[job_id] = (job.next_run, owner, as_utc(lease_until))
+        return job.copy()
+
+    async def renew_claim(self, job_id: str, owner: str, lease_until: datetime) -> bool:
+        self._check()
+        held = self._claims.get(job_id)
+        if held is None or held[1] != owner:
+            return False
+        self._claims[job_id] = (held[0], owner, as_utc(lease_until))
+        return True
+
+    async def release_claim(self, job_id: str, owner: str) -> None:
+        self._check()
+        held = self._claims.get(job_id)
+        if held is not None and held[1] == owner:
+            del self._claims[job_id]
+
+    async def list_jobs_changed_since(self, since: datetime) -> list[JobData]:
+        self._check()
+        cutoff = as_utc(since)
+        return [
+            self._jobs[k].copy() for k in sorted(self._jobs) if self._jobs[k].updated_at >= cutoff
+        ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from ._errors import ExecutionNotFoundError, JobDataAlreadyExistsError, JobDataNotFoundError
+from ._errors import ExecutionNotFoundError, JobDataAlreadyExistsError
 from ._models import MigrateResult, QueryOptions
 from .abc import Store
 
@@ -69,6 +69,6 @@ async def migrate_storage(
 async def _has_execution(store: Store, execution_id: str) -> bool:
     try:
         await store.get_execution(execution_id)
-    except (ExecutionNotFoundError, JobDataNotFoundError):
+    except ExecutionNotFoundError:
         return False
     return True

@@ -19,12 +19,13 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
 import attrs
 
+from ._coordination import DEFAULT_LEASE, DEFAULT_SYNC_INTERVAL, Coordinator
 from ._errors import (
     HandlerNotDefinedError,
     InvalidIntervalError,
@@ -42,7 +43,7 @@ from ._models import ExecutionRecord, JobData, JobStatus, QueryOptions
 from ._plugins import create_store, create_trigger, default_codec
 from ._timeutil import utcnow
 from ._validation import check_job_id
-from .abc import Delivery, Schedule, ScheduleCodec, Store, Trigger
+from .abc import ClaimingStore, Delivery, Schedule, ScheduleCodec, Store, Trigger
 
 __all__ = ["AsyncScheduler", "Handler"]
 
@@ -130,7 +131,16 @@ class AsyncScheduler:
     :param store_options: keyword options for a store given by name or URL.
     :param trigger_options: keyword options for a trigger given by name.
     :param max_workers: size of the thread pool that runs plain-function handlers.
-    :param worker_id: this process's name in execution records (default host:pid).
+    :param worker_id: this process's name in execution records and claims (default
+        host:pid plus a random suffix, unique per scheduler).
+    :param coordinate: claim each due run in the store before running it and poll the
+        store for jobs changed by other processes, so several schedulers can share one
+        store. ``None`` (the default) turns it on when the store is a
+        :class:`~tickwork.abc.ClaimingStore` whose ``shared`` is true.
+    :param claim_lease: how long a claim lasts without renewal; a run whose process
+        died is taken over by another process after this.
+    :param sync_interval: seconds between polls for jobs changed by other processes
+        (the longest it takes an add, update, pause or removal to reach them).
     """
 
     def __init__(
@@ -144,6 +154,9 @@ class AsyncScheduler:
         trigger_options: Mapping[str, Any] | None = None,
         max_workers: int = DEFAULT_MAX_WORKERS,
         worker_id: str | None = None,
+        coordinate: bool | None = None,
+        claim_lease: timedelta = DEFAULT_LEASE,
+        sync_interval: float = DEFAULT_SYNC_INTERVAL,
     ) -> None:
         self._store: Store = _resolve_store(store, store_options)
         self._trigger: Trigger = _resolve_trigger(trigger, trigger_options)
@@ -154,7 +167,13 @@ class AsyncScheduler:
         if not isinstance(max_workers, int) or max_workers < 1:
             raise ValueError(f"max_workers must be a positive int, got {max_workers!r}")
         self._max_workers = max_workers
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.worker_id = worker_id or (
+            f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        )
+        self._coordinator = _make_coordinator(
+            self._store, coordinate, self.worker_id, claim_lease, sync_interval
+        )
+        self._rechecks: dict[str, asyncio.TimerHandle] = {}
         self._entries: dict[str, _Entry] = {}
         # Changes made while stopped, applied to the store by the next start().
         self._pending_new: set[str] = set()
@@ -193,6 +212,16 @@ class AsyncScheduler:
     def codec(self) -> ScheduleCodec:
         """The codec that turns schedules into stored strings."""
         return self._codec
+
+    @property
+    def coordinated(self) -> bool:
+        """Whether runs are claimed in the store (several schedulers share it)."""
+        return self._coordinator is not None
+
+    @property
+    def _shared(self) -> bool:
+        # Other processes may change jobs behind our back: read them from the store.
+        return self._trigger.shared or self._coordinator is not None
 
     @property
     def handler(self) -> Handler | None:
@@ -256,6 +285,8 @@ class AsyncScheduler:
                     for e in self._entries.values()
                     if e.wants_to_run and e.next_run is not None
                 )
+                if self._coordinator is not None and not self._trigger.shared:
+                    self._coordinator.start_polling(self._apply_changes)
             except BaseException:
                 self._running = False
                 if self._executor is not None:
@@ -375,6 +406,11 @@ class AsyncScheduler:
         self._running = False
         if self._running_event is not None and self._event_loop_of is asyncio.get_running_loop():
             self._running_event.clear()
+        if self._coordinator is not None:
+            await self._coordinator.stop_polling()
+        for handle in self._rechecks.values():
+            handle.cancel()
+        self._rechecks.clear()
         try:
             await self._trigger.stop()
         except Exception:
@@ -450,7 +486,7 @@ class AsyncScheduler:
 
     async def _entry(self, job_id: str) -> _Entry:
         check_job_id(job_id)
-        if self._running and self._trigger.shared:
+        if self._running and self._shared:
             return await self._refresh(job_id)
         entry = self._entries.get(job_id)
         if entry is None or entry.removed:
@@ -458,32 +494,56 @@ class AsyncScheduler:
         return entry
 
     async def _refresh(self, job_id: str) -> _Entry:
-        """Re-read a job from the store (shared triggers: other processes change jobs)."""
+        """Re-read a job from the store (other processes may have changed it)."""
         try:
             data = await self._store.get_job(job_id)
         except JobDataNotFoundError:
-            self._entries.pop(job_id, None)
+            self._forget(job_id)
             raise JobNotFoundError(job_id) from None
-        entry = self._entries.get(job_id)
+        entry = self._apply(data)
+        if entry is None:
+            raise JobNotFoundError(job_id)
+        return entry
+
+    def _forget(self, job_id: str) -> None:
+        entry = self._entries.pop(job_id, None)
+        if entry is not None:
+            entry.removed = True
+
+    def _apply(self, data: JobData) -> _Entry | None:
+        """Make the in-memory job match what the store holds; keep the live run state."""
+        entry = self._entries.get(data.id)
         if entry is not None and (entry.schedule_type, entry.schedule_config) == (
             data.schedule_type,
             data.schedule_config,
         ):
             entry.metadata = dict(data.metadata)
-            entry.status = JobStatus.RUNNING if entry.running else data.status
+            entry.status = (
+                JobStatus.RUNNING
+                if entry.running and data.status != JobStatus.DISABLED
+                else data.status
+            )
             entry.next_run, entry.last_run = data.next_run, data.last_run
             entry.updated_at = data.updated_at
             entry.removed = False
             return entry
         fresh = self._entry_from_data(data)
         if fresh is None:
-            raise JobNotFoundError(job_id)
+            return None
         if entry is not None:
             fresh.running = entry.running
             fresh.last_completed_at = entry.last_completed_at
             fresh.completion_known = entry.completion_known
-        self._entries[job_id] = fresh
+        self._entries[data.id] = fresh
         return fresh
+
+    async def _apply_changes(self, changed: list[JobData]) -> None:
+        """Bring jobs changed by other processes into this one, and re-arm them."""
+        for data in changed:
+            entry = self._apply(data)
+            if entry is not None and entry.running is None:
+                self._cancel_recheck(entry.id)
+                await self._arm(entry)
 
     async def get_job(self, job_id: str) -> Job:
         """Return a snapshot of one job.
@@ -494,10 +554,12 @@ class AsyncScheduler:
 
     async def list_jobs(self) -> list[Job]:
         """Return snapshots of every job, sorted by id."""
-        if self._running and self._trigger.shared:
-            for data in await self._store.list_jobs():
-                with contextlib.suppress(JobNotFoundError):
-                    await self._refresh(data.id)
+        if self._running and self._shared:
+            stored = await self._store.list_jobs()
+            for data in stored:
+                self._apply(data)
+            for gone in set(self._entries) - {d.id for d in stored}:
+                self._forget(gone)
         return [self._entries[k].snapshot() for k in sorted(self._entries)]
 
     async def update_job_schedule(self, job_id: str, schedule: Schedule) -> Job:
@@ -582,7 +644,7 @@ class AsyncScheduler:
         try:
             await self._store.delete_job(job_id)
         except JobDataNotFoundError:
-            if not self._trigger.shared:
+            if not self._shared:
                 raise JobNotFoundError(job_id) from None
         finally:
             if self._entries.get(job_id) is entry:
@@ -647,7 +709,19 @@ class AsyncScheduler:
     async def _wanted_entry(self, job_id: str, scheduled_at: datetime) -> _Entry | None:
         """The job to run for this delivery, or None when the delivery is stale."""
         entry: _Entry | None
-        if self._trigger.shared:
+        if self._coordinator is not None:
+            local = self._entries.get(job_id)
+            if local is not None and local.running is not None:
+                return None
+            claimed = await self._coordinator.claim(job_id, scheduled_at)
+            if claimed is None:
+                await self._lost_claim(job_id, scheduled_at)
+                return None
+            entry = self._apply(claimed)
+            if entry is None:
+                await self._coordinator.release(job_id)
+                return None
+        elif self._trigger.shared:
             try:
                 entry = await self._refresh(job_id)
             except JobNotFoundError:
@@ -666,6 +740,39 @@ class AsyncScheduler:
             )
             return None
         return entry
+
+    async def _lost_claim(self, job_id: str, scheduled_at: datetime) -> None:
+        """Another process runs (or ran) this job; follow what the store says."""
+        try:
+            entry = await self._refresh(job_id)
+        except JobNotFoundError:
+            await self._trigger.disarm(job_id)
+            return
+        if entry.next_run == scheduled_at and entry.wants_to_run:
+            # Someone holds the claim and is still running it. Ask again when their
+            # lease would run out: if they died, we take over then.
+            assert self._coordinator is not None
+            self._recheck_later(job_id, scheduled_at, self._coordinator.lease.total_seconds())
+        elif entry.running is None:
+            await self._arm(entry)
+
+    def _recheck_later(self, job_id: str, scheduled_at: datetime, delay: float) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        self._cancel_recheck(job_id)
+        self._rechecks[job_id] = loop.call_later(
+            delay, self._recheck, _RecheckDelivery(job_id, scheduled_at)
+        )
+
+    def _recheck(self, delivery: Delivery) -> None:
+        self._rechecks.pop(delivery.job_id, None)
+        self._dispatch(delivery)
+
+    def _cancel_recheck(self, job_id: str) -> None:
+        handle = self._rechecks.pop(job_id, None)
+        if handle is not None:
+            handle.cancel()
 
     async def _run(self, entry: _Entry, scheduled_at: datetime) -> None:
         task = asyncio.current_task()
@@ -692,14 +799,22 @@ class AsyncScheduler:
         status = JobStatus.COMPLETED
         cancelled = False
         try:
-            await self._invoke(event)
+            if self._coordinator is not None:
+                async with self._coordinator.held(entry.id):
+                    await self._invoke(event)
+            else:
+                await self._invoke(event)
         except asyncio.CancelledError:
             status, error, cancelled = JobStatus.FAILED, "cancelled: the scheduler stopped", True
         except Exception as exc:
             status, error = JobStatus.FAILED, str(exc) or type(exc).__name__
             logger.warning("job %r failed: %s", entry.id, error, exc_info=True)
         ended = utcnow()
-        await self._finish(entry, previous_status, event, status, error, ended)
+        try:
+            await self._finish(entry, previous_status, event, status, error, ended)
+        finally:
+            if self._coordinator is not None:
+                await self._coordinator.release(entry.id)
         if cancelled:
             raise asyncio.CancelledError
 
@@ -725,6 +840,15 @@ class AsyncScheduler:
                 "worker": self.worker_id,
             },
         )
+        if self._shared and not entry.removed:
+            # Another process may have changed or removed the job during the run; the
+            # next run follows what is stored now, not what we started with.
+            try:
+                entry = await self._refresh(entry.id)
+            except JobNotFoundError:
+                entry.removed = True
+            except Exception:
+                logger.warning("job %r: could not re-read it after its run", entry.id)
         try:
             next_run = entry.schedule.next(ended)
         except Exception as exc:
@@ -791,6 +915,41 @@ class AsyncScheduler:
         result = await loop.run_in_executor(self._executor, handler, event)
         if inspect.isawaitable(result):
             await result
+
+
+class _RecheckDelivery:
+    """A due run the scheduler re-offers itself (a claim held elsewhere may expire)."""
+
+    __slots__ = ("job_id", "scheduled_at")
+
+    def __init__(self, job_id: str, scheduled_at: datetime) -> None:
+        self.job_id = job_id
+        self.scheduled_at = scheduled_at
+
+    async def ack(self) -> None:
+        return None
+
+    async def nak(self) -> None:
+        return None
+
+
+def _make_coordinator(
+    store: Store,
+    coordinate: bool | None,
+    owner: str,
+    lease: timedelta,
+    sync_interval: float,
+) -> Coordinator | None:
+    if coordinate is None:
+        coordinate = isinstance(store, ClaimingStore) and bool(getattr(store, "shared", False))
+    if not coordinate:
+        return None
+    if not isinstance(store, ClaimingStore):
+        raise TypeError(
+            f"coordinate=True needs a store that can claim runs (tickwork.abc.ClaimingStore); "
+            f"{type(store).__name__} cannot"
+        )
+    return Coordinator(store, owner, lease=lease, sync_interval=sync_interval)
 
 
 async def _settle(step: Callable[[], Awaitable[None]]) -> None:

@@ -11,9 +11,11 @@ import asyncio
 import threading
 from collections.abc import Coroutine, Mapping
 from concurrent.futures import Future
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+from ._coordination import DEFAULT_LEASE, DEFAULT_SYNC_INTERVAL
 from ._job import Job
 from ._models import ExecutionRecord, QueryOptions
 from ._scheduler import DEFAULT_MAX_WORKERS, AsyncScheduler, Handler
@@ -70,6 +72,9 @@ class Scheduler:
         trigger_options: Mapping[str, Any] | None = None,
         max_workers: int = DEFAULT_MAX_WORKERS,
         worker_id: str | None = None,
+        coordinate: bool | None = None,
+        claim_lease: timedelta = DEFAULT_LEASE,
+        sync_interval: float = DEFAULT_SYNC_INTERVAL,
     ) -> None:
         self._async = AsyncScheduler(
             store,
@@ -80,6 +85,9 @@ class Scheduler:
             trigger_options=trigger_options,
             max_workers=max_workers,
             worker_id=worker_id,
+            coordinate=coordinate,
+            claim_lease=claim_lease,
+            sync_interval=sync_interval,
         )
         self._lock = threading.Lock()
         self._thread: _LoopThread | None = None

@@ -177,31 +177,49 @@ class Store(Protocol):
 class ClaimingStore(Store, Protocol):
     """A store that several scheduler processes can share (optional capability).
 
-    A claim makes one process the owner of one due run: ``(job_id, scheduled_at)``.
-    Because a job's ``next_run`` moves on after every run, a claim on a run that
-    already happened (or that another process holds) fails, and each due run is
-    executed once across every process sharing the store. A claim expires at
-    ``lease_until`` so a process that dies mid-run hands the job over to another.
-    Stores without this capability work in a single process only.
+    A claim makes one process the owner of one due run, ``(job_id, scheduled_at)``.
+    A claim succeeds only while the stored job's ``next_run`` equals ``scheduled_at``
+    and the job is not disabled, and only if no other owner holds an unexpired claim on
+    the job. Because the owner moves ``next_run`` on when the run ends, each due run is
+    claimed, and so executed, once across every process sharing the store. A claim
+    expires at ``lease_until``: a process that dies mid-run hands the job over to
+    another once the lease has passed. Expiry compares ``lease_until`` with the
+    ``now`` the claiming process passes, so the processes' clocks must agree to well
+    within the lease.
+
+    ``shared`` says whether other processes may use the same backend at once; the
+    scheduler claims runs (and watches for jobs changed elsewhere) only when it is true.
+    Stores without this capability work in a single process.
     """
 
+    shared: bool
+
     async def claim_job(
-        self, job_id: str, scheduled_at: datetime, owner: str, lease_until: datetime
-    ) -> bool:
+        self, job_id: str, scheduled_at: datetime, owner: str, lease_until: datetime, now: datetime
+    ) -> JobData | None:
         """Atomically claim the run of ``job_id`` due at ``scheduled_at``.
 
-        :return: True when ``owner`` now holds the claim, False when the job's
-            ``next_run`` is not ``scheduled_at``, the job is gone or disabled, or another
-            owner holds an unexpired claim.
+        :return: the job as stored when ``owner`` now holds the claim; ``None`` when the
+            job is gone or disabled, its ``next_run`` is not ``scheduled_at``, or another
+            owner holds a claim whose ``lease_until`` is after ``now``. Re-claiming a run
+            the same owner already holds succeeds (and extends the lease).
         """
         ...
 
     async def renew_claim(self, job_id: str, owner: str, lease_until: datetime) -> bool:
-        """Extend a claim ``owner`` holds; False when it was lost."""
+        """Extend a claim ``owner`` holds; False when it holds none any more."""
         ...
 
     async def release_claim(self, job_id: str, owner: str) -> None:
         """Drop ``owner``'s claim on ``job_id`` (no error if it holds none)."""
+        ...
+
+    async def list_jobs_changed_since(self, since: datetime) -> list[JobData]:
+        """Jobs whose ``updated_at`` is at or after ``since``, sorted by id.
+
+        Schedulers sharing a store call it periodically to pick up jobs that other
+        processes added, changed, paused or resumed; it should use an index.
+        """
         ...
 
 

@@ -14,11 +14,15 @@ backend; every test of the contract then runs against your store::
         def make_store(self, tmp_path):
             return lambda: MyStore(path=tmp_path / "db")
 
+A store that implements :class:`tickwork.abc.ClaimingStore` (several schedulers can
+share it) subclasses :class:`ClaimingStoreContract` instead, which adds the claim rules.
+
 The suite needs ``pytest`` and ``pytest-asyncio`` (``asyncio_mode = "auto"``).
 """
 
 from __future__ import annotations
 
-from ._store_contract import TRICKY_JOB_IDS, StoreContract
+from ._claim_contract import ClaimingStoreContract
+from ._store_contract import TRICKY_JOB_IDS, StoreContract, make_job, make_record
 
-__all__ = ["TRICKY_JOB_IDS", "StoreContract"]
+__all__ = ["TRICKY_JOB_IDS", "ClaimingStoreContract", "StoreContract", "make_job", "make_record"]

@@ -1,0 +1,129 @@
+"""The claim contract: every rule of ``tickwork.abc.ClaimingStore`` as a test."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from .._models import JobStatus
+from ..abc import ClaimingStore, Store
+from ._store_contract import T0, StoreContract, make_job
+
+__all__ = ["ClaimingStoreContract"]
+
+LEASE = timedelta(seconds=30)
+
+
+class ClaimingStoreContract(StoreContract):
+    """The store contract plus the claims that let several schedulers share a store."""
+
+    def _claiming(self, store: Store) -> ClaimingStore:
+        assert isinstance(store, ClaimingStore), f"{type(store).__name__} cannot claim runs"
+        return store
+
+    async def test_claim_returns_the_job_once(self, store: Store) -> None:
+        s = self._claiming(store)
+        due = T0 + timedelta(minutes=5)
+        await s.save_job(make_job(next_run=due))
+        got = await s.claim_job("job-1", due, "a", T0 + LEASE, T0)
+        assert got is not None
+        assert got == make_job(next_run=due)
+        assert await s.claim_job("job-1", due, "b", T0 + LEASE, T0) is None
+        # The holder may claim again (a retry after a lost answer) and extends the lease.
+        assert await s.claim_job("job-1", due, "a", T0 + 2 * LEASE, T0) is not None
+
+    async def test_claim_needs_the_matching_next_run(self, store: Store) -> None:
+        s = self._claiming(store)
+        due = T0 + timedelta(minutes=5)
+        await s.save_job(make_job(next_run=due))
+        assert (
+            await s.claim_job("job-1", due - timedelta(microseconds=1), "a", T0 + LEASE, T0) is None
+        )
+        assert await s.claim_job("missing", due, "a", T0 + LEASE, T0) is None
+        await s.save_job(make_job("off", next_run=due, status=JobStatus.DISABLED))
+        assert await s.claim_job("off", due, "a", T0 + LEASE, T0) is None
+        await s.save_job(make_job("never", next_run=None))
+        assert await s.claim_job("never", due, "a", T0 + LEASE, T0) is None
+
+    async def test_expired_claim_can_be_taken_over(self, store: Store) -> None:
+        s = self._claiming(store)
+        due = T0 + timedelta(minutes=5)
+        await s.save_job(make_job(next_run=due))
+        assert await s.claim_job("job-1", due, "a", T0 + LEASE, T0) is not None
+        assert await s.claim_job("job-1", due, "b", T0 + 2 * LEASE, T0 + LEASE / 2) is None
+        later = T0 + LEASE + timedelta(seconds=1)
+        assert await s.claim_job("job-1", due, "b", later + LEASE, later) is not None
+        assert not await s.renew_claim("job-1", "a", later + LEASE)
+        assert await s.renew_claim("job-1", "b", later + 2 * LEASE)
+
+    async def test_renewed_claim_is_not_taken_over(self, store: Store) -> None:
+        s = self._claiming(store)
+        due = T0 + timedelta(minutes=5)
+        await s.save_job(make_job(next_run=due))
+        assert await s.claim_job("job-1", due, "a", T0 + LEASE, T0) is not None
+        assert await s.renew_claim("job-1", "a", T0 + 3 * LEASE)
+        at = T0 + 2 * LEASE
+        assert await s.claim_job("job-1", due, "b", at + LEASE, at) is None
+
+    async def test_release_frees_the_job(self, store: Store) -> None:
+        s = self._claiming(store)
+        due = T0 + timedelta(minutes=5)
+        await s.save_job(make_job(next_run=due))
+        assert await s.claim_job("job-1", due, "a", T0 + LEASE, T0) is not None
+        await s.release_claim("job-1", "b")  # not the holder: nothing happens
+        assert await s.claim_job("job-1", due, "b", T0 + LEASE, T0) is None
+        await s.release_claim("job-1", "a")
+        await s.release_claim("job-1", "a")  # twice is harmless
+        assert not await s.renew_claim("job-1", "a", T0 + LEASE)
+        assert await s.claim_job("job-1", due, "b", T0 + LEASE, T0) is not None
+
+    async def test_a_held_claim_blocks_a_rescheduled_run(self, store: Store) -> None:
+        # One job never runs twice at once: while "a" runs the old time, a new next_run
+        # (set by another process) cannot be claimed until "a" releases or expires.
+        s = self._claiming(store)
+        due = T0 + timedelta(minutes=5)
+        await s.save_job(make_job(next_run=due))
+        assert await s.claim_job("job-1", due, "a", T0 + LEASE, T0) is not None
+        moved = due + timedelta(hours=1)
+        await s.update_job(make_job(next_run=moved))
+        assert await s.claim_job("job-1", moved, "b", T0 + LEASE, T0) is None
+        await s.release_claim("job-1", "a")
+        assert await s.claim_job("job-1", moved, "b", T0 + LEASE, T0) is not None
+
+    async def test_concurrent_claims_have_one_winner(self, store: Store) -> None:
+        s = self._claiming(store)
+        due = T0 + timedelta(minutes=5)
+        for i in range(10):
+            await s.save_job(make_job(f"j{i}", next_run=due))
+        results = await asyncio.gather(
+            *(
+                s.claim_job(f"j{i}", due, owner, T0 + LEASE, T0)
+                for i in range(10)
+                for owner in ("a", "b", "c")
+            )
+        )
+        winners = [r for r in results if r is not None]
+        assert len(winners) == 10
+        assert sorted(w.id for w in winners) == [f"j{i}" for i in range(10)]
+
+    async def test_deleted_job_cannot_be_claimed(self, store: Store) -> None:
+        s = self._claiming(store)
+        due = T0 + timedelta(minutes=5)
+        await s.save_job(make_job(next_run=due))
+        assert await s.claim_job("job-1", due, "a", T0 + LEASE, T0) is not None
+        await s.delete_job("job-1")
+        assert await s.claim_job("job-1", due, "b", T0 + 2 * LEASE, T0 + 2 * LEASE) is None
+        await s.save_job(make_job(next_run=due))
+        later = T0 + 2 * LEASE
+        assert await s.claim_job("job-1", due, "b", later + LEASE, later) is not None
+
+    async def test_list_jobs_changed_since(self, store: Store) -> None:
+        s = self._claiming(store)
+        await s.save_job(make_job("old", updated_at=T0 - timedelta(hours=1)))
+        await s.save_job(make_job("edge", updated_at=T0))
+        await s.save_job(make_job("new", updated_at=T0 + timedelta(seconds=1)))
+        assert [j.id for j in await s.list_jobs_changed_since(T0)] == ["edge", "new"]
+        assert await s.list_jobs_changed_since(T0 + timedelta(days=1)) == []
+
+    async def test_shared_flag(self, store: Store) -> None:
+        assert isinstance(self._claiming(store).shared, bool)
