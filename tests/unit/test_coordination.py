@@ -8,6 +8,7 @@ multi-process versions of these tests are in tests/integration/sqlalchemy/).
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -80,7 +81,7 @@ async def test_each_due_run_executes_once_across_schedulers() -> None:
         history = sorted(await store.list_executions(f"job-{j}"), key=lambda r: r.start_time)
         assert len(history) >= 10
         # No gaps: every run is due exactly one interval after the previous run ended.
-        for before, after in zip(history, history[1:], strict=False):
+        for before, after in itertools.pairwise(history):
             assert (
                 datetime.fromisoformat(after.metadata["scheduled_at"]) == before.end_time + INTERVAL
             )
