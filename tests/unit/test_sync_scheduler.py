@@ -33,6 +33,8 @@ PUBLIC = [
     "pause_job",
     "resume_job",
     "run_history",
+    "update_job_options",
+    "run_job_now",
 ]
 
 

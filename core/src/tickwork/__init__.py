@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ._codecs import BasicScheduleCodec, CompositeScheduleCodec
 from ._cron import CronSchedule, CronSpec
+from ._entry import UndecodableSchedule
 from ._errors import (
     EmptyJobIDError,
     ExecutionNotFoundError,
@@ -37,7 +38,14 @@ from ._job import Job, JobEvent
 from ._local_trigger import LocalTrigger
 from ._memory_store import MemoryStore
 from ._migrate import migrate_storage
-from ._models import ExecutionRecord, JobData, JobStatus, MigrateResult, QueryOptions
+from ._models import (
+    ExecutionRecord,
+    ExecutionStatus,
+    JobData,
+    JobStatus,
+    MigrateResult,
+    QueryOptions,
+)
 from ._plugins import (
     available_plugins,
     create_store,
@@ -46,15 +54,18 @@ from ._plugins import (
     register_plugin,
     unregister_plugin,
 )
+from ._policy import CatchUp, JobOptions, Overlap, RetryPolicy
 from ._scheduler import AsyncScheduler, Handler
 from ._schedules import IntervalSchedule, OnceSchedule, StartAtIntervalSchedule
 from ._sync import Scheduler
+from ._ticks import preview
 from .abc import ClaimingStore, Delivery, Schedule, ScheduleCodec, Store, Trigger
 from .hookspecs import hookimpl
 
 __all__ = [
     "AsyncScheduler",
     "BasicScheduleCodec",
+    "CatchUp",
     "ClaimingStore",
     "CompositeScheduleCodec",
     "CronSchedule",
@@ -63,6 +74,7 @@ __all__ = [
     "EmptyJobIDError",
     "ExecutionNotFoundError",
     "ExecutionRecord",
+    "ExecutionStatus",
     "Handler",
     "HandlerNotDefinedError",
     "IntervalSchedule",
@@ -79,15 +91,18 @@ __all__ = [
     "JobDataNotFoundError",
     "JobEvent",
     "JobNotFoundError",
+    "JobOptions",
     "JobStatus",
     "LocalTrigger",
     "MemoryStore",
     "MigrateResult",
     "NATSServerTooOldError",
     "OnceSchedule",
+    "Overlap",
     "PluginNotFoundError",
     "PluginRegistrationError",
     "QueryOptions",
+    "RetryPolicy",
     "Schedule",
     "ScheduleCodec",
     "Scheduler",
@@ -101,6 +116,7 @@ __all__ = [
     "Store",
     "TickworkError",
     "Trigger",
+    "UndecodableSchedule",
     "UnsupportedScheduleError",
     "available_plugins",
     "create_store",
@@ -108,6 +124,7 @@ __all__ = [
     "default_codec",
     "hookimpl",
     "migrate_storage",
+    "preview",
     "register_plugin",
     "unregister_plugin",
 ]

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from ._models import JobStatus
+from ._policy import DEFAULT_OPTIONS, JobOptions
 from .abc import Schedule
 
 __all__ = ["Job", "JobEvent"]
@@ -32,6 +33,10 @@ class Job:
     last_run: datetime | None = None
     created_at: datetime
     is_running: bool = False
+    #: How the scheduler treats this job's runs (timeouts, retries, overlap, ...).
+    options: JobOptions = DEFAULT_OPTIONS
+    #: Why the job is not loaded (its schedule type has no installed codec), or None.
+    quarantined: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -46,6 +51,12 @@ class JobEvent:
     last_completed_at: datetime | None
     execution_id: str
     job: Job
+    #: 1 for the first try of a run, 2 for the first retry, and so on.
+    attempt: int = 1
+    #: The random delay added before this run started (``jitter`` option).
+    jitter: timedelta = timedelta(0)
+    #: True for a run started with ``run_job_now`` rather than by the schedule.
+    manual: bool = False
 
     @property
     def name(self) -> str:

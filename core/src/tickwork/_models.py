@@ -17,8 +17,10 @@ from ._errors import InvalidQueryError
 from ._timeutil import as_utc, as_utc_or_none, utcnow
 
 __all__ = [
+    "RUN_OUTCOMES",
     "SORT_FIELDS",
     "ExecutionRecord",
+    "ExecutionStatus",
     "JobData",
     "JobStatus",
     "MigrateResult",
@@ -40,6 +42,40 @@ class JobStatus(StrEnum):
 
 def _to_status(value: Any) -> JobStatus:
     return value if isinstance(value, JobStatus) else JobStatus(value)
+
+
+class ExecutionStatus(StrEnum):
+    """The outcome of one intended run: the statuses the tick log records.
+
+    ``running``, ``completed`` and ``failed`` are the values of the same names in
+    :class:`JobStatus` (they compare equal, being ``str`` enums); records keep the
+    JobStatus member for those, so ``record.status is JobStatus.COMPLETED`` works. The
+    others are runs that were intended but did not happen, or did not end normally.
+    """
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"  # the run passed its timeout
+    MISSED = "missed"  # later than misfire_grace_time: not started
+    COALESCED = "coalesced"  # a tick missed during downtime, folded into a catch-up run
+    SKIPPED_OVERLAP = "skipped_overlap"  # due while the previous run was still going
+    PAUSED = "paused"  # due while the job was paused
+    DST_SKIPPED = "dst_skipped"  # its wall-clock time did not exist (daylight saving)
+
+
+#: Outcomes of runs whose handler actually started.
+RUN_OUTCOMES = frozenset({"running", "completed", "failed", "timed_out"})
+
+
+def to_execution_status(value: Any) -> JobStatus | ExecutionStatus:
+    """A stored status as JobStatus where one exists, else as ExecutionStatus."""
+    if isinstance(value, JobStatus | ExecutionStatus):
+        value = value.value
+    try:
+        return JobStatus(value)
+    except ValueError:
+        return ExecutionStatus(value)
 
 
 def _to_metadata(value: Any) -> dict[str, str]:
@@ -83,7 +119,9 @@ class ExecutionRecord:
     start_time: datetime = attrs.field(converter=_required_utc)
     end_time: datetime = attrs.field(converter=_required_utc)
     duration: timedelta = attrs.field(default=timedelta(0))
-    status: JobStatus = attrs.field(default=JobStatus.COMPLETED, converter=_to_status)
+    status: JobStatus | ExecutionStatus = attrs.field(
+        default=JobStatus.COMPLETED, converter=to_execution_status
+    )
     error: str | None = None
     metadata: dict[str, str] = attrs.field(factory=dict, converter=_to_metadata)
 
@@ -124,13 +162,13 @@ def _check_bool(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
         raise InvalidQueryError(attr.name, value, "must be a bool")
 
 
-def _to_optional_status(value: Any) -> JobStatus | None:
+def _to_optional_status(value: Any) -> JobStatus | ExecutionStatus | None:
     if value is None:
         return None
     try:
-        return _to_status(value)
+        return to_execution_status(value)
     except ValueError:
-        raise InvalidQueryError("status", value, "not a JobStatus") from None
+        raise InvalidQueryError("status", value, "not a JobStatus or ExecutionStatus") from None
 
 
 def _to_query_time(value: Any) -> datetime | None:
@@ -154,7 +192,9 @@ class QueryOptions:
     offset: int = attrs.field(default=0, validator=_check_offset)
     start_time: datetime | None = attrs.field(default=None, converter=_to_query_time)
     end_time: datetime | None = attrs.field(default=None, converter=_to_query_time)
-    status: JobStatus | None = attrs.field(default=None, converter=_to_optional_status)
+    status: JobStatus | ExecutionStatus | None = attrs.field(
+        default=None, converter=_to_optional_status
+    )
     sort_by: SortField | None = attrs.field(default=None, validator=_check_sort_by)
     sort_desc: bool = attrs.field(default=False, validator=_check_bool)
 

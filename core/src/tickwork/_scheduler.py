@@ -2,19 +2,22 @@
 
 The scheduler owns the job table and the handler; the store persists; the trigger
 decides when runs are due. For each due run the trigger calls ``dispatch`` and the
-scheduler, in a task of its own: checks that the run is still wanted, calls the
-handler, saves an execution record and the job's new state, and arms the job's next
-fire time (``schedule.next(end_time)``). Because the next time is armed only after a
-run ends, one job never runs twice at once.
+scheduler, in a task of its own: checks that the run is still wanted (and, when several
+schedulers share the store, claims it), applies the job's run policy (catch-up after
+downtime, misfire grace, overlap), calls the handler (with timeout, retries and
+jitter), records every intended run in the tick log (the store's execution records),
+saves the job's new state and arms its next fire time. By default the next time is
+``schedule.next(end_time)``, armed only after a run ends, so one job never runs twice
+at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import os
+import random
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -23,9 +26,8 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
-import attrs
-
 from ._coordination import DEFAULT_LEASE, DEFAULT_SYNC_INTERVAL, Coordinator
+from ._entry import JobEntry, UndecodableSchedule, first_run
 from ._errors import (
     HandlerNotDefinedError,
     InvalidIntervalError,
@@ -38,14 +40,24 @@ from ._errors import (
     SchedulerNotStartedError,
     TickworkError,
 )
+from ._invoke import call_handler, is_async_callable
 from ._job import Job, JobEvent
-from ._models import ExecutionRecord, JobData, JobStatus, QueryOptions
+from ._models import ExecutionRecord, ExecutionStatus, JobData, JobStatus, QueryOptions
 from ._plugins import create_store, create_trigger, default_codec
+from ._policy import (
+    OPTIONS_KEY,
+    CatchUp,
+    JobOptions,
+    Overlap,
+    options_from_metadata,
+    user_metadata,
+)
+from ._ticks import ticks_between
 from ._timeutil import utcnow
 from ._validation import check_job_id
 from .abc import ClaimingStore, Delivery, Schedule, ScheduleCodec, Store, Trigger
 
-__all__ = ["AsyncScheduler", "Handler"]
+__all__ = ["AsyncScheduler", "Handler", "first_run"]
 
 logger = logging.getLogger("tickwork.scheduler")
 
@@ -54,67 +66,14 @@ Handler = Callable[[JobEvent], Any]
 
 DEFAULT_MAX_WORKERS = 20
 
+#: Ticks that did not run (coalesced, paused, skipped) are logged one record each up to
+#: this many per occasion; the rest are summed up in one record with a "count".
+TICK_LOG_LIMIT = 100
 
-def first_run(schedule: Schedule, now: datetime) -> datetime | None:
-    """The first fire time of a new (or newly rescheduled) job.
-
-    ``next(now)`` for most schedules; a schedule that defines ``first_run`` decides for
-    itself (a one-off time that already passed still runs once, immediately).
-    """
-    custom = getattr(schedule, "first_run", None)
-    if callable(custom):
-        result: datetime | None = custom(now)
-        return result
-    return schedule.next(now)
-
-
-@attrs.define(eq=False)
-class _Entry:
-    """The scheduler's live, mutable state of one job."""
-
-    id: str
-    schedule: Schedule
-    schedule_type: str
-    schedule_config: str
-    metadata: dict[str, str]
-    status: JobStatus
-    next_run: datetime | None
-    last_run: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    last_completed_at: datetime | None = None
-    completion_known: bool = False
-    running: asyncio.Task[None] | None = None
-    removed: bool = False
-
-    def to_data(self) -> JobData:
-        return JobData(
-            id=self.id,
-            schedule_type=self.schedule_type,
-            schedule_config=self.schedule_config,
-            status=self.status,
-            next_run=self.next_run,
-            last_run=self.last_run,
-            created_at=self.created_at,
-            updated_at=self.updated_at,
-            metadata=self.metadata,
-        )
-
-    def snapshot(self) -> Job:
-        return Job(
-            id=self.id,
-            schedule=self.schedule,
-            metadata=self.metadata,
-            status=self.status,
-            next_run=self.next_run,
-            last_run=self.last_run,
-            created_at=self.created_at,
-            is_running=self.running is not None,
-        )
-
-    @property
-    def wants_to_run(self) -> bool:
-        return not self.removed and self.status != JobStatus.DISABLED and self.next_run is not None
+_JOB_STATUS_OF = {
+    JobStatus.COMPLETED: JobStatus.COMPLETED,
+    ExecutionStatus.TIMED_OUT: JobStatus.FAILED,
+}
 
 
 class AsyncScheduler:
@@ -124,7 +83,8 @@ class AsyncScheduler:
         (``"sqlite:///jobs.db"``); ``None`` keeps jobs in memory.
     :param handler: called for every run with a :class:`JobEvent`. A plain function runs
         in a worker thread; a coroutine function (or any callable returning an
-        awaitable) is awaited on the loop. An exception marks the run ``failed``.
+        awaitable) is awaited on the loop. An exception marks the run ``failed``; the
+        scheduler and the other jobs go on.
     :param codec: turns schedules into storable strings; ``None`` uses every schedule
         type the installed plugins registered (:func:`tickwork.default_codec`).
     :param trigger: a :class:`~tickwork.abc.Trigger` or a registered trigger name.
@@ -164,6 +124,7 @@ class AsyncScheduler:
         self._handler = handler
         if handler is not None and not callable(handler):
             raise TypeError(f"handler must be callable, got {handler!r}")
+        self._handler_is_async = handler is not None and is_async_callable(handler)
         if not isinstance(max_workers, int) or max_workers < 1:
             raise ValueError(f"max_workers must be a positive int, got {max_workers!r}")
         self._max_workers = max_workers
@@ -174,7 +135,8 @@ class AsyncScheduler:
             self._store, coordinate, self.worker_id, claim_lease, sync_interval
         )
         self._rechecks: dict[str, asyncio.TimerHandle] = {}
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, JobEntry] = {}
+        self._cancel_reasons: dict[asyncio.Task[None], str] = {}
         # Changes made while stopped, applied to the store by the next start().
         self._pending_new: set[str] = set()
         self._pending_update: set[str] = set()
@@ -311,11 +273,9 @@ class AsyncScheduler:
         for job_id in sorted(self._pending_delete):
             with contextlib.suppress(JobDataNotFoundError):
                 await self._store.delete_job(job_id)
-        loaded: dict[str, _Entry] = {}
+        loaded: dict[str, JobEntry] = {}
         for data in await self._store.list_jobs():
-            entry = self._entry_from_data(data)
-            if entry is not None:
-                loaded[data.id] = entry
+            loaded[data.id] = self._entry_from_data(data)
         for job_id in sorted(self._pending_update):
             entry = self._entries[job_id]
             if job_id in loaded:
@@ -327,13 +287,22 @@ class AsyncScheduler:
         self._pending_update.clear()
         self._pending_delete.clear()
         self._entries = loaded
+        quarantined = [e.id for e in loaded.values() if e.quarantine_reason]
+        if quarantined:
+            logger.error(
+                "%d job(s) are quarantined (their schedule type has no installed codec) "
+                "and left untouched in the store: %s",
+                len(quarantined),
+                ", ".join(repr(i) for i in quarantined[:20]),
+            )
 
-    async def _merge_new(self, entry: _Entry, loaded: dict[str, _Entry]) -> None:
+    async def _merge_new(self, entry: JobEntry, loaded: dict[str, JobEntry]) -> None:
         """Save a job added before start(), reconciling it with a stored one.
 
         Programs commonly add their jobs before every start. When the store already
         has the job with the same schedule, the stored state (next and last run) is
-        kept and only the metadata is taken over; a different schedule replaces it.
+        kept and only the metadata and options are taken over; a different schedule
+        replaces it.
         """
         existing = loaded.get(entry.id)
         if existing is None:
@@ -344,8 +313,9 @@ class AsyncScheduler:
             entry.schedule_type,
             entry.schedule_config,
         ):
-            if existing.metadata != entry.metadata:
+            if (existing.metadata, existing.options) != (entry.metadata, entry.options):
                 existing.metadata = entry.metadata
+                existing.options = entry.options
                 existing.updated_at = utcnow()
                 await self._store.update_job(existing.to_data())
             return
@@ -355,26 +325,32 @@ class AsyncScheduler:
         await self._store.update_job(entry.to_data())
         loaded[entry.id] = entry
 
-    def _entry_from_data(self, data: JobData) -> _Entry | None:
+    def _entry_from_data(self, data: JobData) -> JobEntry:
+        schedule: Schedule
+        options = JobOptions()
         try:
             schedule = self._codec.decode(data.schedule_type, data.schedule_config)
+            options = options_from_metadata(data.metadata)
         except TickworkError as exc:
             # Never drop or rewrite a job we cannot read: it may belong to a plugin that
-            # is not installed here. It stays in the store untouched.
-            logger.error("job %r is not loaded and left untouched in the store: %s", data.id, exc)
-            return None
-        entry = _Entry(
+            # is not installed here. It is quarantined and stays in the store untouched.
+            schedule = UndecodableSchedule(data.schedule_type, data.schedule_config, str(exc))
+        entry = JobEntry(
             id=data.id,
             schedule=schedule,
             schedule_type=data.schedule_type,
             schedule_config=data.schedule_config,
-            metadata=dict(data.metadata),
+            metadata=user_metadata(data.metadata),
             status=data.status,
             next_run=data.next_run,
             last_run=data.last_run,
             created_at=data.created_at,
             updated_at=data.updated_at,
+            options=options,
         )
+        if entry.quarantine_reason:
+            entry.metadata = dict(data.metadata)  # written back verbatim, if ever
+            return entry
         if entry.status == JobStatus.RUNNING:
             # The process that ran it died mid-run; its due run has not happened.
             entry.status = JobStatus.PENDING
@@ -426,6 +402,7 @@ class AsyncScheduler:
                     len(still),
                 )
                 for task in still:
+                    self._cancel_reasons[task] = "cancelled: the scheduler stopped"
                     task.cancel()
                 await asyncio.wait(still, timeout=1.0)
         executor, self._executor = self._executor, None
@@ -444,22 +421,33 @@ class AsyncScheduler:
         return self._codec.encode(schedule)
 
     async def add_job(
-        self, job_id: str, schedule: Schedule, metadata: Mapping[str, str] | None = None
+        self,
+        job_id: str,
+        schedule: Schedule,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        options: JobOptions | None = None,
+        **option_fields: Any,
     ) -> Job:
         """Add a job. It is ``pending`` until its first run.
+
+        Run policies (see :class:`JobOptions`) may be given as ``options=`` or as
+        keywords: ``add_job("sync", schedule, timeout=timedelta(seconds=30), retry=3)``.
 
         :raises EmptyJobIDError: ``job_id`` is empty.
         :raises InvalidIntervalError: ``schedule`` is None.
         :raises UnsupportedScheduleError: no codec can store the schedule.
+        :raises InvalidJobDataError: bad metadata or options.
         :raises JobAlreadyExistsError: the id is taken.
         """
         check_job_id(job_id)
         schedule_type, config = self._encode(schedule)
         meta = _check_metadata(metadata)
-        if job_id in self._entries:
+        opts = (options or JobOptions()).replace(**option_fields)
+        if job_id in self._entries and not self._entries[job_id].removed:
             raise JobAlreadyExistsError(job_id)
         now = utcnow()
-        entry = _Entry(
+        entry = JobEntry(
             id=job_id,
             schedule=schedule,
             schedule_type=schedule_type,
@@ -470,6 +458,7 @@ class AsyncScheduler:
             last_run=None,
             created_at=now,
             updated_at=now,
+            options=opts,
         )
         if not self._running:
             self._entries[job_id] = entry
@@ -484,7 +473,7 @@ class AsyncScheduler:
         await self._arm(entry)
         return entry.snapshot()
 
-    async def _entry(self, job_id: str) -> _Entry:
+    async def _entry(self, job_id: str) -> JobEntry:
         check_job_id(job_id)
         if self._running and self._shared:
             return await self._refresh(job_id)
@@ -493,31 +482,44 @@ class AsyncScheduler:
             raise JobNotFoundError(job_id)
         return entry
 
-    async def _refresh(self, job_id: str) -> _Entry:
+    async def _changeable(self, job_id: str) -> JobEntry:
+        entry = await self._entry(job_id)
+        if entry.quarantine_reason:
+            raise InvalidJobDataError(
+                f"job {job_id!r} is quarantined ({entry.quarantine_reason}); install the "
+                "plugin for its schedule type, or give it a new schedule with "
+                "update_job_schedule()"
+            )
+        return entry
+
+    async def _refresh(self, job_id: str) -> JobEntry:
         """Re-read a job from the store (other processes may have changed it)."""
         try:
             data = await self._store.get_job(job_id)
         except JobDataNotFoundError:
             self._forget(job_id)
             raise JobNotFoundError(job_id) from None
-        entry = self._apply(data)
-        if entry is None:
-            raise JobNotFoundError(job_id)
-        return entry
+        return self._apply(data)
 
     def _forget(self, job_id: str) -> None:
         entry = self._entries.pop(job_id, None)
         if entry is not None:
             entry.removed = True
 
-    def _apply(self, data: JobData) -> _Entry | None:
+    def _apply(self, data: JobData) -> JobEntry:
         """Make the in-memory job match what the store holds; keep the live run state."""
         entry = self._entries.get(data.id)
-        if entry is not None and (entry.schedule_type, entry.schedule_config) == (
-            data.schedule_type,
-            data.schedule_config,
+        if (
+            entry is not None
+            and not entry.quarantine_reason
+            and (entry.schedule_type, entry.schedule_config)
+            == (data.schedule_type, data.schedule_config)
         ):
-            entry.metadata = dict(data.metadata)
+            try:
+                entry.options = options_from_metadata(data.metadata)
+            except TickworkError:
+                logger.warning("job %r: stored options unreadable; keeping the old ones", data.id)
+            entry.metadata = user_metadata(data.metadata)
             entry.status = (
                 JobStatus.RUNNING
                 if entry.running and data.status != JobStatus.DISABLED
@@ -528,10 +530,9 @@ class AsyncScheduler:
             entry.removed = False
             return entry
         fresh = self._entry_from_data(data)
-        if fresh is None:
-            return None
         if entry is not None:
             fresh.running = entry.running
+            fresh.queued = entry.queued
             fresh.last_completed_at = entry.last_completed_at
             fresh.completion_known = entry.completion_known
         self._entries[data.id] = fresh
@@ -541,7 +542,7 @@ class AsyncScheduler:
         """Bring jobs changed by other processes into this one, and re-arm them."""
         for data in changed:
             entry = self._apply(data)
-            if entry is not None and entry.running is None:
+            if not entry.running:
                 self._cancel_recheck(entry.id)
                 await self._arm(entry)
 
@@ -553,7 +554,7 @@ class AsyncScheduler:
         return (await self._entry(job_id)).snapshot()
 
     async def list_jobs(self) -> list[Job]:
-        """Return snapshots of every job, sorted by id."""
+        """Return snapshots of every job, sorted by id (quarantined ones included)."""
         if self._running and self._shared:
             stored = await self._store.list_jobs()
             for data in stored:
@@ -565,13 +566,16 @@ class AsyncScheduler:
     async def update_job_schedule(self, job_id: str, schedule: Schedule) -> Job:
         """Give a job a new schedule; its next run is computed from it at once.
 
-        A run in progress finishes; the run after it follows the new schedule.
+        A run in progress finishes; the run after it follows the new schedule. A
+        quarantined job becomes a normal one again.
 
         :raises JobNotFoundError: no such job.
         """
         schedule_type, config = self._encode(schedule)
         entry = await self._entry(job_id)
         now = utcnow()
+        if entry.quarantine_reason:
+            entry.metadata = user_metadata(entry.metadata)
         entry.schedule, entry.schedule_type, entry.schedule_config = schedule, schedule_type, config
         entry.next_run = first_run(schedule, now)
         entry.updated_at = now
@@ -580,14 +584,30 @@ class AsyncScheduler:
         await self._persist_change(entry)
         return entry.snapshot()
 
+    async def update_job_options(
+        self, job_id: str, options: JobOptions | None = None, **changes: Any
+    ) -> Job:
+        """Change a job's run policies (``options=`` replaces them; keywords change
+        single fields). They apply from the job's next run on.
+
+        :raises JobNotFoundError: no such job.
+        :raises InvalidJobDataError: an unknown or invalid option.
+        """
+        entry = await self._changeable(job_id)
+        entry.options = (options or entry.options).replace(**changes)
+        entry.updated_at = utcnow()
+        await self._persist_change(entry)
+        return entry.snapshot()
+
     async def pause_job(self, job_id: str) -> Job:
         """Stop a job from running (status ``disabled``) until :meth:`resume_job`.
 
-        A run in progress finishes.
+        A run in progress finishes. The ticks that fall while it is paused are
+        recorded as ``paused`` when it is resumed.
 
         :raises JobNotFoundError: no such job.
         """
-        entry = await self._entry(job_id)
+        entry = await self._changeable(job_id)
         entry.status = JobStatus.DISABLED
         entry.updated_at = utcnow()
         await self._persist_change(entry)
@@ -596,21 +616,27 @@ class AsyncScheduler:
     async def resume_job(self, job_id: str) -> Job:
         """Let a paused job run again, from its next fire time after now.
 
-        Runs missed while paused are not made up.
+        Runs missed while paused are not made up; they are recorded as ``paused``.
 
         :raises JobNotFoundError: no such job.
         """
-        entry = await self._entry(job_id)
+        entry = await self._changeable(job_id)
         if entry.status != JobStatus.DISABLED:
             return entry.snapshot()
         now = utcnow()
-        if entry.next_run is None or entry.next_run < now:
-            entry.next_run = (
-                first_run(entry.schedule, now)
-                if entry.last_run is None
-                else entry.schedule.next(now)
-            )
-        if entry.running is not None:
+        if entry.next_run is not None and entry.next_run <= now:
+            upcoming = entry.schedule.next(now)
+            if upcoming is None and entry.last_run is None:
+                # A one-off that never ran still runs once: pausing must not lose it.
+                upcoming = first_run(entry.schedule, now)
+            elif self._running:
+                await self._log_ticks(
+                    entry, entry.next_run, now, ExecutionStatus.PAUSED, include_first=True
+                )
+            entry.next_run = upcoming
+        elif entry.next_run is None and entry.last_run is None:
+            entry.next_run = first_run(entry.schedule, now)
+        if entry.running:
             entry.status = JobStatus.RUNNING
         elif entry.next_run is None and entry.last_run is not None:
             entry.status = JobStatus.COMPLETED
@@ -637,10 +663,11 @@ class AsyncScheduler:
             else:
                 self._pending_delete.add(job_id)
             return
+        self._cancel_recheck(job_id)
         await self._trigger.disarm(job_id)
-        running = entry.running
-        if running is not None and running is not asyncio.current_task():
-            await asyncio.wait({running})
+        others = set(entry.running) - {asyncio.current_task()}
+        if others:
+            await asyncio.wait(others)
         try:
             await self._store.delete_job(job_id)
         except JobDataNotFoundError:
@@ -650,7 +677,24 @@ class AsyncScheduler:
             if self._entries.get(job_id) is entry:
                 del self._entries[job_id]
 
-    async def _persist_change(self, entry: _Entry) -> None:
+    async def run_job_now(self, job_id: str) -> str:
+        """Start one run of the job now, outside its schedule; return its execution id.
+
+        The run is recorded with ``"manual": "true"`` in its metadata and follows the
+        job's overlap policy. It does not move the job's schedule, unless a scheduled
+        run was skipped while it ran (then the next run follows its end).
+
+        :raises JobNotFoundError: no such job.
+        :raises SchedulerNotStartedError: the scheduler is not running.
+        """
+        entry = await self._changeable(job_id)
+        if not self._running or self._loop is None:
+            raise SchedulerNotStartedError()
+        execution_id = uuid.uuid4().hex
+        self._spawn(self._manual_run(entry, utcnow(), execution_id))
+        return execution_id
+
+    async def _persist_change(self, entry: JobEntry) -> None:
         """Save a changed job and bring the trigger in line with it."""
         if not self._running:
             if entry.id not in self._pending_new:
@@ -659,12 +703,12 @@ class AsyncScheduler:
         try:
             await self._store.update_job(entry.to_data())
         except JobDataNotFoundError:
-            self._entries.pop(entry.id, None)
+            self._forget(entry.id)
             raise JobNotFoundError(entry.id) from None
-        if entry.running is None:
+        if not entry.running or entry.options.overlap != Overlap.SKIP:
             await self._arm(entry)
 
-    async def _arm(self, entry: _Entry) -> None:
+    async def _arm(self, entry: JobEntry) -> None:
         if entry.wants_to_run and entry.next_run is not None:
             await self._trigger.arm(entry.id, entry.next_run)
         else:
@@ -679,16 +723,19 @@ class AsyncScheduler:
             raise SchedulerNotStartedError()
         return await self._store.list_executions(job_id, options)
 
-    # -- running jobs ---------------------------------------------------------------------
+    # -- due runs -------------------------------------------------------------------------
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        assert self._loop is not None
+        task: asyncio.Task[None] = self._loop.create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _dispatch(self, delivery: Delivery) -> None:
         """Called by the trigger on the loop for each due run; returns at once."""
-        loop = self._loop
-        if loop is None or not self._running:
+        if self._loop is None or not self._running:
             return
-        task = loop.create_task(self._handle_delivery(delivery))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._handle_delivery(delivery))
 
     async def _handle_delivery(self, delivery: Delivery) -> None:
         job_id, scheduled_at = delivery.job_id, delivery.scheduled_at
@@ -698,29 +745,26 @@ class AsyncScheduler:
             logger.exception("job %r: could not load it for its run at %s", job_id, scheduled_at)
             await _settle(delivery.nak)
             return
-        if entry is None:
-            await _settle(delivery.ack)
-            return
         try:
-            await self._run(entry, scheduled_at)
+            if entry is not None:
+                await self._on_due(entry, scheduled_at)
         finally:
+            if self._coordinator is not None and entry is not None and not entry.running:
+                await self._coordinator.release(job_id)
             await _settle(delivery.ack)
 
-    async def _wanted_entry(self, job_id: str, scheduled_at: datetime) -> _Entry | None:
+    async def _wanted_entry(self, job_id: str, scheduled_at: datetime) -> JobEntry | None:
         """The job to run for this delivery, or None when the delivery is stale."""
-        entry: _Entry | None
+        entry: JobEntry | None
         if self._coordinator is not None:
             local = self._entries.get(job_id)
-            if local is not None and local.running is not None:
-                return None
+            if local is not None and scheduled_at in local.running.values():
+                return None  # a second delivery of the run we are doing
             claimed = await self._coordinator.claim(job_id, scheduled_at)
             if claimed is None:
                 await self._lost_claim(job_id, scheduled_at)
                 return None
             entry = self._apply(claimed)
-            if entry is None:
-                await self._coordinator.release(job_id)
-                return None
         elif self._trigger.shared:
             try:
                 entry = await self._refresh(job_id)
@@ -729,7 +773,7 @@ class AsyncScheduler:
                 return None
         else:
             entry = self._entries.get(job_id)
-        if entry is None or not entry.wants_to_run or entry.running is not None:
+        if entry is None or not entry.wants_to_run or scheduled_at in entry.running.values():
             return None
         if entry.next_run != scheduled_at:
             logger.debug(
@@ -753,7 +797,7 @@ class AsyncScheduler:
             # lease would run out: if they died, we take over then.
             assert self._coordinator is not None
             self._recheck_later(job_id, scheduled_at, self._coordinator.lease.total_seconds())
-        elif entry.running is None:
+        elif not entry.running:
             await self._arm(entry)
 
     def _recheck_later(self, job_id: str, scheduled_at: datetime, delay: float) -> None:
@@ -774,59 +818,177 @@ class AsyncScheduler:
         if handle is not None:
             handle.cancel()
 
-    async def _run(self, entry: _Entry, scheduled_at: datetime) -> None:
+    async def _on_due(self, entry: JobEntry, tick: datetime) -> None:
+        """Apply the job's policy to a due tick: overlap, catch-up, misfire, then run."""
+        if entry.running and not await self._admit_overlap(entry, tick):
+            return
+        opts = entry.options
+        now = utcnow()
+        to_run = [tick]
+        overdue = ticks_between(entry.schedule, tick, now, keep=max(opts.max_catch_up, 1))
+        if overdue.count:
+            # Several ticks passed while nothing ran them (downtime): one run, or a
+            # bounded series of runs, stands for them all; the rest are coalesced.
+            known = [tick, *overdue.first]
+            if overdue.last is not None and overdue.last not in known:
+                known.append(overdue.last)
+            if opts.catch_up == CatchUp.LATEST:
+                to_run = [known[-1]]
+            elif opts.catch_up == CatchUp.ALL:
+                to_run = known[: opts.max_catch_up]
+            coalesced = [t for t in known if t not in to_run]
+            await self._log(
+                entry, coalesced, ExecutionStatus.COALESCED, overdue.count + 1 - len(to_run)
+            )
+        ran = False
+        for when in to_run:
+            if not entry.wants_to_run and ran:
+                break
+            grace = opts.misfire_grace_time
+            if grace is not None and utcnow() - when > grace:
+                await self._log(entry, [when], ExecutionStatus.MISSED, 1)
+                continue
+            ran = True
+            await self._run_tick(entry, when)
+        if not ran:
+            await self._reschedule_without_run(entry)
+
+    async def _admit_overlap(self, entry: JobEntry, tick: datetime) -> bool:
+        """A tick is due while the job runs: may it run now? (Records it if not.)"""
+        policy = entry.options.overlap
+        if policy == Overlap.ALLOW and len(entry.running) < entry.options.max_instances:
+            return True
+        if policy == Overlap.CANCEL_RUNNING:
+            victims = list(entry.running)
+            for task in victims:
+                self._cancel_reasons[task] = f"cancelled: superseded by the run due at {tick}"
+                task.cancel()
+            await asyncio.wait(victims)
+            return True
+        if policy == Overlap.QUEUE_ONE and entry.queued is None:
+            entry.queued = tick
+            return False
+        await self._log(entry, [tick], ExecutionStatus.SKIPPED_OVERLAP, 1)
+        return False
+
+    async def _manual_run(self, entry: JobEntry, tick: datetime, execution_id: str) -> None:
+        if entry.running and not await self._admit_overlap(entry, tick):
+            return
+        await self._run_tick(entry, tick, manual=True, execution_id=execution_id)
+
+    async def _reschedule_without_run(self, entry: JobEntry) -> None:
+        """Every due tick was missed or coalesced: move on to the next one after now."""
+        now = utcnow()
+        entry.next_run = entry.schedule.next(now)
+        entry.updated_at = now
+        await self._save_job_state(entry)
+        if self._running and entry.wants_to_run and not entry.running:
+            await self._arm_next(entry)
+
+    async def _run_tick(
+        self,
+        entry: JobEntry,
+        tick: datetime,
+        *,
+        manual: bool = False,
+        execution_id: str | None = None,
+    ) -> None:
+        """Run the handler for one tick, with jitter, timeout and retries; record each
+        attempt; then save the job's state and arm its next run."""
         task = asyncio.current_task()
         assert task is not None
-        entry.running = task
+        opts = entry.options
         previous_status = entry.status
+        entry.running[task] = tick
         entry.status = JobStatus.RUNNING
+        if opts.overlap != Overlap.SKIP and not manual:
+            # The next tick is armed now, so it can come due while this run goes on.
+            entry.next_run = entry.schedule.next(tick)
+            if self._shared:
+                await self._save_job_state(entry)
+            await self._arm_next(entry)
         if not entry.completion_known and entry.last_run is not None:
             entry.last_completed_at = await self._last_completion(entry.id)
         entry.completion_known = True
-        execution_id = uuid.uuid4().hex
-        started = utcnow()
-        event = JobEvent(
-            id=entry.id,
-            metadata=entry.metadata,
-            schedule=entry.schedule,
-            scheduled_at=scheduled_at,
-            started_at=started,
-            last_completed_at=entry.last_completed_at,
-            execution_id=execution_id,
-            job=entry.snapshot(),
-        )
-        error: str | None = None
-        status = JobStatus.COMPLETED
-        cancelled = False
+        jitter = timedelta(0)
+        if opts.jitter:
+            jitter = opts.jitter * random.random()
+        cancelled: str | None = None
+        status: JobStatus | ExecutionStatus = JobStatus.FAILED
+        started = ended = utcnow()
+        attempts = opts.retry.max_attempts if opts.retry else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                if attempt == 1 and jitter:
+                    await asyncio.sleep(jitter.total_seconds())
+                elif attempt > 1 and opts.retry is not None:
+                    await asyncio.sleep(opts.retry.delay_before(attempt).total_seconds())
+            except asyncio.CancelledError:
+                cancelled = self._cancel_reasons.pop(task, "cancelled")
+                break
+            started = utcnow()
+            event = JobEvent(
+                id=entry.id,
+                metadata=entry.metadata,
+                schedule=entry.schedule,
+                scheduled_at=tick,
+                started_at=started,
+                last_completed_at=entry.last_completed_at,
+                execution_id=(execution_id if attempt == 1 and execution_id else uuid.uuid4().hex),
+                job=entry.snapshot(),
+                attempt=attempt,
+                jitter=jitter,
+                manual=manual,
+            )
+            error: str | None
+            try:
+                if self._coordinator is not None and not manual:
+                    async with self._coordinator.held(entry.id):
+                        status, error = await self._call(event, opts.timeout)
+                else:
+                    status, error = await self._call(event, opts.timeout)
+            except asyncio.CancelledError:
+                cancelled = self._cancel_reasons.pop(task, "cancelled")
+                status, error = JobStatus.FAILED, cancelled
+            ended = utcnow()
+            await self._save_record(entry, event, status, error, ended)
+            if status == JobStatus.COMPLETED or cancelled:
+                break
         try:
-            if self._coordinator is not None:
-                async with self._coordinator.held(entry.id):
-                    await self._invoke(event)
-            else:
-                await self._invoke(event)
-        except asyncio.CancelledError:
-            status, error, cancelled = JobStatus.FAILED, "cancelled: the scheduler stopped", True
-        except Exception as exc:
-            status, error = JobStatus.FAILED, str(exc) or type(exc).__name__
-            logger.warning("job %r failed: %s", entry.id, error, exc_info=True)
-        ended = utcnow()
-        try:
-            await self._finish(entry, previous_status, event, status, error, ended)
+            await self._finish(entry, task, tick, previous_status, status, started, ended, manual)
         finally:
-            if self._coordinator is not None:
+            if self._coordinator is not None and not manual and not entry.running:
                 await self._coordinator.release(entry.id)
         if cancelled:
-            raise asyncio.CancelledError
+            raise asyncio.CancelledError(cancelled)
+        if entry.queued is not None and not entry.running and entry.wants_to_run:
+            queued, entry.queued = entry.queued, None
+            await self._run_tick(entry, queued)
 
-    async def _finish(
+    async def _call(
+        self, event: JobEvent, timeout: timedelta | None
+    ) -> tuple[JobStatus | ExecutionStatus, str | None]:
+        return await call_handler(
+            self._handler, self._handler_is_async, event, self._executor, timeout
+        )
+
+    async def _save_record(
         self,
-        entry: _Entry,
-        previous_status: JobStatus,
+        entry: JobEntry,
         event: JobEvent,
-        status: JobStatus,
+        status: JobStatus | ExecutionStatus,
         error: str | None,
         ended: datetime,
     ) -> None:
+        metadata = {
+            "scheduled_at": event.scheduled_at.isoformat(),
+            "worker": self.worker_id,
+            "attempt": str(event.attempt),
+        }
+        if event.manual:
+            metadata["manual"] = "true"
+        if event.jitter:
+            metadata["jitter"] = str(event.jitter.total_seconds())
         record = ExecutionRecord(
             job_id=entry.id,
             execution_id=event.execution_id,
@@ -835,11 +997,26 @@ class AsyncScheduler:
             duration=ended - event.started_at,
             status=status,
             error=error,
-            metadata={
-                "scheduled_at": event.scheduled_at.isoformat(),
-                "worker": self.worker_id,
-            },
+            metadata=metadata,
         )
+        try:
+            await self._store.save_execution(record)
+        except Exception:
+            logger.exception("job %r: saving its execution record failed", entry.id)
+
+    async def _finish(
+        self,
+        entry: JobEntry,
+        task: asyncio.Task[None],
+        tick: datetime,
+        previous_status: JobStatus,
+        status: JobStatus | ExecutionStatus,
+        started: datetime,
+        ended: datetime,
+        manual: bool,
+    ) -> None:
+        """Save the job's state after a run and arm what comes next."""
+        entry.running.pop(task, None)
         if self._shared and not entry.removed:
             # Another process may have changed or removed the job during the run; the
             # next run follows what is stored now, not what we started with.
@@ -849,43 +1026,66 @@ class AsyncScheduler:
                 entry.removed = True
             except Exception:
                 logger.warning("job %r: could not re-read it after its run", entry.id)
-        try:
-            next_run = entry.schedule.next(ended)
-        except Exception as exc:
-            logger.error("job %r: its schedule failed to compute the next run: %s", entry.id, exc)
-            next_run = None
-            status = JobStatus.RESCHEDULING_FAILED
-        entry.running = None
-        entry.last_run = event.started_at
+        outcome = _JOB_STATUS_OF.get(status, JobStatus.FAILED)
+        rearm = False
+        if manual:
+            if entry.next_run is None or entry.next_run <= ended:
+                rearm = entry.next_run is not None or entry.last_run is None
+        else:
+            rearm = entry.options.overlap == Overlap.SKIP
+        if rearm:
+            try:
+                entry.next_run = entry.schedule.next(ended)
+            except Exception as exc:
+                logger.error(
+                    "job %r: its schedule failed to compute the next run: %s", entry.id, exc
+                )
+                entry.next_run = None
+                outcome = JobStatus.RESCHEDULING_FAILED
+        entry.last_run = max(started, entry.last_run) if entry.last_run else started
         entry.last_completed_at = ended
-        entry.next_run = next_run
         entry.updated_at = ended
         # A pause (or removal) during the run wins over the run's outcome.
         paused = entry.status == JobStatus.DISABLED or previous_status == JobStatus.DISABLED
-        entry.status = JobStatus.DISABLED if paused else status
+        if paused:
+            entry.status = JobStatus.DISABLED
+        elif entry.running:
+            entry.status = JobStatus.RUNNING
+        else:
+            entry.status = outcome
         if entry.removed:
-            with contextlib.suppress(Exception):
-                await self._store.save_execution(record)
             return
+        if not await self._save_job_state(entry):
+            return
+        if rearm and self._running and entry.wants_to_run and not entry.running:
+            await self._arm_next(entry)
+
+    async def _save_job_state(self, entry: JobEntry) -> bool:
+        """Persist the job; False when it turned out to be removed."""
         try:
-            await self._store.save_execution(record)
             await self._store.update_job(entry.to_data())
         except JobDataNotFoundError:
             logger.info("job %r was removed during its run; not rescheduling it", entry.id)
-            self._entries.pop(entry.id, None)
-            return
+            self._forget(entry.id)
+            return False
         except Exception:
             logger.exception(
-                "job %r: saving its run failed; it stays scheduled for %s", entry.id, next_run
+                "job %r: saving its state failed; it stays scheduled for %s",
+                entry.id,
+                entry.next_run,
             )
-        if self._running and entry.wants_to_run and next_run is not None:
-            try:
-                await self._trigger.arm(entry.id, next_run)
-            except Exception:
-                logger.exception("job %r: arming its next run at %s failed", entry.id, next_run)
-                await self._mark_rescheduling_failed(entry)
+        return True
 
-    async def _mark_rescheduling_failed(self, entry: _Entry) -> None:
+    async def _arm_next(self, entry: JobEntry) -> None:
+        if entry.next_run is None:
+            return
+        try:
+            await self._trigger.arm(entry.id, entry.next_run)
+        except Exception:
+            logger.exception("job %r: arming its next run at %s failed", entry.id, entry.next_run)
+            await self._mark_rescheduling_failed(entry)
+
+    async def _mark_rescheduling_failed(self, entry: JobEntry) -> None:
         """Record that the job's next run is not armed, so it can be found and repaired."""
         entry.status = JobStatus.RESCHEDULING_FAILED
         entry.updated_at = utcnow()
@@ -894,27 +1094,66 @@ class AsyncScheduler:
         except Exception:
             logger.exception("job %r: recording rescheduling_failed failed too", entry.id)
 
+    async def _log_ticks(
+        self,
+        entry: JobEntry,
+        first: datetime,
+        until: datetime,
+        status: ExecutionStatus,
+        *,
+        include_first: bool,
+    ) -> None:
+        span = ticks_between(entry.schedule, first, until, keep=TICK_LOG_LIMIT)
+        ticks = ([first] if include_first else []) + span.first
+        await self._log(entry, ticks, status, span.count + (1 if include_first else 0))
+
+    async def _log(
+        self, entry: JobEntry, ticks: list[datetime], status: ExecutionStatus, total: int
+    ) -> None:
+        """Record intended runs that did not run: one record per tick up to the limit,
+        then one record that counts the rest."""
+        if total <= 0:
+            return
+        shown = ticks[:TICK_LOG_LIMIT]
+        records = [self._tick_record(entry, t, status) for t in shown]
+        rest = total - len(shown)
+        if rest > 0:
+            last = self._tick_record(entry, shown[-1] if shown else utcnow(), status)
+            last.metadata["count"] = str(rest)
+            last.metadata["note"] = f"{rest} more tick(s) not listed one by one"
+            records.append(last)
+        for record in records:
+            try:
+                await self._store.save_execution(record)
+            except Exception:
+                logger.exception("job %r: saving a %s record failed", entry.id, status.value)
+        logger.info("job %r: %d tick(s) %s", entry.id, total, status.value)
+
+    def _tick_record(
+        self, entry: JobEntry, tick: datetime, status: ExecutionStatus
+    ) -> ExecutionRecord:
+        return ExecutionRecord(
+            job_id=entry.id,
+            execution_id=uuid.uuid4().hex,
+            start_time=tick,
+            end_time=tick,
+            duration=timedelta(0),
+            status=status,
+            error=None,
+            metadata={"scheduled_at": tick.isoformat(), "worker": self.worker_id},
+        )
+
     async def _last_completion(self, job_id: str) -> datetime | None:
         """When the job last finished, for jobs loaded from the store (once per job)."""
         try:
             records = await self._store.list_executions(
-                job_id, QueryOptions(limit=1, sort_by="end_time", sort_desc=True)
+                job_id,
+                QueryOptions(limit=1, sort_by="end_time", sort_desc=True),
             )
         except Exception:
             logger.debug("job %r: could not read its last completion", job_id, exc_info=True)
             return None
         return records[0].end_time if records else None
-
-    async def _invoke(self, event: JobEvent) -> None:
-        handler = self._handler
-        assert handler is not None
-        if _is_async_callable(handler):
-            await handler(event)
-            return
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self._executor, handler, event)
-        if inspect.isawaitable(result):
-            await result
 
 
 class _RecheckDelivery:
@@ -959,13 +1198,6 @@ async def _settle(step: Callable[[], Awaitable[None]]) -> None:
         logger.exception("acknowledging a delivery failed")
 
 
-def _is_async_callable(obj: Any) -> bool:
-    if inspect.iscoroutinefunction(obj):
-        return True
-    call = getattr(obj, "__call__", None)  # noqa: B004 - objects with async __call__
-    return call is not None and inspect.iscoroutinefunction(call)
-
-
 def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
     if metadata is None:
         return {}
@@ -974,6 +1206,11 @@ def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
     for key, value in metadata.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise InvalidJobDataError(f"metadata must map str to str; got {key!r}: {value!r}")
+        if key == OPTIONS_KEY:
+            raise InvalidJobDataError(
+                f"metadata key {OPTIONS_KEY!r} is reserved for run policies; "
+                "pass options=JobOptions(...) instead"
+            )
     return dict(metadata)
 
 

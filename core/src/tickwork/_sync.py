@@ -18,6 +18,7 @@ from typing import Any, Self, TypeVar
 from ._coordination import DEFAULT_LEASE, DEFAULT_SYNC_INTERVAL
 from ._job import Job
 from ._models import ExecutionRecord, QueryOptions
+from ._policy import JobOptions
 from ._scheduler import DEFAULT_MAX_WORKERS, AsyncScheduler, Handler
 from .abc import Schedule, ScheduleCodec, Store, Trigger
 
@@ -155,10 +156,28 @@ class Scheduler:
         self._call(self._async.wait_until_running(timeout))
 
     def add_job(
-        self, job_id: str, schedule: Schedule, metadata: Mapping[str, str] | None = None
+        self,
+        job_id: str,
+        schedule: Schedule,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        options: JobOptions | None = None,
+        **option_fields: Any,
     ) -> Job:
         """Blocking :meth:`AsyncScheduler.add_job`."""
-        return self._call(self._async.add_job(job_id, schedule, metadata))
+        return self._call(
+            self._async.add_job(job_id, schedule, metadata, options=options, **option_fields)
+        )
+
+    def update_job_options(
+        self, job_id: str, options: JobOptions | None = None, **changes: Any
+    ) -> Job:
+        """Blocking :meth:`AsyncScheduler.update_job_options`."""
+        return self._call(self._async.update_job_options(job_id, options, **changes))
+
+    def run_job_now(self, job_id: str) -> str:
+        """Blocking :meth:`AsyncScheduler.run_job_now`."""
+        return self._call(self._async.run_job_now(job_id))
 
     def update_job_schedule(self, job_id: str, schedule: Schedule) -> Job:
         """Blocking :meth:`AsyncScheduler.update_job_schedule`."""

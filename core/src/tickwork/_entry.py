@@ -1,0 +1,111 @@
+"""The scheduler's live, mutable state of one job."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import attrs
+
+from ._job import Job
+from ._models import JobData, JobStatus
+from ._policy import DEFAULT_OPTIONS, JobOptions, options_to_metadata
+from .abc import Schedule
+
+__all__ = ["JobEntry", "UndecodableSchedule", "first_run"]
+
+
+def first_run(schedule: Schedule, now: datetime) -> datetime | None:
+    """The first fire time of a new (or newly rescheduled) job.
+
+    ``next(now)`` for most schedules; a schedule that defines ``first_run`` decides for
+    itself (a one-off time that already passed still runs once, immediately).
+    """
+    custom = getattr(schedule, "first_run", None)
+    if callable(custom):
+        result: datetime | None = custom(now)
+        return result
+    return schedule.next(now)
+
+
+@attrs.frozen
+class UndecodableSchedule:
+    """Stands in for a stored schedule no installed codec can read.
+
+    The job it belongs to is quarantined: listed with the reason, never run, and never
+    written back, so its row stays exactly as it is until the plugin that can read it
+    is installed (the job then loads and runs normally).
+    """
+
+    schedule_type: str
+    config: str
+    reason: str
+
+    def next(self, after: datetime) -> datetime | None:
+        return None
+
+
+@attrs.define(eq=False)
+class JobEntry:
+    """Everything the scheduler knows about one job while it runs it."""
+
+    id: str
+    schedule: Schedule
+    schedule_type: str
+    schedule_config: str
+    metadata: dict[str, str]
+    status: JobStatus
+    next_run: datetime | None
+    last_run: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    options: JobOptions = DEFAULT_OPTIONS
+    last_completed_at: datetime | None = None
+    completion_known: bool = False
+    #: Tasks running the handler right now, with the tick each one runs (several
+    #: only with overlap="allow").
+    running: dict[asyncio.Task[None], datetime] = attrs.field(factory=dict)
+    #: A run due while the job was running, kept for later (overlap="queue_one").
+    queued: datetime | None = None
+    removed: bool = False
+
+    @property
+    def quarantine_reason(self) -> str | None:
+        schedule = self.schedule
+        return schedule.reason if isinstance(schedule, UndecodableSchedule) else None
+
+    def to_data(self) -> JobData:
+        return JobData(
+            id=self.id,
+            schedule_type=self.schedule_type,
+            schedule_config=self.schedule_config,
+            status=self.status,
+            next_run=self.next_run,
+            last_run=self.last_run,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            metadata=options_to_metadata(self.options, self.metadata),
+        )
+
+    def snapshot(self) -> Job:
+        return Job(
+            id=self.id,
+            schedule=self.schedule,
+            metadata=self.metadata,
+            status=self.status,
+            next_run=self.next_run,
+            last_run=self.last_run,
+            created_at=self.created_at,
+            is_running=bool(self.running),
+            options=self.options,
+            quarantined=self.quarantine_reason,
+        )
+
+    @property
+    def wants_to_run(self) -> bool:
+        return (
+            not self.removed
+            and self.status != JobStatus.DISABLED
+            and self.next_run is not None
+            and not isinstance(self.schedule, UndecodableSchedule)
+        )
