@@ -52,6 +52,7 @@ from ._policy import (
     options_from_metadata,
     user_metadata,
 )
+from ._schedules import IntervalSchedule
 from ._ticks import ticks_between
 from ._timeutil import utcnow
 from ._validation import check_job_id
@@ -825,7 +826,9 @@ class AsyncScheduler:
         opts = entry.options
         now = utcnow()
         to_run = [tick]
-        overdue = ticks_between(entry.schedule, tick, now, keep=max(opts.max_catch_up, 1))
+        overdue = ticks_between(
+            entry.schedule, tick, now, keep=max(opts.max_catch_up, TICK_LOG_LIMIT)
+        )
         if overdue.count:
             # Several ticks passed while nothing ran them (downtime): one run, or a
             # bounded series of runs, stands for them all; the rest are coalesced.
@@ -838,7 +841,11 @@ class AsyncScheduler:
                 to_run = known[: opts.max_catch_up]
             coalesced = [t for t in known if t not in to_run]
             await self._log(
-                entry, coalesced, ExecutionStatus.COALESCED, overdue.count + 1 - len(to_run)
+                entry,
+                coalesced,
+                ExecutionStatus.COALESCED,
+                overdue.count + 1 - len(to_run),
+                at_least=overdue.truncated,
             )
         ran = False
         for when in to_run:
@@ -867,8 +874,14 @@ class AsyncScheduler:
             return True
         if policy == Overlap.QUEUE_ONE and entry.queued is None:
             entry.queued = tick
-            return False
-        await self._log(entry, [tick], ExecutionStatus.SKIPPED_OVERLAP, 1)
+        else:
+            await self._log(entry, [tick], ExecutionStatus.SKIPPED_OVERLAP, 1)
+        if policy != Overlap.SKIP and entry.next_run == tick:
+            # In these modes the chain moves on when a tick comes due, run or not.
+            entry.next_run = entry.schedule.next(tick)
+            if self._shared:
+                await self._save_job_state(entry)
+            await self._arm_next(entry)
         return False
 
     async def _manual_run(self, entry: JobEntry, tick: datetime, execution_id: str) -> None:
@@ -1033,6 +1046,19 @@ class AsyncScheduler:
                 rearm = entry.next_run is not None or entry.last_run is None
         else:
             rearm = entry.options.overlap == Overlap.SKIP
+        if rearm and not manual and not isinstance(entry.schedule, IntervalSchedule):
+            # Ticks of a fixed grid (cron, start-at) that came due while this run went on
+            # were skipped (overlap="skip"). An interval counts from the end of the run,
+            # so none of its ticks can fall inside one.
+            await self._log_ticks(
+                entry,
+                tick,
+                ended,
+                ExecutionStatus.SKIPPED_OVERLAP,
+                include_first=False,
+                after=started,
+            )
+
         if rearm:
             try:
                 entry.next_run = entry.schedule.next(ended)
@@ -1102,13 +1128,26 @@ class AsyncScheduler:
         status: ExecutionStatus,
         *,
         include_first: bool,
+        after: datetime | None = None,
     ) -> None:
+        """Record the ticks from ``first`` to ``until`` (only those after ``after``)."""
         span = ticks_between(entry.schedule, first, until, keep=TICK_LOG_LIMIT)
         ticks = ([first] if include_first else []) + span.first
-        await self._log(entry, ticks, status, span.count + (1 if include_first else 0))
+        total = span.count + (1 if include_first else 0)
+        if after is not None:
+            before = sum(1 for t in ticks if t <= after)
+            ticks = [t for t in ticks if t > after]
+            total -= before
+        await self._log(entry, ticks, status, total, at_least=span.truncated)
 
     async def _log(
-        self, entry: JobEntry, ticks: list[datetime], status: ExecutionStatus, total: int
+        self,
+        entry: JobEntry,
+        ticks: list[datetime],
+        status: ExecutionStatus,
+        total: int,
+        *,
+        at_least: bool = False,
     ) -> None:
         """Record intended runs that did not run: one record per tick up to the limit,
         then one record that counts the rest."""
@@ -1120,7 +1159,8 @@ class AsyncScheduler:
         if rest > 0:
             last = self._tick_record(entry, shown[-1] if shown else utcnow(), status)
             last.metadata["count"] = str(rest)
-            last.metadata["note"] = f"{rest} more tick(s) not listed one by one"
+            more = "at least " if at_least else ""
+            last.metadata["note"] = f"{more}{rest} more tick(s) not listed one by one"
             records.append(last)
         for record in records:
             try:
