@@ -160,3 +160,33 @@ def test_run_with_a_bad_config_says_why(tmp_path: Path, capsys: pytest.CaptureFi
     assert "module:function" in capsys.readouterr().err
     assert main(["run", "--config", str(tmp_path / "missing.toml")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_explain_a_cron_expression_across_a_dst_gap(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["explain", "30 2 * * *", "--tz", "Europe/Paris", "--count", "3"]
+    assert main([*args, "--after", "2025-03-29T00:00:00Z"]) == 0
+    out = capsys.readouterr().out
+    assert "2025-03-29 02:30:00 CET" in out
+    assert "2025-03-30 03:00:00 CEST" in out  # 02:30 does not exist that day
+    assert "2025-03-31 02:30:00 CEST" in out
+
+
+def test_explain_a_stored_schedule_and_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "once:2030-01-01T09:00:00Z", "--count", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "2030-01-01 09:00:00" in out
+    assert "ends after 1" in out
+    assert main(["explain", "61 * * * *"]) == 1
+    assert "61" in capsys.readouterr().err
+
+
+def test_history_filters_by_tick_log_outcome(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # 'flaky' runs every 2 s and fails every second run: its second run is at 4 s.
+    assert main(["demo", "--store", db, "--seconds", "4.6"]) == 0
+    capsys.readouterr()
+    assert main(["history", "--store", db, "flaky", "--status", "failed"]) == 0
+    out = capsys.readouterr().out
+    assert "simulated failure" in out
+    assert "completed" not in out
+    assert main(["history", "--store", db, "heartbeat", "--status", "skipped_overlap"]) == 0
+    assert "(none)" in capsys.readouterr().out

@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from .._cron import CronSchedule
 from .._errors import JobDataNotFoundError, TickworkError
 from .._migrate import migrate_storage
-from .._models import JobData, JobStatus, QueryOptions
+from .._models import ExecutionStatus, JobData, JobStatus, QueryOptions
 from .._plugins import (
     available_plugins,
     create_store,
@@ -25,6 +26,7 @@ from .._plugins import (
     plugin_errors,
 )
 from .._scheduler import AsyncScheduler, first_run
+from .._ticks import preview
 from ..abc import Store
 from ._config import ConfigError, import_handler, load_config, schedule_from_table
 from ._demo import DEFAULT_STORE, run_demo
@@ -76,11 +78,28 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--store", default=None, help=store_help)
     history.add_argument("--limit", type=int, default=20)
     history.add_argument("--offset", type=int, default=0)
-    history.add_argument("--status", choices=[s.value for s in JobStatus])
+    history.add_argument(
+        "--status",
+        choices=[s.value for s in ExecutionStatus],
+        help="only records with this outcome (the tick log also records missed, "
+        "coalesced, skipped_overlap, paused and dst_skipped ticks)",
+    )
     history.add_argument("--since", help="records starting at or after (RFC 3339)")
     history.add_argument("--until", help="records starting before (RFC 3339)")
     history.add_argument("--sort", choices=["start_time", "end_time", "duration"])
     history.add_argument("--asc", action="store_true", help="oldest first (default newest)")
+
+    explain = sub.add_parser(
+        "explain", help="show the next fire times of a cron expression or schedule"
+    )
+    explain.add_argument(
+        "schedule",
+        help="a cron expression ('0 9 * * 1-5'), or TYPE:CONFIG as stored "
+        "('interval:90m', 'once:2030-01-01T09:00:00Z')",
+    )
+    explain.add_argument("--tz", default="UTC", help="time zone of a cron expression")
+    explain.add_argument("--count", type=int, default=10, help="how many fire times")
+    explain.add_argument("--after", help="start from this time (RFC 3339; default now)")
 
     migrate = sub.add_parser("migrate", help="copy every job and record between stores")
     migrate.add_argument("source", help="source store name or URL (read only)")
@@ -120,6 +139,8 @@ async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
         return _plugins(out)
     if command == "migrate":
         return await _migrate(args.source, args.destination, out)
+    if command == "explain":
+        return _explain(args, out)
     store = create_store(_store_arg(args.store))
     await store.initialize()
     try:
@@ -279,11 +300,40 @@ async def _jobs(store: Store, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace, out: TextIO) -> int:
+    text: str = args.schedule
+    kind, sep, config = text.partition(":")
+    if sep and kind in available_plugins()["codecs"]:
+        schedule = default_codec().decode(kind, config)
+    else:
+        schedule = CronSchedule(text, args.tz)
+    after = _time_arg(args.after)
+    times = preview(schedule, after, args.count)
+    zone = getattr(schedule, "tzinfo", None)
+    rows = []
+    for i, when in enumerate(times, 1):
+        local = when.astimezone(zone) if zone is not None else when
+        rows.append([i, when, local.strftime("%Y-%m-%d %H:%M:%S %Z (%a)")])
+    out.write(f"{schedule!r}\n")
+    print_table(out, ["#", "utc", "local"], rows)
+    if len(times) < args.count:
+        out.write(f"(the schedule ends after {len(times)} fire time(s))\n")
+    return 0
+
+
 def _key_value(item: str) -> tuple[str, str]:
     key, sep, value = item.partition("=")
     if not sep or not key:
         raise ConfigError(f"--meta takes KEY=VALUE, got {item!r}")
     return key, value
+
+
+def _note(metadata: dict[str, str]) -> str | None:
+    if "note" in metadata:
+        return metadata["note"]
+    if metadata.get("manual") == "true":
+        return "manual run (run_job_now)"
+    return None
 
 
 def _time_arg(value: str | None) -> datetime | None:
