@@ -8,15 +8,20 @@ minute by minute, and applies the contract's daylight-saving rules with zoneinfo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from tickwork import CronSchedule, IntervalSchedule, OnceSchedule, StartAtIntervalSchedule
+from tickwork import (
+    CronSchedule,
+    IntervalSchedule,
+    InvalidCronExpressionError,
+    OnceSchedule,
+    StartAtIntervalSchedule,
+)
 
-UTC = timezone.utc
 ZONES = ["UTC", "Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]
 # Local dates of DST changes, to aim inputs at gaps and folds.
 DST_DAYS = {
@@ -28,12 +33,15 @@ DST_DAYS = {
 }
 ONE_MINUTE = timedelta(minutes=1)
 # How far the cron oracle walks, minute by minute, looking for an earlier fire time.
-WINDOW = timedelta(days=3)
+WINDOW = timedelta(days=2)
+# An example walks up to WINDOW minute by minute (a few tens of ms); the deadline only
+# catches a runaway, and the example count keeps each test near a second or two.
 CRON_SETTINGS = settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=100,
+    deadline=timedelta(seconds=2),
+    suppress_health_check=[HealthCheck.too_slow],
 )
-
-zones = st.sampled_from([UTC, ZoneInfo("Europe/Paris"), ZoneInfo("Asia/Tokyo"), None])
+FAST = settings(deadline=timedelta(milliseconds=500))
 
 
 @st.composite
@@ -43,7 +51,9 @@ def moments(draw: st.DrawFn, min_year: int = 1900, max_year: int = 2200) -> date
         st.datetimes(
             min_value=datetime(min_year, 1, 1),
             max_value=datetime(max_year, 12, 31),
-            timezones=st.one_of(st.none(), st.sampled_from([UTC, ZoneInfo("Europe/Paris")])),
+            timezones=st.one_of(
+                st.none(), st.sampled_from([UTC, ZoneInfo("Europe/Paris"), ZoneInfo("Asia/Tokyo")])
+            ),
         )
     )
 
@@ -62,6 +72,7 @@ def _is_aware_utc(value: datetime) -> bool:
 # --- elapsed-time schedules -----------------------------------------------------------
 
 
+@FAST
 @given(interval=intervals, after=moments())
 def test_interval_next_is_after_plus_interval(interval: timedelta, after: datetime) -> None:
     result = IntervalSchedule(interval).next(after)
@@ -71,6 +82,7 @@ def test_interval_next_is_after_plus_interval(interval: timedelta, after: dateti
     assert result > _as_utc(after)
 
 
+@FAST
 @given(start_at=moments(), interval=intervals, after=moments())
 @example(
     start_at=datetime(2025, 1, 1, tzinfo=UTC),
@@ -93,6 +105,7 @@ def test_start_at_interval_is_the_first_grid_point_after(
     assert result == start or result - interval <= moment
 
 
+@FAST
 @given(run_at=moments(), after=moments())
 def test_once_fires_once(run_at: datetime, after: datetime) -> None:
     schedule = OnceSchedule(run_at)
@@ -238,7 +251,11 @@ def _fires_at(cron: Cron, zone: ZoneInfo, instant: datetime) -> bool:
 
 def _check_cron(cron: Cron, zone_name: str, after: datetime) -> None:
     zone = ZoneInfo(zone_name)
-    schedule = CronSchedule(cron.expression, zone_name)
+    try:
+        schedule = CronSchedule(cron.expression, zone_name)
+    except InvalidCronExpressionError as exc:
+        assume(exc.reason != "it never matches a real date")  # 30 February and friends
+        raise
     result = schedule.next(after)
     assert result is not None
     assert result.tzinfo is not None

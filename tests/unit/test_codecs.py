@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import attrs
@@ -24,7 +23,6 @@ from tickwork import (
     UnsupportedScheduleError,
 )
 
-UTC = timezone.utc
 T0 = datetime(2025, 10, 2, 15, 4, 5, tzinfo=UTC)
 CODEC = BasicScheduleCodec()
 
@@ -52,7 +50,7 @@ ENCODED: list[tuple[Schedule, tuple[str, str]]] = [
         ("start_at_interval", "2025-10-02T15:04:05.5Z|1.5s"),
     ),
     (CronSchedule("0 9 * * *"), ("cron", "0 9 * * *")),
-    (CronSchedule("0 9 * * *", timezone.utc), ("cron", "0 9 * * *")),
+    (CronSchedule("0 9 * * *", UTC), ("cron", "0 9 * * *")),
     (CronSchedule("0 9 * * *", "Europe/Paris"), ("cron", "CRON_TZ=Europe/Paris 0 9 * * *")),
     (CronSchedule("*/5  * * * MON-FRI"), ("cron", "*/5 * * * MON-FRI")),
 ]
@@ -111,9 +109,7 @@ def test_decode_rfc3339(config: str, run_at: datetime) -> None:
 
 def test_decode_start_at_interval_from_go() -> None:
     schedule = CODEC.decode("start_at_interval", "2025-10-02T17:04:05.123456789+02:00|5m")
-    assert schedule == StartAtIntervalSchedule(
-        T0.replace(microsecond=123456), timedelta(minutes=5)
-    )
+    assert schedule == StartAtIntervalSchedule(T0.replace(microsecond=123456), timedelta(minutes=5))
 
 
 @pytest.mark.parametrize(
@@ -250,7 +246,7 @@ def test_codecs_satisfy_the_protocol() -> None:
 
 
 @pytest.fixture
-def composite() -> Iterator[CompositeScheduleCodec]:
+def composite() -> CompositeScheduleCodec:
     codec = CompositeScheduleCodec()
     basic = BasicScheduleCodec()
     codec.register("interval", IntervalSchedule, basic)
@@ -258,7 +254,7 @@ def composite() -> Iterator[CompositeScheduleCodec]:
     codec.register("once", OnceSchedule, basic)
     codec.register("cron", CronSchedule, basic)
     codec.register("weekly", Weekly, WeeklyCodec())
-    yield codec
+    return codec
 
 
 def test_composite_dispatches_both_ways(composite: CompositeScheduleCodec) -> None:

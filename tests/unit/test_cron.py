@@ -6,7 +6,7 @@ import copy
 import pickle
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,8 +19,6 @@ from tickwork import (
     InvalidScheduleConfigError,
     Schedule,
 )
-
-UTC = timezone.utc
 
 
 def _utc(*args: int) -> datetime:
@@ -143,7 +141,7 @@ def test_whitespace_is_normalised() -> None:
         ("UTC", "UTC"),
         ("Europe/Paris", "Europe/Paris"),
         (ZoneInfo("America/New_York"), "America/New_York"),
-        (timezone.utc, "UTC"),
+        (UTC, "UTC"),
         (timezone(timedelta(0)), "UTC"),
         ("America/Argentina/Buenos_Aires", "America/Argentina/Buenos_Aires"),
     ],
@@ -169,7 +167,9 @@ def test_unknown_zone(zone: str) -> None:
     assert repr(zone) in str(caught.value)
 
 
-@pytest.mark.parametrize("zone", [timezone(timedelta(hours=1)), timezone(timedelta(hours=-5), "EST")])
+@pytest.mark.parametrize(
+    "zone", [timezone(timedelta(hours=1)), timezone(timedelta(hours=-5), "EST")]
+)
 def test_fixed_offsets_are_refused_with_a_hint(zone: Any) -> None:
     with pytest.raises(InvalidScheduleConfigError, match="IANA zone name"):
         CronSchedule("0 9 * * *", zone)
@@ -235,7 +235,7 @@ def test_equality_and_hash() -> None:
     assert hash(a) == hash(b)
     assert a != CronSchedule("0 9 * * *", "Europe/Berlin")
     assert a != CronSchedule("0 10 * * *", "Europe/Paris")
-    assert CronSchedule("0 9 * * *", timezone.utc) == CronSchedule("0 9 * * *")
+    assert CronSchedule("0 9 * * *", UTC) == CronSchedule("0 9 * * *")
 
 
 def test_immutable() -> None:
@@ -277,7 +277,9 @@ def test_inputs_in_any_zone_and_naive_local() -> None:
     schedule = CronSchedule("0 9 * * *", "Europe/Paris")
     expected = _utc(2025, 6, 2, 7)
     assert schedule.next(datetime(2025, 6, 2, 8, 59, tzinfo=ZoneInfo("Europe/Paris"))) == expected
-    assert schedule.next(datetime(2025, 6, 2, 2, 0, tzinfo=ZoneInfo("America/New_York"))) == expected
+    assert (
+        schedule.next(datetime(2025, 6, 2, 2, 0, tzinfo=ZoneInfo("America/New_York"))) == expected
+    )
     naive = datetime(2025, 6, 2, 6, 0)
     assert schedule.next(naive) == CronSchedule("0 9 * * *", "Europe/Paris").next(
         naive.astimezone(UTC)
@@ -382,7 +384,10 @@ def test_new_york_spring_forward() -> None:
     )
     # 02:30 collapses into 03:00 EDT, which also matches: still one run there.
     schedule = CronSchedule("30 2 * * *", "America/New_York")
-    assert _run(schedule, _utc(2025, 3, 8, 12), 2) == [_utc(2025, 3, 9, 7), _utc(2025, 3, 10, 6, 30)]
+    assert _run(schedule, _utc(2025, 3, 8, 12), 2) == [
+        _utc(2025, 3, 9, 7),
+        _utc(2025, 3, 10, 6, 30),
+    ]
     both = CronSchedule("0,30 2,3 * * *", "America/New_York")
     assert _run(both, _utc(2025, 3, 9, 6, 0), 3) == [
         _utc(2025, 3, 9, 7, 0),  # 02:00 and 02:30 EST do not exist; 03:00 EDT
@@ -432,7 +437,10 @@ def test_lord_howe_half_hour_shift() -> None:
 
 def test_zone_without_dst() -> None:
     schedule = CronSchedule("0 9 * * *", "Asia/Kolkata")
-    assert _run(schedule, _utc(2025, 3, 29), 2) == [_utc(2025, 3, 29, 3, 30), _utc(2025, 3, 30, 3, 30)]
+    assert _run(schedule, _utc(2025, 3, 29), 2) == [
+        _utc(2025, 3, 29, 3, 30),
+        _utc(2025, 3, 30, 3, 30),
+    ]
 
 
 # --- operational ---------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import pickle
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,7 +22,6 @@ from tickwork import (
     TickworkError,
 )
 
-UTC = timezone.utc
 PARIS = ZoneInfo("Europe/Paris")
 T0 = datetime(2025, 10, 2, 15, 4, 5, tzinfo=UTC)
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "schedules.md"

@@ -62,12 +62,12 @@ _SYNTAX_HINT = (
 # A fixed point from which to compute once, at construction, so an expression that can
 # never match (30 February) fails where it is written, not in the scheduler later.
 _PROBE = datetime(2000, 1, 1)
-_ONE_MINUTE = timedelta(minutes=1)
 _ONE_SECOND = timedelta(seconds=1)
 _TINY = timedelta(microseconds=1)
 
 
 def _normalise_expression(expression: Any) -> str:
+    """Check the shape of an expression and return it with single spaces."""
     if not isinstance(expression, str):
         raise InvalidCronExpressionError(expression, "expected a string such as '0 9 * * 1-5'")
     fields = expression.split()
@@ -83,46 +83,78 @@ def _normalise_expression(expression: Any) -> str:
             expression,
             f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}",
         )
-    for index, field in enumerate(fields):
-        for item in field.split(","):
-            _check_item(expression, index, field, item)
     return " ".join(fields)
 
 
-def _check_item(expression: str, index: int, field: str, item: str) -> None:
+def _canonical(expression: str) -> str:
+    """Spell each restricted field as an explicit list of numbers for croniter.
+
+    croniter reads some standard spellings in its own way (an equal range such as
+    ``5-5`` means the whole cycle to it), so it only ever sees plain lists, and ``*``
+    for a field written ``*`` or ``?``. That keeps the classic day rule intact: the
+    days are OR-ed only when neither day field is ``*``.
+    """
+    fields = []
+    for index, field in enumerate(expression.split()):
+        if field in ("*", "?") and (field == "*" or index in (_DAY_OF_MONTH, _DAY_OF_WEEK)):
+            fields.append("*")
+            continue
+        values: set[int] = set()
+        for item in field.split(","):
+            values.update(_expand_item(expression, index, field, item))
+        fields.append(",".join(str(value) for value in sorted(values)))
+    return " ".join(fields)
+
+
+def _expand_item(expression: str, index: int, field: str, item: str) -> range | set[int]:
     name = _FIELDS[index]
     match = _ITEM.fullmatch(item) if item.isascii() else None
     if match is None:
         raise InvalidCronExpressionError(
             expression, f"{name} field {field!r} is not valid: {_SYNTAX_HINT}"
         )
-    if match["any"] and (index not in (_DAY_OF_MONTH, _DAY_OF_WEEK) or match["step"]):
+    if match["any"]:
         raise InvalidCronExpressionError(
             expression, "'?' may only stand alone in the day-of-month or day-of-week field"
         )
-    step = match["step"]
-    if step is not None and int(step) == 0:
-        raise InvalidCronExpressionError(expression, f"{name} step in {item!r} must be at least 1")
-    if match["low"] is None:
-        return
-    low = _value(expression, index, match["low"])
-    if match["high"] is None:
-        return
-    high = _value(expression, index, match["high"])
-    if index == _DAY_OF_WEEK and match["high"].lower() == "sun":
-        high = 7  # "mon-sun": Sunday closes the week here
-    if low > high:
-        raise InvalidCronExpressionError(
-            expression,
-            f"{name} range {item!r} runs backwards; write it as a list (for example 22-23,0-2)",
-        )
+    step = 1
+    if match["step"] is not None:
+        step = _number(match["step"])
+        if step == 0:
+            raise InvalidCronExpressionError(
+                expression, f"{name} step in {item!r} must be at least 1"
+            )
+    # Day-of-week accepts 7 for Sunday, but a "*" or "n/step" sweep stops at Saturday.
+    low, high = _BOUNDS[index] if index != _DAY_OF_WEEK else (0, 6)
+    if match["low"] is not None:
+        low = _value(expression, index, match["low"])
+        if match["high"] is not None:
+            high = _value(expression, index, match["high"])
+            if index == _DAY_OF_WEEK and match["high"].lower() == "sun":
+                high = 7  # "mon-sun": Sunday closes the week here
+            if low > high:
+                raise InvalidCronExpressionError(
+                    expression,
+                    f"{name} range {item!r} runs backwards; "
+                    "write it as a list (for example 22-23,0-2)",
+                )
+        elif match["step"] is None:
+            high = low
+    if index == _DAY_OF_WEEK:
+        return {value % 7 for value in range(low, high + 1, step)}
+    return range(low, high + 1, step)
+
+
+def _number(digits: str) -> int:
+    """Digits as an int; anything with more than four significant digits is just big."""
+    significant = digits.lstrip("0") or "0"
+    return int(significant) if len(significant) <= 4 else 10**4
 
 
 def _value(expression: str, index: int, token: str) -> int:
     name = _FIELDS[index]
     if token.isdigit():
-        digits = token.lstrip("0") or "0"
-        number = int(digits) if len(digits) <= 4 else 10**4
+        number = _number(token)
     else:
         known = _NAMES[index]
         if token.lower() not in known:
@@ -141,19 +173,21 @@ def _value(expression: str, index: int, token: str) -> int:
 
 @functools.lru_cache(maxsize=1024)
 def _matcher(expression: str) -> croniter:
-    """A parsed croniter, shared per expression; callers use copies (it is stateful)."""
-    matcher = croniter(expression, _PROBE, ret_type=datetime)
-    copy.copy(matcher).get_next(datetime, _PROBE)
-    return matcher
+    """The parsed croniter for a normalised expression, built once and shared.
 
+    croniter objects are stateful, so callers work on copies.
 
-def _compile(expression: str) -> None:
+    :raises InvalidCronExpressionError: the expression is malformed or never matches.
+    """
+    canonical = _canonical(expression)
     try:
-        _matcher(expression)
+        matcher = croniter(canonical, _PROBE, ret_type=datetime)
+        copy.copy(matcher).get_next(datetime, _PROBE)
     except CroniterBadDateError:
         raise InvalidCronExpressionError(expression, "it never matches a real date") from None
     except Exception as exc:  # croniter's failure modes are not a documented set
         raise InvalidCronExpressionError(expression, str(exc) or type(exc).__name__) from None
+    return matcher
 
 
 def _next_wall_minute(expression: str, start: datetime) -> datetime:
@@ -288,8 +322,8 @@ class CronSchedule:
 
     def __init__(self, expression: str, timezone: str | tzinfo = "UTC") -> None:
         normalised = _normalise_expression(expression)
+        _matcher(normalised)
         zone = _zone(timezone)
-        _compile(normalised)
         self.__attrs_init__(normalised, zone.key)
 
     @classmethod

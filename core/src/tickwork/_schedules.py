@@ -68,7 +68,7 @@ def _iso(value: datetime) -> str:
 
 @attrs.frozen(repr=False)
 class IntervalSchedule:
-    """Fires every ``interval`` of elapsed time, counted from the previous fire time.
+    """Fires ``interval`` of elapsed time after each run.
 
     The scheduler asks for ``next(end_of_last_run)``, so a run that takes a while
     pushes the following ones back; use :class:`StartAtIntervalSchedule` for a fixed
@@ -106,7 +106,7 @@ class StartAtIntervalSchedule:
         periods = (moment - self.start_at) // self.interval + 1
         try:
             return self.start_at + self.interval * periods
-        except OverflowError:
+        except OverflowError:  # past datetime.max: it can never fire again
             return None
 
     def __repr__(self) -> str:
