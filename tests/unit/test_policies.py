@@ -429,3 +429,22 @@ async def test_quarantined_job_can_get_a_new_schedule() -> None:
         job = await s.update_job_schedule("odd", OnceSchedule(datetime.now(UTC)))
         assert job.quarantined is None
         await until(lambda: ran)
+
+
+async def test_dst_skipped_ticks_are_recorded() -> None:
+    from tickwork import CronSchedule, default_codec
+
+    schedule = CronSchedule("30 2 * * *", "Europe/Paris", on_gap="skip")
+    kind, config = default_codec().encode(schedule)
+    store = MemoryStore()
+    await store.initialize()
+    # Down since before the spring-forward night of 2026-03-29 (02:30 does not exist).
+    due = datetime(2026, 3, 27, 1, 30, tzinfo=UTC)
+    await store.save_job(
+        JobData(id="job", schedule_type=kind, schedule_config=config, next_run=due)
+    )
+    seen: list[JobEvent] = []
+    async with AsyncScheduler(store, seen.append) as s:
+        await until(lambda: seen)
+        skipped = await history(s, "job", status="dst_skipped")
+    assert [r.start_time for r in skipped] == [datetime(2026, 3, 29, 1, 0, tzinfo=UTC)]

@@ -59,12 +59,13 @@ from ._scheduler import AsyncScheduler, Handler
 from ._schedules import IntervalSchedule, OnceSchedule, StartAtIntervalSchedule
 from ._sync import Scheduler
 from ._ticks import preview
-from .abc import ClaimingStore, Delivery, Schedule, ScheduleCodec, Store, Trigger
+from .abc import BulkStore, ClaimingStore, Delivery, Schedule, ScheduleCodec, Store, Trigger
 from .hookspecs import hookimpl
 
 __all__ = [
     "AsyncScheduler",
     "BasicScheduleCodec",
+    "BulkStore",
     "CatchUp",
     "ClaimingStore",
     "CompositeScheduleCodec",

@@ -108,7 +108,9 @@ class BasicScheduleCodec:
     - ``interval``: a Go duration, ``5m0s``
     - ``start_at_interval``: ``2025-10-02T15:04:05Z|1h0m0s``
     - ``once``: ``2025-10-02T15:04:05.123456Z``
-    - ``cron``: ``0 9 * * 1-5``, or ``CRON_TZ=Europe/Paris 0 9 * * 1-5`` outside UTC
+    - ``cron``: ``0 9 * * 1-5``, or ``CRON_TZ=Europe/Paris 0 9 * * 1-5`` outside UTC;
+      non-default daylight-saving options follow the zone as ``DST_GAP=skip`` and
+      ``DST_FOLD=both`` (only tickwork reads those)
 
     Subclasses of the built-in classes encode as their base type (and decode as it).
     """
@@ -124,9 +126,12 @@ class BasicScheduleCodec:
         if isinstance(schedule, OnceSchedule):
             return ONCE, format_rfc3339(schedule.run_at)
         if isinstance(schedule, CronSchedule):
-            if schedule.timezone == "UTC":
-                return CRON, schedule.expression
-            return CRON, f"CRON_TZ={schedule.timezone} {schedule.expression}"
+            prefix = "" if schedule.timezone == "UTC" else f"CRON_TZ={schedule.timezone} "
+            if schedule.on_gap != "run_after":
+                prefix += f"DST_GAP={schedule.on_gap} "
+            if schedule.on_fold != "once":
+                prefix += f"DST_FOLD={schedule.on_fold} "
+            return CRON, prefix + schedule.expression
         raise UnsupportedScheduleError(_class_name(schedule), known=self.known_types)
 
     def decode(self, schedule_type: str, config: str) -> Schedule:
@@ -164,7 +169,19 @@ class BasicScheduleCodec:
             if parts and parts[0].startswith(prefix):
                 zone, expression = parts[0][len(prefix) :], "".join(parts[1:])
                 break
-        return CronSchedule(expression, zone)
+        # tickwork's own daylight-saving options (absent when they are the defaults,
+        # so default schedules stay readable by the reference library).
+        policy = {"DST_GAP=": "run_after", "DST_FOLD=": "once"}
+        while True:
+            head = expression.split(None, 1)
+            key = next((k for k in policy if head and head[0].startswith(k)), None)
+            if key is None:
+                break
+            policy[key] = head[0][len(key) :]
+            expression = "".join(head[1:])
+        return CronSchedule(
+            expression, zone, on_gap=policy["DST_GAP="], on_fold=policy["DST_FOLD="]
+        )
 
 
 def _invalid(

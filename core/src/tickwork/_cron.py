@@ -9,6 +9,9 @@ done here, because that is where the daylight-saving rules of the contract live:
 - a wall-clock time that happens twice (a fall-back fold) fires at its first
   occurrence only, so the repeated stretch of the clock fires nothing the second time.
 
+Both are defaults that a schedule can change: ``on_gap="skip"`` lets a nonexistent time
+not fire at all that day, and ``on_fold="both"`` fires a repeated time on both passes.
+
 Mapped this way, later wall-clock minutes never map to earlier instants, so the first
 matching minute whose instant lies after ``t`` gives the smallest fire time after ``t``.
 """
@@ -308,30 +311,80 @@ class CronSpec:
         return " ".join((self.minute, self.hour, self.day_of_month, self.month, self.day_of_week))
 
 
-@attrs.frozen(init=False)
+ON_GAP = ("run_after", "skip")
+ON_FOLD = ("once", "both")
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise InvalidScheduleConfigError(
+            "cron", value, f"{name} must be one of {', '.join(choices)}"
+        )
+    return str(value)
+
+
+@attrs.frozen(init=False, repr=False)
 class CronSchedule:
     """Fires at every minute matching a standard 5-field cron expression in a time zone.
 
     The expression is validated (and whitespace normalised to single spaces) at
     construction. When both day-of-month and day-of-week are restricted (neither is
     ``*`` or ``?``), a day matches if either field matches, as in classic cron.
+
+    :param on_gap: what a matching wall-clock time that does not exist (the hour
+        skipped when clocks spring forward) does: ``"run_after"`` fires once at the
+        first instant after the gap (the default), ``"skip"`` does not fire that day.
+    :param on_fold: what a matching wall-clock time that happens twice (the hour
+        repeated when clocks fall back) does: ``"once"`` fires at its first occurrence
+        (the default), ``"both"`` fires on both passes.
     """
 
     expression: str
     timezone: str
+    on_gap: str = "run_after"
+    on_fold: str = "once"
 
-    def __init__(self, expression: str, timezone: str | tzinfo = "UTC") -> None:
+    def __init__(
+        self,
+        expression: str,
+        timezone: str | tzinfo = "UTC",
+        *,
+        on_gap: str = "run_after",
+        on_fold: str = "once",
+    ) -> None:
         normalised = _normalise_expression(expression)
         _matcher(normalised)
         zone = _zone(timezone)
-        self.__attrs_init__(normalised, zone.key)
+        self.__attrs_init__(
+            normalised,
+            zone.key,
+            _choice("on_gap", on_gap, ON_GAP),
+            _choice("on_fold", on_fold, ON_FOLD),
+        )
 
     @classmethod
-    def from_spec(cls, spec: CronSpec, timezone: str | tzinfo = "UTC") -> CronSchedule:
+    def from_spec(
+        cls,
+        spec: CronSpec,
+        timezone: str | tzinfo = "UTC",
+        *,
+        on_gap: str = "run_after",
+        on_fold: str = "once",
+    ) -> CronSchedule:
         """Build the schedule for ``spec.expression`` (the reference's NewCronScheduleFromSpec)."""
         if not isinstance(spec, CronSpec):
             raise InvalidCronExpressionError(spec, "from_spec() needs a CronSpec")
-        return cls(spec.expression, timezone)
+        return cls(spec.expression, timezone, on_gap=on_gap, on_fold=on_fold)
+
+    def __repr__(self) -> str:
+        extra = "" if self.on_gap == "run_after" else f", on_gap={self.on_gap!r}"
+        extra += "" if self.on_fold == "once" else f", on_fold={self.on_fold!r}"
+        return f"CronSchedule(expression={self.expression!r}, timezone={self.timezone!r}{extra})"
+
+    @property
+    def default_dst_policy(self) -> bool:
+        """Whether the schedule uses the contract's default daylight-saving rules."""
+        return self.on_gap == "run_after" and self.on_fold == "once"
 
     @property
     def tzinfo(self) -> ZoneInfo:
@@ -343,16 +396,98 @@ class CronSchedule:
         zone = self.tzinfo
         try:
             moment = as_utc(after)
-            wall = moment.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0)
             naive_moment = moment.replace(tzinfo=None)
-            # Each pass moves strictly forward on the wall clock; only a candidate in
-            # the second pass of a fold fires too early, and then the fold is skipped.
-            for _ in range(1000):
-                candidate = _next_wall_minute(self.expression, wall)
-                instant = _first_instant(zone, candidate)
-                if instant > naive_moment:
-                    return instant.replace(tzinfo=UTC)
-                wall = _resume_after(zone, candidate)
+            found = self._next_naive(zone, naive_moment)
+            if self.on_fold == "both":
+                found = self._second_pass(zone, naive_moment, found)
         except (CroniterBadDateError, OverflowError, ValueError):
             return None  # no matching minute before datetime.max
-        raise RuntimeError(f"{self!r} found no fire time after {after!r}; this is a bug")
+        return None if found is None else found.replace(tzinfo=UTC)
+
+    def _next_naive(self, zone: ZoneInfo, naive_moment: datetime) -> datetime | None:
+        """The next fire time (naive UTC) by walking matching wall-clock minutes."""
+        wall = (
+            naive_moment.replace(tzinfo=UTC)
+            .astimezone(zone)
+            .replace(tzinfo=None, second=0, microsecond=0)
+        )
+        # Each pass moves strictly forward on the wall clock; only a candidate in the
+        # second pass of a fold fires too early, and then the fold is skipped.
+        for _ in range(100_000):
+            candidate = _next_wall_minute(self.expression, wall)
+            earlier, later = _readings(zone, candidate)
+            if earlier < later and self.on_gap == "skip":
+                wall = candidate  # a time that does not exist today: not fired
+                continue
+            instant = _first_instant(zone, candidate)
+            if instant > naive_moment:
+                return instant
+            wall = _resume_after(zone, candidate)
+        raise RuntimeError(f"{self!r} found no fire time after {naive_moment}; this is a bug")
+
+    def _second_pass(
+        self, zone: ZoneInfo, naive_moment: datetime, found: datetime | None
+    ) -> datetime | None:
+        """With ``on_fold="both"``: an earlier fire time in a repeated stretch of clock.
+
+        Walking wall-clock minutes only meets each repeated minute once, at its first
+        occurrence. The second occurrences form one contiguous span of instants right
+        after the offset change; look there, minute by minute (at most a few hours).
+        """
+        limit = found if found is not None else naive_moment + timedelta(days=400)
+        before = _offset_at(zone, naive_moment)
+        after = _offset_at(zone, limit)
+        if before is None or after is None or after >= before:
+            return found
+        change = _transition(zone, naive_moment, limit)
+        new_offset = _offset_at(zone, change)
+        old_offset = _offset_at(zone, change - _ONE_SECOND)
+        if new_offset is None or old_offset is None or new_offset >= old_offset:
+            return found
+        instant = max(
+            change, (naive_moment + timedelta(minutes=1)).replace(second=0, microsecond=0)
+        )
+        end = change + (old_offset - new_offset)
+        while instant < end and instant < limit:
+            if instant > naive_moment and self._matches(instant + new_offset):
+                return instant
+            instant += timedelta(minutes=1)
+        return found
+
+    def _matches(self, wall: datetime) -> bool:
+        return _next_wall_minute(self.expression, wall - timedelta(minutes=1)) == wall
+
+    def skipped_between(self, after: datetime, until: datetime) -> list[datetime]:
+        """Fire times that did not happen in ``(after, until]`` because of ``on_gap="skip"``.
+
+        Each is reported at the instant the clock jumped (where the run would have gone
+        with ``on_gap="run_after"``). The scheduler records them as ``dst_skipped``.
+        """
+        if self.on_gap != "skip":
+            return []
+        relaxed = CronSchedule(self.expression, self.timezone, on_fold=self.on_fold)
+        skipped: list[datetime] = []
+        current = relaxed.next(after)
+        end = as_utc(until)
+        while current is not None and current <= end and len(skipped) < 1000:
+            if self._is_gap_instant(current):
+                skipped.append(current)
+            current = relaxed.next(current)
+        return skipped
+
+    def _is_gap_instant(self, instant: datetime) -> bool:
+        """Whether a fire time of the run-after rule stands in for a nonexistent time."""
+        zone = self.tzinfo
+        naive = instant.replace(tzinfo=None)
+        before = _offset_at(zone, naive - _ONE_SECOND)
+        now = _offset_at(zone, naive)
+        if before is None or now is None or now <= before:
+            return False
+        # The clock jumped at this instant: did a matching wall time fall in the gap?
+        gap_start = naive + before
+        wall = gap_start.replace(second=0, microsecond=0)
+        while wall < naive + now:
+            if self._matches(wall) and _readings(zone, wall)[0] < _readings(zone, wall)[1]:
+                return True
+            wall += timedelta(minutes=1)
+        return False

@@ -22,11 +22,6 @@ __all__ = ["LocalDelivery", "LocalTrigger"]
 
 logger = logging.getLogger("tickwork.trigger.local")
 
-# Timers may fire this early (seconds) and still count as due: asyncio rounds its
-# select timeout to the clock resolution, and waking up again for a few hundred
-# microseconds would only add latency.
-_EARLY_TOLERANCE = 0.0005
-
 
 class LocalDelivery:
     """A due run handed out by :class:`LocalTrigger` (acks are no-ops in-process)."""
@@ -159,7 +154,11 @@ class LocalTrigger:
         dispatch = self._dispatch
         if dispatch is None:
             return
-        now = time.time() + _EARLY_TOLERANCE
+        # Never early: a run that started before its time would end before it too, and
+        # a schedule on a fixed grid would then hand back the same tick as the next run.
+        # The timer runs on the loop's monotonic clock and due times are wall-clock, so
+        # it may wake a hair before the head is due; _reset_timer then waits the rest.
+        now = time.time()
         heap, armed = self._heap, self._armed
         while heap and heap[0][0] <= now:
             _when, seq, job_id, run_at = heapq.heappop(heap)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
-from datetime import datetime
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Final
 
 from ._errors import (
     ExecutionNotFoundError,
@@ -11,11 +14,101 @@ from ._errors import (
     JobDataNotFoundError,
     StorageNotInitializedError,
 )
-from ._models import ExecutionRecord, JobData, JobStatus, QueryOptions
+from ._models import (
+    ExecutionRecord,
+    ExecutionStatus,
+    JobData,
+    JobStatus,
+    QueryOptions,
+    build_unchecked,
+    to_execution_status,
+)
 from ._timeutil import as_utc
 from ._validation import check_execution, check_job, check_job_id
 
 __all__ = ["MemoryStore"]
+
+# Jobs and records are kept as flat tuples of str, datetime, timedelta and None, with
+# metadata as a tuple of pairs and statuses as their string values. The garbage
+# collector stops tracking such tuples after it first sees them, so a history of
+# millions of records costs the collector nothing; kept as attrs objects they would be
+# traversed by every full collection, and the pauses would grow with the history.
+JobRow = tuple[
+    str,  # id
+    str,  # schedule_type
+    str,  # schedule_config
+    str,  # status
+    datetime | None,  # next_run
+    datetime | None,  # last_run
+    datetime,  # created_at
+    datetime,  # updated_at
+    tuple[tuple[str, str], ...],  # metadata
+]
+RecordRow = tuple[
+    str,  # job_id
+    str,  # execution_id
+    datetime,  # start_time
+    datetime,  # end_time
+    timedelta,  # duration
+    str,  # status
+    str | None,  # error
+    tuple[tuple[str, str], ...],  # metadata
+]
+
+_ID: Final = 0
+_STATUS: Final = 3
+_NEXT_RUN: Final = 4
+_UPDATED_AT: Final = 7
+_EXECUTION_ID: Final = 1
+_START_TIME: Final = 2
+_RECORD_STATUS: Final = 5
+_SORT_KEYS: dict[str, Callable[[RecordRow], tuple[Any, str]]] = {
+    "start_time": lambda r: (r[2], r[1]),
+    "end_time": lambda r: (r[3], r[1]),
+    "duration": lambda r: (r[4], r[1]),
+}
+
+_JOB_STATUSES: dict[str, JobStatus] = {s.value: s for s in JobStatus}
+_RECORD_STATUSES: dict[str, JobStatus | ExecutionStatus] = {
+    s.value: to_execution_status(s.value) for s in (*JobStatus, *ExecutionStatus)
+}
+
+
+def _job_row(job: JobData) -> JobRow:
+    return (
+        job.id,
+        job.schedule_type,
+        job.schedule_config,
+        job.status.value,
+        job.next_run,
+        job.last_run,
+        job.created_at,
+        job.updated_at,
+        tuple(job.metadata.items()),
+    )
+
+
+def _job(row: JobRow) -> JobData:
+    return build_unchecked(JobData, (*row[:3], _JOB_STATUSES[row[3]], *row[4:8], dict(row[8])))
+
+
+def _record_row(record: ExecutionRecord) -> RecordRow:
+    return (
+        record.job_id,
+        record.execution_id,
+        record.start_time,
+        record.end_time,
+        record.duration,
+        record.status.value,
+        record.error,
+        tuple(record.metadata.items()),
+    )
+
+
+def _record(row: RecordRow) -> ExecutionRecord:
+    return build_unchecked(
+        ExecutionRecord, (*row[:5], _RECORD_STATUSES[row[5]], row[6], dict(row[7]))
+    )
 
 
 class MemoryStore:
@@ -28,16 +121,17 @@ class MemoryStore:
     It also implements the claims of :class:`~tickwork.abc.ClaimingStore`. With
     ``shared=True`` several schedulers in one process can share one instance and
     coordinate through it exactly as processes do through a shared database, which is
-    how the coordination logic is tested without a server.
+    how the coordination logic is tested without a server. And it saves many jobs at
+    once (:class:`~tickwork.abc.BulkStore`).
     """
 
     def __init__(self, *, shared: bool = False) -> None:
         self.shared = shared
         self._claims: dict[str, tuple[datetime, str, datetime]] = {}
         self._initialized = False
-        self._jobs: dict[str, JobData] = {}
-        self._executions: dict[str, ExecutionRecord] = {}
-        self._by_job: defaultdict[str, dict[str, ExecutionRecord]] = defaultdict(dict)
+        self._jobs: dict[str, JobRow] = {}
+        self._executions: dict[str, RecordRow] = {}
+        self._by_job: defaultdict[str, dict[str, RecordRow]] = defaultdict(dict)
 
     def __repr__(self) -> str:
         return f"MemoryStore(jobs={len(self._jobs)}, executions={len(self._executions)})"
@@ -57,14 +151,24 @@ class MemoryStore:
         check_job(job)
         if job.id in self._jobs:
             raise JobDataAlreadyExistsError(job.id)
-        self._jobs[job.id] = job.copy()
+        self._jobs[job.id] = _job_row(job)
+
+    async def save_jobs(self, jobs: Iterable[JobData]) -> None:
+        self._check()
+        rows: dict[str, JobRow] = {}
+        for job in jobs:
+            check_job(job)
+            if job.id in self._jobs or job.id in rows:
+                raise JobDataAlreadyExistsError(job.id)
+            rows[job.id] = _job_row(job)
+        self._jobs.update(rows)
 
     async def update_job(self, job: JobData) -> None:
         self._check()
         check_job(job)
         if job.id not in self._jobs:
             raise JobDataNotFoundError(job.id)
-        self._jobs[job.id] = job.copy()
+        self._jobs[job.id] = _job_row(job)
 
     async def delete_job(self, job_id: str) -> None:
         self._check()
@@ -77,33 +181,35 @@ class MemoryStore:
         self._check()
         check_job_id(job_id)
         try:
-            return self._jobs[job_id].copy()
+            return _job(self._jobs[job_id])
         except KeyError:
             raise JobDataNotFoundError(job_id) from None
 
     async def list_jobs(self) -> list[JobData]:
         self._check()
-        return [self._jobs[k].copy() for k in sorted(self._jobs)]
+        jobs = self._jobs
+        return [_job(jobs[k]) for k in sorted(jobs)]
 
     async def list_jobs_by_status(self, status: JobStatus) -> list[JobData]:
         self._check()
-        wanted = JobStatus(status)
-        return [self._jobs[k].copy() for k in sorted(self._jobs) if self._jobs[k].status == wanted]
+        wanted = JobStatus(status).value
+        jobs = self._jobs
+        return [_job(jobs[k]) for k in sorted(jobs) if jobs[k][_STATUS] == wanted]
 
     async def save_execution(self, record: ExecutionRecord) -> None:
         self._check()
         check_execution(record)
-        stored = record.copy()
+        stored = _record_row(record)
         previous = self._executions.get(record.execution_id)
-        if previous is not None and previous.job_id != record.job_id:
-            self._by_job[previous.job_id].pop(record.execution_id, None)
+        if previous is not None and previous[_ID] != record.job_id:
+            self._by_job[previous[_ID]].pop(record.execution_id, None)
         self._executions[record.execution_id] = stored
         self._by_job[record.job_id][record.execution_id] = stored
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord:
         self._check()
         try:
-            return self._executions[execution_id].copy()
+            return _record(self._executions[execution_id])
         except (KeyError, TypeError):
             raise ExecutionNotFoundError(execution_id) from None
 
@@ -113,8 +219,10 @@ class MemoryStore:
         opts = (options or QueryOptions()).validate()
         self._check()
         check_job_id(job_id)
-        records = list(self._by_job.get(job_id, {}).values())
-        return [r.copy() for r in opts.apply(records)]
+        rows = self._by_job.get(job_id)
+        if not rows:
+            return []
+        return [_record(row) for row in _select(rows.values(), opts)]
 
     async def delete_executions(self, job_id: str | None, before: datetime) -> None:
         self._check()
@@ -124,7 +232,7 @@ class MemoryStore:
             records = self._by_job.get(jid)
             if not records:
                 continue
-            for eid in [eid for eid, r in records.items() if r.start_time < cutoff]:
+            for eid in [eid for eid, r in records.items() if r[_START_TIME] < cutoff]:
                 del records[eid]
                 del self._executions[eid]
 
@@ -137,14 +245,20 @@ class MemoryStore:
         self, job_id: str, scheduled_at: datetime, owner: str, lease_until: datetime, now: datetime
     ) -> JobData | None:
         self._check()
-        job = self._jobs.get(check_job_id(job_id))
-        if job is None or job.status == JobStatus.DISABLED or job.next_run != scheduled_at:
+        row = self._jobs.get(check_job_id(job_id))
+        if (
+            row is None
+            or row[_STATUS] == JobStatus.DISABLED.value
+            or row[_NEXT_RUN] != scheduled_at
+        ):
             return None
         held = self._claims.get(job_id)
         if held is not None and held[1] != owner and held[2] > as_utc(now):
             return None
-        self._claims[job_id] = (job.next_run, owner, as_utc(lease_until))
-        return job.copy()
+        next_run = row[_NEXT_RUN]
+        assert next_run is not None
+        self._claims[job_id] = (next_run, owner, as_utc(lease_until))
+        return _job(row)
 
     async def renew_claim(self, job_id: str, owner: str, lease_until: datetime) -> bool:
         self._check()
@@ -163,6 +277,26 @@ class MemoryStore:
     async def list_jobs_changed_since(self, since: datetime) -> list[JobData]:
         self._check()
         cutoff = as_utc(since)
-        return [
-            self._jobs[k].copy() for k in sorted(self._jobs) if self._jobs[k].updated_at >= cutoff
-        ]
+        jobs = self._jobs
+        return [_job(jobs[k]) for k in sorted(jobs) if jobs[k][_UPDATED_AT] >= cutoff]
+
+
+def _select(rows: Iterable[RecordRow], opts: QueryOptions) -> Sequence[RecordRow]:
+    """``QueryOptions.apply`` on stored rows: filter, sort (ties by execution id), page."""
+    start, end, status = opts.start_time, opts.end_time, opts.status
+    selected: list[RecordRow] = [
+        r
+        for r in rows
+        if (start is None or r[_START_TIME] >= start)
+        and (end is None or r[_START_TIME] < end)
+        and (status is None or r[_RECORD_STATUS] == status)
+    ]
+    key = _SORT_KEYS[opts.sort_field]
+    stop = None if opts.limit is None else opts.offset + opts.limit
+    if stop is not None and stop * 8 < len(selected):
+        # A short page of a long history ("the last run"): no need to sort it all.
+        # Keys are unique (execution ids are), so the order is the full sort's.
+        pick = heapq.nlargest if opts.sort_desc else heapq.nsmallest
+        return pick(stop, selected, key=key)[opts.offset :]
+    selected.sort(key=key, reverse=opts.sort_desc)
+    return selected[opts.offset : stop]

@@ -7,9 +7,10 @@ frozen values. Every datetime field is normalised to aware UTC on assignment.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import attrs
 
@@ -107,7 +108,7 @@ class JobData:
 
     def copy(self) -> JobData:
         """Return an independent copy (metadata included)."""
-        return attrs.evolve(self)
+        return _copy_record(self)
 
 
 @attrs.define(eq=True)
@@ -127,7 +128,45 @@ class ExecutionRecord:
 
     def copy(self) -> ExecutionRecord:
         """Return an independent copy (metadata included)."""
-        return attrs.evolve(self)
+        return _copy_record(self)
+
+
+_R = TypeVar("_R", JobData, ExecutionRecord)
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {
+    cls: tuple(a.name for a in attrs.fields(cls)) for cls in (JobData, ExecutionRecord)
+}
+
+
+def _copy_record(record: _R) -> _R:
+    """A field-by-field copy that skips the converters.
+
+    Every field already went through its converter when it was set (attrs runs them on
+    assignment too), and the values are immutable apart from ``metadata``, which gets a
+    dict of its own. Stores copy every object in and out, so this is on the hot path
+    of every run: ``attrs.evolve`` would run each converter again.
+    """
+    cls = type(record)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:  # a subclass: it may convert or validate more, so play safe
+        return attrs.evolve(record)
+    new = object.__new__(cls)
+    for name in names:
+        object.__setattr__(new, name, getattr(record, name))
+    object.__setattr__(new, "metadata", dict(record.metadata))
+    return new
+
+
+def build_unchecked(cls: type[_R], values: Sequence[Any]) -> _R:
+    """Build a ``JobData`` or ``ExecutionRecord`` from values given in field order and
+    already in the form its converters produce, without running the converters.
+
+    For stores that keep canonical values (the memory store) and hand out fresh objects
+    on every read; anything else should call the constructor.
+    """
+    new = object.__new__(cls)
+    for name, value in zip(_FIELD_NAMES[cls], values, strict=True):
+        object.__setattr__(new, name, value)
+    return new
 
 
 SortField = Literal["start_time", "end_time", "duration"]

@@ -20,7 +20,7 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -40,7 +40,7 @@ from ._errors import (
     SchedulerNotStartedError,
     TickworkError,
 )
-from ._invoke import call_handler, is_async_callable
+from ._invoke import HandlerThreads, call_handler, is_async_callable
 from ._job import Job, JobEvent
 from ._models import ExecutionRecord, ExecutionStatus, JobData, JobStatus, QueryOptions
 from ._plugins import create_store, create_trigger, default_codec
@@ -56,11 +56,14 @@ from ._schedules import IntervalSchedule
 from ._ticks import ticks_between
 from ._timeutil import utcnow
 from ._validation import check_job_id
-from .abc import ClaimingStore, Delivery, Schedule, ScheduleCodec, Store, Trigger
+from .abc import BulkStore, ClaimingStore, Delivery, Schedule, ScheduleCodec, Store, Trigger
 
 __all__ = ["AsyncScheduler", "Handler", "first_run"]
 
 logger = logging.getLogger("tickwork.scheduler")
+
+JobSpec = tuple[str, Schedule] | tuple[str, Schedule, Mapping[str, str] | None]
+"""One job for :meth:`AsyncScheduler.add_jobs`: ``(job_id, schedule[, metadata])``."""
 
 Handler = Callable[[JobEvent], Any]
 """A job handler: a plain function (run in a worker thread) or a coroutine function."""
@@ -238,9 +241,7 @@ class AsyncScheduler:
                 if callable(attach):
                     attach(self._store, self._codec)
                 await self._load_jobs()
-                self._executor = ThreadPoolExecutor(
-                    max_workers=self._max_workers, thread_name_prefix="tickwork-handler"
-                )
+                self._executor = HandlerThreads(self._max_workers, self._loop)
                 self._running = True
                 await self._trigger.start(self._dispatch)
                 await self._trigger.arm_many(
@@ -473,6 +474,89 @@ class AsyncScheduler:
         self._entries[job_id] = entry
         await self._arm(entry)
         return entry.snapshot()
+
+    async def add_jobs(
+        self,
+        jobs: Iterable[JobSpec],
+        *,
+        options: JobOptions | None = None,
+        **option_fields: Any,
+    ) -> list[Job]:
+        """Add many jobs at once: all of them, or none.
+
+        Each item is ``(job_id, schedule)`` or ``(job_id, schedule, metadata)``; the
+        run policies given here apply to every job. Every item is checked before
+        anything is saved, and a store that saves in bulk
+        (:class:`~tickwork.abc.BulkStore`) receives them all in one call, so adding
+        thousands of jobs costs about one round trip instead of one per job.
+
+        :raises EmptyJobIDError: an id is empty.
+        :raises InvalidIntervalError: a schedule is None.
+        :raises UnsupportedScheduleError: no codec can store a schedule.
+        :raises InvalidJobDataError: bad metadata or options.
+        :raises JobAlreadyExistsError: an id is taken, or given twice.
+        """
+        opts = (options or JobOptions()).replace(**option_fields)
+        now = utcnow()
+        entries: dict[str, JobEntry] = {}
+        for item in jobs:
+            if not isinstance(item, tuple) or len(item) not in (2, 3):
+                raise TypeError(
+                    f"add_jobs() takes (job_id, schedule) or (job_id, schedule, metadata) "
+                    f"tuples, got {item!r}"
+                )
+            job_id, schedule = item[0], item[1]
+            check_job_id(job_id)
+            schedule_type, config = self._encode(schedule)
+            meta = _check_metadata(item[2] if len(item) == 3 else None)
+            known = self._entries.get(job_id)
+            if job_id in entries or (known is not None and not known.removed):
+                raise JobAlreadyExistsError(job_id)
+            entries[job_id] = JobEntry(
+                id=job_id,
+                schedule=schedule,
+                schedule_type=schedule_type,
+                schedule_config=config,
+                metadata=meta,
+                status=JobStatus.PENDING,
+                next_run=first_run(schedule, now),
+                last_run=None,
+                created_at=now,
+                updated_at=now,
+                options=opts,
+            )
+        if not self._running:
+            self._entries.update(entries)
+            self._pending_new.update(entries)
+            self._pending_delete.difference_update(entries)
+            return [entry.snapshot() for entry in entries.values()]
+        await self._save_new_jobs(list(entries.values()))
+        self._entries.update(entries)
+        await self._trigger.arm_many(
+            (e.id, e.next_run) for e in entries.values() if e.wants_to_run and e.next_run
+        )
+        return [entry.snapshot() for entry in entries.values()]
+
+    async def _save_new_jobs(self, entries: list[JobEntry]) -> None:
+        """Save new jobs in one call when the store can, else one by one (undoing the
+        ones saved so far when one fails, so that it is still all or none)."""
+        store = self._store
+        try:
+            if isinstance(store, BulkStore):
+                await store.save_jobs([entry.to_data() for entry in entries])
+                return
+            saved: list[str] = []
+            try:
+                for entry in entries:
+                    await store.save_job(entry.to_data())
+                    saved.append(entry.id)
+            except BaseException:
+                for job_id in saved:
+                    with contextlib.suppress(Exception):
+                        await store.delete_job(job_id)
+                raise
+        except JobDataAlreadyExistsError as exc:
+            raise JobAlreadyExistsError(exc.job_id) from None
 
     async def _entry(self, job_id: str) -> JobEntry:
         check_job_id(job_id)
@@ -826,6 +910,7 @@ class AsyncScheduler:
         opts = entry.options
         now = utcnow()
         to_run = [tick]
+        await self._log_dst_skips(entry, tick, now)
         overdue = ticks_between(
             entry.schedule, tick, now, keep=max(opts.max_catch_up, TICK_LOG_LIMIT)
         )
@@ -893,6 +978,8 @@ class AsyncScheduler:
         """Every due tick was missed or coalesced: move on to the next one after now."""
         now = utcnow()
         entry.next_run = entry.schedule.next(now)
+        if entry.next_run is not None:
+            await self._log_dst_skips(entry, now, entry.next_run)
         entry.updated_at = now
         await self._save_job_state(entry)
         if self._running and entry.wants_to_run and not entry.running:
@@ -1068,6 +1155,8 @@ class AsyncScheduler:
                 )
                 entry.next_run = None
                 outcome = JobStatus.RESCHEDULING_FAILED
+        if rearm and entry.next_run is not None:
+            await self._log_dst_skips(entry, ended, entry.next_run)
         entry.last_run = max(started, entry.last_run) if entry.last_run else started
         entry.last_completed_at = ended
         entry.updated_at = ended
@@ -1119,6 +1208,20 @@ class AsyncScheduler:
             await self._store.update_job(entry.to_data())
         except Exception:
             logger.exception("job %r: recording rescheduling_failed failed too", entry.id)
+
+    async def _log_dst_skips(self, entry: JobEntry, after: datetime, until: datetime) -> None:
+        """Record the fire times a schedule skipped for daylight saving (cron's
+        ``on_gap="skip"``): schedules that can skip say so with ``skipped_between``."""
+        skipped_between = getattr(entry.schedule, "skipped_between", None)
+        if not callable(skipped_between):
+            return
+        try:
+            skipped: list[datetime] = skipped_between(after, until)
+        except Exception:
+            logger.warning("job %r: listing daylight-saving skips failed", entry.id, exc_info=True)
+            return
+        if skipped:
+            await self._log(entry, skipped, ExecutionStatus.DST_SKIPPED, len(skipped))
 
     async def _log_ticks(
         self,

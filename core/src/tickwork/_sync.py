@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from concurrent.futures import Future
 from datetime import timedelta
 from types import TracebackType
@@ -19,7 +19,7 @@ from ._coordination import DEFAULT_LEASE, DEFAULT_SYNC_INTERVAL
 from ._job import Job
 from ._models import ExecutionRecord, QueryOptions
 from ._policy import JobOptions
-from ._scheduler import DEFAULT_MAX_WORKERS, AsyncScheduler, Handler
+from ._scheduler import DEFAULT_MAX_WORKERS, AsyncScheduler, Handler, JobSpec
 from .abc import Schedule, ScheduleCodec, Store, Trigger
 
 __all__ = ["Scheduler"]
@@ -168,6 +168,16 @@ class Scheduler:
         return self._call(
             self._async.add_job(job_id, schedule, metadata, options=options, **option_fields)
         )
+
+    def add_jobs(
+        self,
+        jobs: Iterable[JobSpec],
+        *,
+        options: JobOptions | None = None,
+        **option_fields: Any,
+    ) -> list[Job]:
+        """Blocking :meth:`AsyncScheduler.add_jobs` (one hand-over to the loop for all)."""
+        return self._call(self._async.add_jobs(list(jobs), options=options, **option_fields))
 
     def update_job_options(
         self, job_id: str, options: JobOptions | None = None, **changes: Any

@@ -9,13 +9,14 @@ registry reject an object that does not fit at load time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from ._models import ExecutionRecord, JobData, JobStatus, QueryOptions
 
 __all__ = [
+    "BulkStore",
     "ClaimingStore",
     "Delivery",
     "Dispatch",
@@ -219,6 +220,24 @@ class ClaimingStore(Store, Protocol):
 
         Schedulers sharing a store call it periodically to pick up jobs that other
         processes added, changed, paused or resumed; it should use an index.
+        """
+        ...
+
+
+@runtime_checkable
+class BulkStore(Store, Protocol):
+    """A store that saves many new jobs in one go (optional capability).
+
+    :meth:`AsyncScheduler.add_jobs <tickwork.AsyncScheduler.add_jobs>` hands every job
+    to :meth:`save_jobs` at once, so a store can write them in one transaction (one
+    round trip) instead of one per job. Stores without it get one ``save_job`` per job.
+    """
+
+    async def save_jobs(self, jobs: Sequence[JobData]) -> None:
+        """Insert several new jobs: all of them, or none.
+
+        :raises JobDataAlreadyExistsError: one of the ids is stored already, or appears
+            twice in ``jobs``; nothing was saved.
         """
         ...
 
