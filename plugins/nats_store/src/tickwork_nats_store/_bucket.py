@@ -21,13 +21,16 @@ from dataclasses import dataclass
 
 import nats.js.errors
 from nats.js import JetStreamContext, api
-from nats.js.kv import KV_DEL, KV_MARKER_REASON, KV_OP, KV_PURGE, KeyValue
+from nats.js.kv import KV_DEL, KV_OP, KV_PURGE, KeyValue
 
 from ._errors import is_connection_error
 
 __all__ = ["Bucket", "BucketSettings", "Entry", "open_bucket"]
 
 logger = logging.getLogger("tickwork.nats")
+
+KV_MARKER_REASON = "Nats-Marker-Reason"
+"""Header of the markers nats-server 2.11+ leaves when a TTL or limit removes a key."""
 
 _SCAN_CONSUMER_INACTIVE = 5.0
 """Seconds after which the server drops a scan consumer nobody listens to."""

@@ -113,6 +113,11 @@ async def wait_for_jetstream(js: JetStreamContext, timeout: float) -> None:
             last: Exception = exc
             if not is_connection_error(exc):
                 raise StorageOperationError(f"JetStream account info failed: {exc}") from exc
+        except nats.errors.ConnectionClosedError as exc:
+            raise StorageConnectionError(
+                "the NATS connection is closed: open a new one (nats-py does not reopen a "
+                "closed connection)"
+            ) from exc
         except Exception as exc:
             if not is_connection_error(exc):
                 raise StorageOperationError(f"JetStream account info failed: {exc}") from exc

@@ -45,8 +45,15 @@ WRONG_LAST_SEQUENCE_CODES = frozenset({10071, 10164})
 """JetStream error codes of a failed compare-and-set (wrong last subject sequence)."""
 
 
+_UNAVAILABLE_CODES = frozenset({None, 10008})
+"""503 answers that mean "not there (yet)": no responders, JetStream temporarily
+unavailable. Other 503s are refusals, such as 10077 "maximum bytes exceeded"."""
+
+
 def is_connection_error(exc: BaseException) -> bool:
     """Whether ``exc`` means the server could not be reached or did not answer."""
+    if isinstance(exc, nats.js.errors.ServiceUnavailableError):
+        return exc.err_code in _UNAVAILABLE_CODES
     return isinstance(exc, CONNECTION_ERRORS)
 
 

@@ -31,7 +31,9 @@ from __future__ import annotations
 __all__ = [
     "ESCAPE",
     "KEY_ALPHABET",
+    "MAX_TOKEN_LENGTH",
     "SAFE_CHARS",
+    "IdTooLongError",
     "all_jobs_filter",
     "all_records_filter",
     "decode_id",
@@ -52,7 +54,27 @@ ESCAPE = "="
 KEY_ALPHABET = frozenset(SAFE_CHARS | {ESCAPE, ".", "/"})
 """What JetStream accepts in a KV key (``.`` only between tokens)."""
 
+MAX_TOKEN_LENGTH = 1500
+"""Longest encoded id. A key travels in a NATS protocol line (a subject, and for scans
+inside a JetStream API subject), which the server caps at 4096 bytes by default
+(``max_control_line``): two ids of this length still fit with room to spare."""
+
 _HEX = "0123456789ABCDEF"
+
+
+class IdTooLongError(ValueError):
+    """An id whose encoded form exceeds :data:`MAX_TOKEN_LENGTH`."""
+
+    def __init__(self, value: str, length: int) -> None:
+        self.value = value
+        self.length = length
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        super().__init__(
+            f"id {shown!r} is too long for the NATS store: its key token would be {length} "
+            f"characters, the limit is {MAX_TOKEN_LENGTH} (A-Z a-z 0-9 - _ count 1, any "
+            "other character 3 per UTF-8 byte)"
+        )
+
 
 RECORD_PREFIX = "rec"
 INDEX_PREFIX = "idx"
@@ -62,20 +84,25 @@ def encode_id(value: str) -> str:
     """Return ``value`` as one KV key token.
 
     :raises ValueError: ``value`` is empty or not a str.
+    :raises IdTooLongError: the token would exceed :data:`MAX_TOKEN_LENGTH`.
     """
     if not isinstance(value, str) or not value:
         raise ValueError(f"cannot encode {value!r}: ids are non-empty strings")
     if all(ch in SAFE_CHARS for ch in value):
-        return value
-    parts: list[str] = []
-    for ch in value:
-        if ch in SAFE_CHARS:
-            parts.append(ch)
-        else:
-            # surrogatepass: a lone surrogate (legal in a Python str) still round-trips.
-            for byte in ch.encode("utf-8", "surrogatepass"):
-                parts.append(f"{ESCAPE}{_HEX[byte >> 4]}{_HEX[byte & 15]}")
-    return "".join(parts)
+        token = value
+    else:
+        parts: list[str] = []
+        for ch in value:
+            if ch in SAFE_CHARS:
+                parts.append(ch)
+            else:
+                # surrogatepass: a lone surrogate (legal in a Python str) still round-trips.
+                for byte in ch.encode("utf-8", "surrogatepass"):
+                    parts.append(f"{ESCAPE}{_HEX[byte >> 4]}{_HEX[byte & 15]}")
+        token = "".join(parts)
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise IdTooLongError(value, len(token))
+    return token
 
 
 def decode_id(token: str) -> str:

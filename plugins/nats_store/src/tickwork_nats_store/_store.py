@@ -303,7 +303,7 @@ class NATSStore:
     async def save_job(self, job: JobData) -> None:
         jobs, _ = self._buckets()
         _check_job(job)
-        key = keys.job_key(job.id)
+        key = _key_for_write(keys.job_key, job.id)
         with translate_errors(f"save job {job.id!r}"):
             created = await jobs.create(key, encode_job(job))
         if created is None:
@@ -312,7 +312,9 @@ class NATSStore:
     async def update_job(self, job: JobData) -> None:
         jobs, _ = self._buckets()
         _check_job(job)
-        key = keys.job_key(job.id)
+        key = _existing_key(keys.job_key, job.id)
+        if key is None:
+            raise JobDataNotFoundError(job.id)
         value = encode_job(job)
 
         async def write(entry: Entry) -> None:
@@ -323,7 +325,9 @@ class NATSStore:
     async def delete_job(self, job_id: str) -> None:
         jobs, _ = self._buckets()
         _check_job_id(job_id)
-        key = keys.job_key(job_id)
+        key = _existing_key(keys.job_key, job_id)
+        if key is None:
+            raise JobDataNotFoundError(job_id)
 
         async def write(entry: Entry) -> None:
             await jobs.delete(key, entry.revision)
@@ -364,7 +368,9 @@ class NATSStore:
     async def get_job(self, job_id: str) -> JobData:
         jobs, _ = self._buckets()
         _check_job_id(job_id)
-        key = keys.job_key(job_id)
+        key = _existing_key(keys.job_key, job_id)
+        if key is None:
+            raise JobDataNotFoundError(job_id)
         with translate_errors(f"get job {job_id!r}"):
             entry = await jobs.get(key)
         if entry is None:
@@ -397,25 +403,31 @@ class NATSStore:
         _, execs = self._buckets()
         _check_execution(record)
         job_id, execution_id = record.job_id, record.execution_id
-        index = keys.index_key(execution_id)
+        index = _key_for_write(keys.index_key, execution_id)
+        record_key = _key_for_write(keys.record_key, job_id, execution_id)
         with translate_errors(f"save execution {execution_id!r} of job {job_id!r}"):
             previous = await execs.get(index)
             previous_job = None
             if previous is not None:
                 previous_job = decode_index(previous.value, f"index entry {index!r}")
             # Index first: a record visible in a listing can always be found by id.
-            if previous_job != job_id:
+            # With exec_ttl, rewrite it anyway so it never expires before its record.
+            if previous_job != job_id or self._exec_settings.ttl is not None:
                 await execs.put(index, encode_index(job_id))
-            await execs.put(keys.record_key(job_id, execution_id), encode_execution(record))
+            await execs.put(record_key, encode_execution(record))
             if previous_job is not None and previous_job != job_id:
                 # The id moved to another job: drop the old job's copy.
                 await execs.remove(keys.record_key(previous_job, execution_id))
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord:
         _, execs = self._buckets()
-        if not isinstance(execution_id, str) or not execution_id:
+        index = (
+            _existing_key(keys.index_key, execution_id)
+            if isinstance(execution_id, str) and execution_id
+            else None
+        )
+        if index is None:
             raise ExecutionNotFoundError(execution_id)
-        index = keys.index_key(execution_id)
         with translate_errors(f"get execution {execution_id!r}"):
             pointer = await execs.get(index)
             if pointer is None:
@@ -432,10 +444,11 @@ class NATSStore:
         opts = (options or QueryOptions()).validate()
         _, execs = self._buckets()
         _check_job_id(job_id)
+        key_filter = _existing_key(keys.job_records_filter, job_id)
+        if key_filter is None:
+            return []
         with translate_errors(f"list the executions of job {job_id!r}"):
-            entries = await execs.scan(
-                keys.job_records_filter(job_id), timeout=self._request_timeout
-            )
+            entries = await execs.scan(key_filter, timeout=self._request_timeout)
         return opts.apply([_record_from(execs, e) for e in entries])
 
     async def delete_executions(self, job_id: str | None, before: datetime) -> None:
@@ -446,8 +459,12 @@ class NATSStore:
             raise TypeError(f"before must be a datetime, got {before!r}")
         cutoff = before.astimezone(UTC)
         key_filter = (
-            keys.all_records_filter() if job_id is None else keys.job_records_filter(job_id)
+            keys.all_records_filter()
+            if job_id is None
+            else _existing_key(keys.job_records_filter, job_id)
         )
+        if key_filter is None:
+            return  # an id too long to be stored has no records
         whose = "every job" if job_id is None else f"job {job_id!r}"
         with translate_errors(f"delete old executions of {whose}"):
             entries = await execs.scan(key_filter, timeout=self._request_timeout)
@@ -478,6 +495,22 @@ def _record_from(execs: Bucket, entry: Entry) -> ExecutionRecord:
             f"job {record.job_id!r}, not {expected!r}"
         )
     return record
+
+
+def _key_for_write(build: Callable[..., str], *ids: str) -> str:
+    """The key for data about to be written; a too-long id is invalid data."""
+    try:
+        return build(*ids)
+    except keys.IdTooLongError as exc:
+        raise InvalidJobDataError(str(exc)) from exc
+
+
+def _existing_key(build: Callable[..., str], *ids: str) -> str | None:
+    """The key of data to look up; None when the id is too long to have been stored."""
+    try:
+        return build(*ids)
+    except keys.IdTooLongError:
+        return None
 
 
 def _decode_or_none(token: str) -> str | None:

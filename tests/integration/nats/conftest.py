@@ -1,0 +1,87 @@
+"""Fixtures that start real ``nats-server`` processes (see :mod:`support.nats_server`).
+
+- ``nats_server``: a fresh single server with JetStream, per test (it starts in a few
+  milliseconds, so every test gets an empty backend and may kill or restart it);
+- ``nats_server_factory``: start more servers, with options (``config=``,
+  ``jetstream=False``, a shared ``store_dir=``…); all are stopped after the test;
+- ``nats_cluster``: three routed JetStream nodes ``n1``..``n3`` (slower: ~1 s);
+- ``nats_client`` / ``jetstream``: a nats-py connection to ``nats_server``, closed after.
+
+Without the binary the tests skip, and fail under ``CI=true`` (``support.services``).
+Every process is stopped even when the test fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from support.nats_server import NatsCluster, NatsServer, find_nats_server
+from support.services import unavailable
+
+
+@cache
+def _binary() -> tuple[Path | None, str]:
+    return find_nats_server()
+
+
+@pytest.fixture
+def nats_binary() -> Path:
+    """The ``nats-server`` executable (2.12+); skip, or fail in CI, without one."""
+    binary, why = _binary()
+    if binary is None:
+        unavailable("nats-server", why)
+    assert binary is not None
+    return binary
+
+
+@pytest.fixture
+def nats_server_factory(nats_binary: Path) -> Iterator[Callable[..., NatsServer]]:
+    """``factory(**options) -> NatsServer``: start a server (NatsServer's keywords)."""
+    started: list[NatsServer] = []
+
+    def factory(**options: Any) -> NatsServer:
+        server = NatsServer(binary=nats_binary, **options)
+        started.append(server)
+        return server.start()
+
+    try:
+        yield factory
+    finally:
+        for server in started:
+            server.cleanup()
+
+
+@pytest.fixture
+def nats_server(nats_server_factory: Callable[..., NatsServer]) -> NatsServer:
+    """A fresh nats-server with JetStream on a free loopback port."""
+    return nats_server_factory()
+
+
+@pytest.fixture
+def nats_cluster(nats_binary: Path) -> Iterator[NatsCluster]:
+    """Three JetStream nodes with routes between them, healthy (meta leader elected)."""
+    with NatsCluster(3) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+async def nats_client(nats_server: NatsServer) -> AsyncIterator[Client]:
+    """A nats-py connection to ``nats_server`` (closed after the test)."""
+    nc = await nats.connect(nats_server.url, connect_timeout=2, max_reconnect_attempts=-1)
+    try:
+        yield nc
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+def jetstream(nats_client: Client) -> JetStreamContext:
+    """The JetStream context of ``nats_client``."""
+    return nats_client.jetstream()

@@ -1,0 +1,316 @@
+"""Several processes share one JetStream: first-time provisioning is serialized by the
+distributed once, ``save_job`` is create-only, and updates/deletes are compare-and-set
+on the KV revision, so no write is lost and no deleted job comes back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import textwrap
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nats.js.errors
+import pytest
+from nats.js import JetStreamContext
+from support.nats_server import NatsServer
+
+from tickwork import (
+    JobData,
+    JobDataAlreadyExistsError,
+    JobDataNotFoundError,
+    StorageOperationError,
+)
+from tickwork_nats_store import JetStreamOnce, NATSStore
+from tickwork_nats_store import _store as store_module
+
+pytestmark = pytest.mark.nats
+
+T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def job(job_id: str = "shared", **metadata: str) -> JobData:
+    return JobData(
+        id=job_id,
+        schedule_type="interval",
+        schedule_config="5m0s",
+        created_at=T0,
+        updated_at=T0,
+        metadata=metadata,
+    )
+
+
+@pytest.fixture
+async def stores(nats_server: NatsServer) -> AsyncIterator[list[NATSStore]]:
+    """Four initialized stores, each with its own connection (like four processes)."""
+    made = [NATSStore(nats_server.url) for _ in range(4)]
+    await asyncio.gather(*(s.initialize() for s in made))
+    try:
+        yield made
+    finally:
+        await asyncio.gather(*(s.close() for s in made))
+
+
+# -- first-time provisioning ---------------------------------------------------------------
+
+
+async def test_concurrent_first_initialize_creates_each_bucket_once(
+    nats_server: NatsServer, jetstream: JetStreamContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tickwork.nats")
+    stores = [NATSStore(nats_server.url) for _ in range(8)]
+    await asyncio.gather(*(s.initialize() for s in stores))
+    try:
+        created = [r.getMessage() for r in caplog.records if "created JetStream KV" in r.message]
+        assert sum("SCHEDULER_JOBS" in m for m in created) == 1
+        assert sum("SCHEDULER_EXECUTIONS" in m for m in created) == 1
+        await stores[0].save_job(job("from-0"))
+        assert [j.id for j in await stores[7].list_jobs()] == ["from-0"]
+        names = sorted(str(s.config.name) for s in await jetstream.streams_info())
+        assert names == ["KV_SCHEDULER_EXECUTIONS", "KV_SCHEDULER_JOBS", "KV_SCHEDULER_LOCKS"]
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+
+
+WORKER = textwrap.dedent(
+    """
+    import asyncio, logging, sys, time
+    from tickwork_nats_store import NATSStore
+    from tickwork import JobData
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    url, name, start_at = sys.argv[1], sys.argv[2], float(sys.argv[3])
+
+    async def main():
+        time.sleep(max(0.0, start_at - time.time()))  # line up with the other processes
+        store = NATSStore(url)
+        await store.initialize()
+        await store.save_job(JobData(id=name, schedule_type="interval", schedule_config="1s"))
+        await store.close()
+        print("ok")
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_separate_processes_initialize_at_once(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    start_at = time.time() + 1.5  # after every interpreter has started
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(script),
+            nats_server.url,
+            f"proc-{i}",
+            str(start_at),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        for i in range(4)
+    ]
+    outputs = []
+    try:
+        for proc in procs:
+            stdout, stderr = await asyncio.wait_for(proc.communicate(), 30)
+            outputs.append((proc.returncode, stdout.decode(), stderr.decode()))
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    for code, out, err in outputs:
+        assert code == 0, err
+        assert out.strip() == "ok"
+    logs = "".join(err for _, _, err in outputs)
+    assert logs.count("created JetStream KV bucket SCHEDULER_JOBS") == 1, logs
+
+    store = NATSStore(nats_server.url)
+    await store.initialize()
+    try:
+        assert [j.id for j in await store.list_jobs()] == [f"proc-{i}" for i in range(4)]
+    finally:
+        await store.close()
+
+
+async def test_a_custom_once_is_used(nats_server: NatsServer) -> None:
+    calls: list[str] = []
+
+    async def once(key: str, fn: Callable[[], Awaitable[None]]) -> None:
+        calls.append(key)
+        await fn()
+
+    store = NATSStore(nats_server.url, once=once, once_key="my-app.scheduler-storage")
+    await store.initialize()
+    await store.close()
+    assert calls == ["my-app.scheduler-storage"]
+    await store.initialize()  # the buckets exist now: no provisioning, no once
+    await store.close()
+    assert calls == ["my-app.scheduler-storage"]
+
+
+# -- writers on one job ------------------------------------------------------------------
+
+
+async def test_only_one_of_concurrent_saves_wins(stores: list[NATSStore]) -> None:
+    results = await asyncio.gather(
+        *(s.save_job(job(writer=str(i))) for i, s in enumerate(stores)), return_exceptions=True
+    )
+    assert sum(r is None for r in results) == 1
+    assert all(isinstance(r, JobDataAlreadyExistsError) for r in results if r is not None)
+    winner = results.index(None)
+    assert (await stores[0].get_job("shared")).metadata == {"writer": str(winner)}
+
+
+async def test_concurrent_updates_all_apply(stores: list[NATSStore]) -> None:
+    await stores[0].save_job(job())
+
+    async def writer(store: NATSStore, name: str) -> None:
+        for i in range(25):
+            await store.update_job(job(writer=name, n=str(i)))
+
+    await asyncio.gather(*(writer(s, str(w)) for w, s in enumerate(stores)))
+    final = await stores[0].get_job("shared")
+    assert final.metadata["n"] == "24"  # the last write applied is some writer's last
+
+
+async def test_a_deleted_job_never_comes_back(stores: list[NATSStore]) -> None:
+    deleter, *updaters = stores
+    for round_ in range(15):
+        job_id = f"victim-{round_}"
+        await deleter.save_job(job(job_id))
+
+        async def update(store: NATSStore, job_id: str = job_id) -> None:
+            for _ in range(3):
+                try:
+                    await store.update_job(job(job_id, by="updater"))
+                except JobDataNotFoundError:
+                    return
+
+        await asyncio.gather(deleter.delete_job(job_id), *(update(s) for s in updaters))
+        with pytest.raises(JobDataNotFoundError):
+            await deleter.get_job(job_id)
+
+
+async def test_update_retries_after_losing_a_race(
+    stores: list[NATSStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine, other = stores[0], stores[1]
+    await mine.save_job(job(v="0"))
+    bucket = mine._jobs
+    assert bucket is not None
+    real_update = bucket.update
+    raced = False
+
+    async def racing_update(key: str, value: bytes, revision: int) -> int:
+        nonlocal raced
+        if not raced:  # another process writes between our read and our write
+            raced = True
+            await other.update_job(job(v="other"))
+        return await real_update(key, value, revision)
+
+    monkeypatch.setattr(bucket, "update", racing_update)
+    await mine.update_job(job(v="mine"))
+    assert raced
+    assert (await other.get_job("shared")).metadata == {"v": "mine"}
+
+
+async def test_update_gives_up_on_a_key_that_never_settles(
+    stores: list[NATSStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = stores[0]
+    await store.save_job(job())
+    bucket = store._jobs
+    assert bucket is not None
+
+    async def always_conflicts(key: str, value: bytes, revision: int) -> int:
+        raise nats.js.errors.KeyWrongLastSequenceError(description="wrong last sequence")
+
+    monkeypatch.setattr(bucket, "update", always_conflicts)
+    monkeypatch.setattr(store_module, "_CAS_ATTEMPTS", 3)
+    with pytest.raises(StorageOperationError, match="concurrent writers"):
+        await store.update_job(job(v="x"))
+
+
+# -- the distributed once itself ---------------------------------------------------------------
+
+
+async def test_once_runs_fn_in_exactly_one_caller(jetstream: JetStreamContext) -> None:
+    runs = 0
+    finished = asyncio.Event()
+
+    async def fn() -> None:
+        nonlocal runs
+        runs += 1
+        await asyncio.sleep(0.3)
+        finished.set()
+
+    async def caller() -> bool:
+        await JetStreamOnce(jetstream)("test.key", fn)
+        return finished.is_set()
+
+    returned_after_fn = await asyncio.gather(*(caller() for _ in range(6)))
+    assert runs == 1
+    assert all(returned_after_fn)
+    await JetStreamOnce(jetstream)("test.key", fn)  # remembered as done
+    assert runs == 1
+
+
+async def test_once_hands_over_when_the_holder_fails(jetstream: JetStreamContext) -> None:
+    attempts: list[str] = []
+
+    def make(name: str, fail: bool) -> Callable[[], Awaitable[None]]:
+        async def fn() -> None:
+            attempts.append(name)
+            await asyncio.sleep(0.1)
+            if fail:
+                raise RuntimeError("provisioning failed")
+
+        return fn
+
+    first = asyncio.create_task(JetStreamOnce(jetstream)("k", make("first", fail=True)))
+    await asyncio.sleep(0.05)  # the first one holds the lock
+    second = asyncio.create_task(JetStreamOnce(jetstream)("k", make("second", fail=False)))
+    with pytest.raises(RuntimeError, match="provisioning failed"):
+        await first
+    await second
+    assert attempts == ["first", "second"]
+
+
+async def test_once_takes_over_the_lock_of_a_dead_process(jetstream: JetStreamContext) -> None:
+    once = JetStreamOnce(jetstream, bucket="LOCKS_SHORT", ttl=1.0)
+    ran = []
+
+    async def fn() -> None:
+        ran.append(True)
+
+    # A process took the lock and died: nobody refreshes or releases it.
+    dead = JetStreamOnce(jetstream, bucket="LOCKS_SHORT", ttl=1.0)
+    bucket = await dead._lock_bucket()
+    await bucket.create("k", dead._document("running"))
+    started = time.monotonic()
+    await once("k", fn)
+    assert ran == [True]
+    assert time.monotonic() - started < 5  # the lock expired after about ttl
+
+
+async def test_once_gives_up_waiting_for_a_stuck_holder(jetstream: JetStreamContext) -> None:
+    stuck = JetStreamOnce(jetstream)
+    bucket = await stuck._lock_bucket()
+    await bucket.create("k", stuck._document("running"))
+
+    async def fn() -> None:
+        raise AssertionError("must not run while another process holds the lock")
+
+    with pytest.raises(StorageOperationError, match="gave up"):
+        await JetStreamOnce(jetstream, wait_timeout=0.3)("k", fn)
