@@ -89,14 +89,16 @@ async def test_idle_scheduler_with_100k_jobs_costs_no_cpu() -> None:
     store = MemoryStore()
     await store.initialize()
     next_year = datetime.now(UTC) + timedelta(days=365)
-    for i in range(100_000):
-        store._jobs[f"job-{i:06d}"] = JobData(
+    await store.save_jobs(
+        JobData(
             id=f"job-{i:06d}",
             schedule_type="interval",
             schedule_config="8760h0m0s",
             status=JobStatus.PENDING,
             next_run=next_year + timedelta(seconds=i),
         )
+        for i in range(100_000)
+    )
     fired: list[object] = []
     async with AsyncScheduler(store, fired.append) as s:
         assert len(await s.list_jobs()) == 100_000

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sql_helpers import assert_no_leaked_connections, drop_tables, server_url
+from sql_helpers import assert_no_leaked_connections, clear_tables, drop_tables, server_url
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -26,6 +26,20 @@ BACKENDS = [
 ]
 
 _LOCK_PATH = os.path.join(tempfile.gettempdir(), "tickwork-sqlalchemy-tests.lock")
+
+# Servers whose tables this session already dropped once: from then on emptying them is
+# enough (dropping costs a DDL round per test), and tables left over from an older
+# version of the code never survive into a session.
+_dropped: set[str] = set()
+
+
+async def empty_database(url: str) -> None:
+    """Make ``url``'s database hold empty store tables, or none."""
+    if url in _dropped:
+        await clear_tables(url)
+    else:
+        await drop_tables(url)
+        _dropped.add(url)
 
 
 @pytest.fixture
@@ -49,13 +63,13 @@ def backend(request: pytest.FixtureRequest) -> str:
 async def database_url(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[str]:
-    """The URL of an empty database of ``backend``."""
+    """The URL of an empty database of ``backend`` (its tables may exist, empty)."""
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}"
         return
     url = server_url(backend)
     request.getfixturevalue("server_lock")
-    await drop_tables(url)
+    await empty_database(url)
     yield url
     await assert_no_leaked_connections(url)
 
@@ -65,7 +79,7 @@ async def mariadb_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """An empty MariaDB database (for MySQL-only behaviour)."""
     url = server_url("mariadb")
     request.getfixturevalue("server_lock")
-    await drop_tables(url)
+    await empty_database(url)
     yield url
     await assert_no_leaked_connections(url)
 
@@ -75,6 +89,6 @@ async def postgres_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """An empty PostgreSQL database (for PostgreSQL-only behaviour)."""
     url = server_url("postgresql")
     request.getfixturevalue("server_lock")
-    await drop_tables(url)
+    await empty_database(url)
     yield url
     await assert_no_leaked_connections(url)

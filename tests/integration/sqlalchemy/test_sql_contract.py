@@ -7,16 +7,28 @@ from collections.abc import Callable
 import pytest
 
 from tickwork.abc import Store
-from tickwork.testing import StoreContract
+from tickwork.testing import ClaimingStoreContract
 from tickwork_sqlalchemy_store import SQLAlchemyStore
 
 
-class TestSQLAlchemyStore(StoreContract):
+class TestSQLAlchemyStore(ClaimingStoreContract):
+    """SQLite in a file, PostgreSQL and MariaDB (ids ``[sqlite]``, ``[postgresql]``, ...)."""
+
     persistent = True
 
     @pytest.fixture
     def make_store(self, database_url: str) -> Callable[[], Store]:
         return lambda: SQLAlchemyStore(database_url)
+
+
+class TestInMemorySQLite(ClaimingStoreContract):
+    """``sqlite://``: one connection shared by every call, each store its own database."""
+
+    persistent = False
+
+    @pytest.fixture
+    def make_store(self) -> Callable[[], Store]:
+        return lambda: SQLAlchemyStore("sqlite://")
 
 
 def test_sqlalchemy_store_is_a_store() -> None:

@@ -9,8 +9,8 @@ from typing import Any
 
 import attrs
 import pytest
-from sql_helpers import admin_engine, execute, job, record
-from sqlalchemy import create_engine, event, text
+from sql_helpers import execute, job, query, record
+from sqlalchemy import create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -120,34 +120,24 @@ async def test_database_errors_are_operation_errors_with_the_cause(database_url:
     ],
     indirect=True,
 )
-async def test_connection_killed_by_the_server_is_replaced(database_url: str) -> None:
+async def test_connection_killed_by_the_server_is_replaced(database_url: str, backend: str) -> None:
     store = SQLAlchemyStore(database_url)
     await store.initialize()
     try:
         await store.save_job(job())
-        engine = admin_engine(database_url)
-        try:
-            async with engine.begin() as conn:
-                if engine.dialect.name == "postgresql":
-                    await conn.execute(
-                        text(
-                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                        )
-                    )
-                else:
-                    ids = (
-                        await conn.execute(
-                            text(
-                                "SELECT ID FROM information_schema.PROCESSLIST "
-                                "WHERE DB = DATABASE() AND ID <> CONNECTION_ID()"
-                            )
-                        )
-                    ).scalars()
-                    for connection_id in list(ids):
-                        await conn.execute(text(f"KILL {int(connection_id)}"))
-        finally:
-            await engine.dispose()
+        if backend == "postgresql":
+            await query(
+                database_url,
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+        else:
+            rows = await query(
+                database_url,
+                "SELECT ID FROM information_schema.PROCESSLIST "
+                "WHERE DB = DATABASE() AND ID <> CONNECTION_ID()",
+            )
+            await execute(database_url, *(f"KILL {int(row.ID)}" for row in rows))
         assert (await store.get_job("job-1")).id == "job-1"
         await store.health_check()
     finally:
@@ -310,7 +300,7 @@ async def test_sort_by_injection_is_refused_before_any_statement(database_url: s
 
 
 def test_needs_exactly_one_of_url_and_engine() -> None:
-    with pytest.raises(ValueError, match="url=.*engine="):
+    with pytest.raises(ValueError, match=r"url=.*engine="):
         SQLAlchemyStore()
     with pytest.raises(ValueError, match="not both"):
         SQLAlchemyStore("sqlite://", engine=_recording_engine("sqlite://")[0])
@@ -327,3 +317,19 @@ def test_blocking_engine_or_driver_is_refused() -> None:
         SQLAlchemyStore("oracle://u@h/db")
     with pytest.raises(ValueError, match="connect_timeout"):
         SQLAlchemyStore("sqlite://", connect_timeout=0)
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param("postgresql", marks=pytest.mark.postgresql),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ],
+    indirect=True,
+)
+async def test_missing_schema_fails_at_once_naming_it(database_url: str) -> None:
+    store = SQLAlchemyStore(database_url, schema="no_such_schema_xyz")
+    started = time.monotonic()
+    with pytest.raises(tickwork.StorageOperationError, match="no_such_schema_xyz"):
+        await store.initialize()
+    assert time.monotonic() - started < 2  # a real failure is not retried as a race

@@ -8,12 +8,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sql_helpers import admin_engine, execute, record
-from sqlalchemy import inspect, text
+from sql_helpers import admin_engine, drop_tables, execute, query, record
+from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
 from tickwork import JobStatus
 from tickwork_sqlalchemy_store import SQLAlchemyStore
+
+
+@pytest.fixture(autouse=True)
+async def _no_tables(database_url: str) -> None:
+    """Every test here starts without the store's tables."""
+    if not database_url.startswith("sqlite"):
+        await drop_tables(database_url)
+
 
 JOB_COLUMNS = [
     "id",
@@ -53,7 +61,7 @@ EXECUTION_INDEXES = {
 def _describe(conn: Connection) -> dict[str, Any]:
     inspector = inspect(conn)
     found: dict[str, Any] = {}
-    for table in ("scheduler_jobs", "scheduler_executions"):
+    for table in ("scheduler_jobs", "scheduler_executions", "scheduler_claims"):
         found[table] = {
             "columns": {c["name"]: c for c in inspector.get_columns(table)},
             "pk": inspector.get_pk_constraint(table)["constrained_columns"],
@@ -63,12 +71,8 @@ def _describe(conn: Connection) -> dict[str, Any]:
 
 
 async def describe(url: str) -> dict[str, Any]:
-    engine = admin_engine(url)
-    try:
-        async with engine.connect() as conn:
-            return await conn.run_sync(_describe)
-    finally:
-        await engine.dispose()
+    async with admin_engine(url).connect() as conn:
+        return await conn.run_sync(_describe)
 
 
 async def initialize_and_close(url: str) -> None:
@@ -87,6 +91,9 @@ async def test_tables_columns_and_indexes(database_url: str, backend: str) -> No
     assert executions["pk"] == ["execution_id"]
     assert jobs["indexes"] == JOB_INDEXES
     assert executions["indexes"] == EXECUTION_INDEXES
+    claims = schema["scheduler_claims"]  # tickwork's own, for shared stores
+    assert list(claims["columns"]) == ["job_id", "owner", "scheduled_at", "lease_until"]
+    assert claims["pk"] == ["job_id"]
     for table, column, length in [
         (jobs, "id", 255),
         (jobs, "schedule_type", 50),
@@ -104,26 +111,23 @@ async def test_tables_columns_and_indexes(database_url: str, backend: str) -> No
         assert executions["columns"]["start_time"]["type"].fsp == 6
 
 
-@pytest.mark.mariadb
-async def test_mariadb_ids_use_a_binary_no_pad_utf8mb4_collation(mariadb_url: str) -> None:
-    await initialize_and_close(mariadb_url)
-    engine = admin_engine(mariadb_url)
-    try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT COLUMN_NAME, CHARACTER_SET_NAME, COLLATION_NAME "
-                    "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
-                    "AND COLUMN_NAME IN ('id', 'job_id', 'execution_id')"
-                )
-            )
-            collations = {(name, charset, collation) for name, charset, collation in rows}
-    finally:
-        await engine.dispose()
+@pytest.mark.parametrize(
+    "backend", [pytest.param("mariadb", marks=pytest.mark.mariadb)], indirect=True
+)
+async def test_mariadb_ids_use_a_binary_no_pad_utf8mb4_collation(database_url: str) -> None:
+    await initialize_and_close(database_url)
+    rows = await query(
+        database_url,
+        "SELECT COLUMN_NAME, CHARACTER_SET_NAME, COLLATION_NAME "
+        "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+        "AND COLUMN_NAME IN ('id', 'job_id', 'execution_id', 'owner')",
+    )
+    collations = {(name, charset, collation) for name, charset, collation in rows}
     assert collations == {
         ("id", "utf8mb4", "utf8mb4_nopad_bin"),
         ("job_id", "utf8mb4", "utf8mb4_nopad_bin"),
         ("execution_id", "utf8mb4", "utf8mb4_nopad_bin"),
+        ("owner", "utf8mb4", "utf8mb4_nopad_bin"),
     }
 
 
@@ -208,13 +212,41 @@ async def test_stored_text_is_readable_by_the_go_library(database_url: str) -> N
         await store.save_execution(record(metadata={"b": "2", "a": "é"}))
     finally:
         await store.close()
-    engine = admin_engine(database_url)
-    try:
-        async with engine.connect() as conn:
-            row = (
-                await conn.execute(text("SELECT duration, metadata FROM scheduler_executions"))
-            ).one()
-    finally:
-        await engine.dispose()
+    [row] = await query(database_url, "SELECT duration, metadata FROM scheduler_executions")
     assert row.duration == 2_500_000_000  # nanoseconds, Go's time.Duration
     assert row.metadata == '{"a":"é","b":"2"}'  # compact, sorted: encoding/json's form
+
+
+# What GORM's AutoMigrate creates for the reference's models on MySQL/MariaDB.
+GORM_MYSQL_DDL = [
+    "CREATE TABLE scheduler_jobs (id varchar(255) NOT NULL, schedule_type varchar(50), "
+    "schedule_config text, status varchar(20), next_run datetime(3) NULL, "
+    "last_run datetime(3) NULL, created_at datetime(3) NULL, updated_at datetime(3) NULL, "
+    "metadata text, PRIMARY KEY (id), KEY idx_scheduler_jobs_status (status), "
+    "KEY idx_scheduler_jobs_next_run (next_run), KEY idx_scheduler_jobs_created_at "
+    "(created_at), KEY idx_scheduler_jobs_updated_at (updated_at)) "
+    "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci",
+    "CREATE TABLE scheduler_executions (execution_id varchar(255) NOT NULL, "
+    "job_id varchar(255), start_time datetime(3) NULL, end_time datetime(3) NULL, "
+    "duration bigint, status varchar(20), error text, metadata text, "
+    "PRIMARY KEY (execution_id), KEY idx_scheduler_executions_job_id (job_id), "
+    "KEY idx_scheduler_executions_start_time (start_time), "
+    "KEY idx_scheduler_executions_status (status)) "
+    "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci",
+]
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param("mariadb", marks=pytest.mark.mariadb)], indirect=True
+)
+async def test_tables_made_by_gorm_are_completed_and_their_collation_flagged(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    await execute(database_url, *GORM_MYSQL_DDL)
+    await initialize_and_close(database_url)
+    schema = await describe(database_url)
+    assert schema["scheduler_executions"]["indexes"] == EXECUTION_INDEXES
+    warnings = [r.getMessage() for r in caplog.records if r.name == "tickwork.sqlalchemy"]
+    flagged = [w for w in warnings if "utf8mb4_general_ci" in w]
+    assert len(flagged) == 3  # id, execution_id, job_id
+    assert all("ALTER TABLE" in w and "utf8mb4_nopad_bin" in w for w in flagged)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import tickwork
-from tickwork import ExecutionRecord, JobData, JobStatus
+from tickwork import ExecutionRecord, ExecutionStatus, JobData, JobStatus
 
 from ._schema import ID_LENGTH, SCHEDULE_TYPE_LENGTH
 
@@ -22,6 +22,7 @@ __all__ = [
     "check_execution",
     "check_job",
     "check_job_id",
+    "check_owner",
     "execution_from_row",
     "execution_to_row",
     "job_from_row",
@@ -44,6 +45,16 @@ def _check_length(what: str, value: str, limit: int) -> None:
             f"{what} is {len(value)} characters long; the SQL store's column holds at most "
             f"{limit} (value starts {value[:40]!r})"
         )
+
+
+def check_owner(owner: Any) -> str:
+    """A claim owner (a scheduler's worker id) must fit the claims table."""
+    if not isinstance(owner, str) or not owner:
+        raise tickwork.InvalidJobDataError(
+            f"a claim owner must be a non-empty string, got {owner!r}"
+        )
+    _check_length("claim owner", owner, ID_LENGTH)
+    return owner
 
 
 def check_job(job: Any) -> JobData:
@@ -111,9 +122,22 @@ def _optional_time(value: datetime | None) -> datetime | None:
     return value
 
 
-def _status(value: Any, owner: str) -> JobStatus:
+def _job_status(value: Any, owner: str) -> JobStatus:
     try:
         return JobStatus(value)
+    except ValueError:
+        raise tickwork.InvalidJobDataError(f"{owner}: unknown status {value!r}") from None
+
+
+def _execution_status(value: Any, owner: str) -> JobStatus | ExecutionStatus:
+    # JobStatus where the value has one (so ``record.status is JobStatus.COMPLETED``
+    # holds, as for every store), else the tick log's own outcomes ("missed", ...).
+    try:
+        return JobStatus(value)
+    except ValueError:
+        pass
+    try:
+        return ExecutionStatus(value)
     except ValueError:
         raise tickwork.InvalidJobDataError(f"{owner}: unknown status {value!r}") from None
 
@@ -135,7 +159,7 @@ def job_to_row(job: JobData) -> dict[str, Any]:
         "id": job.id,
         "schedule_type": job.schedule_type,
         "schedule_config": job.schedule_config,
-        "status": JobStatus(job.status).value,
+        "status": job.status.value,
         "next_run": job.next_run,
         "last_run": job.last_run,
         "created_at": job.created_at,
@@ -152,7 +176,7 @@ def job_from_row(row: Mapping[str, Any]) -> JobData:
             id=row["id"],
             schedule_type=row["schedule_type"],
             schedule_config=row["schedule_config"] or "",
-            status=_status(row["status"], owner),
+            status=_job_status(row["status"], owner),
             next_run=_optional_time(row["next_run"]),
             last_run=_optional_time(row["last_run"]),
             created_at=row["created_at"],
@@ -171,7 +195,7 @@ def execution_to_row(record: ExecutionRecord) -> dict[str, Any]:
         "start_time": record.start_time,
         "end_time": record.end_time,
         "duration": _to_nanoseconds(record.duration),
-        "status": JobStatus(record.status).value,
+        "status": record.status.value,
         "error": record.error,
         "metadata": _dump_metadata(record.metadata),
     }
@@ -187,7 +211,7 @@ def execution_from_row(row: Mapping[str, Any]) -> ExecutionRecord:
             start_time=row["start_time"],
             end_time=row["end_time"],
             duration=_from_nanoseconds(row["duration"] or 0),
-            status=_status(row["status"], owner),
+            status=_execution_status(row["status"], owner),
             error=row["error"],
             metadata=_load_metadata(row["metadata"], owner),
         )

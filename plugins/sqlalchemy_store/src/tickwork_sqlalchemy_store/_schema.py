@@ -1,5 +1,6 @@
 """The reference library's schema (GORM models ``JobDataModel``/``ExecutionRecordModel``),
-rebuilt with SQLAlchemy Core so both libraries can read and write the same tables.
+rebuilt with SQLAlchemy Core so both libraries can read and write the same tables, plus
+one table of tickwork's own for schedulers that share the store (``scheduler_claims``).
 
 Column names, sizes and index names are the ones GORM derives from the Go structs
 (``idx_<table>_<column>``). Two things are added: a composite index that serves the
@@ -28,6 +29,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 __all__ = [
+    "CLAIMS_TABLE",
     "EXECUTIONS_TABLE",
     "ID_LENGTH",
     "JOBS_TABLE",
@@ -41,6 +43,7 @@ __all__ = [
 
 JOBS_TABLE = "scheduler_jobs"
 EXECUTIONS_TABLE = "scheduler_executions"
+CLAIMS_TABLE = "scheduler_claims"
 ID_LENGTH = 255
 SCHEDULE_TYPE_LENGTH = 50
 STATUS_LENGTH = 20
@@ -86,11 +89,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Tables(NamedTuple):
-    """The two tables of one store, and the metadata that creates them."""
+    """The tables of one store, and the metadata that creates them."""
 
     metadata: MetaData
     jobs: Table
     executions: Table
+    claims: Table
 
 
 def build_tables(*, schema: str | None = None, id_collation: str | None = None) -> Tables:
@@ -154,4 +158,15 @@ def build_tables(*, schema: str | None = None, id_collation: str | None = None) 
         Index(f"idx_{EXECUTIONS_TABLE}_job_id_start_time", "job_id", "start_time", "execution_id"),
         **table_options,
     )
-    return Tables(metadata, jobs, executions)
+    # Not in the reference: which scheduler process owns a job's due run, for schedulers
+    # that share the store (tickwork.abc.ClaimingStore). The Go library never reads it.
+    claims = Table(
+        CLAIMS_TABLE,
+        metadata,
+        id_column("job_id", primary_key=True),
+        id_column("owner", nullable=False),
+        Column("scheduled_at", UTCDateTime(), nullable=False),
+        Column("lease_until", UTCDateTime(), nullable=False),
+        **table_options,
+    )
+    return Tables(metadata, jobs, executions, claims)

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -31,9 +31,10 @@ import tickwork
 from tickwork import ExecutionRecord, JobData, JobStatus, QueryOptions
 
 from . import _rows
+from ._claims import ClaimRequest, claim
 from ._errors import connection_error, operation_error
 from ._schema import NO_PAD_BINARY_COLLATIONS, Tables, build_tables
-from ._urls import describe, driver_connect_args, is_memory_sqlite, to_async_url
+from ._urls import describe, driver_connect_args, is_memory_sqlite, sqlite_file, to_async_url
 
 __all__ = ["SQLAlchemyStore"]
 
@@ -60,6 +61,10 @@ class SQLAlchemyStore:
     :param engine: an async engine to use instead of ``url``.
     :param schema: PostgreSQL schema or MySQL database for the tables (default: the
         connection's), so several services can share one database, each in its own.
+    :param shared: several scheduler processes use these tables at once. Schedulers
+        then claim each due run in the store before running it (so it runs once across
+        all of them) and poll it for jobs changed by the others. Off by default: a
+        single scheduler needs neither the extra round trips nor the polling.
     :param connect_timeout: seconds a connection attempt may take before
         :class:`tickwork.StorageConnectionError`; on SQLite, how long a write waits for
         another process to release the file. Ignored with ``engine``.
@@ -76,31 +81,45 @@ class SQLAlchemyStore:
         *,
         engine: AsyncEngine | None = None,
         schema: str | None = None,
+        shared: bool = False,
         connect_timeout: float = 10.0,
         engine_options: Mapping[str, Any] | None = None,
     ) -> None:
-        if (url is None) == (engine is None):
+        if engine is not None and url is None:
+            if not isinstance(engine, AsyncEngine):
+                raise TypeError(
+                    f"engine must be an sqlalchemy.ext.asyncio.AsyncEngine, got "
+                    f"{type(engine).__name__}; build it with create_async_engine()"
+                )
+            self._url: URL = engine.url
+        elif url is not None and engine is None:
+            self._url = to_async_url(url)
+        else:
             raise ValueError(
                 "SQLAlchemyStore needs exactly one of url=... (for example "
                 "'sqlite:///jobs.db' or 'postgresql://user@host/db') or engine=<AsyncEngine>"
                 + (", not both" if url is not None else "")
             )
-        if engine is not None and not isinstance(engine, AsyncEngine):
-            raise TypeError(
-                f"engine must be an sqlalchemy.ext.asyncio.AsyncEngine, got "
-                f"{type(engine).__name__}; build it with create_async_engine()"
-            )
         if connect_timeout <= 0:
             raise ValueError(f"connect_timeout must be positive, got {connect_timeout!r}")
         self._given_engine = engine
-        self._url: URL = to_async_url(url) if url is not None else engine.url  # type: ignore[union-attr]
+        if schema is not None and self._url.get_backend_name() == "sqlite":
+            raise ValueError(
+                "schema= names a PostgreSQL schema or a MySQL database; with SQLite, "
+                "give each service its own database file instead"
+            )
         self._schema = schema
+        self.shared = bool(shared)
         self._connect_timeout = connect_timeout
         self._engine_options = dict(engine_options or {})
         self._where = describe(self._url)
         self._engine: AsyncEngine | None = None
         self._tables: Tables | None = None
         self._serialize: asyncio.Lock | None = None
+        self._starting = asyncio.Lock()
+        # An in-memory SQLite database lives and dies with its one connection, so close()
+        # keeps its engine: like MemoryStore, the data survives close() and initialize().
+        self._memory_engine: AsyncEngine | None = None
 
     def __repr__(self) -> str:
         return f"SQLAlchemyStore({self._url.render_as_string(hide_password=True)!r})"
@@ -113,13 +132,25 @@ class SQLAlchemyStore:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def initialize(self) -> None:
-        if self._engine is not None:
-            return
-        engine = self._given_engine or self._create_engine()
+        async with self._starting:
+            if self._engine is None:
+                await self._start()
+
+    async def _start(self) -> None:
+        path = sqlite_file(self._url)
+        if path is not None and not path.absolute().parent.is_dir():
+            # Checked here because SQLite's own error ("unable to open database file")
+            # does not say which part is wrong.
+            raise tickwork.StorageConnectionError(
+                f"cannot open {self._where}: directory {path.absolute().parent} does not "
+                "exist; create it or fix the path"
+            )
+        engine = self._given_engine or self._memory_engine or self._create_engine()
         try:
             tables = await self._prepare_schema(engine)
         except BaseException:
             if self._given_engine is None:
+                self._memory_engine = None
                 await engine.dispose()
             raise
         self._tables = tables
@@ -129,7 +160,11 @@ class SQLAlchemyStore:
 
     async def close(self) -> None:
         engine, self._engine = self._engine, None
-        if engine is not None and self._given_engine is None:
+        if engine is None or self._given_engine is not None:
+            return
+        if is_memory_sqlite(self._url):
+            self._memory_engine = engine
+        else:
             await engine.dispose()
 
     def _create_engine(self) -> AsyncEngine:
@@ -144,24 +179,34 @@ class SQLAlchemyStore:
 
     async def _prepare_schema(self, engine: AsyncEngine) -> Tables:
         for attempt in range(1, _SCHEMA_ATTEMPTS + 1):
-            try:
-                async with _checked_out(engine, self._where) as conn:
-                    collation = await self._id_collation(conn)
-                    tables = build_tables(schema=self._schema, id_collation=collation)
+            async with _checked_out(engine, self._where) as conn:
+                collation = await self._id_collation(conn)
+                tables = build_tables(schema=self._schema, id_collation=collation)
+                async with _statement_errors("look at the tables", self._where):
+                    missing = await conn.run_sync(_missing_objects, tables)
+                    await conn.rollback()
+                try:
                     async with _statement_errors("create the tables", self._where):
-                        async with conn.begin():
-                            await conn.run_sync(_create_missing, tables)
+                        if missing:
+                            async with conn.begin():
+                                await conn.run_sync(_create_missing, tables)
                         if collation is not None:
-                            await _warn_on_padded_ids(conn, tables)
-                return tables
-            except tickwork.StorageOperationError as exc:
-                if attempt == _SCHEMA_ATTEMPTS:
-                    raise
-                # Most likely another process created a table or index between our
-                # look and our CREATE; the next look sees it. Each failure means someone
-                # else made progress, so a few attempts always suffice.
-                logger.debug("schema creation attempt %d failed (%s); looking again", attempt, exc)
-                await asyncio.sleep(random.uniform(0.02, 0.1) * attempt)
+                            await _warn_on_padded_ids(conn, tables, collation)
+                    return tables
+                except tickwork.StorageOperationError as exc:
+                    # Another process creating the same table or index at the same moment
+                    # makes our CREATE fail with "already exists". Then the object is there
+                    # on a second look, and we go on; if nothing appeared, the failure is
+                    # real (a permission, a missing schema) and is raised at once.
+                    async with _statement_errors("look at the tables", self._where):
+                        still_missing = await conn.run_sync(_missing_objects, tables)
+                        await conn.rollback()
+                    if attempt == _SCHEMA_ATTEMPTS or not still_missing < missing:
+                        raise
+                    logger.debug(
+                        "schema creation raced with another process (%s); looking again", exc
+                    )
+            await asyncio.sleep(random.uniform(0.01, 0.05) * attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _id_collation(self, conn: AsyncConnection) -> str | None:
@@ -200,21 +245,23 @@ class SQLAlchemyStore:
         return self._engine, self._tables
 
     @contextlib.asynccontextmanager
-    async def _transaction(self, action: str) -> AsyncIterator[AsyncConnection]:
+    async def _transaction(
+        self, action: str, *, read_committed: bool = False
+    ) -> AsyncIterator[AsyncConnection]:
         """One connection and transaction, with every failure turned into a tickwork error.
 
         On SQLite everything goes through one lock: SQLite has a single writer anyway,
-        and an in-memory database lives on one shared connection.
+        and an in-memory database lives on one shared connection. ``read_committed``
+        asks MySQL not to take gap locks, which would make claims of different jobs
+        deadlock each other (PostgreSQL reads committed data by default).
         """
         engine, _ = self._ready()
         lock = self._serialize or contextlib.nullcontext()
-        async with (
-            lock,
-            _checked_out(engine, self._where) as conn,
-            _statement_errors(action, self._where),
-            conn.begin(),
-        ):
-            yield conn
+        async with lock, _checked_out(engine, self._where) as conn:
+            if read_committed and conn.dialect.name in ("mysql", "mariadb"):
+                await conn.execution_options(isolation_level="READ COMMITTED")
+            async with _statement_errors(action, self._where), conn.begin():
+                yield conn
 
     async def _fetch(self, action: str, statement: Any) -> list[Mapping[str, Any]]:
         async with self._transaction(action) as conn:
@@ -246,10 +293,12 @@ class SQLAlchemyStore:
         _, tables = self._ready()
         _rows.check_job_id(job_id)
         jobs = tables.jobs
-        async with self._transaction(f"delete job {job_id!r}") as conn:
+        claims = tables.claims
+        async with self._transaction(f"delete job {job_id!r}", read_committed=True) as conn:
             result = await conn.execute(delete(jobs).where(jobs.c.id == job_id))
             if result.rowcount == 0:
                 raise tickwork.JobDataNotFoundError(job_id)
+            await conn.execute(delete(claims).where(claims.c.job_id == job_id))
 
     async def get_job(self, job_id: str) -> JobData:
         _, tables = self._ready()
@@ -334,7 +383,7 @@ class SQLAlchemyStore:
         if options.end_time is not None:
             statement = statement.where(executions.c.start_time < options.end_time)
         if options.status is not None:
-            statement = statement.where(executions.c.status == JobStatus(options.status).value)
+            statement = statement.where(executions.c.status == options.status.value)
         if options.sort_desc:
             statement = statement.order_by(column.desc(), tie.desc())
         else:
@@ -348,10 +397,8 @@ class SQLAlchemyStore:
 
     async def delete_executions(self, job_id: str | None, before: datetime) -> None:
         _, tables = self._ready()
-        if not isinstance(before, datetime):
-            raise TypeError(f"before must be a datetime, got {before!r}")
         executions = tables.executions
-        statement = delete(executions).where(executions.c.start_time < before)
+        statement = delete(executions).where(executions.c.start_time < _utc(before))
         if job_id is not None:
             statement = statement.where(executions.c.job_id == _rows.check_job_id(job_id))
         whose = "every job" if job_id is None else f"job {job_id!r}"
@@ -366,8 +413,56 @@ class SQLAlchemyStore:
         except tickwork.StorageOperationError as exc:
             raise tickwork.StorageConnectionError(str(exc)) from exc.__cause__
 
+    # -- claims (tickwork.abc.ClaimingStore) ------------------------------------------------
+
+    async def claim_job(
+        self, job_id: str, scheduled_at: datetime, owner: str, lease_until: datetime, now: datetime
+    ) -> JobData | None:
+        _, tables = self._ready()
+        _rows.check_job_id(job_id)
+        _rows.check_owner(owner)
+        action = f"claim job {job_id!r}"
+        async with self._transaction(action, read_committed=True) as conn:
+            request = ClaimRequest(job_id, _utc(scheduled_at), owner, _utc(lease_until), _utc(now))
+            row = await claim(conn, tables, request)
+        return None if row is None else _rows.job_from_row(row)
+
+    async def renew_claim(self, job_id: str, owner: str, lease_until: datetime) -> bool:
+        _, tables = self._ready()
+        claims = tables.claims
+        statement = (
+            update(claims)
+            .where(claims.c.job_id == _rows.check_job_id(job_id), claims.c.owner == owner)
+            .values(lease_until=_utc(lease_until))
+        )
+        async with self._transaction(f"renew the claim on job {job_id!r}") as conn:
+            return bool((await conn.execute(statement)).rowcount)
+
+    async def release_claim(self, job_id: str, owner: str) -> None:
+        _, tables = self._ready()
+        claims = tables.claims
+        statement = delete(claims).where(
+            claims.c.job_id == _rows.check_job_id(job_id), claims.c.owner == owner
+        )
+        async with self._transaction(f"release the claim on job {job_id!r}") as conn:
+            await conn.execute(statement)
+
+    async def list_jobs_changed_since(self, since: datetime) -> list[JobData]:
+        _, tables = self._ready()
+        jobs = tables.jobs
+        rows = await self._fetch(
+            "list changed jobs", select(jobs).where(jobs.c.updated_at >= _utc(since))
+        )
+        return _sorted_jobs(rows)
+
 
 # -- helpers ---------------------------------------------------------------------------
+
+
+def _utc(value: datetime) -> datetime:
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {value!r}")
+    return value.astimezone(UTC)
 
 
 @contextlib.asynccontextmanager
@@ -418,14 +513,28 @@ def _upsert(dialect: str, table: Table, row: dict[str, Any]) -> Insert | None:
     return None
 
 
-def _create_missing(conn: Connection, tables: Tables) -> None:
-    """Create what is missing (tables, then indexes of tables that already exist).
+def _missing_objects(conn: Connection, tables: Tables) -> set[str]:
+    """Names of the tables and indexes the store needs and the database lacks."""
+    inspector = inspect(conn)
+    missing: set[str] = set()
+    for table in (tables.jobs, tables.executions, tables.claims):
+        if not inspector.has_table(table.name, schema=table.schema):
+            missing.add(table.name)
+            missing.update(str(index.name) for index in table.indexes)
+            continue
+        present = {index["name"] for index in inspector.get_indexes(table.name, table.schema)}
+        missing.update(str(index.name) for index in table.indexes if index.name not in present)
+    return missing
 
-    Looking first and creating table by table keeps tables that another library (or an
-    older tickwork) created, and adds only the indexes they lack.
+
+def _create_missing(conn: Connection, tables: Tables) -> None:
+    """Create what is missing: whole tables, or the indexes an existing table lacks.
+
+    Looking first and creating object by object keeps tables that another library (or
+    an older tickwork) created, and adds only what they lack.
     """
     inspector = inspect(conn)
-    for table in (tables.jobs, tables.executions):
+    for table in (tables.jobs, tables.executions, tables.claims):
         if not inspector.has_table(table.name, schema=table.schema):
             logger.info("creating table %s", table.name)
             table.create(conn)
@@ -433,11 +542,11 @@ def _create_missing(conn: Connection, tables: Tables) -> None:
         present = {index["name"] for index in inspector.get_indexes(table.name, table.schema)}
         for index in table.indexes:
             if index.name not in present:
-                logger.info("creating index %s", index.name)
+                logger.info("creating index %s on %s", index.name, table.name)
                 index.create(conn)
 
 
-async def _warn_on_padded_ids(conn: AsyncConnection, tables: Tables) -> None:
+async def _warn_on_padded_ids(conn: AsyncConnection, tables: Tables, collation: str) -> None:
     """Tables made by GORM (or by hand) on MySQL usually compare ids case-insensitively;
     say so, since such a database merges ``Job`` into ``job``."""
     rows = await conn.execute(
@@ -450,15 +559,18 @@ async def _warn_on_padded_ids(conn: AsyncConnection, tables: Tables) -> None:
             schema=tables.jobs.schema,
         )
     )
-    for table_name, column, collation in rows:
-        if collation not in NO_PAD_BINARY_COLLATIONS:
+    for table_name, column, found in rows:
+        if found != collation:
             logger.warning(
-                "%s.%s uses collation %s: ids that differ in case or trailing spaces are "
-                "treated as the same job. ALTER it to %s to compare ids exactly.",
+                "%s.%s uses collation %s: ids that differ in case or trailing spaces may "
+                "be treated as the same job. Change it to compare ids exactly: ALTER TABLE "
+                "%s MODIFY %s VARCHAR(255) CHARACTER SET utf8mb4 COLLATE %s NOT NULL",
+                table_name,
+                column,
+                found,
                 table_name,
                 column,
                 collation,
-                NO_PAD_BINARY_COLLATIONS[0],
             )
     await conn.rollback()
 

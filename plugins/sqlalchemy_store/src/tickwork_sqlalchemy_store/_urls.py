@@ -3,6 +3,7 @@ messages without leaking its password."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import URL, make_url
@@ -14,6 +15,7 @@ __all__ = [
     "describe",
     "driver_connect_args",
     "is_memory_sqlite",
+    "sqlite_file",
     "to_async_url",
 ]
 
@@ -64,7 +66,8 @@ def to_async_url(url: str | URL) -> URL:
         # Without utf8mb4 on the connection, emoji in ids and metadata are rejected.
         parsed = parsed.update_query_dict({"charset": "utf8mb4"})
     try:
-        dialect = parsed.get_dialect()
+        # Some drivers (psycopg 3) have one dialect class per mode; ask for the async one.
+        dialect = parsed.get_dialect().get_async_dialect_cls(parsed)
     except NoSuchModuleError as exc:
         raise ValueError(f"SQLAlchemy has no dialect for {parsed.drivername!r}: {exc}") from exc
     if not dialect.is_async:
@@ -82,6 +85,16 @@ def is_memory_sqlite(url: URL) -> bool:
         return False
     database = url.database or ""
     return database in ("", ":memory:") or "mode=memory" in database + str(url.query)
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL (``None`` for memory and ``file:`` URI databases)."""
+    if url.get_backend_name() != "sqlite" or is_memory_sqlite(url):
+        return None
+    database = url.database or ""
+    if database.startswith("file:"):
+        return None
+    return Path(database)
 
 
 def describe(url: URL) -> str:
