@@ -520,3 +520,37 @@ async def test_history_query_through_the_store() -> None:
         await until(lambda: len(rec.of("j")) >= 3)
         newest = await s.run_history("j", QueryOptions(limit=1, sort_desc=True))
         assert len(newest) == 1
+
+
+async def test_constructor_rejects_wrong_types() -> None:
+    with pytest.raises(TypeError, match="store must be a Store"):
+        AsyncScheduler(store=42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="trigger must be a Trigger"):
+        AsyncScheduler(trigger=object())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="codec"):
+        AsyncScheduler(codec="basic")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="handler must be callable"):
+        AsyncScheduler(handler="not callable")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_workers"):
+        AsyncScheduler(max_workers=0)
+    with pytest.raises(TypeError, match="store_options"):
+        AsyncScheduler(MemoryStore(), store_options={"x": 1})
+
+
+async def test_a_hung_sync_handler_does_not_stop_other_jobs() -> None:
+    gate = threading.Event()
+    runs: list[str] = []
+
+    def handler(event: JobEvent) -> None:
+        runs.append(event.id)
+        if event.id == "hung":
+            gate.wait(10)
+
+    s = AsyncScheduler(handler=handler)
+    await s.start()
+    await s.add_job("hung", OnceSchedule(datetime.now(UTC)))
+    await s.add_job("tick", FAST)
+    await until(lambda: runs.count("tick") >= 5)
+    assert (await s.get_job("hung")).is_running
+    await s.stop(timeout=0.1)
+    gate.set()

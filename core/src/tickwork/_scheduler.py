@@ -124,6 +124,8 @@ class AsyncScheduler:
     ) -> None:
         self._store: Store = _resolve_store(store, store_options)
         self._trigger: Trigger = _resolve_trigger(trigger, trigger_options)
+        if codec is not None and not isinstance(codec, ScheduleCodec):
+            raise TypeError(f"codec must have encode() and decode() methods; got {codec!r}")
         self._codec: ScheduleCodec = codec if codec is not None else default_codec()
         self._handler = handler
         if handler is not None and not callable(handler):
@@ -1366,6 +1368,10 @@ def _resolve_store(store: Store | str | None, options: Mapping[str, Any] | None)
         return MemoryStore()
     if isinstance(store, str):
         return create_store(store, **dict(options or {}))
+    if not isinstance(store, Store):
+        raise TypeError(
+            f"store must be a Store (tickwork.abc.Store), a store name or a URL; got {store!r}"
+        )
     if options:
         raise TypeError("store_options apply only when store is a name or URL")
     return store
@@ -1374,6 +1380,10 @@ def _resolve_store(store: Store | str | None, options: Mapping[str, Any] | None)
 def _resolve_trigger(trigger: Trigger | str, options: Mapping[str, Any] | None) -> Trigger:
     if isinstance(trigger, str):
         return create_trigger(trigger, **dict(options or {}))
+    if not isinstance(trigger, Trigger):
+        raise TypeError(
+            f"trigger must be a Trigger (tickwork.abc.Trigger) or a trigger name; got {trigger!r}"
+        )
     if options:
         raise TypeError("trigger_options apply only when trigger is a name")
     return trigger
