@@ -190,3 +190,35 @@ def test_history_filters_by_tick_log_outcome(db: str, capsys: pytest.CaptureFixt
     assert "completed" not in out
     assert main(["history", "--store", db, "heartbeat", "--status", "skipped_overlap"]) == 0
     assert "(none)" in capsys.readouterr().out
+
+
+def test_config_jobs_may_set_run_policies(tmp_path: Path) -> None:
+    from tickwork.cli._config import load_config
+
+    config = tmp_path / "w.toml"
+    config.write_text(
+        '[scheduler]\nhandler = "m:f"\n[[jobs]]\nid = "a"\ninterval = "1m"\n'
+        'options = { timeout = 30, retry = 3, overlap = "queue_one" }\n'
+    )
+    spec = load_config(config).jobs[0]
+    assert spec.options.timeout is not None
+    assert spec.options.timeout.total_seconds() == 30
+    assert spec.options.retry is not None
+    assert spec.options.retry.max_attempts == 3
+    config.write_text(
+        '[scheduler]\nhandler = "m:f"\n[[jobs]]\nid = "a"\ninterval = "1m"\noptions = { colour = "blue" }\n'
+    )
+    with pytest.raises(ValueError, match="colour"):
+        load_config(config)
+
+
+def test_jobs_add_refuses_the_reserved_metadata_key(
+    db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            ["jobs", "--store", db, "add", "x", "--interval", "1m", "--meta", "tickwork.options={}"]
+        )
+        == 1
+    )
+    assert "reserved" in capsys.readouterr().err

@@ -173,3 +173,72 @@ def test_store_url_goes_to_the_url_option(plugin: Callable[[object, str], None])
     plugin(UrlPlugin(), "url-plugin")
     create_store("fake+driver://host/db", timeout=3)
     assert made == [{"dsn": "fake+driver://host/db", "timeout": 3}]
+
+
+def test_misspelled_hook_is_rejected_with_the_known_hooks() -> None:
+    class Typo:
+        @hookimpl
+        def register_store(self, register: Callable[..., None]) -> None:  # no "s"
+            register("typo", MemoryStore)
+
+    with pytest.raises(PluginRegistrationError, match="register_stores"):
+        register_plugin(Typo(), "typo-plugin")
+    assert "typo" not in available_plugins()["stores"]
+
+
+class _FakeEntryPoint:
+    """Stands in for an installed distribution's entry point."""
+
+    def __init__(self, name: str, target: object | Exception) -> None:
+        self.name = name
+        self.value = f"fake_{name}:plugin"
+        self.dist = None
+        self._target = target
+
+    def load(self) -> object:
+        if isinstance(self._target, Exception):
+            raise self._target
+        return self._target
+
+
+def test_broken_entry_point_plugins_are_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Good:
+        @hookimpl
+        def register_stores(self, register: Callable[..., None]) -> None:
+            register("good", MemoryStore)
+
+    class Raises:
+        @hookimpl
+        def register_triggers(self, register: Callable[..., None]) -> None:
+            raise RuntimeError("hook exploded")
+
+    class Duplicate:
+        @hookimpl
+        def register_stores(self, register: Callable[..., None]) -> None:
+            register("memory", MemoryStore)
+
+    class Misspelled:
+        @hookimpl
+        def register_codec(self, register: Callable[..., None]) -> None:
+            pass
+
+    fakes = [
+        _FakeEntryPoint("good", Good()),
+        _FakeEntryPoint("import-fails", ImportError("no module named fake")),
+        _FakeEntryPoint("raises", Raises()),
+        _FakeEntryPoint("duplicate", Duplicate()),
+        _FakeEntryPoint("misspelled", Misspelled()),
+    ]
+    monkeypatch.setattr(tickwork._plugins.metadata, "entry_points", lambda group: fakes)
+    tickwork._plugins.reset_plugins()
+    try:
+        names = available_plugins()
+        assert names["stores"] == ["good", "memory"]
+        assert names["triggers"] == ["local"]
+        errors = tickwork._plugins.plugin_errors()
+        assert set(errors) == {"import-fails", "raises", "duplicate", "misspelled"}
+        assert "hook exploded" in errors["raises"]
+        assert "memory" in errors["duplicate"]
+    finally:
+        monkeypatch.undo()
+        tickwork._plugins.reset_plugins()

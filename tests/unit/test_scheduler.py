@@ -476,6 +476,12 @@ async def test_stop_with_timeout_cancels_coroutine_handlers() -> None:
     await s.store.initialize()
     history = await s.store.list_executions("hang")
     assert [r.status for r in history] == [JobStatus.FAILED]
+    assert history[0].error == "cancelled: the scheduler stopped"
+    # The interrupted run is not lost: the job is still due and runs at the next start.
+    stored = await s.store.get_job("hang")
+    assert stored.status is JobStatus.PENDING
+    assert stored.next_run == datetime.fromisoformat(history[0].metadata["scheduled_at"])
+    await s.store.close()
 
 
 async def test_stop_with_timeout_leaves_threads_to_finish() -> None:

@@ -215,12 +215,21 @@ def _check_name(plugin: str, kind: str, name: object) -> None:
 
 
 class _Loader:
-    """Loads plugins once, thread-safely, and builds the registry from their hooks."""
+    """Loads plugins once, thread-safely, and builds the registry from their hooks.
+
+    A broken entry-point plugin (it fails to import, implements a hook that does not
+    exist, raises in a hook or registers a name that is taken) is left out with a
+    warning and listed by ``tickwork plugins``: one bad distribution must not stop
+    every scheduler in the environment. A plugin registered explicitly with
+    :func:`register_plugin` is rejected with :class:`PluginRegistrationError` instead.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._pm: pluggy.PluginManager | None = None
         self._registry: PluginRegistry | None = None
+        self.order: list[str] = []
+        self.explicit: set[str] = set()
         self.entry_point_errors: dict[str, str] = {}
         self.distributions: dict[str, tuple[str, str]] = {"tickwork._builtins": _core_dist()}
 
@@ -229,12 +238,24 @@ class _Loader:
             if self._pm is None:
                 pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
                 pm.add_hookspecs(hookspecs)
+                self.order = []
                 for modname in DEFAULT_PLUGINS:
                     pm.register(importlib.import_module(modname), name=modname)
+                    self.order.append(modname)
                 self._load_entry_points(pm)
-                pm.check_pending()
                 self._pm = pm
             return self._pm
+
+    def _skip(self, name: str, value: str, error: str) -> None:
+        self.entry_point_errors[name] = error
+        logger.warning(
+            "tickwork plugin %r (%s) is broken and left out: %s. Reinstall or fix it, or "
+            "set %s to the comma-separated plugins to load.",
+            name,
+            value,
+            error,
+            ENV_VAR,
+        )
 
     def _load_entry_points(self, pm: pluggy.PluginManager) -> None:
         wanted = os.environ.get(ENV_VAR)
@@ -246,18 +267,11 @@ class _Loader:
                 continue
             try:
                 plugin = ep.load()
-            except Exception as exc:  # a broken plugin must not break the scheduler
-                self.entry_point_errors[ep.name] = f"{type(exc).__name__}: {exc}"
-                logger.warning(
-                    "tickwork plugin %r (%s) failed to load and is skipped: %s. "
-                    "Reinstall it, or set %s to list the plugins to load.",
-                    ep.name,
-                    ep.value,
-                    exc,
-                    ENV_VAR,
-                )
+                add_checked(pm, plugin, ep.name)
+            except Exception as exc:
+                self._skip(ep.name, ep.value, f"{type(exc).__name__}: {exc}")
                 continue
-            pm.register(plugin, name=ep.name)
+            self.order.append(ep.name)
             dist = getattr(ep, "dist", None)
             if dist is not None:
                 self.distributions[ep.name] = (dist.name, dist.version)
@@ -265,37 +279,78 @@ class _Loader:
     def registry(self) -> PluginRegistry:
         with self._lock:
             if self._registry is None:
-                self._registry = build_registry(self.plugin_manager())
+                self._registry = self.build(self.plugin_manager())
             return self._registry
+
+    def build(self, pm: pluggy.PluginManager) -> PluginRegistry:
+        """Collect every plugin's registrations, plugin by plugin, in load order."""
+        registry = PluginRegistry()
+        for name in self.order:
+            plugin = pm.get_plugin(name)
+            if plugin is None:
+                continue
+            try:
+                staged = _registrations_of(pm, plugin, name, registry)
+            except Exception as exc:
+                if name in self.explicit:
+                    raise
+                self._skip(name, repr(plugin), f"{type(exc).__name__}: {exc}")
+                continue
+            registry.stores, registry.triggers = staged.stores, staged.triggers
+            registry.codecs, registry.url_schemes = staged.codecs, staged.url_schemes
+        return registry
 
     def reset(self) -> None:
         """Forget loaded plugins (tests, and after installing a plugin at run time)."""
         with self._lock:
             self._pm = None
             self._registry = None
+            self.order = []
+            self.explicit = set()
             self.entry_point_errors = {}
             _default_codec_cache.clear()
 
 
-def build_registry(pm: pluggy.PluginManager) -> PluginRegistry:
-    """Call every plugin's hooks and collect what they register.
+def add_checked(pm: pluggy.PluginManager, plugin: object, name: str | None) -> str:
+    """Register ``plugin`` and make sure every hook it implements exists.
 
-    Each implementation is called on its own with a ``register`` bound to its plugin's
-    name, so a duplicate or malformed registration names the plugin at fault.
+    :raises PluginRegistrationError: a hook is misspelled or has a wrong signature.
     """
-    registry = PluginRegistry()
+    try:
+        registered = pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise PluginRegistrationError(f"plugin {name or plugin!r}: {exc}") from None
+    if registered is None:
+        raise PluginRegistrationError(f"plugin {name or plugin!r} is already registered")
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        pm.unregister(plugin)
+        known = ", ".join(sorted(n for n in dir(hookspecs) if n.startswith("register_")))
+        raise PluginRegistrationError(
+            f"plugin {registered!r} implements a hook that does not exist ({exc}); "
+            f"the hooks are: {known}"
+        ) from None
+    return registered
+
+
+def _registrations_of(
+    pm: pluggy.PluginManager, plugin: object, name: str, current: PluginRegistry
+) -> PluginRegistry:
+    """What the registry becomes with ``plugin``'s registrations (``current`` unchanged)."""
+    staged = PluginRegistry()
+    staged.stores, staged.triggers = dict(current.stores), dict(current.triggers)
+    staged.codecs, staged.url_schemes = dict(current.codecs), dict(current.url_schemes)
     adders: dict[str, Callable[..., None]] = {
-        "register_stores": registry.add_store,
-        "register_triggers": registry.add_trigger,
-        "register_codecs": registry.add_codec,
+        "register_stores": staged.add_store,
+        "register_triggers": staged.add_trigger,
+        "register_codecs": staged.add_codec,
     }
     for hook_name, add in adders.items():
-        caller = getattr(pm.hook, hook_name)
-        # get_hookimpls() lists implementations in registration order: built-ins
-        # first, so a later plugin that reuses a built-in name is the one blamed.
-        for impl in caller.get_hookimpls():
-            impl.function(register=functools.partial(add, impl.plugin_name))
-    return registry
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            if impl.plugin is plugin:
+                impl.function(register=functools.partial(add, name))
+    return staged
 
 
 _loader = _Loader()
@@ -321,18 +376,21 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
     """Register a plugin object or module in-process (no entry point needed).
 
     :return: the name it was registered under (pass it to :func:`unregister_plugin`).
+    :raises PluginRegistrationError: a misspelled hook, a name already taken, a
+        registration of the wrong type. Nothing of the plugin stays registered then.
     """
     pm = plugin_manager()
-    registered = pm.register(plugin, name=name)
-    if registered is None:
-        raise PluginRegistrationError(f"plugin {name or plugin!r} is already registered")
     with _loader._lock:
+        registry = _loader.registry()
+        registered = add_checked(pm, plugin, name)
         try:
-            _loader._registry = build_registry(pm)
+            staged = _registrations_of(pm, plugin, registered, registry)
         except Exception:
             pm.unregister(plugin)
-            _loader._registry = None
             raise
+        _loader.order.append(registered)
+        _loader.explicit.add(registered)
+        _loader._registry = staged
         _default_codec_cache.clear()
     return registered
 
@@ -340,8 +398,11 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
 def unregister_plugin(name: str) -> None:
     """Remove a plugin registered with :func:`register_plugin`."""
     pm = plugin_manager()
-    pm.unregister(name=name)
     with _loader._lock:
+        pm.unregister(name=name)
+        if name in _loader.order:
+            _loader.order.remove(name)
+        _loader.explicit.discard(name)
         _loader._registry = None
         _default_codec_cache.clear()
 
@@ -354,7 +415,7 @@ def plugin_distributions() -> dict[str, tuple[str, str]]:
 
 def plugin_errors() -> dict[str, str]:
     """Entry points that failed to load, with the reason (shown by ``tickwork plugins``)."""
-    plugin_manager()
+    get_registry()
     return dict(_loader.entry_point_errors)
 
 

@@ -1057,7 +1057,10 @@ class AsyncScheduler:
             if status == JobStatus.COMPLETED or cancelled:
                 break
         try:
-            await self._finish(entry, task, tick, previous_status, status, started, ended, manual)
+            interrupted = not self._running and cancelled is not None
+            await self._finish(
+                entry, task, tick, previous_status, status, started, ended, manual, interrupted
+            )
         finally:
             if self._coordinator is not None and not manual and not entry.running:
                 await self._coordinator.release(entry.id)
@@ -1116,8 +1119,13 @@ class AsyncScheduler:
         started: datetime,
         ended: datetime,
         manual: bool,
+        interrupted: bool = False,
     ) -> None:
-        """Save the job's state after a run and arm what comes next."""
+        """Save the job's state after a run and arm what comes next.
+
+        A run cut short because the scheduler stopped (``interrupted``) keeps the job
+        due at ``tick``: the next start runs it again rather than losing it.
+        """
         entry.running.pop(task, None)
         if self._shared and not entry.removed:
             # Another process may have changed or removed the job during the run; the
@@ -1130,7 +1138,11 @@ class AsyncScheduler:
                 logger.warning("job %r: could not re-read it after its run", entry.id)
         outcome = _JOB_STATUS_OF.get(status, JobStatus.FAILED)
         rearm = False
-        if manual:
+        if interrupted:
+            if not manual:
+                entry.next_run = tick
+            outcome = JobStatus.PENDING
+        elif manual:
             if entry.next_run is None or entry.next_run <= ended:
                 rearm = entry.next_run is not None or entry.last_run is None
         else:

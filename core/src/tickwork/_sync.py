@@ -111,6 +111,31 @@ class Scheduler:
         """The store jobs and history are persisted in."""
         return self._async.store
 
+    @property
+    def trigger(self) -> Trigger:
+        """The trigger that decides when runs are due."""
+        return self._async.trigger
+
+    @property
+    def codec(self) -> ScheduleCodec:
+        """The codec that turns schedules into stored strings."""
+        return self._async.codec
+
+    @property
+    def handler(self) -> Handler | None:
+        """The job handler."""
+        return self._async.handler
+
+    @property
+    def coordinated(self) -> bool:
+        """Whether runs are claimed in the store (several schedulers share it)."""
+        return self._async.coordinated
+
+    @property
+    def worker_id(self) -> str:
+        """This scheduler's name in execution records and claims."""
+        return self._async.worker_id
+
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         with self._lock:
             if self._thread is None:

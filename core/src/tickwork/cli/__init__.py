@@ -25,6 +25,7 @@ from .._plugins import (
     plugin_distributions,
     plugin_errors,
 )
+from .._policy import OPTIONS_KEY
 from .._scheduler import AsyncScheduler, first_run
 from .._ticks import preview
 from ..abc import Store
@@ -69,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--start-at", help="with --interval: the first run (RFC 3339)")
     add.add_argument("--timezone", default="UTC", help="with --cron: IANA zone")
     add.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE")
-    for name, text in (("remove", "delete a job"), ("pause", "disable"), ("resume", "enable")):
+    for name, text in (("remove", "delete"), ("pause", "disable"), ("resume", "enable")):
         p = jsub.add_parser(name, help=f"{text} a job")
         p.add_argument("job_id")
 
@@ -163,7 +164,7 @@ async def _run(config_path: Path, out: TextIO) -> int:
         max_workers=config.max_workers,
     )
     for spec in config.jobs:
-        await scheduler.add_job(spec.id, spec.schedule, spec.metadata)
+        await scheduler.add_job(spec.id, spec.schedule, spec.metadata, options=spec.options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -263,6 +264,8 @@ async def _jobs(store: Store, args: argparse.Namespace, out: TextIO) -> int:
         schedule = schedule_from_table(table, "job")
         schedule_type, config = default_codec().encode(schedule)
         metadata = dict(_key_value(item) for item in args.meta)
+        if OPTIONS_KEY in metadata:
+            raise ConfigError(f"metadata key {OPTIONS_KEY!r} is reserved for run policies")
         now = datetime.now(UTC)
         await store.save_job(
             JobData(

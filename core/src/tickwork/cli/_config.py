@@ -14,6 +14,7 @@ import attrs
 from .._cron import CronSchedule
 from .._durations import parse_go_duration
 from .._errors import InvalidScheduleConfigError, TickworkError
+from .._policy import JobOptions
 from .._schedules import IntervalSchedule, OnceSchedule, StartAtIntervalSchedule
 from ..abc import Schedule
 
@@ -31,6 +32,7 @@ max_workers = 20
 id = "cleanup"
 interval = "10m"                   # or cron = "0 3 * * *" (+ timezone), once = "...",
 metadata = { task = "cleanup" }    # or start_at = "..." with interval
+options = { timeout = 300, retry = 3, overlap = "skip" }   # optional run policies
 """
 
 
@@ -45,6 +47,7 @@ class JobSpec:
     id: str
     schedule: Schedule
     metadata: dict[str, str]
+    options: JobOptions = attrs.field(factory=JobOptions)
 
 
 @attrs.frozen
@@ -125,10 +128,20 @@ def _job(path: Path, index: int, table: Any) -> JobSpec:
     metadata = table.get("metadata", {})
     if not isinstance(metadata, dict):
         raise ConfigError(f"{where}.metadata must be a table")
+    options = table.get("options", {})
+    if not isinstance(options, dict):
+        raise ConfigError(f"{where}.options must be a table")
+    try:
+        job_options = JobOptions(**options)
+    except TypeError as exc:
+        raise ConfigError(f"{where}.options: {exc}") from None
+    except TickworkError as exc:
+        raise ConfigError(f"{where}.options: {exc}") from None
     return JobSpec(
         id=table["id"],
         schedule=schedule_from_table(table, where),
         metadata={str(k): str(v) for k, v in metadata.items()},
+        options=job_options,
     )
 
 
