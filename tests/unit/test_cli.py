@@ -206,7 +206,8 @@ def test_config_jobs_may_set_run_policies(tmp_path: Path) -> None:
     assert spec.options.retry is not None
     assert spec.options.retry.max_attempts == 3
     config.write_text(
-        '[scheduler]\nhandler = "m:f"\n[[jobs]]\nid = "a"\ninterval = "1m"\noptions = { colour = "blue" }\n'
+        '[scheduler]\nhandler = "m:f"\n[[jobs]]\nid = "a"\ninterval = "1m"\n'
+        'options = { colour = "blue" }\n'
     )
     with pytest.raises(ValueError, match="colour"):
         load_config(config)
