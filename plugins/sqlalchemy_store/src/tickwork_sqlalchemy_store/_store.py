@@ -31,7 +31,7 @@ import tickwork
 from tickwork import ExecutionRecord, JobData, JobStatus, QueryOptions
 
 from . import _rows
-from ._claims import ClaimRequest, claim
+from ._claims import ClaimRequest, Claims
 from ._errors import connection_error, operation_error
 from ._schema import NO_PAD_BINARY_COLLATIONS, Tables, build_tables
 from ._urls import describe, driver_connect_args, is_memory_sqlite, sqlite_file, to_async_url
@@ -43,6 +43,23 @@ logger = logging.getLogger("tickwork.sqlalchemy")
 # How often initialize() tries again when another process creates the schema at the
 # same moment (the loser sees "already exists", then finds the tables on a new look).
 _SCHEMA_ATTEMPTS = 10
+
+
+class _Statements:
+    """The statements every call runs, built once per store: constructing an upsert
+    costs more than SQLite takes to execute it."""
+
+    def __init__(self, tables: Tables, dialect: str) -> None:
+        jobs, executions = tables.jobs, tables.executions
+        self.insert_job = jobs.insert()
+        self.update_job = update(jobs).where(jobs.c.id == bindparam("key_id"))
+        self.select_job = select(jobs).where(jobs.c.id == bindparam("key_id"))
+        self.upsert_execution = _upsert(dialect, executions)
+        self.update_execution = update(executions).where(
+            executions.c.execution_id == bindparam("key_execution_id")
+        )
+        self.insert_execution = executions.insert()
+        self.claims = Claims(tables, dialect)
 
 
 class SQLAlchemyStore:
@@ -115,11 +132,10 @@ class SQLAlchemyStore:
         self._where = describe(self._url)
         self._engine: AsyncEngine | None = None
         self._tables: Tables | None = None
+        self._statements: _Statements | None = None
         self._serialize: asyncio.Lock | None = None
+        self._pinned: AsyncConnection | None = None
         self._starting = asyncio.Lock()
-        # An in-memory SQLite database lives and dies with its one connection, so close()
-        # keeps its engine: like MemoryStore, the data survives close() and initialize().
-        self._memory_engine: AsyncEngine | None = None
 
     def __repr__(self) -> str:
         return f"SQLAlchemyStore({self._url.render_as_string(hide_password=True)!r})"
@@ -145,30 +161,32 @@ class SQLAlchemyStore:
                 f"cannot open {self._where}: directory {path.absolute().parent} does not "
                 "exist; create it or fix the path"
             )
-        engine = self._given_engine or self._memory_engine or self._create_engine()
+        engine = self._given_engine or self._create_engine()
         try:
             tables = await self._prepare_schema(engine)
         except BaseException:
             if self._given_engine is None:
-                self._memory_engine = None
                 await engine.dispose()
             raise
         self._tables = tables
+        self._statements = _Statements(tables, engine.dialect.name)
         self._serialize = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         self._engine = engine
         logger.debug("store ready on %s", self._where)
 
     async def close(self) -> None:
+        pinned, self._pinned = self._pinned, None
+        if pinned is not None:
+            with contextlib.suppress(Exception):
+                await pinned.close()
         engine, self._engine = self._engine, None
-        if engine is None or self._given_engine is not None:
-            return
-        if is_memory_sqlite(self._url):
-            self._memory_engine = engine
-        else:
+        if engine is not None and self._given_engine is None:
             await engine.dispose()
 
     def _create_engine(self) -> AsyncEngine:
-        options: dict[str, Any] = {"pool_pre_ping": True}
+        # A server may drop idle connections (restart, timeout): test each one before use.
+        # SQLite has no server, and the test would double the cost of every call.
+        options: dict[str, Any] = {"pool_pre_ping": self._url.get_backend_name() != "sqlite"}
         options.update(self._engine_options)
         connect_args = driver_connect_args(self._url, self._connect_timeout)
         connect_args.update(options.pop("connect_args", {}))
@@ -244,6 +262,11 @@ class SQLAlchemyStore:
             raise tickwork.StorageNotInitializedError("SQLAlchemyStore")
         return self._engine, self._tables
 
+    def _prepared(self) -> _Statements:
+        if self._engine is None or self._statements is None:
+            raise tickwork.StorageNotInitializedError("SQLAlchemyStore")
+        return self._statements
+
     @contextlib.asynccontextmanager
     async def _transaction(
         self, action: str, *, read_committed: bool = False
@@ -256,36 +279,52 @@ class SQLAlchemyStore:
         deadlock each other (PostgreSQL reads committed data by default).
         """
         engine, _ = self._ready()
-        lock = self._serialize or contextlib.nullcontext()
-        async with lock, _checked_out(engine, self._where) as conn:
+        if self._serialize is not None:
+            async with self._serialize:
+                conn = await self._sqlite_connection(engine)
+                async with _statement_errors(action, self._where), conn.begin():
+                    yield conn
+            return
+        async with _checked_out(engine, self._where) as conn:
             if read_committed and conn.dialect.name in ("mysql", "mariadb"):
                 await conn.execution_options(isolation_level="READ COMMITTED")
             async with _statement_errors(action, self._where), conn.begin():
                 yield conn
 
-    async def _fetch(self, action: str, statement: Any) -> list[Mapping[str, Any]]:
+    async def _sqlite_connection(self, engine: AsyncEngine) -> AsyncConnection:
+        """The one connection a SQLite store uses (its calls take turns anyway): taking
+        one from the pool and handing it back would cost two more thread hops a call."""
+        if self._pinned is None or self._pinned.closed:
+            try:
+                self._pinned = await engine.connect()
+            except Exception as exc:
+                raise connection_error(exc, self._where) from exc
+        return self._pinned
+
+    async def _fetch(
+        self, action: str, statement: Any, parameters: Mapping[str, Any] | None = None
+    ) -> list[Mapping[str, Any]]:
         async with self._transaction(action) as conn:
-            result = await conn.execute(statement)
+            result = await conn.execute(statement, parameters)
             return [dict(row) for row in result.mappings()]
 
     # -- jobs ----------------------------------------------------------------------------
 
     async def save_job(self, job: JobData) -> None:
-        _, tables = self._ready()
+        statements = self._prepared()
         row = _rows.job_to_row(_rows.check_job(job))
         async with self._transaction(f"save job {job.id!r}") as conn:
             try:
-                await conn.execute(tables.jobs.insert().values(row))
+                await conn.execute(statements.insert_job, row)
             except IntegrityError:
                 raise tickwork.JobDataAlreadyExistsError(job.id) from None
 
     async def update_job(self, job: JobData) -> None:
-        _, tables = self._ready()
+        statements = self._prepared()
         row = _rows.job_to_row(_rows.check_job(job))
-        jobs = tables.jobs
-        statement = update(jobs).where(jobs.c.id == row.pop("id")).values(row)
+        row["key_id"] = row.pop("id")
         async with self._transaction(f"update job {job.id!r}") as conn:
-            result = await conn.execute(statement)
+            result = await conn.execute(statements.update_job, row)
             if result.rowcount == 0:
                 raise tickwork.JobDataNotFoundError(job.id)
 
@@ -301,10 +340,9 @@ class SQLAlchemyStore:
             await conn.execute(delete(claims).where(claims.c.job_id == job_id))
 
     async def get_job(self, job_id: str) -> JobData:
-        _, tables = self._ready()
+        statements = self._prepared()
         _rows.check_job_id(job_id)
-        jobs = tables.jobs
-        rows = await self._fetch(f"read job {job_id!r}", select(jobs).where(jobs.c.id == job_id))
+        rows = await self._fetch(f"read job {job_id!r}", statements.select_job, {"key_id": job_id})
         if not rows:
             raise tickwork.JobDataNotFoundError(job_id)
         return _rows.job_from_row(rows[0])
@@ -326,20 +364,19 @@ class SQLAlchemyStore:
     # -- executions ----------------------------------------------------------------------
 
     async def save_execution(self, record: ExecutionRecord) -> None:
-        _, tables = self._ready()
+        statements = self._prepared()
         row = _rows.execution_to_row(_rows.check_execution(record))
         action = f"save execution {record.execution_id!r}"
         async with self._transaction(action) as conn:
-            upsert = _upsert(conn.dialect.name, tables.executions, row)
-            if upsert is not None:
-                await conn.execute(upsert)
+            if statements.upsert_execution is not None:
+                await conn.execute(statements.upsert_execution, row)
                 return
             # A dialect without an upsert statement: update, else insert.
-            executions = tables.executions
-            key = executions.c.execution_id == row["execution_id"]
-            result = await conn.execute(update(executions).where(key).values(row))
+            keyed = {"key_execution_id": row["execution_id"], **row}
+            del keyed["execution_id"]
+            result = await conn.execute(statements.update_execution, keyed)
             if result.rowcount == 0:
-                await conn.execute(executions.insert().values(row))
+                await conn.execute(statements.insert_execution, row)
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord:
         _, tables = self._ready()
@@ -418,34 +455,29 @@ class SQLAlchemyStore:
     async def claim_job(
         self, job_id: str, scheduled_at: datetime, owner: str, lease_until: datetime, now: datetime
     ) -> JobData | None:
-        _, tables = self._ready()
+        claims = self._prepared().claims
         _rows.check_job_id(job_id)
         _rows.check_owner(owner)
-        action = f"claim job {job_id!r}"
-        async with self._transaction(action, read_committed=True) as conn:
-            request = ClaimRequest(job_id, _utc(scheduled_at), owner, _utc(lease_until), _utc(now))
-            row = await claim(conn, tables, request)
+        request = ClaimRequest(job_id, _utc(scheduled_at), owner, _utc(lease_until), _utc(now))
+        async with self._transaction(f"claim job {job_id!r}", read_committed=True) as conn:
+            row = await claims.claim(conn, request)
         return None if row is None else _rows.job_from_row(row)
 
     async def renew_claim(self, job_id: str, owner: str, lease_until: datetime) -> bool:
-        _, tables = self._ready()
-        claims = tables.claims
-        statement = (
-            update(claims)
-            .where(claims.c.job_id == _rows.check_job_id(job_id), claims.c.owner == owner)
-            .values(lease_until=_utc(lease_until))
-        )
+        claims = self._prepared().claims
+        parameters = {
+            "c_job_id": _rows.check_job_id(job_id),
+            "c_owner": owner,
+            "c_lease_until": _utc(lease_until),
+        }
         async with self._transaction(f"renew the claim on job {job_id!r}") as conn:
-            return bool((await conn.execute(statement)).rowcount)
+            return bool((await conn.execute(claims.renew, parameters)).rowcount)
 
     async def release_claim(self, job_id: str, owner: str) -> None:
-        _, tables = self._ready()
-        claims = tables.claims
-        statement = delete(claims).where(
-            claims.c.job_id == _rows.check_job_id(job_id), claims.c.owner == owner
-        )
+        claims = self._prepared().claims
+        parameters = {"c_job_id": _rows.check_job_id(job_id), "c_owner": owner}
         async with self._transaction(f"release the claim on job {job_id!r}") as conn:
-            await conn.execute(statement)
+            await conn.execute(claims.release, parameters)
 
     async def list_jobs_changed_since(self, since: datetime) -> list[JobData]:
         _, tables = self._ready()
@@ -495,18 +527,18 @@ def _sorted_jobs(rows: list[Mapping[str, Any]]) -> list[JobData]:
     return sorted((_rows.job_from_row(row) for row in rows), key=lambda job: job.id)
 
 
-def _upsert(dialect: str, table: Table, row: dict[str, Any]) -> Insert | None:
-    """INSERT that replaces an existing row with the same primary key, per dialect."""
-    changed = [name for name in row if not table.c[name].primary_key]
+def _upsert(dialect: str, table: Table) -> Insert | None:
+    """INSERT that replaces an existing row with the same primary key, per dialect; the
+    values come as execution parameters."""
+    changed = [column.name for column in table.columns if not column.primary_key]
     if dialect in ("postgresql", "sqlite"):
-        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-        statement = insert.values(row)
+        statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
         return statement.on_conflict_do_update(
             index_elements=list(table.primary_key.columns),
             set_={name: statement.excluded[name] for name in changed},
         )
     if dialect in ("mysql", "mariadb"):
-        mysql_statement = mysql.insert(table).values(row)
+        mysql_statement = mysql.insert(table)
         return mysql_statement.on_duplicate_key_update(
             {name: mysql_statement.inserted[name] for name in changed}
         )
@@ -580,7 +612,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     mode and avoids an fsync per commit."""
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA journal_mode")
+        if str(cursor.fetchone()[0]).lower() != "wal":
+            try:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            except Exception as exc:
+                # The mode is stored in the file, so one connection succeeding is enough;
+                # when several processes open a new file at once, the losers are told
+                # "database is locked" and the next connection finds WAL on.
+                logger.debug("could not switch to WAL yet: %s", exc)
     finally:
         cursor.close()

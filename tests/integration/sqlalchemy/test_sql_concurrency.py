@@ -1,0 +1,99 @@
+"""Many writers at once: tasks sharing a small pool, stores sharing a SQLite file, and
+processes sharing a SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from sql_helpers import T0, job, record
+
+from tickwork import QueryOptions
+from tickwork_sqlalchemy_store import SQLAlchemyStore
+
+
+async def test_100_concurrent_saves_through_a_two_connection_pool(database_url: str) -> None:
+    store = SQLAlchemyStore(database_url, engine_options={"pool_size": 2, "max_overflow": 0})
+    await store.initialize()
+    try:
+        records = [
+            record("busy", f"run-{i:03d}", start_time=T0 + timedelta(seconds=i)) for i in range(100)
+        ]
+        await asyncio.gather(*(store.save_execution(r) for r in records))
+        await asyncio.gather(*(store.save_execution(r) for r in records))  # now all updates
+        got = await store.list_executions("busy")
+        assert [r.execution_id for r in got] == [r.execution_id for r in records]
+        reads = await asyncio.gather(
+            *(store.list_executions("busy", QueryOptions(limit=5, offset=i)) for i in range(50))
+        )
+        assert [page[0].execution_id for page in reads] == [f"run-{i:03d}" for i in range(50)]
+    finally:
+        await store.close()
+
+
+async def test_several_stores_write_one_sqlite_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    stores = [SQLAlchemyStore(url) for _ in range(4)]
+    await asyncio.gather(*(store.initialize() for store in stores))
+    try:
+        await asyncio.gather(
+            *(
+                store.save_execution(record("shared", f"s{n}-{i}"))
+                for n, store in enumerate(stores)
+                for i in range(25)
+            ),
+            *(store.save_job(job(f"job-{n}")) for n, store in enumerate(stores)),
+        )
+        assert len(await stores[0].list_executions("shared")) == 100
+        assert [j.id for j in await stores[3].list_jobs()] == [f"job-{n}" for n in range(4)]
+    finally:
+        for store in stores:
+            await store.close()
+    with sqlite3.connect(tmp_path / "shared.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+WRITER = """
+import asyncio, sys
+from datetime import UTC, datetime, timedelta
+from tickwork import ExecutionRecord
+from tickwork_sqlalchemy_store import SQLAlchemyStore
+
+async def main(url, prefix):
+    store = SQLAlchemyStore(url)
+    await store.initialize()
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    await asyncio.gather(*(
+        store.save_execution(ExecutionRecord(
+            job_id="multi", execution_id=f"{prefix}-{i:03d}", start_time=now,
+            end_time=now + timedelta(seconds=1), duration=timedelta(seconds=1)))
+        for i in range(100)
+    ))
+    await store.close()
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+async def test_several_processes_write_one_sqlite_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'multi.db'}"
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", WRITER, url, f"p{n}", stderr=asyncio.subprocess.PIPE
+        )
+        for n in range(2)
+    ]
+    for process in processes:
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+        assert process.returncode == 0, stderr.decode()
+    store = SQLAlchemyStore(url)
+    await store.initialize()
+    try:
+        got = await store.list_executions("multi")
+        assert len(got) == 200
+        assert {r.execution_id[:2] for r in got} == {"p0", "p1"}
+    finally:
+        await store.close()
