@@ -52,11 +52,17 @@ async def test_coordination_turns_on_for_shared_claiming_stores() -> None:
     assert AsyncScheduler(MemoryStore(shared=True)).coordinated
     assert not AsyncScheduler(MemoryStore(shared=True), coordinate=False).coordinated
 
-    class Plain:
-        pass
+    class NoClaims:
+        """A store with the Store methods only (it cannot claim runs)."""
 
+    for name in (
+        "initialize close save_job update_job delete_job get_job list_jobs "
+        "list_jobs_by_status save_execution get_execution list_executions "
+        "delete_executions health_check"
+    ).split():
+        setattr(NoClaims, name, getattr(MemoryStore, name))
     with pytest.raises(TypeError, match="ClaimingStore"):
-        AsyncScheduler(Plain(), coordinate=True)  # type: ignore[arg-type]
+        AsyncScheduler(NoClaims(), coordinate=True)  # type: ignore[arg-type]
 
 
 async def test_each_due_run_executes_once_across_schedulers() -> None:
