@@ -13,8 +13,24 @@ See ``docs/stores/nats.md``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._keys import decode_id, encode_id
-from ._once import JetStreamOnce, OnceFunc
-from ._store import NATSStore
+
+if TYPE_CHECKING:
+    from ._once import JetStreamOnce, OnceFunc
+    from ._store import NATSStore
 
 __all__ = ["JetStreamOnce", "NATSStore", "OnceFunc", "decode_id", "encode_id"]
+
+_LAZY = {"NATSStore": "._store", "JetStreamOnce": "._once", "OnceFunc": "._once"}
+
+
+def __getattr__(name: str) -> Any:
+    # nats-py loads on first use, not when tickwork's plugin discovery imports us.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module, __name__), name)

@@ -8,6 +8,19 @@ the ``sqlite``, ``postgresql``/``postgres`` and ``mysql``/``mariadb`` URL scheme
 
 from __future__ import annotations
 
-from ._store import SQLAlchemyStore
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._store import SQLAlchemyStore
 
 __all__ = ["SQLAlchemyStore"]
+
+
+def __getattr__(name: str) -> Any:
+    # The store (and SQLAlchemy with it) loads on first use, not when tickwork's plugin
+    # discovery imports this package.
+    if name == "SQLAlchemyStore":
+        from ._store import SQLAlchemyStore
+
+        return SQLAlchemyStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
