@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import sys
 import threading
@@ -50,6 +51,8 @@ class DemoHandler:
 async def run_demo(store: str, seconds: float, out: TextIO = sys.stdout) -> int:
     """Run the sample jobs for ``seconds`` (0: until interrupted), then summarise."""
     handler = DemoHandler(out)
+    # The demo's failures are on purpose and printed as rows: keep their tracebacks out.
+    logging.getLogger("tickwork.scheduler").setLevel(logging.ERROR)
     scheduler = AsyncScheduler(store, handler)
     now = datetime.now(UTC)
     grid_start = now.replace(microsecond=0) + timedelta(seconds=1)
@@ -83,14 +86,19 @@ async def run_demo(store: str, seconds: float, out: TextIO = sys.stdout) -> int:
                 await asyncio.Event().wait()
         except asyncio.CancelledError:
             pass
-        jobs = await scheduler.list_jobs()
+    # Stopping waited for the runs in progress; read the final state from the store.
+    kept = scheduler.store
+    await kept.initialize()
+    try:
         rows = []
-        for job in jobs:
-            history = await scheduler.store.list_executions(job.id)
+        for job in await kept.list_jobs():
+            history = await kept.list_executions(job.id)
             failed = sum(1 for r in history if r.status.value == "failed")
             rows.append(
                 [job.id, job.status.value, len(history), failed, job.last_run, job.next_run]
             )
+    finally:
+        await kept.close()
     out.write("\nJobs in the store (history kept across runs):\n")
     print_table(out, ["job", "status", "runs", "failed", "last run", "next run"], rows)
     out.write(
