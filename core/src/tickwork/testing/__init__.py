@@ -16,13 +16,27 @@ backend; every test of the contract then runs against your store::
 
 A store that implements :class:`tickwork.abc.ClaimingStore` (several schedulers can
 share it) subclasses :class:`ClaimingStoreContract` instead, which adds the claim rules.
+Stores with the optional capabilities that matter at scale add their contracts too:
+:class:`BulkStoreContract` (``save_jobs``), :class:`DueJobsStoreContract`
+(``list_due_jobs``) and :class:`BatchRunStoreContract` (``save_runs``), for example
+``class TestMyStore(ClaimingStoreContract, BulkStoreContract): ...``.
 
 The suite needs ``pytest`` and ``pytest-asyncio`` (``asyncio_mode = "auto"``).
 """
 
 from __future__ import annotations
 
+from ._capability_contract import BatchRunStoreContract, BulkStoreContract, DueJobsStoreContract
 from ._claim_contract import ClaimingStoreContract
 from ._store_contract import TRICKY_JOB_IDS, StoreContract, make_job, make_record
 
-__all__ = ["TRICKY_JOB_IDS", "ClaimingStoreContract", "StoreContract", "make_job", "make_record"]
+__all__ = [
+    "TRICKY_JOB_IDS",
+    "BatchRunStoreContract",
+    "BulkStoreContract",
+    "ClaimingStoreContract",
+    "DueJobsStoreContract",
+    "StoreContract",
+    "make_job",
+    "make_record",
+]

@@ -17,7 +17,7 @@ from .._errors import (
     JobDataNotFoundError,
     StorageNotInitializedError,
 )
-from .._models import ExecutionRecord, JobData, JobStatus, QueryOptions
+from .._models import ExecutionRecord, ExecutionStatus, JobData, JobStatus, QueryOptions
 from ..abc import Store
 
 __all__ = ["TRICKY_JOB_IDS", "StoreContract"]
@@ -348,6 +348,24 @@ class StoreContract:
         assert got.status is JobStatus.FAILED
         assert got.start_time.utcoffset() == timedelta(0)
         assert got.duration == timedelta(seconds=1, microseconds=7)
+
+    async def test_tick_log_statuses_round_trip_and_filter(self, store: Store) -> None:
+        # Records of runs that did not happen (missed, coalesced, ...) are stored too.
+        outcomes = [s for s in ExecutionStatus if s.value not in JobStatus._value2member_map_]
+        for i, outcome in enumerate(outcomes):
+            await store.save_execution(
+                make_record(execution_id=f"tick-{i}", minutes=i, status=outcome)
+            )
+        for i, outcome in enumerate(outcomes):
+            got = await store.get_execution(f"tick-{i}")
+            assert got.status == outcome
+            assert got.status is outcome
+            filtered = await store.list_executions("job-1", QueryOptions(status=outcome))
+            assert [r.execution_id for r in filtered] == [f"tick-{i}"]
+        await store.save_execution(make_record(execution_id="done", minutes=99))
+        done = await store.list_executions("job-1", QueryOptions(status=JobStatus.COMPLETED))
+        assert [r.status for r in done] == [JobStatus.COMPLETED]
+        assert done[0].status is JobStatus.COMPLETED
 
     async def test_missing_execution_raises(self, store: Store) -> None:
         with pytest.raises(ExecutionNotFoundError):

@@ -30,7 +30,7 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from tickwork import ExecutionRecord, InvalidJobDataError, JobData, JobStatus
+from tickwork import ExecutionRecord, ExecutionStatus, InvalidJobDataError, JobData, JobStatus
 
 __all__ = [
     "FORMAT_VERSION",
@@ -159,6 +159,14 @@ class _Reader:
         except ValueError:
             raise self.fail(field, f"is not a job status: {value!r}") from None
 
+    def outcome(self, field: str) -> ExecutionStatus:
+        """An execution's status: a job status or one of the tick log's outcomes."""
+        value = self.doc.get(field)
+        try:
+            return ExecutionStatus(str(value))
+        except ValueError:
+            raise self.fail(field, f"is not an execution status: {value!r}") from None
+
     def metadata(self, field: str) -> dict[str, str]:
         value = self.doc.get(field) or {}
         if not isinstance(value, dict) or not all(
@@ -224,7 +232,7 @@ def encode_execution(record: ExecutionRecord) -> bytes:
             "start_time": format_time(record.start_time),
             "end_time": format_time(record.end_time),
             "duration": _nanoseconds(record.duration),
-            "status": JobStatus(record.status).value,
+            "status": ExecutionStatus(record.status.value).value,
             "error": record.error,
             "metadata": dict(record.metadata),
         }
@@ -243,7 +251,7 @@ def decode_execution(raw: bytes | None, what: str = "execution document") -> Exe
         start_time=r.time("start_time"),
         end_time=r.time("end_time"),
         duration=_from_nanoseconds(r.integer("duration")),
-        status=r.status("status"),
+        status=r.outcome("status"),
         error=r.optional_str("error"),
         metadata=r.metadata("metadata"),
     )
