@@ -40,11 +40,13 @@ from ._errors import (
     SchedulerNotStartedError,
     TickworkError,
 )
+from ._group_commit import RunWrites, drain_writes, run_writes
 from ._invoke import HandlerThreads, call_handler, is_async_callable
 from ._job import Job, JobEvent
 from ._models import ExecutionRecord, ExecutionStatus, JobData, JobStatus, QueryOptions
 from ._plugins import create_store, create_trigger, default_codec
 from ._policy import (
+    DEFAULT_OPTIONS,
     OPTIONS_KEY,
     CatchUp,
     JobOptions,
@@ -56,7 +58,16 @@ from ._schedules import IntervalSchedule
 from ._ticks import ticks_between
 from ._timeutil import utcnow
 from ._validation import check_job_id
-from .abc import BulkStore, ClaimingStore, Delivery, Schedule, ScheduleCodec, Store, Trigger
+from .abc import (
+    BulkStore,
+    ClaimingStore,
+    Delivery,
+    DueJobsStore,
+    Schedule,
+    ScheduleCodec,
+    Store,
+    Trigger,
+)
 
 __all__ = ["AsyncScheduler", "Handler", "first_run"]
 
@@ -69,6 +80,10 @@ Handler = Callable[[JobEvent], Any]
 """A job handler: a plain function (run in a worker thread) or a coroutine function."""
 
 DEFAULT_MAX_WORKERS = 20
+
+#: How many overdue jobs start() gets ready to run (last completion read) before it
+#: reads the rest of the store; the others are armed too but wait for that read.
+DUE_FIRST_PREFETCH = 16
 
 #: Ticks that did not run (coalesced, paused, skipped) are logged one record each up to
 #: this many per occasion; the rest are summed up in one record with a "count".
@@ -140,6 +155,8 @@ class AsyncScheduler:
         self._coordinator = _make_coordinator(
             self._store, coordinate, self.worker_id, claim_lease, sync_interval
         )
+        # After each run: records and job updates, batched when the store can.
+        self._writes: RunWrites = run_writes(self._store)
         self._rechecks: dict[str, asyncio.TimerHandle] = {}
         self._entries: dict[str, JobEntry] = {}
         self._cancel_reasons: dict[asyncio.Task[None], str] = {}
@@ -147,6 +164,9 @@ class AsyncScheduler:
         self._pending_new: set[str] = set()
         self._pending_update: set[str] = set()
         self._pending_delete: set[str] = set()
+        # Read-modify-write of one job (a run finishing, a pause, an update) happens
+        # under its lock, so a change made while a run ends is never written over.
+        self._job_locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._running = False
         self._starting = False
@@ -242,19 +262,24 @@ class AsyncScheduler:
                 attach = getattr(self._trigger, "attach", None)
                 if callable(attach):
                     attach(self._store, self._codec)
-                await self._load_jobs()
+                due_first = self._loads_due_first()
+                if not due_first:
+                    await self._load_jobs()
                 self._executor = HandlerThreads(self._max_workers, self._loop)
                 self._running = True
                 await self._trigger.start(self._dispatch)
-                await self._trigger.arm_many(
-                    (e.id, e.next_run)
-                    for e in self._entries.values()
-                    if e.wants_to_run and e.next_run is not None
-                )
+                if due_first:
+                    await self._load_due_first()
+                else:
+                    await self._arm_entries(self._entries.values())
                 if self._coordinator is not None and not self._trigger.shared:
                     self._coordinator.start_polling(self._apply_changes)
             except BaseException:
                 self._running = False
+                if self._tasks:  # due runs that started while the rest was loading
+                    for task in self._tasks:
+                        task.cancel()
+                    await asyncio.wait(set(self._tasks), timeout=1.0)
                 if self._executor is not None:
                     self._executor.shutdown(wait=False)
                     self._executor = None
@@ -278,8 +303,9 @@ class AsyncScheduler:
             with contextlib.suppress(JobDataNotFoundError):
                 await self._store.delete_job(job_id)
         loaded: dict[str, JobEntry] = {}
+        decode = _memoized(self._codec.decode)
         for data in await self._store.list_jobs():
-            loaded[data.id] = self._entry_from_data(data)
+            loaded[data.id] = self._entry_from_data(data, decode)
         for job_id in sorted(self._pending_update):
             entry = self._entries[job_id]
             if job_id in loaded:
@@ -291,7 +317,55 @@ class AsyncScheduler:
         self._pending_update.clear()
         self._pending_delete.clear()
         self._entries = loaded
-        quarantined = [e.id for e in loaded.values() if e.quarantine_reason]
+        self._log_quarantined()
+
+    def _loads_due_first(self) -> bool:
+        """Whether start() may run overdue jobs before it has read every job: the store
+        can list due jobs, no other process changes jobs, and no change made before
+        start() needs reconciling with the store first."""
+        return (
+            isinstance(self._store, DueJobsStore)
+            and not self._shared
+            and not (self._pending_new or self._pending_update or self._pending_delete)
+        )
+
+    async def _load_due_first(self) -> None:
+        """Load and arm the overdue jobs, then read and arm all the others.
+
+        With thousands of jobs stored, reading them all takes a while; the overdue ones
+        start meanwhile. Their last completion is read first (a run needs it, and the
+        store may serve one reader at a time), for a bounded number of them.
+        """
+        assert isinstance(self._store, DueJobsStore)
+        decode = _memoized(self._codec.decode)
+        self._entries = {}
+        due = [self._entry_from_data(d, decode) for d in await self._store.list_due_jobs(utcnow())]
+        for index, entry in enumerate(due):
+            self._entries[entry.id] = entry
+            if index < DUE_FIRST_PREFETCH and entry.wants_to_run and entry.last_run is not None:
+                entry.last_completed_at = await self._last_completion(entry.id)
+                entry.completion_known = True
+            await self._arm_entries([entry])
+        if due:
+            # Let the loop fire the due runs and start their handlers before reading on
+            # (a store answering from memory would otherwise never let go of the loop).
+            for _ in range(3):
+                await asyncio.sleep(0)
+        rest: dict[str, JobEntry] = {}
+        for data in await self._store.list_jobs():
+            if data.id not in self._entries:
+                rest[data.id] = self._entry_from_data(data, decode)
+        self._entries.update(rest)
+        await self._arm_entries(rest.values())
+        self._log_quarantined()
+
+    async def _arm_entries(self, entries: Iterable[JobEntry]) -> None:
+        await self._trigger.arm_many(
+            (e.id, e.next_run) for e in entries if e.wants_to_run and e.next_run is not None
+        )
+
+    def _log_quarantined(self) -> None:
+        quarantined = [e.id for e in self._entries.values() if e.quarantine_reason]
         if quarantined:
             logger.error(
                 "%d job(s) are quarantined (their schedule type has no installed codec) "
@@ -329,11 +403,13 @@ class AsyncScheduler:
         await self._store.update_job(entry.to_data())
         loaded[entry.id] = entry
 
-    def _entry_from_data(self, data: JobData) -> JobEntry:
+    def _entry_from_data(
+        self, data: JobData, decode: Callable[[str, str], Schedule] | None = None
+    ) -> JobEntry:
         schedule: Schedule
-        options = JobOptions()
+        options = DEFAULT_OPTIONS
         try:
-            schedule = self._codec.decode(data.schedule_type, data.schedule_config)
+            schedule = (decode or self._codec.decode)(data.schedule_type, data.schedule_config)
             options = options_from_metadata(data.metadata)
         except TickworkError as exc:
             # Never drop or rewrite a job we cannot read: it may belong to a plugin that
@@ -413,6 +489,7 @@ class AsyncScheduler:
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
         try:
+            await drain_writes(self._writes)
             await self._store.close()
         finally:
             logger.info("scheduler stopped")
@@ -498,7 +575,9 @@ class AsyncScheduler:
         :raises InvalidJobDataError: bad metadata or options.
         :raises JobAlreadyExistsError: an id is taken, or given twice.
         """
-        opts = (options or JobOptions()).replace(**option_fields)
+        opts = (options or DEFAULT_OPTIONS).replace(**option_fields)
+        if opts == DEFAULT_OPTIONS:
+            opts = DEFAULT_OPTIONS  # one shared value: cheaper to compare, less memory
         now = utcnow()
         entries: dict[str, JobEntry] = {}
         for item in jobs:
@@ -568,6 +647,12 @@ class AsyncScheduler:
         if entry is None or entry.removed:
             raise JobNotFoundError(job_id)
         return entry
+
+    def _lock(self, job_id: str) -> asyncio.Lock:
+        lock = self._job_locks.get(job_id)
+        if lock is None:
+            lock = self._job_locks[job_id] = asyncio.Lock()
+        return lock
 
     async def _changeable(self, job_id: str) -> JobEntry:
         entry = await self._entry(job_id)
@@ -659,17 +744,22 @@ class AsyncScheduler:
         :raises JobNotFoundError: no such job.
         """
         schedule_type, config = self._encode(schedule)
-        entry = await self._entry(job_id)
-        now = utcnow()
-        if entry.quarantine_reason:
-            entry.metadata = user_metadata(entry.metadata)
-        entry.schedule, entry.schedule_type, entry.schedule_config = schedule, schedule_type, config
-        entry.next_run = first_run(schedule, now)
-        entry.updated_at = now
-        if entry.status not in (JobStatus.DISABLED, JobStatus.RUNNING):
-            entry.status = JobStatus.PENDING
-        await self._persist_change(entry)
-        return entry.snapshot()
+        async with self._lock(job_id):
+            entry = await self._entry(job_id)
+            now = utcnow()
+            if entry.quarantine_reason:
+                entry.metadata = user_metadata(entry.metadata)
+            entry.schedule, entry.schedule_type, entry.schedule_config = (
+                schedule,
+                schedule_type,
+                config,
+            )
+            entry.next_run = first_run(schedule, now)
+            entry.updated_at = now
+            if entry.status not in (JobStatus.DISABLED, JobStatus.RUNNING):
+                entry.status = JobStatus.PENDING
+            await self._persist_change(entry)
+            return entry.snapshot()
 
     async def update_job_options(
         self, job_id: str, options: JobOptions | None = None, **changes: Any
@@ -680,11 +770,12 @@ class AsyncScheduler:
         :raises JobNotFoundError: no such job.
         :raises InvalidJobDataError: an unknown or invalid option.
         """
-        entry = await self._changeable(job_id)
-        entry.options = (options or entry.options).replace(**changes)
-        entry.updated_at = utcnow()
-        await self._persist_change(entry)
-        return entry.snapshot()
+        async with self._lock(job_id):
+            entry = await self._changeable(job_id)
+            entry.options = (options or entry.options).replace(**changes)
+            entry.updated_at = utcnow()
+            await self._persist_change(entry)
+            return entry.snapshot()
 
     async def pause_job(self, job_id: str) -> Job:
         """Stop a job from running (status ``disabled``) until :meth:`resume_job`.
@@ -694,11 +785,12 @@ class AsyncScheduler:
 
         :raises JobNotFoundError: no such job.
         """
-        entry = await self._changeable(job_id)
-        entry.status = JobStatus.DISABLED
-        entry.updated_at = utcnow()
-        await self._persist_change(entry)
-        return entry.snapshot()
+        async with self._lock(job_id):
+            entry = await self._changeable(job_id)
+            entry.status = JobStatus.DISABLED
+            entry.updated_at = utcnow()
+            await self._persist_change(entry)
+            return entry.snapshot()
 
     async def resume_job(self, job_id: str) -> Job:
         """Let a paused job run again, from its next fire time after now.
@@ -707,31 +799,32 @@ class AsyncScheduler:
 
         :raises JobNotFoundError: no such job.
         """
-        entry = await self._changeable(job_id)
-        if entry.status != JobStatus.DISABLED:
+        async with self._lock(job_id):
+            entry = await self._changeable(job_id)
+            if entry.status != JobStatus.DISABLED:
+                return entry.snapshot()
+            now = utcnow()
+            if entry.next_run is not None and entry.next_run <= now:
+                upcoming = entry.schedule.next(now)
+                if upcoming is None and entry.last_run is None:
+                    # A one-off that never ran still runs once: pausing must not lose it.
+                    upcoming = first_run(entry.schedule, now)
+                elif self._running:
+                    await self._log_ticks(
+                        entry, entry.next_run, now, ExecutionStatus.PAUSED, include_first=True
+                    )
+                entry.next_run = upcoming
+            elif entry.next_run is None and entry.last_run is None:
+                entry.next_run = first_run(entry.schedule, now)
+            if entry.running:
+                entry.status = JobStatus.RUNNING
+            elif entry.next_run is None and entry.last_run is not None:
+                entry.status = JobStatus.COMPLETED
+            else:
+                entry.status = JobStatus.PENDING
+            entry.updated_at = now
+            await self._persist_change(entry)
             return entry.snapshot()
-        now = utcnow()
-        if entry.next_run is not None and entry.next_run <= now:
-            upcoming = entry.schedule.next(now)
-            if upcoming is None and entry.last_run is None:
-                # A one-off that never ran still runs once: pausing must not lose it.
-                upcoming = first_run(entry.schedule, now)
-            elif self._running:
-                await self._log_ticks(
-                    entry, entry.next_run, now, ExecutionStatus.PAUSED, include_first=True
-                )
-            entry.next_run = upcoming
-        elif entry.next_run is None and entry.last_run is None:
-            entry.next_run = first_run(entry.schedule, now)
-        if entry.running:
-            entry.status = JobStatus.RUNNING
-        elif entry.next_run is None and entry.last_run is not None:
-            entry.status = JobStatus.COMPLETED
-        else:
-            entry.status = JobStatus.PENDING
-        entry.updated_at = now
-        await self._persist_change(entry)
-        return entry.snapshot()
 
     async def remove_job(self, job_id: str) -> None:
         """Remove a job: wait for its run in progress, then delete it from the store.
@@ -742,6 +835,7 @@ class AsyncScheduler:
         """
         entry = await self._entry(job_id)
         entry.removed = True
+        self._job_locks.pop(job_id, None)
         if not self._running:
             del self._entries[job_id]
             self._pending_update.discard(job_id)
@@ -1105,7 +1199,7 @@ class AsyncScheduler:
             metadata=metadata,
         )
         try:
-            await self._store.save_execution(record)
+            await self._writes.save_execution(record)
         except Exception:
             logger.exception("job %r: saving its execution record failed", entry.id)
 
@@ -1126,84 +1220,104 @@ class AsyncScheduler:
         A run cut short because the scheduler stopped (``interrupted``) keeps the job
         due at ``tick``: the next start runs it again rather than losing it.
         """
-        entry.running.pop(task, None)
-        if self._shared and not entry.removed:
-            # Another process may have changed or removed the job during the run; the
-            # next run follows what is stored now, not what we started with.
-            try:
-                entry = await self._refresh(entry.id)
-            except JobNotFoundError:
-                entry.removed = True
-            except Exception:
-                logger.warning("job %r: could not re-read it after its run", entry.id)
-        outcome = _JOB_STATUS_OF.get(status, JobStatus.FAILED)
-        rearm = False
-        if interrupted:
-            if not manual:
-                entry.next_run = tick
-            outcome = JobStatus.PENDING
-        elif manual:
-            if entry.next_run is None or entry.next_run <= ended:
-                rearm = entry.next_run is not None or entry.last_run is None
-        else:
-            rearm = entry.options.overlap == Overlap.SKIP
-        if rearm and not manual and not isinstance(entry.schedule, IntervalSchedule):
-            # Ticks of a fixed grid (cron, start-at) that came due while this run went on
-            # were skipped (overlap="skip"). An interval counts from the end of the run,
-            # so none of its ticks can fall inside one.
-            await self._log_ticks(
-                entry,
-                tick,
-                ended,
-                ExecutionStatus.SKIPPED_OVERLAP,
-                include_first=False,
-                after=started,
-            )
-
-        if rearm:
-            try:
-                entry.next_run = entry.schedule.next(ended)
-            except Exception as exc:
-                logger.error(
-                    "job %r: its schedule failed to compute the next run: %s", entry.id, exc
+        async with self._lock(entry.id):
+            entry.running.pop(task, None)
+            if self._shared and not entry.removed:
+                # Another process may have changed or removed the job during the run; the
+                # next run follows what is stored now, not what we started with.
+                try:
+                    entry = await self._refresh(entry.id)
+                except JobNotFoundError:
+                    entry.removed = True
+                except Exception:
+                    logger.warning("job %r: could not re-read it after its run", entry.id)
+            outcome = _JOB_STATUS_OF.get(status, JobStatus.FAILED)
+            rearm = False
+            if interrupted:
+                if not manual:
+                    entry.next_run = tick
+                outcome = JobStatus.PENDING
+            elif manual:
+                if entry.next_run is None or entry.next_run <= ended:
+                    rearm = entry.next_run is not None or entry.last_run is None
+            else:
+                rearm = entry.options.overlap == Overlap.SKIP
+            if rearm and not manual and not isinstance(entry.schedule, IntervalSchedule):
+                # Ticks of a fixed grid (cron, start-at) that came due while this run went on
+                # were skipped (overlap="skip"). An interval counts from the end of the run,
+                # so none of its ticks can fall inside one.
+                await self._log_ticks(
+                    entry,
+                    tick,
+                    ended,
+                    ExecutionStatus.SKIPPED_OVERLAP,
+                    include_first=False,
+                    after=started,
                 )
-                entry.next_run = None
-                outcome = JobStatus.RESCHEDULING_FAILED
-        if rearm and entry.next_run is not None:
-            await self._log_dst_skips(entry, ended, entry.next_run)
-        entry.last_run = max(started, entry.last_run) if entry.last_run else started
-        entry.last_completed_at = ended
-        entry.updated_at = ended
-        # A pause (or removal) during the run wins over the run's outcome.
-        paused = entry.status == JobStatus.DISABLED or previous_status == JobStatus.DISABLED
-        if paused:
-            entry.status = JobStatus.DISABLED
-        elif entry.running:
-            entry.status = JobStatus.RUNNING
-        else:
-            entry.status = outcome
-        if entry.removed:
-            return
-        if not await self._save_job_state(entry):
-            return
-        if rearm and self._running and entry.wants_to_run and not entry.running:
-            await self._arm_next(entry)
+
+            if rearm:
+                try:
+                    entry.next_run = entry.schedule.next(ended)
+                except Exception as exc:
+                    logger.error(
+                        "job %r: its schedule failed to compute the next run: %s", entry.id, exc
+                    )
+                    entry.next_run = None
+                    outcome = JobStatus.RESCHEDULING_FAILED
+            if rearm and entry.next_run is not None:
+                await self._log_dst_skips(entry, ended, entry.next_run)
+            entry.last_run = max(started, entry.last_run) if entry.last_run else started
+            entry.last_completed_at = ended
+            entry.updated_at = ended
+            # A pause (or removal) during the run wins over the run's outcome.
+            paused = entry.status == JobStatus.DISABLED or previous_status == JobStatus.DISABLED
+            if paused:
+                entry.status = JobStatus.DISABLED
+            elif entry.running:
+                entry.status = JobStatus.RUNNING
+            else:
+                entry.status = outcome
+            if entry.removed:
+                return
+            if not await self._save_job_state(entry):
+                return
+            # A shared trigger takes arms until its stop is complete: re-arming while
+            # stopping keeps the chain going for the other workers.
+            keep_going = self._running or self._trigger.shared
+            if rearm and keep_going and entry.wants_to_run and not entry.running:
+                await self._arm_next(entry)
 
     async def _save_job_state(self, entry: JobEntry) -> bool:
-        """Persist the job; False when it turned out to be removed."""
-        try:
-            await self._store.update_job(entry.to_data())
-        except JobDataNotFoundError:
-            logger.info("job %r was removed during its run; not rescheduling it", entry.id)
-            self._forget(entry.id)
-            return False
-        except Exception:
-            logger.exception(
-                "job %r: saving its state failed; it stays scheduled for %s",
-                entry.id,
-                entry.next_run,
-            )
-        return True
+        """Persist the job; False when it must not be armed.
+
+        False when the job turned out to be removed, and, with a shared store, when
+        the save kept failing: the store is the truth other workers (and our own next
+        delivery) check, so arming a time it does not hold would only be dropped as
+        stale. The job then stays due at its old time for the next start, a reconciler
+        or another worker to pick up. In a single process the in-memory job is the
+        truth: it is armed anyway and the failure is logged.
+        """
+        attempts = 3 if self._shared else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                await self._writes.update_job(entry.to_data())
+                return True
+            except JobDataNotFoundError:
+                logger.info("job %r was removed during its run; not rescheduling it", entry.id)
+                self._forget(entry.id)
+                return False
+            except Exception:
+                if attempt < attempts:
+                    await asyncio.sleep(0.2 * attempt)
+                    continue
+                logger.exception(
+                    "job %r: saving its state failed; %s",
+                    entry.id,
+                    "it stays due at its stored time"
+                    if self._shared
+                    else f"it stays scheduled for {entry.next_run}",
+                )
+        return not self._shared
 
     async def _arm_next(self, entry: JobEntry) -> None:
         if entry.next_run is None:
@@ -1399,3 +1513,22 @@ def _resolve_trigger(trigger: Trigger | str, options: Mapping[str, Any] | None) 
     if options:
         raise TypeError("trigger_options apply only when trigger is a name")
     return trigger
+
+
+def _memoized(decode: Callable[[str, str], Schedule]) -> Callable[[str, str], Schedule]:
+    """``decode`` remembering its results while one batch of jobs is loaded.
+
+    Schedules are immutable values, so jobs with the same stored schedule can share one
+    object: loading thousands of jobs on a handful of schedules parses each only once
+    (and keeps one copy in memory). Errors are not remembered; they are re-raised.
+    """
+    seen: dict[tuple[str, str], Schedule] = {}
+
+    def cached(schedule_type: str, config: str) -> Schedule:
+        key = (schedule_type, config)
+        schedule = seen.get(key)
+        if schedule is None:
+            schedule = seen[key] = decode(schedule_type, config)
+        return schedule
+
+    return cached

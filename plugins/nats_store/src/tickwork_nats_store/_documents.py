@@ -159,13 +159,15 @@ class _Reader:
         except ValueError:
             raise self.fail(field, f"is not a job status: {value!r}") from None
 
-    def outcome(self, field: str) -> ExecutionStatus:
+    def outcome(self, field: str) -> JobStatus | ExecutionStatus:
         """An execution's status: a job status or one of the tick log's outcomes."""
-        value = self.doc.get(field)
-        try:
-            return ExecutionStatus(str(value))
-        except ValueError:
-            raise self.fail(field, f"is not an execution status: {value!r}") from None
+        value = str(self.doc.get(field))
+        for kind in (JobStatus, ExecutionStatus):
+            try:
+                return kind(value)
+            except ValueError:
+                continue
+        raise self.fail(field, f"is not an execution status: {value!r}")
 
     def metadata(self, field: str) -> dict[str, str]:
         value = self.doc.get(field) or {}
@@ -232,7 +234,7 @@ def encode_execution(record: ExecutionRecord) -> bytes:
             "start_time": format_time(record.start_time),
             "end_time": format_time(record.end_time),
             "duration": _nanoseconds(record.duration),
-            "status": ExecutionStatus(record.status.value).value,
+            "status": str(record.status.value),
             "error": record.error,
             "metadata": dict(record.metadata),
         }
