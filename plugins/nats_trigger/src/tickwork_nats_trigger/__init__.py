@@ -13,7 +13,25 @@ trigger_options={"servers": "nats://127.0.0.1:4222"})``. See ``docs/triggers/nat
 
 from __future__ import annotations
 
-from ._factory import create_nats_scheduler
-from ._trigger import NATSTrigger, RescheduleFailureFunc
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._factory import create_nats_scheduler
+    from ._trigger import NATSTrigger, RescheduleFailureFunc
 
 __all__ = ["NATSTrigger", "RescheduleFailureFunc", "create_nats_scheduler"]
+
+_LAZY = {
+    "NATSTrigger": "._trigger",
+    "RescheduleFailureFunc": "._trigger",
+    "create_nats_scheduler": "._factory",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # nats-py loads on first use, not when tickwork's plugin discovery imports us.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
