@@ -615,7 +615,12 @@ async def test_persists_in_sqlite_and_reloads_after_a_restart(sqlite_url: str) -
         assert job.schedule == EVERY_SECOND
         assert job.metadata == {"team": "ops"}
         await second.wait_for(2)
+        # A handler returns before its record is saved: wait for the records themselves.
+        deadline = asyncio.get_running_loop().time() + 10
         history = await restarted.run_history(JOB_ID)
+        while len(history) < 3 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+            history = await restarted.run_history(JOB_ID)
     assert len(history) >= 3
     assert {r.status for r in history} == {JobStatus.COMPLETED}
     for event in second.events:
