@@ -1,4 +1,4 @@
-"""MemoryStore runs the reusable store contract, claims included."""
+"""MemoryStore runs the reusable store contract, claims and bulk capabilities included."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 
 from tickwork import ClaimingStore, MemoryStore
 from tickwork.abc import Store
-from tickwork.testing import ClaimingStoreContract
+from tickwork.testing import BulkStoreContract, ClaimingStoreContract, DueJobsStoreContract
 
 
-class TestMemoryStore(ClaimingStoreContract):
+class TestMemoryStore(ClaimingStoreContract, BulkStoreContract, DueJobsStoreContract):
     persistent = False
 
     @pytest.fixture

@@ -59,12 +59,23 @@ from ._scheduler import AsyncScheduler, Handler
 from ._schedules import IntervalSchedule, OnceSchedule, StartAtIntervalSchedule
 from ._sync import Scheduler
 from ._ticks import preview
-from .abc import BulkStore, ClaimingStore, Delivery, Schedule, ScheduleCodec, Store, Trigger
+from .abc import (
+    BatchRunStore,
+    BulkStore,
+    ClaimingStore,
+    Delivery,
+    DueJobsStore,
+    Schedule,
+    ScheduleCodec,
+    Store,
+    Trigger,
+)
 from .hookspecs import hookimpl
 
 __all__ = [
     "AsyncScheduler",
     "BasicScheduleCodec",
+    "BatchRunStore",
     "BulkStore",
     "CatchUp",
     "ClaimingStore",
@@ -72,6 +83,7 @@ __all__ = [
     "CronSchedule",
     "CronSpec",
     "Delivery",
+    "DueJobsStore",
     "EmptyJobIDError",
     "ExecutionNotFoundError",
     "ExecutionRecord",

@@ -115,8 +115,11 @@ async def call_handler(
     limit = None if timeout is None else timeout.total_seconds()
     try:
         if is_async:
-            async with asyncio.timeout(limit):
+            if limit is None:  # the usual case: no timeout context to enter and leave
                 await handler(event)
+            else:
+                async with asyncio.timeout(limit):
+                    await handler(event)
         else:
             if isinstance(executor, HandlerThreads):
                 future = executor.call(handler, event)

@@ -22,6 +22,9 @@ __all__ = ["LocalDelivery", "LocalTrigger"]
 
 logger = logging.getLogger("tickwork.trigger.local")
 
+# Due runs handed to the scheduler per loop iteration when many are due at once.
+_SLICE = 256
+
 
 class LocalDelivery:
     """A due run handed out by :class:`LocalTrigger` (acks are no-ops in-process)."""
@@ -64,7 +67,7 @@ class LocalTrigger:
         self._seq = itertools.count()
         self._dispatch: Dispatch | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
         self._timer_at = float("inf")
 
     def __repr__(self) -> str:
@@ -160,11 +163,19 @@ class LocalTrigger:
         # it may wake a hair before the head is due; _reset_timer then waits the rest.
         now = time.time()
         heap, armed = self._heap, self._armed
+        handed_out = 0
         while heap and heap[0][0] <= now:
+            if handed_out == _SLICE and self._loop is not None:
+                # A backlog goes out in slices, one per loop iteration: the runs handed
+                # out so far get going (and other callbacks get their turn) first.
+                self._timer_at = heap[0][0]
+                self._timer = self._loop.call_soon(self._fire)
+                return
             _when, seq, job_id, run_at = heapq.heappop(heap)
             if armed.get(job_id) != seq:
                 continue
             del armed[job_id]
+            handed_out += 1
             try:
                 dispatch(LocalDelivery(self, job_id, run_at))
             except Exception:  # the scheduler's bug must not stop other jobs

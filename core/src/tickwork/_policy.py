@@ -205,6 +205,8 @@ def _encode_value(value: Any) -> Any:
 
 def options_to_metadata(options: JobOptions, metadata: dict[str, str]) -> dict[str, str]:
     """``metadata`` plus the encoded options (nothing added for default options)."""
+    if options is DEFAULT_OPTIONS or options == DEFAULT_OPTIONS:  # most jobs; after every run
+        return user_metadata(metadata)
     result = dict(metadata)
     result.pop(OPTIONS_KEY, None)
     changed = {

@@ -16,10 +16,12 @@ from typing import Protocol, runtime_checkable
 from ._models import ExecutionRecord, JobData, JobStatus, QueryOptions
 
 __all__ = [
+    "BatchRunStore",
     "BulkStore",
     "ClaimingStore",
     "Delivery",
     "Dispatch",
+    "DueJobsStore",
     "Schedule",
     "ScheduleCodec",
     "Store",
@@ -239,6 +241,45 @@ class BulkStore(Store, Protocol):
         :raises JobDataAlreadyExistsError: one of the ids is stored already, or appears
             twice in ``jobs``; nothing was saved.
         """
+        ...
+
+
+@runtime_checkable
+class BatchRunStore(Store, Protocol):
+    """A store that writes the outcome of many runs in one go (optional capability).
+
+    Runs that finish while the previous write is still going are written together:
+    the scheduler hands their records and job updates to :meth:`save_runs` in one call
+    (group commit), so a store with a round trip per write keeps up with thousands of
+    runs a second. Each run still waits for its own write to be stored.
+    """
+
+    async def save_runs(
+        self, records: Sequence[ExecutionRecord], jobs: Sequence[JobData]
+    ) -> set[str]:
+        """Save ``records`` (each as :meth:`~Store.save_execution` would) and update
+        ``jobs`` (each as :meth:`~Store.update_job` would), in one transaction where
+        the backend has them. ``jobs`` holds each id at most once.
+
+        :return: the ids of the jobs that do not exist; those were not written, every
+            other write was.
+        """
+        ...
+
+
+@runtime_checkable
+class DueJobsStore(Store, Protocol):
+    """A store that can find the jobs that are due without reading every job
+    (optional capability).
+
+    A scheduler starting over a large store first loads the jobs that are due, runs
+    them, and only then loads the rest, so overdue work starts within milliseconds
+    however many jobs are stored.
+    """
+
+    async def list_due_jobs(self, until: datetime) -> list[JobData]:
+        """Return the jobs whose ``next_run`` is at or before ``until`` (whatever their
+        status), sorted by ``next_run`` then id. It should use an index on next_run."""
         ...
 
 

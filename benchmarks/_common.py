@@ -1,0 +1,182 @@
+"""Helpers the workload sides share inside a child process.
+
+Nothing here imports tickwork or APScheduler at module level: a child measuring one
+library never loads the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import math
+import os
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from ._harness import Figures, percentile
+
+MIB = 1024 * 1024
+
+
+class Unavailable(Exception):
+    """A side cannot run here (a store that is not installed or not working yet)."""
+
+
+def quiet_logging() -> None:
+    """Both libraries log at ERROR only, so neither pays for printing warnings.
+
+    (APScheduler warns once per missed run; those counts are reported as figures.)
+    """
+    logging.basicConfig(level=logging.ERROR)
+    for name in ("apscheduler", "tickwork"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def rss_bytes() -> int:
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+def utc(timestamp: float) -> datetime:
+    """An aware UTC datetime for a ``time.time()`` value (microsecond precision)."""
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+class CpuWindow:
+    """CPU time (every thread of the process) and wall time over a window."""
+
+    def __init__(self) -> None:
+        self.cpu0 = self.cpu1 = 0.0
+        self.wall0 = self.wall1 = 0.0
+
+    def __enter__(self) -> CpuWindow:
+        self.cpu0, self.wall0 = time.process_time(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cpu1, self.wall1 = time.process_time(), time.perf_counter()
+
+    @property
+    def cpu_seconds(self) -> float:
+        return self.cpu1 - self.cpu0
+
+    @property
+    def core_percent(self) -> float:
+        wall = self.wall1 - self.wall0
+        return 100.0 * self.cpu_seconds / wall if wall > 0 else math.nan
+
+
+def sleep_until(timestamp: float) -> None:
+    delay = timestamp - time.time()
+    if delay > 0:
+        time.sleep(delay)
+
+
+async def asleep_until(timestamp: float) -> None:
+    delay = timestamp - time.time()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+def lateness_figures(lateness_seconds: Sequence[float]) -> Figures:
+    ms = [value * 1000.0 for value in lateness_seconds]
+    return {
+        "lateness_p50_ms": percentile(ms, 50),
+        "lateness_p99_ms": percentile(ms, 99),
+        "lateness_max_ms": max(ms) if ms else math.nan,
+    }
+
+
+def sqlite_url(path: str) -> str:
+    return f"sqlite:///{os.path.abspath(path)}"
+
+
+@functools.cache
+def tickwork_sql_store_problem() -> str | None:
+    """Why tickwork's SQLite store cannot be benchmarked here, or None when it works.
+
+    The store must be registered and round-trip a job and an execution record.
+    """
+    try:
+        import tickwork
+    except ImportError as exc:  # pragma: no cover - the workspace installs it
+        return f"tickwork not importable: {exc}"
+    if "sqlalchemy" not in tickwork.available_plugins().get("stores", []):
+        return "store not available: the 'sqlalchemy' store plugin is not installed"
+
+    async def round_trip(path: str) -> None:
+        from datetime import timedelta
+
+        store = tickwork.create_store(sqlite_url(path))
+        await store.initialize()
+        try:
+            now = datetime.now(UTC)
+            job = tickwork.JobData(id="probe", schedule_type="interval", schedule_config="1s")
+            await store.save_job(job)
+            if (await store.get_job("probe")).id != "probe":
+                raise RuntimeError("get_job returned another job")
+            record = tickwork.ExecutionRecord(
+                job_id="probe",
+                execution_id="probe-1",
+                start_time=now,
+                end_time=now + timedelta(milliseconds=1),
+            )
+            await store.save_execution(record)
+            if len(await store.list_executions("probe")) != 1:
+                raise RuntimeError("the execution record did not round-trip")
+        finally:
+            await store.close()
+
+    import tempfile
+    import threading
+
+    failures: list[BaseException] = []
+
+    def probe(path: str) -> None:
+        # A thread of its own, so the probe works from inside a running event loop too.
+        try:
+            asyncio.run(round_trip(path))
+        except BaseException as exc:
+            failures.append(exc)
+
+    with tempfile.TemporaryDirectory(prefix="tickwork-bench-probe-") as folder:
+        thread = threading.Thread(target=probe, args=(os.path.join(folder, "probe.db"),))
+        thread.start()
+        thread.join()
+    if failures:
+        return f"store not available: the SQLite store does not round-trip ({failures[0]!r})"
+    return None
+
+
+def require_tickwork_sql_store() -> None:
+    problem = tickwork_sql_store_problem()
+    if problem is not None:
+        raise Unavailable(problem)
+
+
+RUN_OUTCOMES = frozenset({"completed", "failed", "timed_out"})
+
+
+async def count_tickwork_records(store: Any, job_ids: Iterable[str]) -> int:
+    """How many records of runs that happened ``store`` holds for ``job_ids``.
+
+    The tick log also records runs that did not happen (skipped, missed, coalesced);
+    those are not counted. Opens and closes the store.
+    """
+    await store.initialize()
+    try:
+        total = 0
+        for job_id in job_ids:
+            records = await store.list_executions(job_id)
+            total += sum(1 for r in records if str(r.status.value) in RUN_OUTCOMES)
+        return total
+    finally:
+        await store.close()
+
+
+def has_bulk_add(scheduler: Any) -> bool:
+    return callable(getattr(scheduler, "add_jobs", None))
