@@ -6,6 +6,9 @@ import logging
 
 import pytest
 
+# The real-server fixtures (nats_server, nats_cluster, ...) are shared by every suite.
+pytest_plugins = ["support.nats_fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _tickwork_debug_logs(caplog: pytest.LogCaptureFixture) -> None:

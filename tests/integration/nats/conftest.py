@@ -13,62 +13,13 @@ Every process is stopped even when the test fails.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
-from functools import cache
-from pathlib import Path
-from typing import Any
+from collections.abc import AsyncIterator
 
 import nats
 import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from support.nats_server import NatsCluster, NatsServer, find_nats_server
-from support.services import unavailable
-
-
-@cache
-def _binary() -> tuple[Path | None, str]:
-    return find_nats_server()
-
-
-@pytest.fixture
-def nats_binary() -> Path:
-    """The ``nats-server`` executable (2.12+); skip, or fail in CI, without one."""
-    binary, why = _binary()
-    if binary is None:
-        unavailable("nats-server", why)
-    assert binary is not None
-    return binary
-
-
-@pytest.fixture
-def nats_server_factory(nats_binary: Path) -> Iterator[Callable[..., NatsServer]]:
-    """``factory(**options) -> NatsServer``: start a server (NatsServer's keywords)."""
-    started: list[NatsServer] = []
-
-    def factory(**options: Any) -> NatsServer:
-        server = NatsServer(binary=nats_binary, **options)
-        started.append(server)
-        return server.start()
-
-    try:
-        yield factory
-    finally:
-        for server in started:
-            server.cleanup()
-
-
-@pytest.fixture
-def nats_server(nats_server_factory: Callable[..., NatsServer]) -> NatsServer:
-    """A fresh nats-server with JetStream on a free loopback port."""
-    return nats_server_factory()
-
-
-@pytest.fixture
-def nats_cluster(nats_binary: Path) -> Iterator[NatsCluster]:
-    """Three JetStream nodes with routes between them, healthy (meta leader elected)."""
-    with NatsCluster(3) as cluster:
-        yield cluster
+from support.nats_server import NatsServer
 
 
 @pytest.fixture
