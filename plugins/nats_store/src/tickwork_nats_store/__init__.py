@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._keys import decode_id, encode_id
+from ._keys import SAFE_CHARS, decode_id, encode_id
 
 if TYPE_CHECKING:
     from ._once import JetStreamOnce, OnceFunc
     from ._store import NATSStore
 
-__all__ = ["JetStreamOnce", "NATSStore", "OnceFunc", "decode_id", "encode_id"]
+__all__ = ["SAFE_CHARS", "JetStreamOnce", "NATSStore", "OnceFunc", "decode_id", "encode_id"]
 
 _LAZY = {"NATSStore": "._store", "JetStreamOnce": "._once", "OnceFunc": "._once"}
 

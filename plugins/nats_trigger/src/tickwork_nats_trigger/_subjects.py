@@ -32,6 +32,8 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from tickwork_nats_store import SAFE_CHARS, decode_id, encode_id
+
 __all__ = [
     "MAX_TOKEN_LENGTH",
     "SAFE_CHARS",
@@ -43,41 +45,31 @@ __all__ = [
     "validate_name",
 ]
 
-SAFE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-"""Characters an id keeps as they are."""
-
 MAX_TOKEN_LENGTH = 512
 """The longest escaped token used as is; longer ones are hashed."""
 
-_ESCAPE = "="
 _HASHED = "=H"
-_HEX = "0123456789ABCDEF"
 
 
 def encode_token(job_id: str) -> str:
     """Return ``job_id`` as one subject token (see the module docs).
 
+    The escaping is the NATS store's (:func:`tickwork_nats_store.encode_id`), so a job's
+    subject token and its KV key are the same text; only the hashing of very long ids
+    is the trigger's own.
+
     :raises ValueError: ``job_id`` is empty or not a str.
     """
     if not isinstance(job_id, str) or not job_id:
         raise ValueError(f"cannot encode {job_id!r}: job ids are non-empty strings")
-    if len(job_id) <= MAX_TOKEN_LENGTH and all(ch in SAFE_CHARS for ch in job_id):
-        return job_id
-    parts: list[str] = []
-    length = 0
-    for ch in job_id:
-        if ch in SAFE_CHARS:
-            parts.append(ch)
-            length += 1
-        else:
-            # surrogatepass: a lone surrogate (legal in a Python str) still round-trips.
-            for byte in ch.encode("utf-8", "surrogatepass"):
-                parts.append(f"{_ESCAPE}{_HEX[byte >> 4]}{_HEX[byte & 15]}")
-                length += 3
-        if length > MAX_TOKEN_LENGTH:
-            digest = hashlib.sha256(job_id.encode("utf-8", "surrogatepass")).hexdigest()
-            return _HASHED + digest
-    return "".join(parts)
+    try:
+        token: str | None = encode_id(job_id)
+    except ValueError:  # longer than a KV key may be: hashed below
+        token = None
+    if token is None or len(token) > MAX_TOKEN_LENGTH:
+        digest = hashlib.sha256(job_id.encode("utf-8", "surrogatepass")).hexdigest()
+        return _HASHED + digest
+    return token
 
 
 def decode_token(token: str) -> str | None:
@@ -92,27 +84,9 @@ def decode_token(token: str) -> str | None:
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             raise ValueError(f"malformed hashed token {token!r}")
         return None
-    out = bytearray()
-    i, n = 0, len(token)
-    while i < n:
-        ch = token[i]
-        if ch == _ESCAPE:
-            pair = token[i + 1 : i + 3]
-            if len(pair) != 2 or pair[0] not in _HEX or pair[1] not in _HEX:
-                raise ValueError(f"bad escape at offset {i} in token {token!r}")
-            out.append(int(pair, 16))
-            i += 3
-        elif ch in SAFE_CHARS:
-            out.append(ord(ch))
-            i += 1
-        else:
-            raise ValueError(f"character {ch!r} cannot appear in token {token!r}")
-    try:
-        value = out.decode("utf-8", "surrogatepass")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"token {token!r} does not decode to UTF-8 text") from exc
-    if encode_token(value) != token:
-        raise ValueError(f"token {token!r} is not in canonical form")
+    value = decode_id(token)
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise ValueError(f"token {token!r} is not in canonical form (it would be hashed)")
     return value
 
 
