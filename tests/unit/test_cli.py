@@ -223,3 +223,33 @@ def test_jobs_add_refuses_the_reserved_metadata_key(
         == 1
     )
     assert "reserved" in capsys.readouterr().err
+
+
+def test_jobs_and_history_as_json(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["demo", "--store", db, "--seconds", "1.5"]) == 0
+    capsys.readouterr()
+    assert main(["jobs", "--store", db, "list", "--json"]) == 0
+    jobs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {j["id"] for j in jobs} >= {"heartbeat", "nightly"}
+    assert main(["history", "--store", db, "heartbeat", "--json", "--limit", "1"]) == 0
+    (record,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert record["status"] == "completed"
+    assert isinstance(record["duration"], int)
+
+
+def test_jobs_list_marks_quarantined_jobs(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    from tickwork import JobData, create_store
+
+    async def seed() -> None:
+        store = create_store(db)
+        await store.initialize()
+        await store.save_job(JobData(id="odd", schedule_type="lunar", schedule_config="x"))
+        await store.close()
+
+    asyncio.run(seed())
+    assert main(["jobs", "--store", db, "list"]) == 0
+    assert "quarantined (pending): no codec for 'lunar'" in capsys.readouterr().out

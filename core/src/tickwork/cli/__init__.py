@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from .._converter import unstructure
 from .._cron import CronSchedule
 from .._errors import JobDataNotFoundError, TickworkError
 from .._migrate import migrate_storage
@@ -60,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     jobs = sub.add_parser("jobs", help="list, add, remove, pause or resume stored jobs")
     jobs.add_argument("--store", default=None, help=store_help)
     jsub = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
-    jsub.add_parser("list", help="list every job")
+    listing = jsub.add_parser("list", help="list every job")
+    listing.add_argument("--json", action="store_true", help="print JSON lines, one per job")
     add = jsub.add_parser("add", help="add a job")
     add.add_argument("job_id")
     group = add.add_mutually_exclusive_group(required=True)
@@ -89,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--until", help="records starting before (RFC 3339)")
     history.add_argument("--sort", choices=["start_time", "end_time", "duration"])
     history.add_argument("--asc", action="store_true", help="oldest first (default newest)")
+    history.add_argument("--json", action="store_true", help="print JSON lines, one per record")
 
     explain = sub.add_parser(
         "explain", help="show the next fire times of a cron expression or schedule"
@@ -237,25 +241,41 @@ async def _migrate(source: str, destination: str, out: TextIO) -> int:
     return 0
 
 
+async def _list_jobs(store: Store, as_json: bool, out: TextIO) -> int:
+    jobs = await store.list_jobs()
+    if as_json:
+        for data in jobs:
+            out.write(json.dumps(unstructure(data), ensure_ascii=False) + "\n")
+        return 0
+    codec = default_codec()
+    rows = []
+    for job in jobs:
+        status = job.status.value
+        try:
+            codec.decode(job.schedule_type, job.schedule_config)
+        except TickworkError:
+            status = f"quarantined ({status}): no codec for {job.schedule_type!r}"
+        metadata = {k: v for k, v in job.metadata.items() if k != OPTIONS_KEY}
+        rows.append(
+            [
+                job.id,
+                job.schedule_type,
+                job.schedule_config,
+                status,
+                job.next_run,
+                job.last_run,
+                metadata,
+            ]
+        )
+    headers = ["id", "type", "config", "status", "next run", "last run", "metadata"]
+    print_table(out, headers, rows)
+    return 0
+
+
 async def _jobs(store: Store, args: argparse.Namespace, out: TextIO) -> int:
     action = args.action
     if action == "list":
-        rows = [
-            [
-                j.id,
-                j.schedule_type,
-                j.schedule_config,
-                j.status.value,
-                j.next_run,
-                j.last_run,
-                j.metadata,
-            ]
-            for j in await store.list_jobs()
-        ]
-        print_table(
-            out, ["id", "type", "config", "status", "next run", "last run", "metadata"], rows
-        )
-        return 0
+        return await _list_jobs(store, args.json, out)
     if action == "add":
         table: dict[str, Any] = {"timezone": args.timezone}
         for key in ("interval", "cron", "once", "start_at"):
@@ -354,6 +374,10 @@ async def _history(store: Store, args: argparse.Namespace, out: TextIO) -> int:
         sort_desc=not args.asc,
     )
     records = await store.list_executions(args.job_id, options)
+    if args.json:
+        for record in records:
+            out.write(json.dumps(unstructure(record), ensure_ascii=False) + "\n")
+        return 0
     if not records:
         try:
             await store.get_job(args.job_id)
