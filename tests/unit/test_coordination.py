@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -20,8 +21,10 @@ from tickwork import (
     IntervalSchedule,
     JobEvent,
     JobStatus,
+    LocalTrigger,
     MemoryStore,
     OnceSchedule,
+    StartAtIntervalSchedule,
 )
 
 INTERVAL = timedelta(milliseconds=50)
@@ -55,14 +58,35 @@ async def test_coordination_turns_on_for_shared_claiming_stores() -> None:
     class NoClaims:
         """A store with the Store methods only (it cannot claim runs)."""
 
-    for name in (
-        "initialize close save_job update_job delete_job get_job list_jobs "
-        "list_jobs_by_status save_execution get_execution list_executions "
-        "delete_executions health_check"
-    ).split():
+    for name in [
+        "initialize",
+        "close",
+        "save_job",
+        "update_job",
+        "delete_job",
+        "get_job",
+        "list_jobs",
+        "list_jobs_by_status",
+        "save_execution",
+        "get_execution",
+        "list_executions",
+        "delete_executions",
+        "health_check",
+    ]:
         setattr(NoClaims, name, getattr(MemoryStore, name))
     with pytest.raises(TypeError, match="ClaimingStore"):
         AsyncScheduler(NoClaims(), coordinate=True)  # type: ignore[arg-type]
+
+
+async def test_a_shared_trigger_is_not_doubled_by_claims() -> None:
+    """A shared trigger hands each due run to one worker already: no claims by default."""
+
+    class SharedTrigger(LocalTrigger):
+        shared = True
+
+    store = MemoryStore(shared=True)
+    assert not AsyncScheduler(store, trigger=SharedTrigger()).coordinated
+    assert AsyncScheduler(store, trigger=SharedTrigger(), coordinate=True).coordinated
 
 
 async def test_each_due_run_executes_once_across_schedulers() -> None:
@@ -163,3 +187,125 @@ async def test_run_of_a_dead_scheduler_is_taken_over_after_the_lease() -> None:
     assert ran[0][1] == ran[1][1], "the taken-over run is the same due run"
     await alive.stop()
     await dead.stop(timeout=0.1)
+
+
+class SlowReads(MemoryStore):
+    """A shared store whose reads take a while, as a database's round trips do."""
+
+    async def get_job(self, job_id: str):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0.02)
+        return await super().get_job(job_id)
+
+
+async def test_a_run_being_finished_is_not_claimed_again_by_its_own_process() -> None:
+    """While a run saves its outcome, a poll re-arms the job at the same due time; the
+    process must not claim (as the same owner, which succeeds) and run that tick again."""
+    store, log = SlowReads(shared=True), Log()
+    (scheduler,) = schedulers(store, log, 1)
+    scheduler._coordinator.sync_interval = 0.005  # type: ignore[union-attr]
+    await scheduler.start()
+    await scheduler.add_job("job", IntervalSchedule(INTERVAL))
+    await asyncio.sleep(1.0)
+    await scheduler.stop()
+    counts = Counter(when for _, _, when in log.runs)
+    assert len(counts) >= 5, "it barely ran"
+    assert {when: n for when, n in counts.items() if n > 1} == {}
+
+
+async def test_takeover_is_not_pushed_back_by_polls_that_see_the_job_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Polls look back a little (``_OVERLAP``), so they list an unchanged job several
+    times; that must not restart the wait for the dead owner's lease each time (which
+    would delay the takeover by the look-back)."""
+    monkeypatch.setattr("tickwork._coordination._OVERLAP", timedelta(milliseconds=500))
+    store = MemoryStore(shared=True)
+    ran: list[tuple[str, datetime, datetime]] = []
+    stuck = asyncio.Event()
+
+    async def dying(event: JobEvent) -> None:
+        ran.append(("dead", event.scheduled_at, event.started_at))
+        stuck.set()
+        await asyncio.sleep(3600)
+
+    async def healthy(event: JobEvent) -> None:
+        ran.append(("alive", event.scheduled_at, event.started_at))
+
+    lease = timedelta(milliseconds=800)  # longer than the look-back
+    dead = AsyncScheduler(store, dying, worker_id="dead", claim_lease=lease, sync_interval=0.05)
+    alive = AsyncScheduler(store, healthy, worker_id="alive", claim_lease=lease, sync_interval=0.05)
+    await dead.start()
+    await alive.start()
+    await dead.add_job("job", OnceSchedule(datetime.now(UTC)))
+    await asyncio.wait_for(stuck.wait(), 5)
+    assert dead._coordinator is not None
+    dead._coordinator.lease = timedelta(hours=1)
+    for task in asyncio.all_tasks():
+        if task.get_name().startswith("tickwork-lease-"):
+            task.cancel()
+    await until(lambda: len(ran) == 2, timeout=5, what="takeover")
+    (_, due, _), (who, again, started) = ran
+    assert (who, again) == ("alive", due)
+    # The dead owner claimed at `due` and its lease ran out `lease` later; polls that
+    # restarted the wait would have delayed the takeover to about look-back + lease.
+    assert started - due < lease + timedelta(milliseconds=250), started - due
+    await alive.stop()
+    await dead.stop(timeout=0.1)
+
+
+class SlowStore(MemoryStore):
+    """A shared store whose claims, reads and writes each take up to 50 ms, as a busy
+    database's do (seeded, so a failure repeats)."""
+
+    def __init__(self) -> None:
+        super().__init__(shared=True)
+        self._random = random.Random(7)
+
+    async def _pause(self) -> None:
+        await asyncio.sleep(self._random.uniform(0, 0.05))
+
+    async def claim_job(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        await self._pause()
+        return await super().claim_job(*args, **kwargs)
+
+    async def release_claim(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        await self._pause()
+        return await super().release_claim(*args, **kwargs)
+
+    async def get_job(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        await self._pause()
+        return await super().get_job(*args, **kwargs)
+
+    async def update_job(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        await self._pause()
+        return await super().update_job(*args, **kwargs)
+
+    async def save_execution(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        await self._pause()
+        return await super().save_execution(*args, **kwargs)
+
+    async def list_jobs_changed_since(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        await self._pause()
+        return await super().list_jobs_changed_since(*args, **kwargs)
+
+
+@pytest.mark.parametrize("processes", [1, 3])
+async def test_releasing_a_finished_run_keeps_the_claim_on_the_next_one(processes: int) -> None:
+    """A job behind its fixed grid has its next run due at once: a process claims it
+    while the previous run's claim is still being released. The store keeps one claim
+    per job and releases by owner, so that release must neither drop the new claim nor
+    reach the store after it; otherwise this process (its record of held runs cleared)
+    or another one (the claim gone) runs the new tick a second time."""
+    store, log = SlowStore(), Log()
+    group = schedulers(store, log, processes)
+    for scheduler in group:
+        await scheduler.start()
+    start = datetime.now(UTC) + timedelta(milliseconds=100)
+    grid = StartAtIntervalSchedule(start, timedelta(milliseconds=100))
+    await group[0].add_jobs([(f"job-{i}", grid) for i in range(30)])
+    await asyncio.sleep(1.5)
+    counts = Counter((job, when) for _, job, when in log.runs)
+    for scheduler in group:
+        await scheduler.stop()
+    assert len(counts) > 100, "it barely ran"
+    assert {key: n for key, n in counts.items() if n > 1} == {}

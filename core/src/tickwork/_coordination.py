@@ -28,8 +28,10 @@ DEFAULT_LEASE = timedelta(seconds=30)
 DEFAULT_SYNC_INTERVAL = 1.0
 
 # Updates are looked for this far before the previous poll, so a write that committed
-# late, or a small clock difference between processes, is not missed. Seeing a job
-# twice is harmless: applying the same state again changes nothing.
+# late, or a small clock difference between processes, is not missed. A job listed again
+# unchanged is not handed on again: re-arming a job whose run goes on in another process
+# would make this one ask for the claim at once, fail, and wait a whole lease again, so
+# every poll would push the takeover of a dead process's run further back.
 _OVERLAP = timedelta(seconds=2)
 
 
@@ -53,19 +55,76 @@ class Coordinator:
         self.lease = lease
         self.sync_interval = sync_interval
         self._poller: asyncio.Task[None] | None = None
+        # The run of each job this process is claiming or holds, until it is released.
+        self._held: dict[str, datetime] = {}
+        # Per job, a lock and how many calls use it: claims and releases of one job
+        # reach the store one at a time, in the order they were asked for.
+        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    def holds(self, job_id: str, scheduled_at: datetime) -> bool:
+        """Whether this process claimed (or is claiming) that run and has not released
+        it: the run is going on here, or its outcome is being saved.
+
+        A second delivery of such a run must be dropped. Asking the store would not do:
+        it lets an owner claim its own run again, and until the outcome is saved the
+        job is still due at ``scheduled_at``.
+        """
+        return self._held.get(job_id) == scheduled_at
 
     async def claim(self, job_id: str, scheduled_at: datetime) -> JobData | None:
         """Claim one due run; the job as stored when we own it, else None."""
-        now = utcnow()
-        return await self.store.claim_job(job_id, scheduled_at, self.owner, now + self.lease, now)
-
-    async def release(self, job_id: str) -> None:
-        """Give the claim up (after the job's next run has been saved)."""
+        previous = self._held.get(job_id)
+        self._held[job_id] = scheduled_at  # from now on, other deliveries of it are dropped
+        claimed: JobData | None = None
         try:
-            await self.store.release_claim(job_id, self.owner)
-        except Exception:
-            # The lease expires by itself; nothing is lost, the next claim waits for it.
-            logger.warning("job %r: releasing its claim failed", job_id, exc_info=True)
+            async with self._turn(job_id):
+                now = utcnow()
+                claimed = await self.store.claim_job(
+                    job_id, scheduled_at, self.owner, now + self.lease, now
+                )
+        finally:
+            if claimed is None and self._held.get(job_id) == scheduled_at:
+                if previous is None:
+                    del self._held[job_id]
+                else:
+                    self._held[job_id] = previous
+        return claimed
+
+    async def release(self, job_id: str, scheduled_at: datetime) -> None:
+        """Give up the claim on the run of ``job_id`` due at ``scheduled_at`` (after the
+        job's next run has been saved).
+
+        Nothing happens when this process no longer holds that run: it was released
+        already, or the job's next run has been claimed since. The store keeps one claim
+        per job and releases it by owner, so releasing then would drop the newer claim
+        while its run goes on, and let another process run that again. For the same
+        reason a release and a claim of one job never overlap: the job's next run may
+        come due (and be claimed here) while its previous run is being released.
+        """
+        async with self._turn(job_id):
+            if self._held.get(job_id) != scheduled_at:
+                return
+            del self._held[job_id]
+            try:
+                await self.store.release_claim(job_id, self.owner)
+            except Exception:
+                # The lease expires by itself; nothing is lost, the next claim waits for it.
+                logger.warning("job %r: releasing its claim failed", job_id, exc_info=True)
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, job_id: str) -> AsyncIterator[None]:
+        """Wait until no other claim or release of ``job_id`` is with the store."""
+        lock, users = self._turns.get(job_id) or (asyncio.Lock(), 0)
+        self._turns[job_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._turns[job_id]
+            if users == 1:
+                del self._turns[job_id]
+            else:
+                self._turns[job_id] = (lock, users - 1)
 
     @contextlib.asynccontextmanager
     async def held(self, job_id: str) -> AsyncIterator[None]:
@@ -110,14 +169,28 @@ class Coordinator:
 
     async def _poll(self, apply: Callable[[list[JobData]], Awaitable[None]]) -> None:
         since = utcnow() - _OVERLAP
+        seen: dict[str, _Version] = {}  # what the last polls handed on, per job
         while True:
             await asyncio.sleep(self.sync_interval)
             started = utcnow()
             try:
                 changed = await self.store.list_jobs_changed_since(since)
-                if changed:
-                    await apply(changed)
+                fresh = [job for job in changed if seen.get(job.id) != _version(job)]
+                if fresh:
+                    await apply(fresh)
             except Exception:
                 logger.warning("polling the store for changed jobs failed", exc_info=True)
                 continue
             since = started - _OVERLAP
+            seen.update((job.id, _version(job)) for job in fresh)
+            # What the next poll cannot list any more need not be remembered.
+            seen = {job_id: v for job_id, v in seen.items() if v[0] >= since}
+
+
+# What identifies a stored state of a job: some writes move next_run or the status
+# without a new updated_at.
+_Version = tuple[datetime, datetime | None, str]
+
+
+def _version(job: JobData) -> _Version:
+    return (job.updated_at, job.next_run, job.status)

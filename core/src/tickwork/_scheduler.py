@@ -115,7 +115,8 @@ class AsyncScheduler:
     :param coordinate: claim each due run in the store before running it and poll the
         store for jobs changed by other processes, so several schedulers can share one
         store. ``None`` (the default) turns it on when the store is a
-        :class:`~tickwork.abc.ClaimingStore` whose ``shared`` is true.
+        :class:`~tickwork.abc.ClaimingStore` whose ``shared`` is true and the trigger
+        is not shared itself (a shared trigger hands each due run to one worker).
     :param claim_lease: how long a claim lasts without renewal; a run whose process
         died is taken over by another process after this.
     :param sync_interval: seconds between polls for jobs changed by other processes
@@ -153,7 +154,7 @@ class AsyncScheduler:
             f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         )
         self._coordinator = _make_coordinator(
-            self._store, coordinate, self.worker_id, claim_lease, sync_interval
+            self._store, self._trigger, coordinate, self.worker_id, claim_lease, sync_interval
         )
         # After each run: records and job updates, batched when the store can.
         self._writes: RunWrites = run_writes(self._store)
@@ -521,26 +522,10 @@ class AsyncScheduler:
         :raises InvalidJobDataError: bad metadata or options.
         :raises JobAlreadyExistsError: the id is taken.
         """
-        check_job_id(job_id)
-        schedule_type, config = self._encode(schedule)
-        meta = _check_metadata(metadata)
         opts = (options or JobOptions()).replace(**option_fields)
+        entry = self._new_entry(job_id, schedule, metadata, opts, utcnow())
         if job_id in self._entries and not self._entries[job_id].removed:
             raise JobAlreadyExistsError(job_id)
-        now = utcnow()
-        entry = JobEntry(
-            id=job_id,
-            schedule=schedule,
-            schedule_type=schedule_type,
-            schedule_config=config,
-            metadata=meta,
-            status=JobStatus.PENDING,
-            next_run=first_run(schedule, now),
-            last_run=None,
-            created_at=now,
-            updated_at=now,
-            options=opts,
-        )
         if not self._running:
             self._entries[job_id] = entry
             self._pending_new.add(job_id)
@@ -553,6 +538,31 @@ class AsyncScheduler:
         self._entries[job_id] = entry
         await self._arm(entry)
         return entry.snapshot()
+
+    def _new_entry(
+        self,
+        job_id: str,
+        schedule: Schedule,
+        metadata: Mapping[str, str] | None,
+        options: JobOptions,
+        now: datetime,
+    ) -> JobEntry:
+        """A new job's state, every argument checked (nothing is stored yet)."""
+        check_job_id(job_id)
+        schedule_type, config = self._encode(schedule)
+        return JobEntry(
+            id=job_id,
+            schedule=schedule,
+            schedule_type=schedule_type,
+            schedule_config=config,
+            metadata=_check_metadata(metadata),
+            status=JobStatus.PENDING,
+            next_run=first_run(schedule, now),
+            last_run=None,
+            created_at=now,
+            updated_at=now,
+            options=options,
+        )
 
     async def add_jobs(
         self,
@@ -586,26 +596,12 @@ class AsyncScheduler:
                     f"add_jobs() takes (job_id, schedule) or (job_id, schedule, metadata) "
                     f"tuples, got {item!r}"
                 )
-            job_id, schedule = item[0], item[1]
-            check_job_id(job_id)
-            schedule_type, config = self._encode(schedule)
-            meta = _check_metadata(item[2] if len(item) == 3 else None)
+            job_id = item[0]
+            entry = self._new_entry(job_id, item[1], item[2] if len(item) == 3 else None, opts, now)
             known = self._entries.get(job_id)
             if job_id in entries or (known is not None and not known.removed):
                 raise JobAlreadyExistsError(job_id)
-            entries[job_id] = JobEntry(
-                id=job_id,
-                schedule=schedule,
-                schedule_type=schedule_type,
-                schedule_config=config,
-                metadata=meta,
-                status=JobStatus.PENDING,
-                next_run=first_run(schedule, now),
-                last_run=None,
-                created_at=now,
-                updated_at=now,
-                options=opts,
-            )
+            entries[job_id] = entry
         if not self._running:
             self._entries.update(entries)
             self._pending_new.update(entries)
@@ -931,7 +927,7 @@ class AsyncScheduler:
                 await self._on_due(entry, scheduled_at)
         finally:
             if self._coordinator is not None and entry is not None and not entry.running:
-                await self._coordinator.release(job_id)
+                await self._coordinator.release(job_id, scheduled_at)
             await _settle(delivery.ack)
 
     async def _wanted_entry(self, job_id: str, scheduled_at: datetime) -> JobEntry | None:
@@ -939,8 +935,10 @@ class AsyncScheduler:
         entry: JobEntry | None
         if self._coordinator is not None:
             local = self._entries.get(job_id)
-            if local is not None and scheduled_at in local.running.values():
-                return None  # a second delivery of the run we are doing
+            if self._coordinator.holds(job_id, scheduled_at) or (
+                local is not None and scheduled_at in local.running.values()
+            ):
+                return None  # a second delivery of a run we are doing (or finishing)
             claimed = await self._coordinator.claim(job_id, scheduled_at)
             if claimed is None:
                 await self._lost_claim(job_id, scheduled_at)
@@ -1157,7 +1155,7 @@ class AsyncScheduler:
             )
         finally:
             if self._coordinator is not None and not manual and not entry.running:
-                await self._coordinator.release(entry.id)
+                await self._coordinator.release(entry.id, tick)
         if cancelled:
             raise asyncio.CancelledError(cancelled)
         if entry.queued is not None and not entry.running and entry.wants_to_run:
@@ -1257,7 +1255,10 @@ class AsyncScheduler:
 
             if rearm:
                 try:
-                    entry.next_run = entry.schedule.next(ended)
+                    # Never before the tick: a run that started early (a trigger or clock
+                    # ahead of ours, a clock stepped back) would otherwise end before its
+                    # tick, and a fixed grid would hand back that tick and run it twice.
+                    entry.next_run = entry.schedule.next(max(ended, tick))
                 except Exception as exc:
                     logger.error(
                         "job %r: its schedule failed to compute the next run: %s", entry.id, exc
@@ -1445,13 +1446,20 @@ class _RecheckDelivery:
 
 def _make_coordinator(
     store: Store,
+    trigger: Trigger,
     coordinate: bool | None,
     owner: str,
     lease: timedelta,
     sync_interval: float,
 ) -> Coordinator | None:
     if coordinate is None:
-        coordinate = isinstance(store, ClaimingStore) and bool(getattr(store, "shared", False))
+        # A shared trigger (NATS) already hands each due run to one worker, and redelivers
+        # it on its own terms; claims on top would only add round trips and delays.
+        coordinate = (
+            isinstance(store, ClaimingStore)
+            and bool(getattr(store, "shared", False))
+            and not trigger.shared
+        )
     if not coordinate:
         return None
     if not isinstance(store, ClaimingStore):

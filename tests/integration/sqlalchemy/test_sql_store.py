@@ -6,9 +6,11 @@ import pytest
 from sql_helpers import admin_engine, drop_tables, execute, job, record
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 import tickwork
 from tickwork_sqlalchemy_store import SQLAlchemyStore
+from tickwork_sqlalchemy_store._urls import to_async_url
 
 
 @pytest.mark.parametrize(
@@ -44,6 +46,36 @@ def test_repr_and_url_hide_the_password() -> None:
     assert "hunter2" not in repr(store)
     assert "hunter2" not in str(store.url)
     assert "db.example" in repr(store)
+
+
+@pytest.mark.parametrize(
+    ("url", "shared"),
+    [
+        ("postgresql://postgres@127.0.0.1/test", True),
+        ("mysql://root@127.0.0.1/test", True),
+        ("mariadb://root@127.0.0.1/test", True),
+        ("sqlite:///jobs.db", True),
+        ("sqlite:////var/lib/app/jobs.db", True),
+        ("sqlite+aiosqlite:///file:jobs.db?uri=true", True),
+        ("sqlite://", False),
+        ("sqlite:///:memory:", False),
+        ("sqlite+aiosqlite:///file::memory:?uri=true", False),
+        ("sqlite+aiosqlite:///file:mem?mode=memory&cache=shared&uri=true", False),
+    ],
+)
+def test_shared_by_default_unless_in_memory(url: str, shared: bool) -> None:
+    """Other processes can open every database but an in-memory one: claim by default."""
+    assert SQLAlchemyStore(url).shared is shared
+    assert tickwork.AsyncScheduler(url, handler=print).coordinated is shared
+    engine = create_async_engine(to_async_url(url), poolclass=NullPool)  # never connects
+    assert SQLAlchemyStore(engine=engine).shared is shared
+
+
+@pytest.mark.parametrize("url", ["postgresql://postgres@127.0.0.1/test", "sqlite://"])
+@pytest.mark.parametrize("shared", [True, False])
+def test_explicit_shared_wins(url: str, shared: bool) -> None:
+    assert SQLAlchemyStore(url, shared=shared).shared is shared
+    assert tickwork.create_store(url, shared=shared).shared is shared  # type: ignore[attr-defined]
 
 
 def test_schema_is_refused_for_sqlite() -> None:

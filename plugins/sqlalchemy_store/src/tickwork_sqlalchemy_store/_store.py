@@ -78,10 +78,14 @@ class SQLAlchemyStore:
     :param engine: an async engine to use instead of ``url``.
     :param schema: PostgreSQL schema or MySQL database for the tables (default: the
         connection's), so several services can share one database, each in its own.
-    :param shared: several scheduler processes use these tables at once. Schedulers
-        then claim each due run in the store before running it (so it runs once across
-        all of them) and poll it for jobs changed by the others. Off by default: a
-        single scheduler needs neither the extra round trips nor the polling.
+    :param shared: whether several scheduler processes may use these tables at once.
+        Schedulers on a shared store claim each due run in ``scheduler_claims`` before
+        running it (so it runs once across all of them) and poll the store for jobs
+        changed by the others. ``None`` (the default) decides from the database: true
+        for every database another process can open (PostgreSQL, MySQL/MariaDB, a
+        SQLite file), false for in-memory SQLite (``sqlite://``, ``:memory:``), which
+        no other process can see. Pass ``False`` when you know one process is the only
+        user, to skip the claim statements and the polling.
     :param connect_timeout: seconds a connection attempt may take before
         :class:`tickwork.StorageConnectionError`; on SQLite, how long a write waits for
         another process to release the file. Ignored with ``engine``.
@@ -98,7 +102,7 @@ class SQLAlchemyStore:
         *,
         engine: AsyncEngine | None = None,
         schema: str | None = None,
-        shared: bool = False,
+        shared: bool | None = None,
         connect_timeout: float = 10.0,
         engine_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -126,7 +130,7 @@ class SQLAlchemyStore:
                 "give each service its own database file instead"
             )
         self._schema = schema
-        self.shared = bool(shared)
+        self.shared: bool = not is_memory_sqlite(self._url) if shared is None else bool(shared)
         self._connect_timeout = connect_timeout
         self._engine_options = dict(engine_options or {})
         self._where = describe(self._url)

@@ -84,7 +84,14 @@ def is_memory_sqlite(url: URL) -> bool:
     if url.get_backend_name() != "sqlite":
         return False
     database = url.database or ""
-    return database in ("", ":memory:") or "mode=memory" in database + str(url.query)
+    # URI form: ``file::memory:`` or ``file:name?mode=memory`` (the query may come
+    # parsed into url.query or be left in the database part).
+    return (
+        database in ("", ":memory:")
+        or database.startswith("file::memory:")
+        or "mode=memory" in database
+        or url.query.get("mode") == "memory"
+    )
 
 
 def sqlite_file(url: URL) -> Path | None:
