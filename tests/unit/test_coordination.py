@@ -309,3 +309,20 @@ async def test_releasing_a_finished_run_keeps_the_claim_on_the_next_one(processe
         await scheduler.stop()
     assert len(counts) > 100, "it barely ran"
     assert {key: n for key, n in counts.items() if n > 1} == {}
+
+
+async def test_schedulers_adding_the_same_jobs_before_start_both_start() -> None:
+    store, log = MemoryStore(shared=True), Log()
+    a, b = schedulers(store, log, 2)
+    when = datetime.now(UTC)
+    for s in (a, b):
+        await s.add_job("once", OnceSchedule(when))
+        await s.add_job("tick", IntervalSchedule(INTERVAL))
+    await asyncio.gather(a.start(), b.start())
+    await until(lambda: any(job == "once" for _, job, _ in log.runs))
+    await asyncio.sleep(0.3)
+    await a.stop()
+    await b.stop()
+    assert [job for _, job, _ in log.runs].count("once") == 1
+    counts = Counter((job, when) for _, job, when in log.runs)
+    assert max(counts.values()) == 1

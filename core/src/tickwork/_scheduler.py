@@ -385,9 +385,15 @@ class AsyncScheduler:
         """
         existing = loaded.get(entry.id)
         if existing is None:
-            await self._store.save_job(entry.to_data())
-            loaded[entry.id] = entry
-            return
+            try:
+                await self._store.save_job(entry.to_data())
+                loaded[entry.id] = entry
+                return
+            except JobDataAlreadyExistsError:
+                # Another process sharing the store saved it since we listed the jobs:
+                # merge with what it stored, as if we had listed it.
+                existing = self._entry_from_data(await self._store.get_job(entry.id))
+                loaded[entry.id] = existing
         if (existing.schedule_type, existing.schedule_config) == (
             entry.schedule_type,
             entry.schedule_config,
