@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from tickwork.abc import Store
-from tickwork.testing import ClaimingStoreContract
+from tickwork.testing import ClaimingStoreContract, make_job
 from tickwork_sqlalchemy_store import SQLAlchemyStore
 
 
@@ -33,7 +33,19 @@ class TestInMemorySQLite(ClaimingStoreContract):
     async def test_reinitialize_after_close_keeps_data(
         self, make_store: Callable[[], Store]
     ) -> None:
-        pytest.skip("an in-memory SQLite database is its connection: close() discards it")
+        """An in-memory SQLite database is its connection: close() discards it, and
+        the store starts empty (but working) when initialized again."""
+        store = make_store()
+        await store.initialize()
+        await store.save_job(make_job())
+        await store.close()
+        await store.initialize()
+        try:
+            assert await store.list_jobs() == []
+            await store.save_job(make_job())
+            assert (await store.get_job("job-1")).id == "job-1"
+        finally:
+            await store.close()
 
 
 def test_sqlalchemy_store_is_a_store() -> None:
