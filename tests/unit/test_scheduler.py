@@ -560,3 +560,25 @@ async def test_a_hung_sync_handler_does_not_stop_other_jobs() -> None:
     assert (await s.get_job("hung")).is_running
     await s.stop(timeout=0.1)
     gate.set()
+
+
+async def test_remove_job_interrupted_by_stop_raises_scheduler_stopped() -> None:
+    from tickwork import SchedulerStoppedError
+
+    started = asyncio.Event()
+
+    async def forever(event: JobEvent) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    s = AsyncScheduler(handler=forever)
+    await s.start()
+    await s.add_job("hang", OnceSchedule(datetime.now(UTC)))
+    await asyncio.wait_for(started.wait(), 5)
+    removal = asyncio.create_task(s.remove_job("hang"))
+    await asyncio.sleep(0.05)
+    await s.stop(timeout=0.1)
+    with pytest.raises(SchedulerStoppedError, match="not removed"):
+        await removal
+    await s.store.initialize()
+    assert (await s.store.get_job("hang")).id == "hang"

@@ -38,6 +38,7 @@ from ._errors import (
     JobNotFoundError,
     SchedulerAlreadyStartedError,
     SchedulerNotStartedError,
+    SchedulerStoppedError,
     TickworkError,
 )
 from ._group_commit import RunWrites, drain_writes, run_writes
@@ -834,6 +835,8 @@ class AsyncScheduler:
         Its execution history stays in the store.
 
         :raises JobNotFoundError: no such job.
+        :raises SchedulerStoppedError: the scheduler stopped while the call waited for
+            the job's run (the job is then not removed).
         """
         entry = await self._entry(job_id)
         entry.removed = True
@@ -851,6 +854,14 @@ class AsyncScheduler:
         others = set(entry.running) - {asyncio.current_task()}
         if others:
             await asyncio.wait(others)
+            if not self.is_running:  # (stop() may have run while we waited)
+                # stop() ended the run we waited for and is closing the store: the job
+                # is not deleted, and the caller learns why.
+                entry.removed = False
+                raise SchedulerStoppedError(
+                    f"the scheduler stopped while remove_job({job_id!r}) waited for its "
+                    "run; the job was not removed"
+                )
         try:
             await self._store.delete_job(job_id)
         except JobDataNotFoundError:
