@@ -18,12 +18,26 @@ from typing import TYPE_CHECKING, Any
 from ._keys import SAFE_CHARS, decode_id, encode_id
 
 if TYPE_CHECKING:
+    from ._errors import CONNECTION_ERRORS
     from ._once import JetStreamOnce, OnceFunc
     from ._store import NATSStore
 
-__all__ = ["SAFE_CHARS", "JetStreamOnce", "NATSStore", "OnceFunc", "decode_id", "encode_id"]
+__all__ = [
+    "CONNECTION_ERRORS",
+    "SAFE_CHARS",
+    "JetStreamOnce",
+    "NATSStore",
+    "OnceFunc",
+    "decode_id",
+    "encode_id",
+]
 
-_LAZY = {"NATSStore": "._store", "JetStreamOnce": "._once", "OnceFunc": "._once"}
+_LAZY = {
+    "CONNECTION_ERRORS": "._errors",
+    "NATSStore": "._store",
+    "JetStreamOnce": "._once",
+    "OnceFunc": "._once",
+}
 
 
 def __getattr__(name: str) -> Any:

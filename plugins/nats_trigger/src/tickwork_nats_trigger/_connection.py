@@ -21,6 +21,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from tickwork import StorageConnectionError, StorageOperationError, TickworkError
+from tickwork_nats_store import CONNECTION_ERRORS
 
 __all__ = [
     "DEFAULT_SERVER",
@@ -36,20 +37,7 @@ __all__ = [
 
 DEFAULT_SERVER = "nats://127.0.0.1:4222"
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    nats.errors.ConnectionClosedError,
-    nats.errors.ConnectionDrainingError,
-    nats.errors.ConnectionReconnectingError,
-    nats.errors.NoServersError,
-    nats.errors.NoRespondersError,
-    nats.errors.OutboundBufferLimitError,
-    nats.errors.StaleConnectionError,
-    nats.errors.TimeoutError,
-    nats.js.errors.ServiceUnavailableError,
-    nats.js.errors.NoStreamResponseError,
-    asyncio.TimeoutError,
-    OSError,
-)
+TRANSIENT_ERRORS = CONNECTION_ERRORS
 """Failures that mean "the server (or its JetStream) did not answer": worth a retry."""
 
 # JetStream API error codes that are temporary: no leader / cluster busy / not current.
