@@ -6,9 +6,12 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import queue
+import threading
+import weakref
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +24,22 @@ logger = logging.getLogger("tickwork.scheduler")
 
 Outcome = tuple[JobStatus | ExecutionStatus, str | None]
 
+_Work = tuple["asyncio.Future[Any]", Callable[[Any], Any], Any]
+
+# Pools whose threads must be told to end when the interpreter exits, before it joins
+# its non-daemon threads (as concurrent.futures does for its own pools).
+_live_pools: weakref.WeakSet[HandlerThreads] = weakref.WeakSet()
+
+
+def _end_pools_at_exit() -> None:
+    for pool in list(_live_pools):
+        pool.shutdown(wait=False)
+
+
+_register_atexit = getattr(threading, "_register_atexit", None)
+if _register_atexit is not None:
+    _register_atexit(_end_pools_at_exit)
+
 
 def is_async_callable(obj: Any) -> bool:
     """Whether calling ``obj`` gives a coroutine (a coroutine function, or an object
@@ -31,45 +50,103 @@ def is_async_callable(obj: Any) -> bool:
     return call is not None and inspect.iscoroutinefunction(call)
 
 
-class HandlerThreads(ThreadPoolExecutor):
-    """The thread pool that runs plain-function handlers, with a cheaper way back.
+class HandlerThreads:
+    """The threads that run plain-function handlers, built for a cheap round trip.
 
-    ``loop.run_in_executor`` chains a ``concurrent.futures.Future`` to an asyncio
-    future and wakes the loop once per call. :meth:`call` instead resolves the asyncio
-    future itself: the worker thread queues the outcome and wakes the loop only when
-    no wake-up is pending, so a burst of short handlers costs one wake-up per batch,
-    not one per run. Threads are the executor's own (same names, same shutdown).
+    A run handed to a thread costs two wake-ups at least (the thread's, then the
+    loop's when the outcome comes back), and on a small machine each wake-up costs
+    tens of microseconds, so everything around them is kept lean:
+
+    - Work goes through one :class:`queue.SimpleQueue` (a C queue) as a plain tuple.
+      ``ThreadPoolExecutor.submit`` builds a ``concurrent.futures.Future`` (with its
+      own lock and condition) and a work item per call, and ``run_in_executor`` then
+      chains that future to an asyncio one: three objects and a callback per run,
+      none of which the scheduler needs.
+    - The asyncio future is resolved on the loop by :meth:`_deliver`. A worker queues
+      the outcome and wakes the loop only when no wake-up is pending, so a burst of
+      short handlers costs one wake-up per batch, not one per run.
+    - Threads start on demand, when no thread is idle, up to ``max_workers``, and live
+      until :meth:`shutdown`. Idle threads are counted with tokens in a deque (whose
+      ``append`` and ``pop`` are atomic) instead of a ``threading.Semaphore``, which
+      is written in Python and takes a lock per call.
     """
 
     def __init__(self, max_workers: int, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(max_workers=max_workers, thread_name_prefix="tickwork-handler")
+        if max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1, got {max_workers!r}")
+        self._max_workers = max_workers
         self._loop = loop
+        self._work: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._idle: deque[None] = deque()
         self._outcomes: deque[tuple[asyncio.Future[Any], BaseException | None, Any]] = deque()
         self._wake_pending = False
         self._waiting: set[asyncio.Future[Any]] = set()
+        self._shut_down = False
+        _live_pools.add(self)
+
+    def __repr__(self) -> str:
+        return f"HandlerThreads(threads={len(self._threads)}, max_workers={self._max_workers})"
+
+    @property
+    def thread_count(self) -> int:
+        """How many threads have been started (they are kept until shutdown)."""
+        return len(self._threads)
 
     def call(self, fn: Callable[[Any], Any], arg: Any) -> asyncio.Future[Any]:
         """Run ``fn(arg)`` in a worker thread; the future is resolved on the loop.
 
         Cancelling the future does not stop the thread; its outcome is then dropped.
+
+        :raises RuntimeError: after :meth:`shutdown`.
         """
+        if self._shut_down:
+            raise RuntimeError("cannot run a handler after the handler threads shut down")
         future = self._loop.create_future()
         self._waiting.add(future)
-        self.submit(self._work, future, fn, arg)
+        self._work.put((future, fn, arg))
+        try:
+            self._idle.pop()  # an idle thread will take it
+        except IndexError:
+            if len(self._threads) < self._max_workers:
+                self._start_thread()
+            # else every thread is busy: the first one free takes it
         return future
 
-    def _work(self, future: asyncio.Future[Any], fn: Callable[[Any], Any], arg: Any) -> None:
-        # In a worker thread. deque.append is atomic; a stale read of _wake_pending can
-        # only cause one wake-up too many, never a missed one: the loop clears the flag
-        # before it takes outcomes out of the queue.
-        try:
-            self._outcomes.append((future, None, fn(arg)))
-        except BaseException as exc:
-            self._outcomes.append((future, exc, None))
-        if not self._wake_pending:
-            self._wake_pending = True
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                self._loop.call_soon_threadsafe(self._deliver)
+    def _start_thread(self) -> None:
+        thread = threading.Thread(
+            target=self._serve,
+            name=f"tickwork-handler_{len(self._threads)}",
+            # Not a daemon, as ThreadPoolExecutor's threads: at exit a handler is let
+            # finish, not cut off mid-way (the exit hook above ends idle threads).
+            daemon=_register_atexit is None,
+        )
+        thread.start()
+        self._threads.append(thread)
+
+    def _serve(self) -> None:
+        """A worker thread's life: take work until the shutdown sentinel."""
+        work, outcomes = self._work, self._outcomes
+        while True:
+            item = work.get()
+            if item is None:
+                work.put(None)  # let the next thread see it too
+                return
+            future, fn, arg = item
+            try:
+                outcomes.append((future, None, fn(arg)))
+            except BaseException as exc:
+                outcomes.append((future, exc, None))
+            del item, future, fn, arg  # do not keep the last event alive while idle
+            # Idle before the loop hears of the outcome, so the run that follows it
+            # finds this thread instead of starting another one.
+            self._idle.append(None)
+            # A stale read of _wake_pending can only cause one wake-up too many, never
+            # a missed one: the loop clears the flag before it takes outcomes out.
+            if not self._wake_pending:
+                self._wake_pending = True
+                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                    self._loop.call_soon_threadsafe(self._deliver)
 
     def _deliver(self) -> None:
         self._wake_pending = False
@@ -87,20 +164,32 @@ class HandlerThreads(ThreadPoolExecutor):
                 future.set_exception(exc)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        super().shutdown(wait=wait, cancel_futures=cancel_futures)
+        """Let the threads end once they are done with their current handler.
+
+        ``cancel_futures`` drops the calls no thread has taken yet (their futures are
+        cancelled); ``wait`` blocks until every thread has ended.
+        """
+        self._shut_down = True
         if cancel_futures:
-            # Calls that never reached a thread will never report back.
-            waiting, self._waiting = self._waiting, set()
-            for future in waiting:
-                if not future.done():
-                    self._loop.call_soon_threadsafe(future.cancel)
+            while True:
+                try:
+                    item = self._work.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    self._waiting.discard(item[0])
+                    self._loop.call_soon_threadsafe(item[0].cancel)
+        self._work.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
 
 
 async def call_handler(
     handler: Any,
     is_async: bool,
     event: JobEvent,
-    executor: Executor | None,
+    executor: HandlerThreads | Executor | None,
     timeout: timedelta | None,
 ) -> Outcome:
     """Run the handler once and say how it ended.
