@@ -18,6 +18,8 @@ from support.waiting import until
 
 from tickwork import (
     AsyncScheduler,
+    BatchClaimingStore,
+    ClaimingStore,
     IntervalSchedule,
     JobEvent,
     JobStatus,
@@ -89,8 +91,21 @@ async def test_a_shared_trigger_is_not_doubled_by_claims() -> None:
     assert AsyncScheduler(store, trigger=SharedTrigger(), coordinate=True).coordinated
 
 
-async def test_each_due_run_executes_once_across_schedulers() -> None:
-    store, log = MemoryStore(shared=True), Log()
+class SingleClaimStore(MemoryStore):
+    """A shared store without the batch capability: one claim per call."""
+
+    claim_jobs = release_claims = get_jobs = None  # type: ignore[assignment]
+
+
+def test_the_single_claim_store_has_no_batch_capability() -> None:
+    assert isinstance(MemoryStore(shared=True), BatchClaimingStore)
+    assert not isinstance(SingleClaimStore(shared=True), BatchClaimingStore)
+    assert isinstance(SingleClaimStore(shared=True), ClaimingStore)
+
+
+@pytest.mark.parametrize("store_type", [MemoryStore, SingleClaimStore], ids=["batch", "single"])
+async def test_each_due_run_executes_once_across_schedulers(store_type: type[MemoryStore]) -> None:
+    store, log = store_type(shared=True), Log()
     group = schedulers(store, log)
     first = group[0]
     for s in group:
@@ -280,6 +295,20 @@ class SlowStore(MemoryStore):
         await self._pause()
         return await super().update_job(*args, **kwargs)
 
+    # A batch is one round trip: one pause for all of it.
+
+    async def claim_jobs(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        await self._pause()
+        return await super().claim_jobs(*args, **kwargs)
+
+    async def release_claims(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        await self._pause()
+        return await super().release_claims(*args, **kwargs)
+
+    async def get_jobs(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        await self._pause()
+        return await super().get_jobs(*args, **kwargs)
+
     async def save_execution(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         await self._pause()
         return await super().save_execution(*args, **kwargs)
@@ -289,14 +318,21 @@ class SlowStore(MemoryStore):
         return await super().list_jobs_changed_since(*args, **kwargs)
 
 
+class SlowSingleClaimStore(SlowStore):
+    claim_jobs = release_claims = get_jobs = None  # type: ignore[assignment]
+
+
 @pytest.mark.parametrize("processes", [1, 3])
-async def test_releasing_a_finished_run_keeps_the_claim_on_the_next_one(processes: int) -> None:
+@pytest.mark.parametrize("store_type", [SlowStore, SlowSingleClaimStore], ids=["batch", "single"])
+async def test_releasing_a_finished_run_keeps_the_claim_on_the_next_one(
+    processes: int, store_type: type[SlowStore]
+) -> None:
     """A job behind its fixed grid has its next run due at once: a process claims it
     while the previous run's claim is still being released. The store keeps one claim
     per job and releases by owner, so that release must neither drop the new claim nor
     reach the store after it; otherwise this process (its record of held runs cleared)
     or another one (the claim gone) runs the new tick a second time."""
-    store, log = SlowStore(), Log()
+    store, log = store_type(), Log()
     group = schedulers(store, log, processes)
     for scheduler in group:
         await scheduler.start()

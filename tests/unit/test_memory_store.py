@@ -8,10 +8,10 @@ import pytest
 
 from tickwork import ClaimingStore, MemoryStore
 from tickwork.abc import Store
-from tickwork.testing import BulkStoreContract, ClaimingStoreContract, DueJobsStoreContract
+from tickwork.testing import BatchClaimingStoreContract, BulkStoreContract, DueJobsStoreContract
 
 
-class TestMemoryStore(ClaimingStoreContract, BulkStoreContract, DueJobsStoreContract):
+class TestMemoryStore(BatchClaimingStoreContract, BulkStoreContract, DueJobsStoreContract):
     persistent = False
 
     @pytest.fixture

@@ -60,6 +60,7 @@ from ._schedules import IntervalSchedule, OnceSchedule, StartAtIntervalSchedule
 from ._sync import Scheduler
 from ._ticks import preview
 from .abc import (
+    BatchClaimingStore,
     BatchRunStore,
     BulkStore,
     ClaimingStore,
@@ -75,6 +76,7 @@ from .hookspecs import hookimpl
 __all__ = [
     "AsyncScheduler",
     "BasicScheduleCodec",
+    "BatchClaimingStore",
     "BatchRunStore",
     "BulkStore",
     "CatchUp",

@@ -16,9 +16,11 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 
+from ._batching import Batcher
+from ._errors import JobDataNotFoundError
 from ._models import JobData
 from ._timeutil import utcnow
-from .abc import ClaimingStore
+from .abc import BatchClaimingStore, ClaimingStore
 
 __all__ = ["DEFAULT_LEASE", "DEFAULT_SYNC_INTERVAL", "Coordinator"]
 
@@ -60,6 +62,15 @@ class Coordinator:
         # Per job, a lock and how many calls use it: claims and releases of one job
         # reach the store one at a time, in the order they were asked for.
         self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
+        # With a BatchClaimingStore, claims, releases and re-reads asked for while one
+        # is with the store go to it together (one round trip for many runs).
+        self._claims: Batcher[tuple[str, datetime], JobData | None] | None = None
+        self._releases: Batcher[str, None] | None = None
+        self._reads: Batcher[str, JobData | None] | None = None
+        if isinstance(store, BatchClaimingStore):
+            self._claims = Batcher(self._claim_batch)
+            self._releases = Batcher(self._release_batch)
+            self._reads = Batcher(self._read_batch)
 
     def holds(self, job_id: str, scheduled_at: datetime) -> bool:
         """Whether this process claimed (or is claiming) that run and has not released
@@ -78,10 +89,13 @@ class Coordinator:
         claimed: JobData | None = None
         try:
             async with self._turn(job_id):
-                now = utcnow()
-                claimed = await self.store.claim_job(
-                    job_id, scheduled_at, self.owner, now + self.lease, now
-                )
+                if self._claims is not None:
+                    claimed = await self._claims.submit((job_id, scheduled_at))
+                else:
+                    now = utcnow()
+                    claimed = await self.store.claim_job(
+                        job_id, scheduled_at, self.owner, now + self.lease, now
+                    )
         finally:
             if claimed is None and self._held.get(job_id) == scheduled_at:
                 if previous is None:
@@ -106,10 +120,42 @@ class Coordinator:
                 return
             del self._held[job_id]
             try:
-                await self.store.release_claim(job_id, self.owner)
+                if self._releases is not None:
+                    await self._releases.submit(job_id)
+                else:
+                    await self.store.release_claim(job_id, self.owner)
             except Exception:
                 # The lease expires by itself; nothing is lost, the next claim waits for it.
                 logger.warning("job %r: releasing its claim failed", job_id, exc_info=True)
+
+    async def read(self, job_id: str) -> JobData:
+        """The job as stored now (re-read after a run: another process may have
+        changed it meanwhile).
+
+        :raises JobDataNotFoundError: the job is gone.
+        """
+        if self._reads is None:
+            return await self.store.get_job(job_id)
+        found = await self._reads.submit(job_id)
+        if found is None:
+            raise JobDataNotFoundError(job_id)
+        return found
+
+    async def _claim_batch(self, runs: list[tuple[str, datetime]]) -> list[JobData | None]:
+        assert isinstance(self.store, BatchClaimingStore)
+        now = utcnow()
+        claimed = await self.store.claim_jobs(runs, self.owner, now + self.lease, now)
+        return [claimed.get(job_id) for job_id, _ in runs]
+
+    async def _release_batch(self, job_ids: list[str]) -> list[None]:
+        assert isinstance(self.store, BatchClaimingStore)
+        await self.store.release_claims(job_ids, self.owner)
+        return [None] * len(job_ids)
+
+    async def _read_batch(self, job_ids: list[str]) -> list[JobData | None]:
+        assert isinstance(self.store, BatchClaimingStore)
+        found = await self.store.get_jobs(list(dict.fromkeys(job_ids)))
+        return [found.get(job_id) for job_id in job_ids]
 
     @contextlib.asynccontextmanager
     async def _turn(self, job_id: str) -> AsyncIterator[None]:

@@ -127,7 +127,9 @@ class MemoryStore:
     It also implements the claims of :class:`~tickwork.abc.ClaimingStore`. With
     ``shared=True`` several schedulers in one process can share one instance and
     coordinate through it exactly as processes do through a shared database, which is
-    how the coordination logic is tested without a server. It saves many jobs at once
+    how the coordination logic is tested without a server; it claims, releases and
+    re-reads in batches (:class:`~tickwork.abc.BatchClaimingStore`) so those tests take
+    the path a database store takes. It saves many jobs at once
     (:class:`~tickwork.abc.BulkStore`) and lists due jobs
     (:class:`~tickwork.abc.DueJobsStore`). It is no
     :class:`~tickwork.abc.BatchRunStore`: its writes cost no round trip, so batching
@@ -265,7 +267,12 @@ class MemoryStore:
         self, job_id: str, scheduled_at: datetime, owner: str, lease_until: datetime, now: datetime
     ) -> JobData | None:
         self._check()
-        row = self._jobs.get(check_job_id(job_id))
+        return self._claim(check_job_id(job_id), scheduled_at, owner, lease_until, now)
+
+    def _claim(
+        self, job_id: str, scheduled_at: datetime, owner: str, lease_until: datetime, now: datetime
+    ) -> JobData | None:
+        row = self._jobs.get(job_id)
         if (
             row is None
             or row[_STATUS] == JobStatus.DISABLED.value
@@ -290,9 +297,39 @@ class MemoryStore:
 
     async def release_claim(self, job_id: str, owner: str) -> None:
         self._check()
+        self._release(job_id, owner)
+
+    def _release(self, job_id: str, owner: str) -> None:
         held = self._claims.get(job_id)
         if held is not None and held[1] == owner:
             del self._claims[job_id]
+
+    async def claim_jobs(
+        self,
+        runs: Sequence[tuple[str, datetime]],
+        owner: str,
+        lease_until: datetime,
+        now: datetime,
+    ) -> dict[str, JobData]:
+        self._check()
+        claimed: dict[str, JobData] = {}
+        for job_id, scheduled_at in runs:
+            job = self._claim(check_job_id(job_id), scheduled_at, owner, lease_until, now)
+            if job is not None:
+                claimed[job_id] = job
+        return claimed
+
+    async def release_claims(self, job_ids: Sequence[str], owner: str) -> None:
+        self._check()
+        for job_id in job_ids:
+            self._release(job_id, owner)
+
+    async def get_jobs(self, job_ids: Sequence[str]) -> dict[str, JobData]:
+        self._check()
+        jobs = self._jobs
+        return {
+            job_id: _job(jobs[job_id]) for job_id in map(check_job_id, job_ids) if job_id in jobs
+        }
 
     async def list_jobs_changed_since(self, since: datetime) -> list[JobData]:
         self._check()

@@ -669,7 +669,10 @@ class AsyncScheduler:
     async def _refresh(self, job_id: str) -> JobEntry:
         """Re-read a job from the store (other processes may have changed it)."""
         try:
-            data = await self._store.get_job(job_id)
+            if self._coordinator is not None:
+                data = await self._coordinator.read(job_id)  # batched with other reads
+            else:
+                data = await self._store.get_job(job_id)
         except JobDataNotFoundError:
             self._forget(job_id)
             raise JobNotFoundError(job_id) from None

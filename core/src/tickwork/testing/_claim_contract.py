@@ -6,10 +6,10 @@ import asyncio
 from datetime import timedelta
 
 from .._models import JobStatus
-from ..abc import ClaimingStore, Store
+from ..abc import BatchClaimingStore, ClaimingStore, Store
 from ._store_contract import T0, StoreContract, make_job
 
-__all__ = ["ClaimingStoreContract"]
+__all__ = ["BatchClaimingStoreContract", "ClaimingStoreContract"]
 
 LEASE = timedelta(seconds=30)
 
@@ -127,3 +127,96 @@ class ClaimingStoreContract(StoreContract):
 
     async def test_shared_flag(self, store: Store) -> None:
         assert isinstance(self._claiming(store).shared, bool)
+
+
+class BatchClaimingStoreContract(ClaimingStoreContract):
+    """The claim contract plus ``claim_jobs``, ``release_claims`` and ``get_jobs``:
+    each run of a batch follows the single-run rules on its own."""
+
+    def _batch(self, store: Store) -> BatchClaimingStore:
+        assert isinstance(store, BatchClaimingStore), (
+            f"{type(store).__name__} cannot claim runs in batches"
+        )
+        return store
+
+    async def test_claim_jobs_claims_each_run_on_its_own(self, store: Store) -> None:
+        s = self._batch(store)
+        due = T0 + timedelta(minutes=5)
+        await s.save_job(make_job("free", next_run=due))
+        await s.save_job(make_job("held", next_run=due))
+        await s.save_job(make_job("moved", next_run=due + timedelta(hours=1)))
+        await s.save_job(make_job("off", next_run=due, status=JobStatus.DISABLED))
+        await s.save_job(make_job("mine", next_run=due))
+        assert await s.claim_job("held", due, "b", T0 + LEASE, T0) is not None
+        assert await s.claim_job("mine", due, "a", T0 + LEASE, T0) is not None
+        runs = [(job_id, due) for job_id in ("free", "held", "moved", "off", "gone", "mine")]
+        claimed = await s.claim_jobs(runs, "a", T0 + 2 * LEASE, T0)
+        assert sorted(claimed) == ["free", "mine"]
+        assert claimed["free"] == make_job("free", next_run=due)
+        # What was claimed is held: another owner cannot take it, the holder renews it.
+        assert await s.claim_job("free", due, "b", T0 + LEASE, T0) is None
+        assert await s.renew_claim("mine", "a", T0 + 3 * LEASE)
+        assert not await s.renew_claim("held", "a", T0 + 3 * LEASE)
+
+    async def test_claim_jobs_takes_over_expired_claims(self, store: Store) -> None:
+        s = self._batch(store)
+        due = T0 + timedelta(minutes=5)
+        for job_id in ("x", "y"):
+            await s.save_job(make_job(job_id, next_run=due))
+        assert await s.claim_job("x", due, "a", T0 + LEASE, T0) is not None
+        assert await s.claim_job("y", due, "a", T0 + 3 * LEASE, T0) is not None
+        later = T0 + 2 * LEASE
+        claimed = await s.claim_jobs([("x", due), ("y", due)], "b", later + LEASE, later)
+        assert list(claimed) == ["x"]
+
+    async def test_claim_jobs_of_many_and_of_none(self, store: Store) -> None:
+        s = self._batch(store)
+        due = T0 + timedelta(minutes=5)
+        ids = [f"job-{i:04d}" for i in range(300)]
+        for job_id in ids:
+            await s.save_job(make_job(job_id, next_run=due))
+        claimed = await s.claim_jobs([(job_id, due) for job_id in ids], "a", T0 + LEASE, T0)
+        assert sorted(claimed) == ids
+        assert await s.claim_jobs([], "a", T0 + LEASE, T0) == {}
+        await s.release_claims([], "a")
+        assert await s.get_jobs([]) == {}
+
+    async def test_release_claims_frees_only_the_owners_claims(self, store: Store) -> None:
+        s = self._batch(store)
+        due = T0 + timedelta(minutes=5)
+        for job_id in ("p", "q", "r"):
+            await s.save_job(make_job(job_id, next_run=due))
+        await s.claim_jobs([("p", due), ("q", due)], "a", T0 + LEASE, T0)
+        assert await s.claim_job("r", due, "b", T0 + LEASE, T0) is not None
+        await s.release_claims(["p", "q", "r", "gone"], "a")
+        assert not await s.renew_claim("p", "a", T0 + LEASE)
+        assert await s.renew_claim("r", "b", T0 + LEASE)  # b's claim stays
+        claimed = await s.claim_jobs([("p", due), ("q", due), ("r", due)], "c", T0 + LEASE, T0)
+        assert sorted(claimed) == ["p", "q"]
+
+    async def test_concurrent_batches_have_one_winner_per_run(self, store: Store) -> None:
+        s = self._batch(store)
+        due = T0 + timedelta(minutes=5)
+        ids = [f"j{i}" for i in range(20)]
+        for job_id in ids:
+            await s.save_job(make_job(job_id, next_run=due))
+        results = await asyncio.gather(
+            *(
+                s.claim_jobs([(job_id, due) for job_id in ids], owner, T0 + LEASE, T0)
+                for owner in ("a", "b", "c")
+            )
+        )
+        won = [job_id for claimed in results for job_id in claimed]
+        assert sorted(won) == sorted(ids)
+
+    async def test_get_jobs_returns_the_stored_ones(self, store: Store) -> None:
+        s = self._batch(store)
+        await s.save_job(make_job("a", next_run=T0))
+        await s.save_job(make_job("b", status=JobStatus.DISABLED))
+        found = await s.get_jobs(["b", "missing", "a"])
+        assert found == {
+            "a": make_job("a", next_run=T0),
+            "b": make_job("b", status=JobStatus.DISABLED),
+        }
+        found["a"].metadata["changed"] = "after reading"
+        assert await s.get_job("a") == make_job("a", next_run=T0)
