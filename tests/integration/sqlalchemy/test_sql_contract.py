@@ -1,4 +1,6 @@
-"""SQLAlchemyStore runs the reusable store contract on every backend."""
+"""SQLAlchemyStore runs the reusable store contract, and the contracts of the optional
+capabilities it has (bulk saves, due-job look-ups, batched run writes), on every
+backend."""
 
 from __future__ import annotations
 
@@ -6,12 +8,20 @@ from collections.abc import Callable
 
 import pytest
 
-from tickwork.abc import Store
-from tickwork.testing import ClaimingStoreContract, make_job
+from tickwork.abc import BatchRunStore, BulkStore, ClaimingStore, DueJobsStore, Store
+from tickwork.testing import (
+    BatchRunStoreContract,
+    BulkStoreContract,
+    ClaimingStoreContract,
+    DueJobsStoreContract,
+    make_job,
+)
 from tickwork_sqlalchemy_store import SQLAlchemyStore
 
 
-class TestSQLAlchemyStore(ClaimingStoreContract):
+class TestSQLAlchemyStore(
+    ClaimingStoreContract, BulkStoreContract, DueJobsStoreContract, BatchRunStoreContract
+):
     """SQLite in a file, PostgreSQL and MariaDB (ids ``[sqlite]``, ``[postgresql]``, ...)."""
 
     persistent = True
@@ -21,7 +31,9 @@ class TestSQLAlchemyStore(ClaimingStoreContract):
         return lambda: SQLAlchemyStore(database_url)
 
 
-class TestInMemorySQLite(ClaimingStoreContract):
+class TestInMemorySQLite(
+    ClaimingStoreContract, BulkStoreContract, DueJobsStoreContract, BatchRunStoreContract
+):
     """``sqlite://``: one connection shared by every call, each store its own database."""
 
     persistent = False
@@ -50,3 +62,8 @@ class TestInMemorySQLite(ClaimingStoreContract):
 
 def test_sqlalchemy_store_is_a_store() -> None:
     assert isinstance(SQLAlchemyStore("sqlite://"), Store)
+
+
+@pytest.mark.parametrize("capability", [ClaimingStore, BulkStore, DueJobsStore, BatchRunStore])
+def test_sqlalchemy_store_has_every_capability(capability: type) -> None:
+    assert isinstance(SQLAlchemyStore("sqlite://"), capability)

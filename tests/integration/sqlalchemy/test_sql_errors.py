@@ -261,6 +261,14 @@ async def test_no_user_value_reaches_the_sql_text(database_url: str) -> None:
         await store.list_executions(payload, options)
         await store.delete_executions(payload, record().start_time)
         await store.delete_job(payload)
+        await store.save_jobs([job(payload, metadata={marker: marker}), job(marker)])
+        with pytest.raises(tickwork.JobDataAlreadyExistsError):
+            await store.save_jobs([job(payload)])
+        await store.save_runs(
+            [record(payload, marker, error=marker)],
+            [job(payload, schedule_config=marker), job(f"{marker}-gone")],
+        )
+        await store.list_due_jobs(record().start_time.replace(year=2100))
         assert statements, "the listener saw nothing"
         assert not [s for s in statements if marker in s]
     finally:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +33,7 @@ from tickwork import ExecutionRecord, JobData, JobStatus, QueryOptions
 from . import _rows
 from ._claims import ClaimRequest, Claims
 from ._errors import connection_error, operation_error
-from ._schema import NO_PAD_BINARY_COLLATIONS, Tables, build_tables
+from ._schema import NO_PAD_BINARY_COLLATIONS, Tables, UTCDateTime, build_tables
 from ._urls import describe, driver_connect_args, is_memory_sqlite, sqlite_file, to_async_url
 
 __all__ = ["SQLAlchemyStore"]
@@ -43,6 +43,10 @@ logger = logging.getLogger("tickwork.sqlalchemy")
 # How often initialize() tries again when another process creates the schema at the
 # same moment (the loser sees "already exists", then finds the tables on a new look).
 _SCHEMA_ATTEMPTS = 10
+
+# Ids per ``id IN (...)`` look-up: far below every driver's limit on bound parameters
+# (SQLite 32766, asyncpg 32767), and short enough to stay a cheap index probe.
+_IDS_PER_LOOKUP = 1000
 
 
 class _Statements:
@@ -59,6 +63,14 @@ class _Statements:
             executions.c.execution_id == bindparam("key_execution_id")
         )
         self.insert_execution = executions.insert()
+        ids = jobs.c.id.in_(bindparam("ids", expanding=True))
+        self.select_job_ids = select(jobs.c.id).where(ids)
+        # Locks the jobs that exist, so none of them can vanish before the update that
+        # follows (PostgreSQL, MySQL; SQLAlchemy leaves FOR UPDATE out on SQLite).
+        self.lock_job_ids = select(jobs.c.id).where(ids).with_for_update()
+        self.select_due_jobs = select(jobs).where(
+            jobs.c.next_run <= bindparam("until", type_=UTCDateTime())
+        )
         self.claims = Claims(tables, dialect)
 
 
@@ -323,6 +335,43 @@ class SQLAlchemyStore:
             except IntegrityError:
                 raise tickwork.JobDataAlreadyExistsError(job.id) from None
 
+    async def save_jobs(self, jobs: Sequence[JobData]) -> None:
+        """Insert every job in one transaction (:class:`tickwork.abc.BulkStore`).
+
+        One executemany INSERT: each driver sends it its own fast way (SQLite reuses one
+        prepared statement, asyncpg pipelines, aiomysql packs rows into multi-row
+        INSERTs), and none of them hits a limit on bound parameters however many jobs
+        there are. A duplicate key rolls everything back; only then is the offending id
+        looked up, so the usual case costs nothing extra.
+        """
+        statements = self._prepared()
+        rows: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for job in jobs:
+            _rows.check_job(job)
+            if job.id in seen:
+                raise tickwork.JobDataAlreadyExistsError(job.id)
+            seen.add(job.id)
+            rows.append(_rows.job_to_row(job))
+        if not rows:
+            return
+        try:
+            async with self._transaction(f"save {len(rows)} jobs") as conn:
+                try:
+                    await conn.execute(statements.insert_job, rows)
+                except IntegrityError:
+                    # Raised inside so the transaction rolls back; named below, once the
+                    # failed transaction (unusable on PostgreSQL) is gone.
+                    raise tickwork.JobDataAlreadyExistsError(rows[0]["id"]) from None
+        except tickwork.JobDataAlreadyExistsError:
+            ids = [row["id"] for row in rows]
+            async with self._transaction("look up existing job ids") as conn:
+                stored = await _existing_ids(conn, statements.select_job_ids, ids)
+            # The first of the caller's jobs that is stored; if none is any more (it was
+            # deleted meanwhile), the first job stands for the batch.
+            taken = next((job_id for job_id in ids if job_id in stored), ids[0])
+            raise tickwork.JobDataAlreadyExistsError(taken) from None
+
     async def update_job(self, job: JobData) -> None:
         statements = self._prepared()
         row = _rows.job_to_row(_rows.check_job(job))
@@ -356,6 +405,24 @@ class SQLAlchemyStore:
         rows = await self._fetch("list jobs", select(tables.jobs))
         return _sorted_jobs(rows)
 
+    async def list_due_jobs(self, until: datetime) -> list[JobData]:
+        """Jobs with ``next_run <= until``, by next_run then id
+        (:class:`tickwork.abc.DueJobsStore`).
+
+        The WHERE clause is a range scan of ``idx_scheduler_jobs_next_run``; the order
+        is made here, like :meth:`list_jobs`'s, so ties sort by code point whatever the
+        database's collation.
+        """
+        statements = self._prepared()
+        rows = await self._fetch(
+            "list due jobs", statements.select_due_jobs, {"until": _utc(until)}
+        )
+        jobs = [_rows.job_from_row(row) for row in rows]
+        # A Go-written "never" (year 1) matches in SQL but reads back as None.
+        due = [job for job in jobs if job.next_run is not None]
+        due.sort(key=lambda job: (job.next_run, job.id))
+        return due
+
     async def list_jobs_by_status(self, status: JobStatus) -> list[JobData]:
         _, tables = self._ready()
         wanted = JobStatus(status)
@@ -372,15 +439,57 @@ class SQLAlchemyStore:
         row = _rows.execution_to_row(_rows.check_execution(record))
         action = f"save execution {record.execution_id!r}"
         async with self._transaction(action) as conn:
-            if statements.upsert_execution is not None:
-                await conn.execute(statements.upsert_execution, row)
-                return
-            # A dialect without an upsert statement: update, else insert.
-            keyed = {"key_execution_id": row["execution_id"], **row}
-            del keyed["execution_id"]
-            result = await conn.execute(statements.update_execution, keyed)
-            if result.rowcount == 0:
-                await conn.execute(statements.insert_execution, row)
+            await _write_executions(conn, statements, [row])
+
+    async def save_runs(
+        self, records: Sequence[ExecutionRecord], jobs: Sequence[JobData]
+    ) -> set[str]:
+        """Upsert ``records`` and update ``jobs`` in one transaction
+        (:class:`tickwork.abc.BatchRunStore`); return the ids of the jobs not stored.
+
+        Both writes are single executemany statements. Which jobs are missing comes from
+        the UPDATE's row count where the driver reports an exact total for executemany
+        (SQLite, aiomysql): when it is short, one look-up inside the same transaction
+        names the missing ones (the UPDATE already holds the write lock on SQLite and
+        the row locks on MySQL, so the look-up sees what the UPDATE saw). asyncpg
+        reports no count for executemany: there the existing jobs are selected
+        ``FOR UPDATE`` first, and only they are updated. Jobs are written in id order,
+        so two processes writing overlapping batches lock rows in the same order.
+        """
+        statements = self._prepared()
+        record_rows: dict[str, dict[str, Any]] = {}
+        for record in records:
+            # Last one wins, as with save_execution called in turn (and PostgreSQL
+            # refuses an upsert that touches one row twice).
+            row = _rows.execution_to_row(_rows.check_execution(record))
+            record_rows[row["execution_id"]] = row
+        job_rows: dict[str, dict[str, Any]] = {}
+        for job in jobs:
+            row = _rows.job_to_row(_rows.check_job(job))
+            row["key_id"] = row.pop("id")
+            job_rows[job.id] = row
+        if not record_rows and not job_rows:
+            return set()
+        updates = [job_rows[job_id] for job_id in sorted(job_rows)]
+        missing: set[str] = set()
+        action = f"save {len(record_rows)} execution records and {len(updates)} jobs"
+        async with self._transaction(action) as conn:
+            if record_rows:
+                await _write_executions(conn, statements, list(record_rows.values()))
+            if not updates:
+                return missing
+            if conn.dialect.supports_sane_multi_rowcount:
+                result = await conn.execute(statements.update_job, updates)
+                if result.rowcount != len(updates):
+                    stored = await _existing_ids(conn, statements.select_job_ids, job_rows)
+                    missing = set(job_rows) - stored
+            else:
+                stored = await _existing_ids(conn, statements.lock_job_ids, sorted(job_rows))
+                missing = set(job_rows) - stored
+                present = [row for row in updates if row["key_id"] in stored]
+                if present:
+                    await conn.execute(statements.update_job, present)
+        return missing
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord:
         _, tables = self._ready()
@@ -523,6 +632,32 @@ async def _statement_errors(action: str, where: str) -> AsyncIterator[None]:
         raise
     except Exception as exc:
         raise operation_error(exc, action, where) from exc
+
+
+async def _write_executions(
+    conn: AsyncConnection, statements: _Statements, rows: list[dict[str, Any]]
+) -> None:
+    """Insert or replace execution rows (one executemany upsert where the dialect has
+    one, else update-then-insert row by row)."""
+    if statements.upsert_execution is not None:
+        await conn.execute(statements.upsert_execution, rows)
+        return
+    for row in rows:
+        keyed = {"key_execution_id": row["execution_id"], **row}
+        del keyed["execution_id"]
+        result = await conn.execute(statements.update_execution, keyed)
+        if result.rowcount == 0:
+            await conn.execute(statements.insert_execution, row)
+
+
+async def _existing_ids(conn: AsyncConnection, statement: Any, ids: Iterable[str]) -> set[str]:
+    """Which of ``ids`` are stored, looked up a bounded number at a time."""
+    wanted = list(ids)
+    found: set[str] = set()
+    for start in range(0, len(wanted), _IDS_PER_LOOKUP):
+        chunk = wanted[start : start + _IDS_PER_LOOKUP]
+        found.update((await conn.execute(statement, {"ids": chunk})).scalars())
+    return found
 
 
 def _sorted_jobs(rows: list[Mapping[str, Any]]) -> list[JobData]:
