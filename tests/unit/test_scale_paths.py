@@ -405,3 +405,11 @@ async def test_a_run_that_starts_before_its_tick_does_not_repeat_it() -> None:
         await s.add_job("grid", StartAtIntervalSchedule(start, timedelta(hours=1)))
         await asyncio.wait_for(done.wait(), 5)
     assert ticks[:4] == [start + timedelta(hours=h) for h in range(4)]
+
+
+async def test_a_shared_store_loads_overdue_jobs_first_too() -> None:
+    """Each due run is claimed in the store however it was loaded, so sharing the
+    store is no reason to read every job before the overdue ones start."""
+    s = AsyncScheduler(MemoryStore(shared=True), lambda e: None)
+    assert s.coordinated
+    assert s._loads_due_first()

@@ -322,12 +322,11 @@ class AsyncScheduler:
 
     def _loads_due_first(self) -> bool:
         """Whether start() may run overdue jobs before it has read every job: the store
-        can list due jobs, no other process changes jobs, and no change made before
-        start() needs reconciling with the store first."""
-        return (
-            isinstance(self._store, DueJobsStore)
-            and not self._shared
-            and not (self._pending_new or self._pending_update or self._pending_delete)
+        can list due jobs, and no change made before start() needs reconciling with
+        the store first. A shared store is no reason to wait: each due run is claimed
+        in the store (which checks its ``next_run`` there) however it was loaded."""
+        return isinstance(self._store, DueJobsStore) and not (
+            self._pending_new or self._pending_update or self._pending_delete
         )
 
     async def _load_due_first(self) -> None:
