@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine, Iterable, Mapping
-from concurrent.futures import Future
+from concurrent.futures import CancelledError
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -45,8 +45,45 @@ class _LoopThread:
         finally:
             self.loop.close()
 
-    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the loop and block until it is done; its result or error.
+
+        ``asyncio.run_coroutine_threadsafe`` would do, but it builds a
+        ``concurrent.futures.Future`` (a lock and a condition) and chains two futures
+        per call. A call from another thread costs two thread wake-ups at best (the
+        loop's, then the caller's), and the blocking facade makes one per method call,
+        so the rest is kept to one plain lock the loop releases when the task ends.
+        """
+        done = threading.Lock()
+        done.acquire()
+        outcome: list[asyncio.Task[T] | BaseException] = []
+
+        def finished(task: asyncio.Task[T]) -> None:
+            outcome.append(task)
+            done.release()
+
+        def begin() -> None:
+            try:
+                task = self.loop.create_task(coro)
+            except BaseException as exc:  # the caller must not wait forever
+                coro.close()
+                outcome.append(exc)
+                done.release()
+                return
+            task.add_done_callback(finished)
+
+        try:
+            self.loop.call_soon_threadsafe(begin)
+        except RuntimeError:  # the loop is closed
+            coro.close()
+            raise
+        done.acquire()
+        result = outcome[0]
+        if isinstance(result, BaseException):
+            raise result
+        if result.cancelled():
+            raise CancelledError()
+        return result.result()
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -147,7 +184,7 @@ class Scheduler:
                 "a blocking Scheduler method was called from its own event loop (from a "
                 "coroutine handler?); use scheduler.async_scheduler and await it there"
             )
-        return thread.submit(coro).result()
+        return thread.call(coro)
 
     def __enter__(self) -> Self:
         self.start()
