@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ._child import MARKER
+from ._common import Unavailable
 from ._harness import (
     BASELINE,
     COMPARED,
@@ -28,7 +29,8 @@ from ._harness import (
     median_figures,
     ratio,
 )
-from ._registry import WORKLOADS
+from ._registry import GROUPS, WORKLOADS, select
+from ._services import DEFAULT_URLS, Services
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -51,8 +53,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--workloads",
         type=_csv,
-        default=[w.id for w in WORKLOADS.values() if w.default],
-        help="comma-separated workload ids (default: all): " + ", ".join(WORKLOADS),
+        default=list(GROUPS["default"]),
+        help=(
+            "comma-separated workload ids or groups, any case (default: "
+            f"{', '.join(GROUPS['default'])}); groups: {', '.join(GROUPS)} "
+            "(--list shows every id and what each group holds)"
+        ),
     )
     parser.add_argument(
         "--sides",
@@ -91,14 +97,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="PATH",
         help="print the table of an earlier run's JSON file instead of running",
     )
+    parser.add_argument(
+        "--postgres-url",
+        default=DEFAULT_URLS["postgresql"],
+        help="PostgreSQL server for the -pg variants; each run gets a schema of its own "
+        "there (default $TICKWORK_TEST_POSTGRES_URL or %(default)s)",
+    )
+    parser.add_argument(
+        "--mariadb-url",
+        default=DEFAULT_URLS["mariadb"],
+        help="MariaDB server for the -mariadb variants; each run gets a database of its "
+        "own there (default $TICKWORK_TEST_MARIADB_URL or %(default)s)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
-    unknown = [w for w in args.workloads if w.upper() not in WORKLOADS]
+    args.workloads, unknown = select(args.workloads)
     if unknown:
         parser.error(
-            f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}"
+            f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)} "
+            f"or a group: {', '.join(GROUPS)}"
         )
-    args.workloads = [w.upper() for w in args.workloads]
     bad_sides = [s for s in args.sides if s not in SIDES]
     if bad_sides:
         parser.error(f"unknown side(s) {', '.join(bad_sides)}; choose from {', '.join(SIDES)}")
@@ -115,6 +133,9 @@ class Runner:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.quiet = args.quiet
+        self.services = Services(
+            urls={"postgresql": args.postgres_url, "mariadb": args.mariadb_url}
+        )
 
     def say(self, message: str) -> None:
         if not self.quiet:
@@ -149,22 +170,11 @@ class Runner:
         problems: dict[str, str] = {}
         with tempfile.TemporaryDirectory(prefix=f"tickwork-bench-{workload.id}-") as scratch:
             templates: dict[str, str] = {}
-            for side in sides:
-                if side in workload.prepare:
-                    folder = os.path.join(scratch, side, "template")
-                    os.makedirs(folder)
-                    spec = self.spec(workload, side, "main", "prepare", dict(params, dir=folder))
-                    started = time.perf_counter()
-                    result = self.child(workload, spec)
-                    self.say(
-                        f"  {workload.id} {side}: prepared in {time.perf_counter() - started:.1f} s"
-                    )
-                    if "figures" not in result:
-                        problems[side] = result.get("unavailable") or result.get("error", "?")
-                    templates[side] = folder
+            if workload.service is None:
+                templates = self.prepare_templates(workload, sides, params, scratch, problems)
             for rep in range(self.args.repeat):
                 for side in sides:
-                    if side in problems:
+                    if side in problems or workload.service in problems:
                         continue
                     merged: Figures = {}
                     for case in workload.cases:
@@ -175,13 +185,16 @@ class Runner:
                             folder = os.path.join(scratch, side, f"rep-{rep}-{case}")
                             shutil.copytree(templates[side], folder)
                             case_params["dir"] = folder
-                        spec = self.spec(workload, side, case, "run", case_params)
                         started = time.perf_counter()
-                        result = self.child(workload, spec)
+                        result = self.measure(workload, side, case, case_params)
                         took = time.perf_counter() - started
                         if "figures" in result:
                             merged.update(result["figures"])
                             status = "ok"
+                        elif result.get("service"):
+                            assert workload.service is not None
+                            problems[workload.service] = result["unavailable"]
+                            status = "unavailable: " + result["unavailable"]
                         elif "unavailable" in result:
                             problems.setdefault(f"{side}/{case}", result["unavailable"])
                             status = "unavailable: " + result["unavailable"]
@@ -193,6 +206,8 @@ class Runner:
                             f"  {workload.id} {label}: rep {rep + 1}/{self.args.repeat} "
                             f"{status} ({took:.1f} s)"
                         )
+                        if workload.service in problems:
+                            break
                     if merged:
                         runs[side].append(merged)
         medians = {side: median_figures(r) for side, r in runs.items() if r}
@@ -206,6 +221,51 @@ class Runner:
             "problems": problems,
             "metrics": [self.metric_row(workload, m, medians) for m in workload.metrics],
         }
+
+    def prepare_templates(
+        self,
+        workload: Workload,
+        sides: list[str],
+        params: Params,
+        scratch: str,
+        problems: dict[str, str],
+    ) -> dict[str, str]:
+        """Build each side's fixtures once, in a folder every repetition gets a copy of."""
+        templates: dict[str, str] = {}
+        for side in sides:
+            if side in workload.prepare:
+                folder = os.path.join(scratch, side, "template")
+                os.makedirs(folder)
+                spec = self.spec(workload, side, "main", "prepare", dict(params, dir=folder))
+                started = time.perf_counter()
+                result = self.child(workload, spec)
+                self.say(
+                    f"  {workload.id} {side}: prepared in {time.perf_counter() - started:.1f} s"
+                )
+                if "figures" not in result:
+                    problems[side] = result.get("unavailable") or result.get("error", "?")
+                templates[side] = folder
+        return templates
+
+    def measure(self, workload: Workload, side: str, case: str, params: Params) -> dict[str, Any]:
+        """One child process (after its prepare step, for a workload on a server)."""
+        if workload.service is None:
+            return self.child(workload, self.spec(workload, side, case, "run", params))
+        try:
+            with self.services.fresh(workload.service) as service:
+                params = dict(params, service=service)
+                if side in workload.prepare:
+                    started = time.perf_counter()
+                    spec = self.spec(workload, side, case, "prepare", params)
+                    prepared = self.child(workload, spec)
+                    self.say(
+                        f"  {workload.id} {side}: prepared in {time.perf_counter() - started:.1f} s"
+                    )
+                    if "figures" not in prepared:
+                        return prepared
+                return self.child(workload, self.spec(workload, side, case, "run", params))
+        except Unavailable as exc:
+            return {"unavailable": str(exc), "service": True}
 
     def metric_row(
         self, workload: Workload, metric: Any, medians: dict[str, Figures]
@@ -241,7 +301,19 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {}
-    for name in ("tickwork", "tickwork-sqlalchemy-store", "apscheduler", "sqlalchemy", "aiosqlite"):
+    for name in (
+        "tickwork",
+        "tickwork-sqlalchemy-store",
+        "tickwork-nats-store",
+        "tickwork-nats-trigger",
+        "apscheduler",
+        "sqlalchemy",
+        "aiosqlite",
+        "asyncpg",
+        "aiomysql",
+        "pymysql",
+        "nats-py",
+    ):
         try:
             found[name] = version(name)
         except PackageNotFoundError:
@@ -282,9 +354,7 @@ def render(report: dict[str, Any], sides: list[str]) -> str:
         rows = [headers]
         for row in result["metrics"]:
             label = row["label"] + (f" ({row['unit']})" if row["unit"] else "")
-            digits = (
-                0 if row["unit"] in ("/s", "B") or row["key"] in ("dropped", "jobs_loaded") else 3
-            )
+            digits = _digits(row)
             cells = [label]
             for side in shown:
                 cells.append(_cell(row.get(side), digits, result, side))
@@ -312,6 +382,14 @@ def render(report: dict[str, Any], sides: list[str]) -> str:
             lines.append(f"  ! {where}: {first}")
         lines.append("")
     return "\n".join(lines)
+
+
+COUNTS = frozenset({"dropped", "jobs_loaded", "duplicates"})
+
+
+def _digits(row: dict[str, Any]) -> int:
+    """Counts and rates print as whole numbers, everything else with 3 decimals."""
+    return 0 if row["unit"] in ("/s", "B") or row["key"] in COUNTS else 3
 
 
 def _cell(value: Any, digits: int, result: dict[str, Any], side: str) -> str:
@@ -346,9 +424,7 @@ def render_markdown(report: dict[str, Any], sides: list[str]) -> str:
         lines.append("|" + "|".join(["---", *["---:"] * (len(headers) - 1)]) + "|")
         for row in result["metrics"]:
             label = row["label"] + (f" ({row['unit']})" if row["unit"] else "")
-            digits = (
-                0 if row["unit"] in ("/s", "B") or row["key"] in ("dropped", "jobs_loaded") else 3
-            )
+            digits = _digits(row)
             cells = [label, *(_cell(row.get(side), digits, result, side) for side in shown)]
             if compare:
                 cells.append("—" if row["ratio"] is None else f"{row['ratio']:.2f}")
@@ -371,6 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for workload in WORKLOADS.values():
             print(f"{workload.id}  {workload.title}: {workload.notes}")
+        print()
+        for name, ids in GROUPS.items():
+            print(f"{name}: {', '.join(ids)}")
         return 0
     if args.from_json is not None:
         earlier = json.loads(args.from_json.read_text(encoding="utf-8"))
@@ -400,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         runner.say(f"{workload.id}: {workload.title}")
         report["workloads"][workload.id] = runner.run_workload(workload)
     report["elapsed_s"] = time.perf_counter() - started
+    report["services"] = dict(runner.services.versions)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     print(render_markdown(report, args.sides) if args.markdown else render(report, args.sides))

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ._harness import Figures, percentile
+from ._harness import Figures, Params, percentile
 
 MIB = 1024 * 1024
 
@@ -158,6 +158,126 @@ def require_tickwork_sql_store() -> None:
         raise Unavailable(problem)
 
 
+# -- the stores of the variants (W1-pg, W5-nats, ...) ------------------------------------
+
+STORE_PLUGINS = {
+    "sqlite": ("sqlalchemy", "tickwork-sqlalchemy-store"),
+    "postgresql": ("sqlalchemy", "tickwork-sqlalchemy-store"),
+    "mariadb": ("sqlalchemy", "tickwork-sqlalchemy-store"),
+    "nats": ("nats", "tickwork-nats-store"),
+}
+
+
+def require_tickwork_plugin(kind: str, name: str, distribution: str) -> None:
+    """Raise :class:`Unavailable` unless tickwork has the ``kind`` plugin ``name``."""
+    import tickwork
+
+    if name not in tickwork.available_plugins().get(kind, []):
+        raise Unavailable(
+            f"the {name!r} {kind[:-1]} plugin is not installed: pip install {distribution}"
+        )
+
+
+def tickwork_store(p: Params, sqlite_path: str | None = None) -> Any:
+    """A new (not yet initialised) tickwork store for ``p["store"]``.
+
+    ``memory`` and ``sqlite`` (a file at ``sqlite_path``) are local; ``postgresql``,
+    ``mariadb`` and ``nats`` use the fresh namespace the runner made for this process
+    (``p["service"]``, see ``benchmarks/_services.py``). Every store keeps its defaults:
+    the SQL stores are ``shared``, so the scheduler claims each run in the database.
+    """
+    import tickwork
+
+    kind = p.get("store", "memory")
+    if kind == "memory":
+        return tickwork.MemoryStore()
+    if kind == "sqlite":
+        require_tickwork_sql_store()
+        assert sqlite_path is not None
+        return tickwork.create_store(sqlite_url(sqlite_path))
+    require_tickwork_plugin("stores", *STORE_PLUGINS[kind])
+    service = p["service"]
+    if kind == "nats":
+        return tickwork.create_store(service["url"])
+    return tickwork.create_store(service["url"], schema=service["schema"])
+
+
+def aps_sql_url(p: Params) -> str:
+    """The URL of the runner's SQL server with a blocking driver, for APScheduler.
+
+    :raises Unavailable: no blocking driver for that database is installed.
+    """
+    import importlib.util
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(p["service"]["url"])
+    if p["store"] == "mariadb":
+        if importlib.util.find_spec("pymysql") is None:
+            raise Unavailable("APScheduler needs a blocking MySQL driver: pip install pymysql")
+        url = url.set(drivername="mysql+pymysql").update_query_dict({"charset": "utf8mb4"})
+        return url.render_as_string(hide_password=False)
+    for module, driver in (("psycopg2", "psycopg2"), ("psycopg", "psycopg")):
+        if importlib.util.find_spec(module) is not None:
+            url = url.set(drivername=f"postgresql+{driver}")
+            return url.render_as_string(hide_password=False)
+    raise Unavailable(
+        "APScheduler's SQLAlchemyJobStore needs a blocking PostgreSQL driver and none is "
+        "installed (tickwork uses asyncpg): pip install psycopg2-binary (or psycopg[binary])"
+    )
+
+
+def aps_jobstores(p: Params, sqlite_path: str | None = None) -> dict[str, Any]:
+    """APScheduler's job stores for ``p["store"]``: none (its memory store) or SQL."""
+    kind = p.get("store", "memory")
+    if kind == "memory":
+        return {}
+    if kind == "nats":
+        raise Unavailable("APScheduler 3.11 has no NATS job store")
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    if kind == "sqlite":
+        assert sqlite_path is not None
+        return {"default": SQLAlchemyJobStore(url=f"sqlite:///{sqlite_path}")}
+    return {"default": SQLAlchemyJobStore(url=aps_sql_url(p), tableschema=p["service"]["schema"])}
+
+
+class ServerCpu:
+    """CPU of the runner's nats-server (``p["service"]["pid"]``) over a window.
+
+    The SQL servers are shared by every connection on the machine, so only the NATS
+    server, which serves this one measurement, has a figure of its own.
+    """
+
+    def __init__(self, p: Params) -> None:
+        self.process: Any = None
+        pid = (p.get("service") or {}).get("pid")
+        if pid:
+            import psutil
+
+            self.process = psutil.Process(pid)
+        self.cpu0 = self.wall0 = self.cpu1 = self.wall1 = 0.0
+
+    def _cpu(self) -> float:
+        assert self.process is not None
+        times = self.process.cpu_times()
+        return float(times.user + times.system)
+
+    def __enter__(self) -> ServerCpu:
+        if self.process is not None:
+            self.cpu0, self.wall0 = self._cpu(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.cpu1, self.wall1 = self._cpu(), time.perf_counter()
+
+    def figures(self) -> Figures:
+        if self.process is None or self.wall1 <= self.wall0:
+            return {}
+        return {"server_cpu_pct": 100.0 * (self.cpu1 - self.cpu0) / (self.wall1 - self.wall0)}
+
+
 RUN_OUTCOMES = frozenset({"completed", "failed", "timed_out"})
 
 
@@ -165,15 +285,19 @@ async def count_tickwork_records(store: Any, job_ids: Iterable[str]) -> int:
     """How many records of runs that happened ``store`` holds for ``job_ids``.
 
     The tick log also records runs that did not happen (skipped, missed, coalesced);
-    those are not counted. Opens and closes the store.
+    those are not counted. Opens and closes the store. Up to 16 jobs are listed at once
+    (a server round trip each on the PostgreSQL, MariaDB and NATS stores).
     """
     await store.initialize()
     try:
-        total = 0
-        for job_id in job_ids:
-            records = await store.list_executions(job_id)
-            total += sum(1 for r in records if str(r.status.value) in RUN_OUTCOMES)
-        return total
+        limit = asyncio.Semaphore(16)
+
+        async def count(job_id: str) -> int:
+            async with limit:
+                records = await store.list_executions(job_id)
+            return sum(1 for r in records if str(r.status.value) in RUN_OUTCOMES)
+
+        return sum(await asyncio.gather(*(count(job_id) for job_id in job_ids)))
     finally:
         await store.close()
 

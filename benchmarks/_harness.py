@@ -70,6 +70,12 @@ class Workload:
     :param skip: ``(side, case)`` pairs that do not apply (APScheduler has no bulk add).
     :param prepare: sides whose ``prepare_<side>`` function builds fixtures in a
         subprocess of its own before each measurement (W4's database).
+    :param service: the server the workload needs (``postgresql``, ``mariadb``,
+        ``nats``): the runner makes a fresh namespace on it around every child process
+        and hands it over as ``params["service"]`` (see ``benchmarks/_services.py``).
+        With a service, ``prepare`` runs before every measurement, in its namespace.
+    :param default: part of a run without ``--workloads``.
+    :param groups: names that select it with ``--workloads`` (``backends``, ``pg`` ...).
     """
 
     id: str
@@ -85,6 +91,8 @@ class Workload:
     timeout: float = 300.0
     notes: str = ""
     default: bool = True
+    service: str | None = None
+    groups: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def metric(self, key: str) -> Metric:

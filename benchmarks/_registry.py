@@ -1,11 +1,70 @@
-"""Every workload, by id, in table order."""
+"""Every workload, by id, in table order, and the groups ``--workloads`` accepts.
+
+Each variant follows its base workload: W1, W1-pg, W1-mariadb, W1-nats, W1-nats-trig1,
+W1-nats-trig3, W2, ... Only the base workloads W1-W6 run by default; the variants on
+servers (``benchmarks/backends.py``, ``benchmarks/nats_trigger.py``) are selected by id
+or by group.
+"""
 
 from __future__ import annotations
 
-from . import w1_interval, w2_burst, w3_idle, w4_cold_start, w5_add, w6_interval_sqlite
+from collections.abc import Iterable
+
+from . import (
+    backends,
+    nats_trigger,
+    w1_interval,
+    w2_burst,
+    w3_idle,
+    w4_cold_start,
+    w5_add,
+    w6_interval_sqlite,
+)
 from ._harness import Workload
 
-WORKLOADS: dict[str, Workload] = {
-    module.WORKLOAD.id: module.WORKLOAD
+_BASE = [
+    module.WORKLOAD
     for module in (w1_interval, w2_burst, w3_idle, w4_cold_start, w5_add, w6_interval_sqlite)
-}
+]
+_VARIANTS = [*backends.WORKLOADS, *nats_trigger.WORKLOADS]
+
+
+def _table_order() -> list[Workload]:
+    ordered: list[Workload] = []
+    for base in _BASE:
+        ordered.append(base)
+        ordered += [v for v in _VARIANTS if v.id.partition("-")[0] == base.id]
+    return ordered
+
+
+WORKLOADS: dict[str, Workload] = {w.id: w for w in _table_order()}
+
+
+def _groups() -> dict[str, tuple[str, ...]]:
+    groups: dict[str, list[str]] = {"default": [w.id for w in WORKLOADS.values() if w.default]}
+    for workload in WORKLOADS.values():
+        for group in workload.groups:
+            groups.setdefault(group, []).append(workload.id)
+    groups["all"] = list(WORKLOADS)
+    return {name: tuple(ids) for name, ids in groups.items()}
+
+
+GROUPS: dict[str, tuple[str, ...]] = _groups()
+"""``default`` (W1-W6), ``backends`` (every variant on a server), ``pg``, ``mariadb``,
+``nats-store``, ``nats-trigger``, and ``all``."""
+
+
+def select(names: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The workload ids that ``names`` (ids and groups, any case) stand for, in the
+    order given, each once; and the names that match nothing."""
+    by_name = {key.lower(): key for key in WORKLOADS}
+    chosen: list[str] = []
+    unknown: list[str] = []
+    for name in names:
+        key = name.lower()
+        found = GROUPS.get(key) or ((by_name[key],) if key in by_name else None)
+        if found is None:
+            unknown.append(name)
+            continue
+        chosen += [workload_id for workload_id in found if workload_id not in chosen]
+    return chosen, unknown

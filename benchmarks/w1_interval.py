@@ -12,7 +12,9 @@ a grid point after the scheduler has started with every job, and after a full ga
 collection on both sides, so that the garbage of setting up does not put a full
 collection inside the window.
 
-W6 is this workload with the SQLite store on both sides.
+W6 is this workload with the SQLite store on both sides; W1-pg, W1-mariadb and W1-nats
+run it on the servers (``benchmarks/backends.py``), W1-nats-trig1/3 with the NATS
+trigger (``benchmarks/nats_trigger.py``).
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ from typing import Any
 
 from ._common import (
     CpuWindow,
+    ServerCpu,
+    aps_jobstores,
     asleep_until,
     count_tickwork_records,
     lateness_figures,
-    require_tickwork_sql_store,
     sleep_until,
-    sqlite_url,
+    tickwork_store,
     utc,
 )
 from ._harness import Figures, Metric, Params, Workload
@@ -76,12 +79,18 @@ WORKLOAD = Workload(
 )
 
 # Seconds per job to allow for adding before the first run (per store).
-_ADD_ALLOWANCE = {"memory": 0.0003, "sqlite": 0.006}
+ADD_ALLOWANCE = {
+    "memory": 0.0003,
+    "sqlite": 0.006,
+    "postgresql": 0.006,
+    "mariadb": 0.006,
+    "nats": 0.003,
+}
 
 
 def _plan(p: Params) -> tuple[int, float, float, float]:
     jobs, interval, duration = p["jobs"], p["interval"], p["duration"]
-    base = time.time() + 0.5 + jobs * _ADD_ALLOWANCE[p["store"]]
+    base = time.time() + 0.5 + jobs * ADD_ALLOWANCE[p["store"]]
     return jobs, interval, duration, base
 
 
@@ -120,16 +129,6 @@ def _temp_db(prefix: str) -> tuple[tempfile.TemporaryDirectory[str], str]:
 # -- tickwork -------------------------------------------------------------------------
 
 
-def _tickwork_store(p: Params, path: str | None) -> Any:
-    import tickwork
-
-    if p["store"] == "memory":
-        return tickwork.MemoryStore()
-    require_tickwork_sql_store()
-    assert path is not None
-    return tickwork.create_store(sqlite_url(path))
-
-
 def _tickwork_jobs(jobs: int, interval: float, base: float) -> list[tuple[str, Any]]:
     from tickwork import StartAtIntervalSchedule
 
@@ -146,7 +145,7 @@ def run_tickwork(case: str, p: Params) -> Figures:
 
     folder, path = _temp_db("tickwork-w1-")
     with folder:
-        store = _tickwork_store(p, path)
+        store = tickwork_store(p, path)
         raw: list[tuple[datetime, float]] = []
 
         def handler(event: tickwork.JobEvent) -> None:
@@ -159,14 +158,16 @@ def run_tickwork(case: str, p: Params) -> Figures:
             scheduler.add_job(job_id, schedule)
         scheduler.start()
         start = _window_start(base, interval, time.time())
+        server = ServerCpu(p)
         gc.collect()  # both sides start the window from a collected heap
         sleep_until(start)
-        with CpuWindow() as window:
+        with CpuWindow() as window, server:
             sleep_until(start + duration)
         scheduler.stop()
         samples = [(scheduled.timestamp(), started) for scheduled, started in raw]
         figures = _figures(samples, window, start, duration, round(jobs * duration / interval))
-        store = store if p["store"] == "memory" else _tickwork_store(p, path)
+        figures.update(server.figures())
+        store = store if p["store"] == "memory" else tickwork_store(p, path)
         records = asyncio.run(count_tickwork_records(store, [j for j, _ in planned]))
         figures["records_pct"] = 100.0 * records / max(1, len(raw))
         return figures
@@ -177,7 +178,7 @@ def run_tickwork_async(case: str, p: Params) -> Figures:
     import tickwork
 
     async def main(path: str) -> Figures:
-        store = _tickwork_store(p, path)
+        store = tickwork_store(p, path)
         raw: list[tuple[datetime, float]] = []
 
         async def handler(event: tickwork.JobEvent) -> None:
@@ -190,14 +191,16 @@ def run_tickwork_async(case: str, p: Params) -> Figures:
             await scheduler.add_job(job_id, schedule)
         await scheduler.start()
         start = _window_start(base, interval, time.time())
+        server = ServerCpu(p)
         gc.collect()  # both sides start the window from a collected heap
         await asleep_until(start)
-        with CpuWindow() as window:
+        with CpuWindow() as window, server:
             await asleep_until(start + duration)
         await scheduler.stop()
         samples = [(scheduled.timestamp(), started) for scheduled, started in raw]
         figures = _figures(samples, window, start, duration, round(jobs * duration / interval))
-        store = store if p["store"] == "memory" else _tickwork_store(p, path)
+        figures.update(server.figures())
+        store = store if p["store"] == "memory" else tickwork_store(p, path)
         records = await count_tickwork_records(store, [j for j, _ in planned])
         figures["records_pct"] = 100.0 * records / max(1, len(raw))
         return figures
@@ -218,7 +221,8 @@ def aps_noop(index: int) -> None:
 
 
 def run_apscheduler(case: str, p: Params) -> Figures:
-    """``BackgroundScheduler`` with its default thread pool (10 workers)."""
+    """``BackgroundScheduler`` with its default thread pool (10 workers); its
+    ``SQLAlchemyJobStore`` for SQLite and MariaDB (PyMySQL)."""
     from datetime import UTC
 
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -226,12 +230,7 @@ def run_apscheduler(case: str, p: Params) -> Figures:
 
     folder, path = _temp_db("aps-w1-")
     with folder:
-        jobstores: dict[str, Any] = {}
-        if p["store"] == "sqlite":
-            from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-
-            jobstores["default"] = SQLAlchemyJobStore(url=f"sqlite:///{path}")
-        scheduler = BackgroundScheduler(jobstores=jobstores, timezone=UTC)
+        scheduler = BackgroundScheduler(jobstores=aps_jobstores(p, path), timezone=UTC)
         jobs, interval, duration, base = _plan(p)
         starts = _starts(jobs, interval, base)
         for i, start_date in enumerate(starts):

@@ -11,6 +11,11 @@ process, timed from constructing the scheduler (imports excluded):
   holds them all, so its figure is ``start()`` plus one ``get_jobs()`` (which unpickles
   every job);
 - ``list_all_s``: one call that lists every job, after the first run.
+
+W4-pg, W4-mariadb and W4-nats run it on the servers (``benchmarks/backends.py``): the
+prepare step then runs before every measurement, into that measurement's fresh schema,
+database or nats-server. W4-nats-trig1/3 start with the NATS trigger
+(``benchmarks/nats_trigger.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import time
 from datetime import UTC, timedelta
 from typing import Any
 
-from ._common import require_tickwork_sql_store, sqlite_url, utc
+from ._common import aps_jobstores, require_tickwork_sql_store, tickwork_store, utc
 from ._harness import Figures, Metric, Params, Workload
 
 DUE = 10
@@ -54,8 +59,9 @@ WORKLOAD = Workload(
 )
 
 
-def _path(p: Params) -> str:
-    return os.path.join(p["dir"], "jobs.db")
+def _path(p: Params) -> str | None:
+    """The SQLite file (the server variants have none)."""
+    return os.path.join(p["dir"], "jobs.db") if "dir" in p else None
 
 
 def _times(p: Params) -> list[tuple[str, Any]]:
@@ -75,7 +81,7 @@ def _times(p: Params) -> list[tuple[str, Any]]:
 def _prepare_tickwork(p: Params) -> Figures:
     import tickwork
 
-    require_tickwork_sql_store()
+    p = dict(p, store=p.get("store", "sqlite"))
 
     async def main() -> Figures:
         codec = tickwork.default_codec()
@@ -93,15 +99,20 @@ def _prepare_tickwork(p: Params) -> Figures:
             )
             for job_id, next_run in _times(p)
         ]
-        store = tickwork.create_store(sqlite_url(_path(p)))
+        store = tickwork_store(p, _path(p))
         await store.initialize()
         try:
             save_jobs = getattr(store, "save_jobs", None)
             if callable(save_jobs):
                 await save_jobs(jobs)
-            else:
-                for job in jobs:
-                    await store.save_job(job)
+            else:  # 64 at a time: a round trip each on a server
+                limit = asyncio.Semaphore(64)
+
+                async def save(job: tickwork.JobData) -> None:
+                    async with limit:
+                        await store.save_job(job)
+
+                await asyncio.gather(*(save(job) for job in jobs))
         finally:
             await store.close()
         return {"jobs": len(jobs)}
@@ -124,15 +135,16 @@ def run_tickwork(case: str, p: Params) -> Figures:
 
     tickwork.available_plugins()  # imports every installed plugin, SQLAlchemy included
     imported = time.perf_counter() - imported
-    require_tickwork_sql_store()
+    p = dict(p, store=p.get("store", "sqlite"))
+    if p["store"] == "sqlite":
+        require_tickwork_sql_store()  # its probe, not timed
     first: list[float] = []
 
     def handler(event: tickwork.JobEvent) -> None:
         first.append(time.perf_counter())
 
-    url = sqlite_url(_path(p))
     t0 = time.perf_counter()
-    scheduler = tickwork.Scheduler(url, handler)
+    scheduler = tickwork.Scheduler(tickwork_store(p, _path(p)), handler)
     scheduler.start()
     started = time.perf_counter()
     deadline = time.time() + 60
@@ -158,7 +170,9 @@ def run_tickwork_async(case: str, p: Params) -> Figures:
 
     tickwork.available_plugins()  # imports every installed plugin, SQLAlchemy included
     imported = time.perf_counter() - imported
-    require_tickwork_sql_store()
+    p = dict(p, store=p.get("store", "sqlite"))
+    if p["store"] == "sqlite":
+        require_tickwork_sql_store()  # its probe, not timed
 
     async def main() -> Figures:
         first: list[float] = []
@@ -168,9 +182,8 @@ def run_tickwork_async(case: str, p: Params) -> Figures:
             first.append(time.perf_counter())
             started_one.set()
 
-        url = sqlite_url(_path(p))
         t0 = time.perf_counter()
-        scheduler = tickwork.AsyncScheduler(url, handler)
+        scheduler = tickwork.AsyncScheduler(tickwork_store(p, _path(p)), handler)
         await scheduler.start()
         started = time.perf_counter()
         with contextlib.suppress(TimeoutError):
@@ -204,12 +217,11 @@ def prepare_apscheduler(case: str, p: Params) -> Figures:
     import pickle
 
     from apscheduler.job import Job
-    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.interval import IntervalTrigger
     from apscheduler.util import datetime_to_utc_timestamp
 
-    store = SQLAlchemyJobStore(url=f"sqlite:///{_path(p)}")
+    store = aps_jobstores(dict(p, store=p.get("store", "sqlite")), _path(p))["default"]
     scheduler = BackgroundScheduler(jobstores={"default": store}, timezone=UTC)
     store.start(scheduler, "default")
     rows = []
@@ -243,15 +255,14 @@ def prepare_apscheduler(case: str, p: Params) -> Figures:
 
 def run_apscheduler(case: str, p: Params) -> Figures:
     imported = time.perf_counter()
-    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore  # noqa: F401
     from apscheduler.schedulers.background import BackgroundScheduler
 
     imported = time.perf_counter() - imported
+    p = dict(p, store=p.get("store", "sqlite"))
 
     t0 = time.perf_counter()
-    scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{_path(p)}")}, timezone=UTC
-    )
+    scheduler = BackgroundScheduler(jobstores=aps_jobstores(p, _path(p)), timezone=UTC)
     scheduler.start()
     started = time.perf_counter()
     deadline = time.time() + 60

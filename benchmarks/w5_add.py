@@ -4,6 +4,9 @@ Each case is its own process. The schedules (tickwork) and triggers (APScheduler
 built before the clock starts, so only adding is timed: one ``add_job`` call per job,
 and (tickwork only, APScheduler has no bulk call) one ``add_jobs`` call for them all.
 Every job is an hourly interval job, so none runs while they are being added.
+
+W5-pg, W5-mariadb and W5-nats add to the servers (``benchmarks/backends.py``), with the
+cases ``<store>`` and ``<store>-bulk``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from ._common import Unavailable, has_bulk_add, require_tickwork_sql_store, sqlite_url
+from ._common import Unavailable, aps_jobstores, has_bulk_add, tickwork_store
 from ._harness import Figures, Metric, Params, Workload
 
 CASES = ("memory", "sqlite", "memory-bulk", "sqlite-bulk")
@@ -71,19 +74,19 @@ def _key(case: str) -> str:
     return f"{'bulk' if bulk else 'add'}_{store}_per_s"
 
 
+def _store_params(case: str, p: Params) -> Params:
+    """``p`` with the case's store (``sqlite-bulk`` → ``sqlite``)."""
+    return dict(p, store=case.partition("-")[0])
+
+
 def _tickwork_items(jobs: int) -> list[tuple[str, Any]]:
     from tickwork import IntervalSchedule
 
     return [(f"job-{i:05d}", IntervalSchedule(timedelta(hours=1))) for i in range(jobs)]
 
 
-def _tickwork_store(case: str, folder: str) -> Any:
-    import tickwork
-
-    if case.startswith("memory"):
-        return tickwork.MemoryStore()
-    require_tickwork_sql_store()
-    return tickwork.create_store(sqlite_url(os.path.join(folder, "jobs.db")))
+def _tickwork_store(case: str, p: Params, folder: str) -> Any:
+    return tickwork_store(_store_params(case, p), os.path.join(folder, "jobs.db"))
 
 
 def run_tickwork(case: str, p: Params) -> Figures:
@@ -91,7 +94,7 @@ def run_tickwork(case: str, p: Params) -> Figures:
     import tickwork
 
     with tempfile.TemporaryDirectory(prefix="tickwork-w5-") as folder:
-        scheduler = tickwork.Scheduler(_tickwork_store(case, folder), lambda event: None)
+        scheduler = tickwork.Scheduler(_tickwork_store(case, p, folder), lambda event: None)
         scheduler.start()
         try:
             items = _tickwork_items(p["jobs"])
@@ -118,7 +121,7 @@ def run_tickwork_async(case: str, p: Params) -> Figures:
         return None
 
     async def main(folder: str) -> Figures:
-        scheduler = tickwork.AsyncScheduler(_tickwork_store(case, folder), handler)
+        scheduler = tickwork.AsyncScheduler(_tickwork_store(case, p, folder), handler)
         await scheduler.start()
         try:
             items = _tickwork_items(p["jobs"])
@@ -145,19 +148,14 @@ def aps_noop() -> None:
 
 
 def run_apscheduler(case: str, p: Params) -> Figures:
-    """``BackgroundScheduler``; its ``SQLAlchemyJobStore`` for SQLite."""
+    """``BackgroundScheduler``; its ``SQLAlchemyJobStore`` for SQLite and MariaDB."""
     from datetime import UTC
 
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.interval import IntervalTrigger
 
     with tempfile.TemporaryDirectory(prefix="aps-w5-") as folder:
-        jobstores: dict[str, Any] = {}
-        if case == "sqlite":
-            from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-
-            url = f"sqlite:///{os.path.join(folder, 'jobs.db')}"
-            jobstores["default"] = SQLAlchemyJobStore(url=url)
+        jobstores = aps_jobstores(_store_params(case, p), os.path.join(folder, "jobs.db"))
         scheduler = BackgroundScheduler(jobstores=jobstores, timezone=UTC)
         scheduler.start()
         try:
