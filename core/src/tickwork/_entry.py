@@ -8,8 +8,9 @@ from datetime import datetime
 import attrs
 
 from ._job import Job
-from ._models import JobData, JobStatus
+from ._models import JobData, JobStatus, build_unchecked
 from ._policy import DEFAULT_OPTIONS, JobOptions, options_to_metadata
+from ._timeutil import as_utc, as_utc_or_none
 from .abc import Schedule
 
 __all__ = ["JobEntry", "UndecodableSchedule", "first_run"]
@@ -75,16 +76,21 @@ class JobEntry:
         return schedule.reason if isinstance(schedule, UndecodableSchedule) else None
 
     def to_data(self) -> JobData:
-        return JobData(
-            id=self.id,
-            schedule_type=self.schedule_type,
-            schedule_config=self.schedule_config,
-            status=self.status,
-            next_run=self.next_run,
-            last_run=self.last_run,
-            created_at=self.created_at,
-            updated_at=self.updated_at,
-            metadata=options_to_metadata(self.options, self.metadata),
+        # After every run: built without JobData's converters, which would only check
+        # again what the entry keeps canonical (times are normalised here, cheaply).
+        return build_unchecked(
+            JobData,
+            (
+                self.id,
+                self.schedule_type,
+                self.schedule_config,
+                JobStatus(self.status),
+                as_utc_or_none(self.next_run),
+                as_utc_or_none(self.last_run),
+                as_utc(self.created_at),
+                as_utc(self.updated_at),
+                options_to_metadata(self.options, self.metadata),
+            ),
         )
 
     def snapshot(self) -> Job:

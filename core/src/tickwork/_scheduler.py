@@ -43,7 +43,15 @@ from ._errors import (
 from ._group_commit import RunWrites, drain_writes, run_writes
 from ._invoke import HandlerThreads, call_handler, is_async_callable
 from ._job import Job, JobEvent
-from ._models import ExecutionRecord, ExecutionStatus, JobData, JobStatus, QueryOptions
+from ._models import (
+    ExecutionRecord,
+    ExecutionStatus,
+    JobData,
+    JobStatus,
+    QueryOptions,
+    build_unchecked,
+    to_execution_status,
+)
 from ._plugins import create_store, create_trigger, default_codec
 from ._policy import (
     DEFAULT_OPTIONS,
@@ -1206,15 +1214,20 @@ class AsyncScheduler:
             metadata["manual"] = "true"
         if event.jitter:
             metadata["jitter"] = str(event.jitter.total_seconds())
-        record = ExecutionRecord(
-            job_id=entry.id,
-            execution_id=event.execution_id,
-            start_time=event.started_at,
-            end_time=ended,
-            duration=ended - event.started_at,
-            status=status,
-            error=error,
-            metadata=metadata,
+        # One per run: built without the converters, whose checks these values (times
+        # from utcnow, statuses as enums, a fresh dict of strings) pass by construction.
+        record = build_unchecked(
+            ExecutionRecord,
+            (
+                entry.id,
+                event.execution_id,
+                event.started_at,
+                ended,
+                ended - event.started_at,
+                to_execution_status(status),
+                error,
+                metadata,
+            ),
         )
         try:
             await self._writes.save_execution(record)
