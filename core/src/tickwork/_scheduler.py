@@ -63,7 +63,7 @@ from ._policy import (
     user_metadata,
 )
 from ._schedules import IntervalSchedule
-from ._ticks import ticks_between
+from ._ticks import TickSpan, ticks_between
 from ._timeutil import utcnow
 from ._validation import check_job_id
 from .abc import (
@@ -1031,9 +1031,13 @@ class AsyncScheduler:
         now = utcnow()
         to_run = [tick]
         await self._log_dst_skips(entry, tick, now)
-        overdue = ticks_between(
-            entry.schedule, tick, now, keep=max(opts.max_catch_up, TICK_LOG_LIMIT)
-        )
+        following = entry.schedule.next(tick)
+        if following is not None and following <= now:
+            overdue = ticks_between(
+                entry.schedule, tick, now, keep=max(opts.max_catch_up, TICK_LOG_LIMIT)
+            )
+        else:  # the usual case, on time: no tick after this one has passed yet
+            overdue = _NO_TICKS
         if overdue.count:
             # Several ticks passed while nothing ran them (downtime): one run, or a
             # bounded series of runs, stands for them all; the rest are coalesced.
@@ -1464,6 +1468,8 @@ class AsyncScheduler:
             return None
         return records[0].end_time if records else None
 
+
+_NO_TICKS = TickSpan([], None, 0, False)
 
 _UUID4_MASK = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
 _UUID4_BITS = (0x4 << 76) | (0x2 << 62)
