@@ -9,6 +9,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sql_helpers import T0, job, record
 
 from tickwork import QueryOptions
@@ -96,4 +97,33 @@ async def test_several_processes_write_one_sqlite_file(tmp_path: Path) -> None:
         assert len(got) == 200
         assert {r.execution_id[:2] for r in got} == {"p0", "p1"}
     finally:
+        await store.close()
+
+
+async def test_waiting_for_another_writer_never_blocks_the_event_loop(tmp_path: Path) -> None:
+    """SQLite waits for another connection's write lock in the store's own thread: the
+    loop keeps running meanwhile, the calls behind the waiting one queue, and a queued
+    call that is cancelled is never written."""
+    path = tmp_path / "locked.db"
+    store = SQLAlchemyStore(f"sqlite:///{path}", connect_timeout=10)
+    await store.initialize()
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # holds the write lock, as another process would
+        first = asyncio.create_task(store.save_job(job("first")))
+        queued = asyncio.create_task(store.save_job(job("cancelled")))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        assert loop.time() - started < 1.0, "the event loop stalled while SQLite waited"
+        assert not first.done()
+        queued.cancel()
+        other.execute("COMMIT")
+        await asyncio.wait_for(first, timeout=10)
+        with pytest.raises(asyncio.CancelledError):
+            await queued
+        assert [j.id for j in await store.list_jobs()] == ["first"]
+    finally:
+        other.close()
         await store.close()

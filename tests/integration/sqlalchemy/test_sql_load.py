@@ -6,15 +6,12 @@ from __future__ import annotations
 import functools
 import time
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from sql_helpers import T0, drop_tables
 
 from tickwork import ExecutionRecord, JobStatus, QueryOptions
 from tickwork_sqlalchemy_store import SQLAlchemyStore
-from tickwork_sqlalchemy_store._rows import execution_to_row
-from tickwork_sqlalchemy_store._schema import build_tables
 
 TOTAL = 100_000
 HOT = 80_000  # records of the one job queried; the rest belong to 20 others
@@ -27,27 +24,25 @@ QUERY_BUDGET_S = 1.0
 
 
 @functools.cache
-def history_rows() -> list[dict[str, Any]]:
-    """The rows, built once per session (the drivers only read them)."""
-    rows = []
+def history() -> list[ExecutionRecord]:
+    """The records, built once per session (the store only reads them)."""
+    records = []
     for i in range(TOTAL):
         job_id = "hot" if i < HOT else f"cold-{i % 20}"
         start = T0 + timedelta(seconds=i)
-        rows.append(
-            execution_to_row(
-                ExecutionRecord(
-                    job_id=job_id,
-                    execution_id=f"run-{i:06d}",
-                    start_time=start,
-                    end_time=start + timedelta(milliseconds=i % 997),
-                    duration=timedelta(milliseconds=i % 997),
-                    status=JobStatus.FAILED if i % 10 == 0 else JobStatus.COMPLETED,
-                    error="boom" if i % 10 == 0 else None,
-                    metadata={"n": str(i)},
-                )
+        records.append(
+            ExecutionRecord(
+                job_id=job_id,
+                execution_id=f"run-{i:06d}",
+                start_time=start,
+                end_time=start + timedelta(milliseconds=i % 997),
+                duration=timedelta(milliseconds=i % 997),
+                status=JobStatus.FAILED if i % 10 == 0 else JobStatus.COMPLETED,
+                error="boom" if i % 10 == 0 else None,
+                metadata={"n": str(i)},
             )
         )
-    return rows
+    return records
 
 
 async def timed(store: SQLAlchemyStore, options: QueryOptions) -> tuple[list[str], float]:
@@ -61,14 +56,10 @@ async def test_history_queries_over_100k_records(database_url: str, backend: str
     store = SQLAlchemyStore(database_url)
     await store.initialize()
     try:
-        tables = build_tables(id_collation="utf8mb4_nopad_bin" if backend == "mariadb" else None)
-        rows = history_rows()
+        records = history()
         started = time.perf_counter()
-        engine = store._engine  # the store's own engine: same types, same connection setup
-        assert engine is not None
-        async with engine.begin() as conn:
-            for offset in range(0, TOTAL, CHUNK):
-                await conn.execute(tables.executions.insert(), rows[offset : offset + CHUNK])
+        for offset in range(0, TOTAL, CHUNK):
+            assert await store.save_runs(records[offset : offset + CHUNK], []) == set()
         print(f"\n{backend}: inserted {TOTAL} rows in {time.perf_counter() - started:.2f}s")
 
         await store.list_executions("hot", QueryOptions(limit=1))  # warm the pool

@@ -22,8 +22,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tickwork import JobStatus
 
@@ -108,28 +108,28 @@ class Claims:
             claims.c.job_id == bindparam("c_job_id"), claims.c.owner == bindparam("c_owner")
         )
 
-    async def claim(self, conn: AsyncConnection, request: ClaimRequest) -> Mapping[str, Any] | None:
+    def claim(self, conn: Connection, request: ClaimRequest) -> Mapping[str, Any] | None:
         """Take or extend the claim; return the job's row when ``request.owner`` holds it."""
         parameters = request.parameters()
         if self._dialect != "sqlite":
-            locked = (await conn.execute(self._lock_job, parameters)).first()
+            locked = conn.execute(self._lock_job, parameters).first()
             if locked is None or not _due(dict(locked._mapping), request.scheduled_at):
                 return None
         if self._upsert_if_due is not None:
-            claimed = bool((await conn.execute(self._upsert_if_due, parameters)).rowcount)
+            claimed = bool(conn.execute(self._upsert_if_due, parameters).rowcount)
         else:
-            claimed = await self._update_or_insert(conn, parameters)
+            claimed = self._update_or_insert(conn, parameters)
         if not claimed:
             return None
-        row = (await conn.execute(self._job, parameters)).first()
+        row = conn.execute(self._job, parameters).first()
         return None if row is None else dict(row._mapping)
 
-    async def _update_or_insert(self, conn: AsyncConnection, parameters: dict[str, Any]) -> bool:
-        if (await conn.execute(self._take, parameters)).rowcount:
+    def _update_or_insert(self, conn: Connection, parameters: dict[str, Any]) -> bool:
+        if conn.execute(self._take, parameters).rowcount:
             return True
         try:
-            async with conn.begin_nested():
-                await conn.execute(self._insert, parameters)
+            with conn.begin_nested():
+                conn.execute(self._insert, parameters)
         except IntegrityError:  # another owner holds an unexpired claim
             return False
         return True

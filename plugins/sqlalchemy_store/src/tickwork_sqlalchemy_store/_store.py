@@ -1,12 +1,17 @@
-"""The store itself: tickwork's Store protocol over SQLAlchemy's asyncio engine."""
+"""The store itself: tickwork's Store protocol over SQLAlchemy.
+
+Each method checks its input, then hands one synchronous function of a
+:class:`~sqlalchemy.engine.Connection` to a runner (:mod:`._runners`), which runs it in
+one transaction: through the asyncio engine for PostgreSQL and MySQL, in a thread of its
+own for SQLite.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +19,7 @@ from sqlalchemy import (
     ColumnElement,
     Table,
     bindparam,
+    create_engine,
     delete,
     event,
     inspect,
@@ -24,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
 
 import tickwork
@@ -32,7 +38,7 @@ from tickwork import ExecutionRecord, JobData, JobStatus, QueryOptions
 
 from . import _rows
 from ._claims import ClaimRequest, Claims
-from ._errors import connection_error, operation_error
+from ._runners import EngineRunner, Runner, ThreadRunner, statement_errors
 from ._schema import NO_PAD_BINARY_COLLATIONS, Tables, UTCDateTime, build_tables
 from ._urls import describe, driver_connect_args, is_memory_sqlite, sqlite_file, to_async_url
 
@@ -102,7 +108,9 @@ class SQLAlchemyStore:
         :class:`tickwork.StorageConnectionError`; on SQLite, how long a write waits for
         another process to release the file. Ignored with ``engine``.
     :param engine_options: extra keywords for :func:`~sqlalchemy.ext.asyncio.create_async_engine`
-        (``pool_size``, ``echo``, ...). Ignored with ``engine``.
+        (``pool_size``, ``echo``, ...); for a SQLite URL with the default aiosqlite
+        driver, for :func:`~sqlalchemy.create_engine`, since the store then drives
+        ``sqlite3`` in a thread of its own. Ignored with ``engine``.
     :raises ValueError: neither or both of ``url`` and ``engine``, or a URL that is
         malformed or names a blocking driver.
     :raises TypeError: ``engine`` is not an ``AsyncEngine``.
@@ -146,11 +154,9 @@ class SQLAlchemyStore:
         self._connect_timeout = connect_timeout
         self._engine_options = dict(engine_options or {})
         self._where = describe(self._url)
-        self._engine: AsyncEngine | None = None
+        self._runner: Runner | None = None
         self._tables: Tables | None = None
         self._statements: _Statements | None = None
-        self._serialize: asyncio.Lock | None = None
-        self._pinned: AsyncConnection | None = None
         self._starting = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -165,7 +171,7 @@ class SQLAlchemyStore:
 
     async def initialize(self) -> None:
         async with self._starting:
-            if self._engine is None:
+            if self._runner is None:
                 await self._start()
 
     async def _start(self) -> None:
@@ -177,163 +183,93 @@ class SQLAlchemyStore:
                 f"cannot open {self._where}: directory {path.absolute().parent} does not "
                 "exist; create it or fix the path"
             )
-        engine = self._given_engine or self._create_engine()
+        runner = self._create_runner()
         try:
-            tables = await self._prepare_schema(engine)
+            tables = await self._prepare_schema(runner)
         except BaseException:
-            if self._given_engine is None:
-                await engine.dispose()
+            await runner.close()
             raise
         self._tables = tables
-        self._statements = _Statements(tables, engine.dialect.name)
-        self._serialize = asyncio.Lock() if engine.dialect.name == "sqlite" else None
-        self._engine = engine
+        self._statements = _Statements(tables, runner.dialect_name)
+        self._runner = runner
         logger.debug("store ready on %s", self._where)
 
     async def close(self) -> None:
-        pinned, self._pinned = self._pinned, None
-        if pinned is not None:
-            with contextlib.suppress(Exception):
-                await pinned.close()
-        engine, self._engine = self._engine, None
-        if engine is not None and self._given_engine is None:
-            await engine.dispose()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.close()
 
-    def _create_engine(self) -> AsyncEngine:
+    def _create_runner(self) -> Runner:
+        if self._given_engine is not None:
+            return EngineRunner(self._given_engine, self._where, owned=False)
+        connect_args = driver_connect_args(self._url, self._connect_timeout)
+        options: dict[str, Any] = dict(self._engine_options)
+        connect_args.update(options.pop("connect_args", {}))
+        if self._url.get_driver_name() == "aiosqlite" and "async_creator" not in options:
+            # aiosqlite runs sqlite3 in a thread and crosses to it for every driver call;
+            # the runner's thread runs each whole transaction in one crossing instead.
+            # Same driver module, same dialect (aiosqlite's is pysqlite's), same file.
+            url = self._url.set(drivername="sqlite+pysqlite")
+            engine = create_engine(url, connect_args=connect_args, **options)
+            if not is_memory_sqlite(self._url):
+                event.listen(engine, "connect", _sqlite_pragmas)
+            return ThreadRunner(engine, self._where)
         # A server may drop idle connections (restart, timeout): test each one before use.
         # SQLite has no server, and the test would double the cost of every call.
-        options: dict[str, Any] = {"pool_pre_ping": self._url.get_backend_name() != "sqlite"}
-        options.update(self._engine_options)
-        connect_args = driver_connect_args(self._url, self._connect_timeout)
-        connect_args.update(options.pop("connect_args", {}))
-        engine = create_async_engine(self._url, connect_args=connect_args, **options)
-        if engine.dialect.name == "sqlite" and not is_memory_sqlite(self._url):
-            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
+        options.setdefault("pool_pre_ping", self._url.get_backend_name() != "sqlite")
+        async_engine = create_async_engine(self._url, connect_args=connect_args, **options)
+        if async_engine.dialect.name == "sqlite" and not is_memory_sqlite(self._url):
+            event.listen(async_engine.sync_engine, "connect", _sqlite_pragmas)
+        return EngineRunner(async_engine, self._where, owned=True)
 
-    async def _prepare_schema(self, engine: AsyncEngine) -> Tables:
+    async def _prepare_schema(self, runner: Runner) -> Tables:
         for attempt in range(1, _SCHEMA_ATTEMPTS + 1):
-            async with _checked_out(engine, self._where) as conn:
-                collation = await self._id_collation(conn)
-                tables = build_tables(schema=self._schema, id_collation=collation)
-                async with _statement_errors("look at the tables", self._where):
-                    missing = await conn.run_sync(_missing_objects, tables)
-                    await conn.rollback()
-                try:
-                    async with _statement_errors("create the tables", self._where):
-                        if missing:
-                            async with conn.begin():
-                                await conn.run_sync(_create_missing, tables)
-                        if collation is not None:
-                            await _warn_on_padded_ids(conn, tables, collation)
-                    return tables
-                except tickwork.StorageOperationError as exc:
-                    # Another process creating the same table or index at the same moment
-                    # makes our CREATE fail with "already exists". Then the object is there
-                    # on a second look, and we go on; if nothing appeared, the failure is
-                    # real (a permission, a missing schema) and is raised at once.
-                    async with _statement_errors("look at the tables", self._where):
-                        still_missing = await conn.run_sync(_missing_objects, tables)
-                        await conn.rollback()
-                    if attempt == _SCHEMA_ATTEMPTS or not still_missing < missing:
-                        raise
-                    logger.debug(
-                        "schema creation raced with another process (%s); looking again", exc
-                    )
+            last = attempt == _SCHEMA_ATTEMPTS
+
+            def prepare(conn: Connection, last: bool = last) -> Tables | None:
+                return _prepare_tables(conn, self._schema, self._where, last_attempt=last)
+
+            tables = await runner.session(prepare)
+            if tables is not None:
+                return tables
             await asyncio.sleep(random.uniform(0.01, 0.05) * attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _id_collation(self, conn: AsyncConnection) -> str | None:
-        if conn.dialect.name not in ("mysql", "mariadb"):
-            return None
-        async with _statement_errors("look up collations", self._where):
-            found = set(
-                (
-                    await conn.execute(
-                        text(
-                            "SELECT COLLATION_NAME FROM information_schema.COLLATIONS "
-                            "WHERE COLLATION_NAME IN :names"
-                        ).bindparams(
-                            bindparam("names", list(NO_PAD_BINARY_COLLATIONS), expanding=True)
-                        )
-                    )
-                ).scalars()
-            )
-            await conn.rollback()
-        for name in NO_PAD_BINARY_COLLATIONS:
-            if name in found:
-                return name
-        logger.warning(
-            "%s has no NO PAD binary collation (MySQL 8.0.17+ or MariaDB 10.2+ have one); "
-            "falling back to utf8mb4_bin, where ids that differ only by trailing spaces "
-            "collide",
-            self._where,
-        )
-        return "utf8mb4_bin"
-
     # -- plumbing ------------------------------------------------------------------------
 
-    def _ready(self) -> tuple[AsyncEngine, Tables]:
-        if self._engine is None or self._tables is None:
+    def _ready(self) -> tuple[Runner, Tables]:
+        if self._runner is None or self._tables is None:
             raise tickwork.StorageNotInitializedError("SQLAlchemyStore")
-        return self._engine, self._tables
+        return self._runner, self._tables
 
-    def _prepared(self) -> _Statements:
-        if self._engine is None or self._statements is None:
+    def _prepared(self) -> tuple[Runner, _Statements]:
+        if self._runner is None or self._statements is None:
             raise tickwork.StorageNotInitializedError("SQLAlchemyStore")
-        return self._statements
-
-    @contextlib.asynccontextmanager
-    async def _transaction(
-        self, action: str, *, read_committed: bool = False
-    ) -> AsyncIterator[AsyncConnection]:
-        """One connection and transaction, with every failure turned into a tickwork error.
-
-        On SQLite everything goes through one lock: SQLite has a single writer anyway,
-        and an in-memory database lives on one shared connection. ``read_committed``
-        asks MySQL not to take gap locks, which would make claims of different jobs
-        deadlock each other (PostgreSQL reads committed data by default).
-        """
-        engine, _ = self._ready()
-        if self._serialize is not None:
-            async with self._serialize:
-                conn = await self._sqlite_connection(engine)
-                async with _statement_errors(action, self._where), conn.begin():
-                    yield conn
-            return
-        async with _checked_out(engine, self._where) as conn:
-            if read_committed and conn.dialect.name in ("mysql", "mariadb"):
-                await conn.execution_options(isolation_level="READ COMMITTED")
-            async with _statement_errors(action, self._where), conn.begin():
-                yield conn
-
-    async def _sqlite_connection(self, engine: AsyncEngine) -> AsyncConnection:
-        """The one connection a SQLite store uses (its calls take turns anyway): taking
-        one from the pool and handing it back would cost two more thread hops a call."""
-        if self._pinned is None or self._pinned.closed:
-            try:
-                self._pinned = await engine.connect()
-            except Exception as exc:
-                raise connection_error(exc, self._where) from exc
-        return self._pinned
+        return self._runner, self._statements
 
     async def _fetch(
         self, action: str, statement: Any, parameters: Mapping[str, Any] | None = None
-    ) -> list[Mapping[str, Any]]:
-        async with self._transaction(action) as conn:
-            result = await conn.execute(statement, parameters)
-            return [dict(row) for row in result.mappings()]
+    ) -> list[dict[str, Any]]:
+        runner, _ = self._ready()
+
+        def fetch(conn: Connection) -> list[dict[str, Any]]:
+            return [dict(row) for row in conn.execute(statement, parameters).mappings()]
+
+        return await runner.transaction(action, fetch)
 
     # -- jobs ----------------------------------------------------------------------------
 
     async def save_job(self, job: JobData) -> None:
-        statements = self._prepared()
+        runner, statements = self._prepared()
         row = _rows.job_to_row(_rows.check_job(job))
-        async with self._transaction(f"save job {job.id!r}") as conn:
+
+        def insert(conn: Connection) -> None:
             try:
-                await conn.execute(statements.insert_job, row)
+                conn.execute(statements.insert_job, row)
             except IntegrityError:
                 raise tickwork.JobDataAlreadyExistsError(job.id) from None
+
+        await runner.transaction(f"save job {job.id!r}", insert)
 
     async def save_jobs(self, jobs: Sequence[JobData]) -> None:
         """Insert every job in one transaction (:class:`tickwork.abc.BulkStore`).
@@ -341,10 +277,11 @@ class SQLAlchemyStore:
         One executemany INSERT: each driver sends it its own fast way (SQLite reuses one
         prepared statement, asyncpg pipelines, aiomysql packs rows into multi-row
         INSERTs), and none of them hits a limit on bound parameters however many jobs
-        there are. A duplicate key rolls everything back; only then is the offending id
+        there are; SQLAlchemy's multi-row ``VALUES`` was six to twelve times slower on
+        all three. A duplicate key rolls everything back; only then is the offending id
         looked up, so the usual case costs nothing extra.
         """
-        statements = self._prepared()
+        runner, statements = self._prepared()
         rows: list[dict[str, Any]] = []
         seen: set[str] = set()
         for job in jobs:
@@ -355,45 +292,55 @@ class SQLAlchemyStore:
             rows.append(_rows.job_to_row(job))
         if not rows:
             return
+
+        def insert(conn: Connection) -> None:
+            try:
+                conn.execute(statements.insert_job, rows)
+            except IntegrityError:
+                # Raised inside so the transaction rolls back; named below, once the
+                # failed transaction (unusable on PostgreSQL) is gone.
+                raise tickwork.JobDataAlreadyExistsError(rows[0]["id"]) from None
+
         try:
-            async with self._transaction(f"save {len(rows)} jobs") as conn:
-                try:
-                    await conn.execute(statements.insert_job, rows)
-                except IntegrityError:
-                    # Raised inside so the transaction rolls back; named below, once the
-                    # failed transaction (unusable on PostgreSQL) is gone.
-                    raise tickwork.JobDataAlreadyExistsError(rows[0]["id"]) from None
+            await runner.transaction(f"save {len(rows)} jobs", insert)
         except tickwork.JobDataAlreadyExistsError:
             ids = [row["id"] for row in rows]
-            async with self._transaction("look up existing job ids") as conn:
-                stored = await _existing_ids(conn, statements.select_job_ids, ids)
+
+            def look_up(conn: Connection) -> set[str]:
+                return _existing_ids(conn, statements.select_job_ids, ids)
+
+            stored = await runner.transaction("look up existing job ids", look_up)
             # The first of the caller's jobs that is stored; if none is any more (it was
             # deleted meanwhile), the first job stands for the batch.
             taken = next((job_id for job_id in ids if job_id in stored), ids[0])
             raise tickwork.JobDataAlreadyExistsError(taken) from None
 
     async def update_job(self, job: JobData) -> None:
-        statements = self._prepared()
+        runner, statements = self._prepared()
         row = _rows.job_to_row(_rows.check_job(job))
         row["key_id"] = row.pop("id")
-        async with self._transaction(f"update job {job.id!r}") as conn:
-            result = await conn.execute(statements.update_job, row)
-            if result.rowcount == 0:
+
+        def update_one(conn: Connection) -> None:
+            if conn.execute(statements.update_job, row).rowcount == 0:
                 raise tickwork.JobDataNotFoundError(job.id)
 
+        await runner.transaction(f"update job {job.id!r}", update_one)
+
     async def delete_job(self, job_id: str) -> None:
-        _, tables = self._ready()
+        runner, tables = self._ready()
         _rows.check_job_id(job_id)
         jobs = tables.jobs
         claims = tables.claims
-        async with self._transaction(f"delete job {job_id!r}", read_committed=True) as conn:
-            result = await conn.execute(delete(jobs).where(jobs.c.id == job_id))
-            if result.rowcount == 0:
+
+        def delete_one(conn: Connection) -> None:
+            if conn.execute(delete(jobs).where(jobs.c.id == job_id)).rowcount == 0:
                 raise tickwork.JobDataNotFoundError(job_id)
-            await conn.execute(delete(claims).where(claims.c.job_id == job_id))
+            conn.execute(delete(claims).where(claims.c.job_id == job_id))
+
+        await runner.transaction(f"delete job {job_id!r}", delete_one, read_committed=True)
 
     async def get_job(self, job_id: str) -> JobData:
-        statements = self._prepared()
+        _, statements = self._prepared()
         _rows.check_job_id(job_id)
         rows = await self._fetch(f"read job {job_id!r}", statements.select_job, {"key_id": job_id})
         if not rows:
@@ -413,7 +360,7 @@ class SQLAlchemyStore:
         is made here, like :meth:`list_jobs`'s, so ties sort by code point whatever the
         database's collation.
         """
-        statements = self._prepared()
+        _, statements = self._prepared()
         rows = await self._fetch(
             "list due jobs", statements.select_due_jobs, {"until": _utc(until)}
         )
@@ -435,11 +382,13 @@ class SQLAlchemyStore:
     # -- executions ----------------------------------------------------------------------
 
     async def save_execution(self, record: ExecutionRecord) -> None:
-        statements = self._prepared()
+        runner, statements = self._prepared()
         row = _rows.execution_to_row(_rows.check_execution(record))
-        action = f"save execution {record.execution_id!r}"
-        async with self._transaction(action) as conn:
-            await _write_executions(conn, statements, [row])
+
+        def write(conn: Connection) -> None:
+            _write_executions(conn, statements, [row])
+
+        await runner.transaction(f"save execution {record.execution_id!r}", write)
 
     async def save_runs(
         self, records: Sequence[ExecutionRecord], jobs: Sequence[JobData]
@@ -456,7 +405,7 @@ class SQLAlchemyStore:
         ``FOR UPDATE`` first, and only they are updated. Jobs are written in id order,
         so two processes writing overlapping batches lock rows in the same order.
         """
-        statements = self._prepared()
+        runner, statements = self._prepared()
         record_rows: dict[str, dict[str, Any]] = {}
         for record in records:
             # Last one wins, as with save_execution called in turn (and PostgreSQL
@@ -471,25 +420,25 @@ class SQLAlchemyStore:
         if not record_rows and not job_rows:
             return set()
         updates = [job_rows[job_id] for job_id in sorted(job_rows)]
-        missing: set[str] = set()
-        action = f"save {len(record_rows)} execution records and {len(updates)} jobs"
-        async with self._transaction(action) as conn:
+
+        def write(conn: Connection) -> set[str]:
             if record_rows:
-                await _write_executions(conn, statements, list(record_rows.values()))
+                _write_executions(conn, statements, list(record_rows.values()))
             if not updates:
-                return missing
+                return set()
             if conn.dialect.supports_sane_multi_rowcount:
-                result = await conn.execute(statements.update_job, updates)
-                if result.rowcount != len(updates):
-                    stored = await _existing_ids(conn, statements.select_job_ids, job_rows)
-                    missing = set(job_rows) - stored
-            else:
-                stored = await _existing_ids(conn, statements.lock_job_ids, sorted(job_rows))
-                missing = set(job_rows) - stored
-                present = [row for row in updates if row["key_id"] in stored]
-                if present:
-                    await conn.execute(statements.update_job, present)
-        return missing
+                result = conn.execute(statements.update_job, updates)
+                if result.rowcount == len(updates):
+                    return set()
+                return set(job_rows) - _existing_ids(conn, statements.select_job_ids, job_rows)
+            stored = _existing_ids(conn, statements.lock_job_ids, sorted(job_rows))
+            present = [row for row in updates if row["key_id"] in stored]
+            if present:
+                conn.execute(statements.update_job, present)
+            return set(job_rows) - stored
+
+        action = f"save {len(record_rows)} execution records and {len(updates)} jobs"
+        return await runner.transaction(action, write)
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord:
         _, tables = self._ready()
@@ -546,20 +495,26 @@ class SQLAlchemyStore:
         return [_rows.execution_from_row(row) for row in rows]
 
     async def delete_executions(self, job_id: str | None, before: datetime) -> None:
-        _, tables = self._ready()
+        runner, tables = self._ready()
         executions = tables.executions
         statement = delete(executions).where(executions.c.start_time < _utc(before))
         if job_id is not None:
             statement = statement.where(executions.c.job_id == _rows.check_job_id(job_id))
         whose = "every job" if job_id is None else f"job {job_id!r}"
-        async with self._transaction(f"delete executions of {whose}") as conn:
-            await conn.execute(statement)
+
+        def delete_some(conn: Connection) -> None:
+            conn.execute(statement)
+
+        await runner.transaction(f"delete executions of {whose}", delete_some)
 
     async def health_check(self) -> None:
-        self._ready()
+        runner, _ = self._ready()
+
+        def select_one(conn: Connection) -> None:
+            conn.execute(select(1))
+
         try:
-            async with self._transaction("answer SELECT 1") as conn:
-                await conn.execute(select(1))
+            await runner.transaction("answer SELECT 1", select_one)
         except tickwork.StorageOperationError as exc:
             raise tickwork.StorageConnectionError(str(exc)) from exc.__cause__
 
@@ -568,29 +523,39 @@ class SQLAlchemyStore:
     async def claim_job(
         self, job_id: str, scheduled_at: datetime, owner: str, lease_until: datetime, now: datetime
     ) -> JobData | None:
-        claims = self._prepared().claims
+        runner, statements = self._prepared()
+        claims = statements.claims
         _rows.check_job_id(job_id)
         _rows.check_owner(owner)
         request = ClaimRequest(job_id, _utc(scheduled_at), owner, _utc(lease_until), _utc(now))
-        async with self._transaction(f"claim job {job_id!r}", read_committed=True) as conn:
-            row = await claims.claim(conn, request)
+
+        def claim(conn: Connection) -> Mapping[str, Any] | None:
+            return claims.claim(conn, request)
+
+        row = await runner.transaction(f"claim job {job_id!r}", claim, read_committed=True)
         return None if row is None else _rows.job_from_row(row)
 
     async def renew_claim(self, job_id: str, owner: str, lease_until: datetime) -> bool:
-        claims = self._prepared().claims
+        runner, statements = self._prepared()
         parameters = {
             "c_job_id": _rows.check_job_id(job_id),
             "c_owner": owner,
             "c_lease_until": _utc(lease_until),
         }
-        async with self._transaction(f"renew the claim on job {job_id!r}") as conn:
-            return bool((await conn.execute(claims.renew, parameters)).rowcount)
+
+        def renew(conn: Connection) -> bool:
+            return bool(conn.execute(statements.claims.renew, parameters).rowcount)
+
+        return await runner.transaction(f"renew the claim on job {job_id!r}", renew)
 
     async def release_claim(self, job_id: str, owner: str) -> None:
-        claims = self._prepared().claims
+        runner, statements = self._prepared()
         parameters = {"c_job_id": _rows.check_job_id(job_id), "c_owner": owner}
-        async with self._transaction(f"release the claim on job {job_id!r}") as conn:
-            await conn.execute(claims.release, parameters)
+
+        def release(conn: Connection) -> None:
+            conn.execute(statements.claims.release, parameters)
+
+        await runner.transaction(f"release the claim on job {job_id!r}", release)
 
     async def list_jobs_changed_since(self, since: datetime) -> list[JobData]:
         _, tables = self._ready()
@@ -610,57 +575,32 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-@contextlib.asynccontextmanager
-async def _checked_out(engine: AsyncEngine, where: str) -> AsyncIterator[AsyncConnection]:
-    """A pooled connection; failing to get one means the database is unreachable."""
-    try:
-        conn = await engine.connect()
-    except Exception as exc:
-        raise connection_error(exc, where) from exc
-    try:
-        yield conn
-    finally:
-        with contextlib.suppress(Exception):  # a dead connection is discarded anyway
-            await conn.close()
-
-
-@contextlib.asynccontextmanager
-async def _statement_errors(action: str, where: str) -> AsyncIterator[None]:
-    try:
-        yield
-    except tickwork.TickworkError:
-        raise
-    except Exception as exc:
-        raise operation_error(exc, action, where) from exc
-
-
-async def _write_executions(
-    conn: AsyncConnection, statements: _Statements, rows: list[dict[str, Any]]
+def _write_executions(
+    conn: Connection, statements: _Statements, rows: list[dict[str, Any]]
 ) -> None:
     """Insert or replace execution rows (one executemany upsert where the dialect has
     one, else update-then-insert row by row)."""
     if statements.upsert_execution is not None:
-        await conn.execute(statements.upsert_execution, rows)
+        conn.execute(statements.upsert_execution, rows)
         return
     for row in rows:
         keyed = {"key_execution_id": row["execution_id"], **row}
         del keyed["execution_id"]
-        result = await conn.execute(statements.update_execution, keyed)
-        if result.rowcount == 0:
-            await conn.execute(statements.insert_execution, row)
+        if conn.execute(statements.update_execution, keyed).rowcount == 0:
+            conn.execute(statements.insert_execution, row)
 
 
-async def _existing_ids(conn: AsyncConnection, statement: Any, ids: Iterable[str]) -> set[str]:
+def _existing_ids(conn: Connection, statement: Any, ids: Iterable[str]) -> set[str]:
     """Which of ``ids`` are stored, looked up a bounded number at a time."""
     wanted = list(ids)
     found: set[str] = set()
     for start in range(0, len(wanted), _IDS_PER_LOOKUP):
         chunk = wanted[start : start + _IDS_PER_LOOKUP]
-        found.update((await conn.execute(statement, {"ids": chunk})).scalars())
+        found.update(conn.execute(statement, {"ids": chunk}).scalars())
     return found
 
 
-def _sorted_jobs(rows: list[Mapping[str, Any]]) -> list[JobData]:
+def _sorted_jobs(rows: Sequence[Mapping[str, Any]]) -> list[JobData]:
     # Sorted here rather than by ORDER BY: the database's collation (locale-aware on
     # many PostgreSQL installs) would disagree with Python's code-point order.
     return sorted((_rows.job_from_row(row) for row in rows), key=lambda job: job.id)
@@ -717,10 +657,69 @@ def _create_missing(conn: Connection, tables: Tables) -> None:
                 index.create(conn)
 
 
-async def _warn_on_padded_ids(conn: AsyncConnection, tables: Tables, collation: str) -> None:
+def _prepare_tables(
+    conn: Connection, schema: str | None, where: str, *, last_attempt: bool
+) -> Tables | None:
+    """Create what is missing of the schema; ``None`` when another process creating
+    the same objects at the same moment won a race and it is worth looking again.
+
+    Another process's CREATE makes ours fail with "already exists"; then the object is
+    there on a second look, and the caller tries again. If nothing appeared, the failure
+    is real (a permission, a missing schema) and is raised at once.
+    """
+    collation = _id_collation(conn, where)
+    tables = build_tables(schema=schema, id_collation=collation)
+    with statement_errors("look at the tables", where):
+        missing = _missing_objects(conn, tables)
+        conn.rollback()
+    try:
+        with statement_errors("create the tables", where):
+            if missing:
+                with conn.begin():
+                    _create_missing(conn, tables)
+            if collation is not None:
+                _warn_on_padded_ids(conn, tables, collation)
+        return tables
+    except tickwork.StorageOperationError as exc:
+        with statement_errors("look at the tables", where):
+            still_missing = _missing_objects(conn, tables)
+            conn.rollback()
+        if last_attempt or not still_missing < missing:
+            raise
+        logger.debug("schema creation raced with another process (%s); looking again", exc)
+        return None
+
+
+def _id_collation(conn: Connection, where: str) -> str | None:
+    """The binary NO PAD collation ids get on MySQL/MariaDB (``None`` elsewhere)."""
+    if conn.dialect.name not in ("mysql", "mariadb"):
+        return None
+    with statement_errors("look up collations", where):
+        found = set(
+            conn.execute(
+                text(
+                    "SELECT COLLATION_NAME FROM information_schema.COLLATIONS "
+                    "WHERE COLLATION_NAME IN :names"
+                ).bindparams(bindparam("names", list(NO_PAD_BINARY_COLLATIONS), expanding=True))
+            ).scalars()
+        )
+        conn.rollback()
+    for name in NO_PAD_BINARY_COLLATIONS:
+        if name in found:
+            return name
+    logger.warning(
+        "%s has no NO PAD binary collation (MySQL 8.0.17+ or MariaDB 10.2+ have one); "
+        "falling back to utf8mb4_bin, where ids that differ only by trailing spaces "
+        "collide",
+        where,
+    )
+    return "utf8mb4_bin"
+
+
+def _warn_on_padded_ids(conn: Connection, tables: Tables, collation: str) -> None:
     """Tables made by GORM (or by hand) on MySQL usually compare ids case-insensitively;
     say so, since such a database merges ``Job`` into ``job``."""
-    rows = await conn.execute(
+    rows = conn.execute(
         text(
             "SELECT TABLE_NAME, COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS "
             "WHERE TABLE_SCHEMA = COALESCE(:schema, DATABASE()) AND TABLE_NAME IN :tables "
@@ -743,7 +742,7 @@ async def _warn_on_padded_ids(conn: AsyncConnection, tables: Tables, collation: 
                 column,
                 collation,
             )
-    await conn.rollback()
+    conn.rollback()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
