@@ -8,9 +8,11 @@ import math
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -442,8 +444,16 @@ def render_markdown(report: dict[str, Any], sides: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        # A SIGTERM unwinds like Ctrl-C: the child process is killed and its schema,
+        # database or nats-server removed, instead of being left behind.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if args.list:
         for workload in WORKLOADS.values():
             print(f"{workload.id}  {workload.title}: {workload.notes}")

@@ -286,10 +286,15 @@ async def count_tickwork_records(store: Any, job_ids: Iterable[str]) -> int:
 
     The tick log also records runs that did not happen (skipped, missed, coalesced);
     those are not counted. Opens and closes the store. Up to 16 jobs are listed at once
-    (a server round trip each on the PostgreSQL, MariaDB and NATS stores).
+    (a round trip each on the SQL servers). The NATS KV store is read in one pass
+    instead: each of its ``list_executions`` calls is a consumer of its own, which the
+    server keeps for a few seconds, and thousands of calls in a row reach the server's
+    limit of consumers ("maximum consumers limit reached").
     """
     await store.initialize()
     try:
+        if type(store).__name__ == "NATSStore":
+            return await _count_nats_records(store, job_ids)
         limit = asyncio.Semaphore(16)
 
         async def count(job_id: str) -> int:
@@ -304,3 +309,29 @@ async def count_tickwork_records(store: Any, job_ids: Iterable[str]) -> int:
 
 def has_bulk_add(scheduler: Any) -> bool:
     return callable(getattr(scheduler, "add_jobs", None))
+
+
+async def _count_nats_records(store: Any, job_ids: Iterable[str]) -> int:
+    """The records of ``job_ids`` in the NATS KV store, read with one KV watcher.
+
+    Uses the documented layout (``docs/stores/nats.md``): bucket ``SCHEDULER_EXECUTIONS``,
+    keys ``rec.<escaped job id>.<escaped execution id>``, JSON documents with ``status``.
+    """
+    import json
+
+    from tickwork_nats_store import encode_id
+
+    wanted = {encode_id(job_id) for job_id in job_ids}
+    bucket = await store.jetstream.key_value("SCHEDULER_EXECUTIONS")
+    watcher = await bucket.watch("rec.>", ignore_deletes=True)
+    total = 0
+    try:
+        while True:
+            entry = await watcher.updates(timeout=30)
+            if entry is None:  # every current value has been delivered
+                return total
+            job = entry.key.split(".")[1]
+            if job in wanted and json.loads(entry.value)["status"] in RUN_OUTCOMES:
+                total += 1
+    finally:
+        await watcher.stop()
