@@ -1,6 +1,6 @@
 """SQLAlchemyStore runs the reusable store contract, and the contracts of the optional
-capabilities it has (bulk saves, due-job look-ups, batched run writes), on every
-backend."""
+capabilities it has (claims and batched claims, bulk saves, due-job look-ups, batched
+run writes), on every backend."""
 
 from __future__ import annotations
 
@@ -8,11 +8,18 @@ from collections.abc import Callable
 
 import pytest
 
-from tickwork.abc import BatchRunStore, BulkStore, ClaimingStore, DueJobsStore, Store
+from tickwork.abc import (
+    BatchClaimingStore,
+    BatchRunStore,
+    BulkStore,
+    ClaimingStore,
+    DueJobsStore,
+    Store,
+)
 from tickwork.testing import (
+    BatchClaimingStoreContract,
     BatchRunStoreContract,
     BulkStoreContract,
-    ClaimingStoreContract,
     DueJobsStoreContract,
     make_job,
 )
@@ -20,7 +27,7 @@ from tickwork_sqlalchemy_store import SQLAlchemyStore
 
 
 class TestSQLAlchemyStore(
-    ClaimingStoreContract, BulkStoreContract, DueJobsStoreContract, BatchRunStoreContract
+    BatchClaimingStoreContract, BulkStoreContract, DueJobsStoreContract, BatchRunStoreContract
 ):
     """SQLite in a file, PostgreSQL and MariaDB (ids ``[sqlite]``, ``[postgresql]``, ...)."""
 
@@ -32,7 +39,7 @@ class TestSQLAlchemyStore(
 
 
 class TestInMemorySQLite(
-    ClaimingStoreContract, BulkStoreContract, DueJobsStoreContract, BatchRunStoreContract
+    BatchClaimingStoreContract, BulkStoreContract, DueJobsStoreContract, BatchRunStoreContract
 ):
     """``sqlite://``: one connection shared by every call, each store its own database."""
 
@@ -64,6 +71,8 @@ def test_sqlalchemy_store_is_a_store() -> None:
     assert isinstance(SQLAlchemyStore("sqlite://"), Store)
 
 
-@pytest.mark.parametrize("capability", [ClaimingStore, BulkStore, DueJobsStore, BatchRunStore])
+@pytest.mark.parametrize(
+    "capability", [ClaimingStore, BatchClaimingStore, BulkStore, DueJobsStore, BatchRunStore]
+)
 def test_sqlalchemy_store_has_every_capability(capability: type) -> None:
     assert isinstance(SQLAlchemyStore("sqlite://"), capability)

@@ -12,11 +12,22 @@ tick again. How that atomicity is reached depends on the database:
   a stale snapshot across processes; there the check and the claim are one
   ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` statement, which takes the database's
   write lock before it reads.
+
+A batch (:meth:`Claims.claim_many`) is one transaction. On PostgreSQL and MySQL it locks
+every job row of the batch with one ``SELECT ... ORDER BY id FOR UPDATE`` per 500 ids,
+checks which are due in Python, then locks their claim rows the same way, decides which
+are free (none, ours, or expired) and writes those: one INSERT for the new claims, one
+UPDATE per distinct ``scheduled_at`` for the taken ones. Locks are always taken in id
+order, job rows before claim rows, so two schedulers claiming overlapping batches wait
+for each other instead of deadlocking. On SQLite the claim statement runs once per run
+(its row count says whether it claimed), all in the one transaction, whose first
+statement already holds the write lock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -25,11 +36,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from tickwork import JobStatus
+import tickwork
+from tickwork import JobData, JobStatus
 
-from ._schema import Tables, UTCDateTime
+from ._rows import job_from_values
+from ._schema import Tables, UTCDateTime, chunks, ids_in, job_columns
 
 __all__ = ["ClaimRequest", "Claims"]
+
+logger = logging.getLogger("tickwork.sqlalchemy")
 
 
 class ClaimRequest(NamedTuple):
@@ -52,8 +67,18 @@ class Claims:
     def __init__(self, tables: Tables, dialect: str) -> None:
         jobs, claims = tables.jobs, tables.claims
         self._dialect = dialect
-        self._job = select(jobs).where(jobs.c.id == bindparam("c_job_id"))
+        self._locks_rows = dialect != "sqlite"
+        columns = job_columns(jobs, dialect)
+        self._job = select(*columns).where(jobs.c.id == bindparam("c_job_id"))
         self._lock_job = self._job.with_for_update()
+        self._jobs = select(*columns).where(ids_in(jobs.c.id, dialect))
+        self._lock_jobs = self._jobs.order_by(jobs.c.id).with_for_update()
+        self._lock_claims = (
+            select(claims.c.job_id, claims.c.owner, claims.c.lease_until)
+            .where(ids_in(claims.c.job_id, dialect))
+            .order_by(claims.c.job_id)
+            .with_for_update()
+        )
         free_or_ours = or_(
             claims.c.owner == bindparam("c_owner"),
             claims.c.lease_until <= bindparam("c_now", type_=UTCDateTime()),
@@ -68,6 +93,8 @@ class Claims:
             .where(claims.c.job_id == bindparam("c_job_id"), free_or_ours)
             .values(values)
         )
+        # Claim rows this transaction has locked (and found free): no condition needed.
+        self._take_locked = update(claims).where(ids_in(claims.c.job_id, dialect)).values(values)
         self._insert = claims.insert().values(job_id=bindparam("c_job_id"), **values)
         self._upsert_if_due: Any = None
         if dialect in ("sqlite", "postgresql"):
@@ -107,22 +134,51 @@ class Claims:
         self.release = delete(claims).where(
             claims.c.job_id == bindparam("c_job_id"), claims.c.owner == bindparam("c_owner")
         )
-
-    def claim(self, conn: Connection, request: ClaimRequest) -> Mapping[str, Any] | None:
-        """Take or extend the claim; return the job's row when ``request.owner`` holds it."""
-        parameters = request.parameters()
-        if self._dialect != "sqlite":
-            locked = conn.execute(self._lock_job, parameters).first()
-            if locked is None or not _due(dict(locked._mapping), request.scheduled_at):
-                return None
-        if self._upsert_if_due is not None:
-            claimed = bool(conn.execute(self._upsert_if_due, parameters).rowcount)
+        owned = and_(claims.c.owner == bindparam("c_owner"), ids_in(claims.c.job_id, dialect))
+        if dialect == "postgresql":
+            # The rows to delete are locked in id order first, like every other lock on
+            # claims; a plain DELETE locks them in whatever order its scan finds them.
+            self._release_many: Any = delete(claims).where(
+                claims.c.job_id.in_(
+                    select(claims.c.job_id)
+                    .where(owned)
+                    .order_by(claims.c.job_id)
+                    .with_for_update()
+                    .scalar_subquery()
+                )
+            )
         else:
-            claimed = self._update_or_insert(conn, parameters)
-        if not claimed:
+            # MySQL's InnoDB finds rows by primary key, so in id order, anyway (and
+            # MySQL refuses a subquery on the table a DELETE deletes from).
+            self._release_many = delete(claims).where(owned)
+
+    # -- one run -------------------------------------------------------------------------
+
+    def claim(self, conn: Connection, request: ClaimRequest) -> JobData | None:
+        """Take or extend the claim; return the stored job when ``request.owner`` holds
+        it.
+
+        :raises tickwork.InvalidJobDataError: the job's row cannot be read (the claim is
+            then rolled back with the transaction).
+        """
+        parameters = request.parameters()
+        if self._locks_rows:
+            locked = conn.execute(self._lock_job, parameters).first()
+            if locked is None:
+                return None
+            job = job_from_values(locked)
+            if not _due(job, request.scheduled_at):
+                return None
+            # The row stays locked until the transaction ends: it is the stored job.
+            if self._upsert_if_due is not None:
+                claimed = bool(conn.execute(self._upsert_if_due, parameters).rowcount)
+            else:
+                claimed = self._update_or_insert(conn, parameters)
+            return job if claimed else None
+        if not conn.execute(self._upsert_if_due, parameters).rowcount:
             return None
         row = conn.execute(self._job, parameters).first()
-        return None if row is None else dict(row._mapping)
+        return None if row is None else job_from_values(row)
 
     def _update_or_insert(self, conn: Connection, parameters: dict[str, Any]) -> bool:
         if conn.execute(self._take, parameters).rowcount:
@@ -134,6 +190,124 @@ class Claims:
             return False
         return True
 
+    # -- batches -------------------------------------------------------------------------
 
-def _due(row: Mapping[str, Any], scheduled_at: datetime) -> bool:
-    return bool(row["status"] != JobStatus.DISABLED.value and row["next_run"] == scheduled_at)
+    def claim_many(
+        self,
+        conn: Connection,
+        runs: Mapping[str, datetime],
+        owner: str,
+        lease_until: datetime,
+        now: datetime,
+    ) -> dict[str, JobData]:
+        """Claim each run ``{job_id: scheduled_at}`` on its own; return the stored jobs
+        whose run ``owner`` now holds. A job whose row cannot be read is not claimed
+        (and logged), so it cannot fail the others."""
+        ids = sorted(runs)
+        if self._locks_rows:
+            return self._claim_locked(conn, ids, runs, owner, lease_until, now)
+        claimed: list[str] = []
+        for job_id in ids:
+            request = ClaimRequest(job_id, runs[job_id], owner, lease_until, now)
+            if conn.execute(self._upsert_if_due, request.parameters()).rowcount:
+                claimed.append(job_id)
+        found: dict[str, JobData] = {}
+        unreadable: list[str] = []
+        for chunk in chunks(claimed):
+            for values in conn.execute(self._jobs, {"ids": chunk}):
+                job = _readable(values)
+                if job is None:
+                    unreadable.append(values[0])
+                else:
+                    found[job.id] = job
+        if unreadable:  # give back what was just taken
+            conn.execute(
+                self.release, [{"c_job_id": job_id, "c_owner": owner} for job_id in unreadable]
+            )
+        return found
+
+    def _claim_locked(
+        self,
+        conn: Connection,
+        ids: list[str],
+        runs: Mapping[str, datetime],
+        owner: str,
+        lease_until: datetime,
+        now: datetime,
+    ) -> dict[str, JobData]:
+        due: dict[str, JobData] = {}
+        for chunk in chunks(ids):
+            for values in conn.execute(self._lock_jobs, {"ids": chunk}):
+                job = _readable(values)
+                if job is not None and _due(job, runs[job.id]):
+                    due[job.id] = job
+        if not due:
+            return {}
+        due_ids = sorted(due)
+        taken: dict[datetime, list[str]] = {}  # held claims that are free, by run
+        held: set[str] = set()
+        for chunk in chunks(due_ids):
+            for job_id, holder, held_until in conn.execute(self._lock_claims, {"ids": chunk}):
+                held.add(job_id)
+                if holder == owner or held_until <= now:
+                    taken.setdefault(runs[job_id], []).append(job_id)
+        new = [job_id for job_id in due_ids if job_id not in held]
+        if new:
+            # Nobody else can insert these meanwhile: every claim of a job locks its row.
+            conn.execute(
+                self._insert,
+                [
+                    {
+                        "c_job_id": job_id,
+                        "c_owner": owner,
+                        "c_scheduled_at": runs[job_id],
+                        "c_lease_until": lease_until,
+                    }
+                    for job_id in new
+                ],
+            )
+        for scheduled_at, job_ids in taken.items():
+            for chunk in chunks(job_ids):
+                conn.execute(
+                    self._take_locked,
+                    {
+                        "ids": chunk,
+                        "c_owner": owner,
+                        "c_scheduled_at": scheduled_at,
+                        "c_lease_until": lease_until,
+                    },
+                )
+        claimed = set(new)
+        for job_ids in taken.values():
+            claimed.update(job_ids)
+        return {job_id: due[job_id] for job_id in due_ids if job_id in claimed}
+
+    def release_many(self, conn: Connection, job_ids: Sequence[str], owner: str) -> None:
+        """Drop ``owner``'s claims on ``job_ids``."""
+        for chunk in chunks(sorted(set(job_ids))):
+            conn.execute(self._release_many, {"ids": chunk, "c_owner": owner})
+
+    def jobs(self, conn: Connection, job_ids: Sequence[str]) -> dict[str, JobData]:
+        """The stored jobs among ``job_ids``, by id.
+
+        :raises tickwork.InvalidJobDataError: one of them cannot be read.
+        """
+        found: dict[str, JobData] = {}
+        for chunk in chunks(sorted(set(job_ids))):
+            for values in conn.execute(self._jobs, {"ids": chunk}):
+                job = job_from_values(values)
+                found[job.id] = job
+        return found
+
+
+def _due(job: JobData, scheduled_at: datetime) -> bool:
+    return job.status is not JobStatus.DISABLED and job.next_run == scheduled_at
+
+
+def _readable(values: Sequence[Any]) -> JobData | None:
+    """The job of a row, or None (logged) when the row cannot be read."""
+    try:
+        return job_from_values(values)
+    except tickwork.InvalidJobDataError as exc:
+        logger.error("not claiming job %r: %s", values[0], exc)
+        return None

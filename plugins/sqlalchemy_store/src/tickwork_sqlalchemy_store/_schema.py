@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     DateTime,
     Dialect,
     Index,
@@ -24,13 +25,18 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    any_,
+    bindparam,
+    cast,
+    type_coerce,
 )
-from sqlalchemy.dialects import mysql
-from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlalchemy.dialects import mysql, postgresql
+from sqlalchemy.types import NullType, TypeDecorator, TypeEngine
 
 __all__ = [
     "CLAIMS_TABLE",
     "EXECUTIONS_TABLE",
+    "IDS_PER_STATEMENT",
     "ID_LENGTH",
     "JOBS_TABLE",
     "NO_PAD_BINARY_COLLATIONS",
@@ -39,6 +45,9 @@ __all__ = [
     "Tables",
     "UTCDateTime",
     "build_tables",
+    "chunks",
+    "ids_in",
+    "job_columns",
 ]
 
 JOBS_TABLE = "scheduler_jobs"
@@ -54,6 +63,10 @@ STATUS_LENGTH = 20
 NO_PAD_BINARY_COLLATIONS: tuple[str, ...] = ("utf8mb4_nopad_bin", "utf8mb4_0900_bin")
 
 _MYSQL = ("mysql", "mariadb")
+
+#: Ids per ``IN (...)`` list: far below every driver's limit on bound parameters
+#: (SQLite 32766, asyncpg 32767), and short enough to stay a cheap index probe.
+IDS_PER_STATEMENT = 500
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -170,3 +183,47 @@ def build_tables(*, schema: str | None = None, id_collation: str | None = None) 
         **table_options,
     )
     return Tables(metadata, jobs, executions, claims)
+
+
+def job_columns(jobs: Table, dialect: str) -> list[ColumnElement[Any]]:
+    """The job columns to SELECT, in ``_rows.JOB_FIELDS`` order, for
+    ``_rows.job_from_values``.
+
+    Times come as the driver gives them, without :class:`UTCDateTime`'s processing,
+    for ``_rows.read_time`` to convert in one step: SQLite's text as it is stored;
+    MySQL's DATETIME cast to text (pymysql would parse each in Python, then it would
+    still need its zone); PostgreSQL's aware datetimes as asyncpg makes them. Every
+    other dialect gets the processed columns, which ``read_time`` takes as they are.
+    Reading 10,000 jobs spent more time on the four times of each than on the rest.
+    """
+    columns: list[ColumnElement[Any]] = []
+    for name in ("id", "schedule_type", "schedule_config", "status"):
+        columns.append(jobs.c[name])
+    for name in ("next_run", "last_run", "created_at", "updated_at"):
+        column = jobs.c[name]
+        if dialect in _MYSQL:
+            columns.append(cast(column, String).label(name))
+        elif dialect in ("sqlite", "postgresql"):
+            columns.append(type_coerce(column, NullType()).label(name))
+        else:
+            columns.append(column)
+    columns.append(jobs.c.metadata)
+    return columns
+
+
+def ids_in(column: ColumnElement[Any], dialect: str) -> ColumnElement[bool]:
+    """``column`` is one of the ids bound as ``ids`` (a list).
+
+    PostgreSQL gets ``= ANY(:ids)`` with one array parameter: an ``IN`` list of n
+    parameters is a new statement for every n, and asyncpg prepares each new statement
+    in an extra round trip. The other drivers have no server-side statement to reuse
+    (aiomysql) or prepare in microseconds (SQLite): they get ``IN (...)``.
+    """
+    if dialect == "postgresql":
+        return column == any_(bindparam("ids", type_=postgresql.ARRAY(String())))
+    return column.in_(bindparam("ids", expanding=True))
+
+
+def chunks(ids: list[str], size: int = IDS_PER_STATEMENT) -> list[list[str]]:
+    """``ids`` in consecutive slices of at most ``size`` (none for no ids)."""
+    return [ids[start : start + size] for start in range(0, len(ids), size)]

@@ -39,7 +39,15 @@ from tickwork import ExecutionRecord, JobData, JobStatus, QueryOptions
 from . import _rows
 from ._claims import ClaimRequest, Claims
 from ._runners import EngineRunner, Runner, ThreadRunner, statement_errors
-from ._schema import NO_PAD_BINARY_COLLATIONS, Tables, UTCDateTime, build_tables
+from ._schema import (
+    NO_PAD_BINARY_COLLATIONS,
+    Tables,
+    UTCDateTime,
+    build_tables,
+    chunks,
+    ids_in,
+    job_columns,
+)
 from ._urls import describe, driver_connect_args, is_memory_sqlite, sqlite_file, to_async_url
 
 __all__ = ["SQLAlchemyStore"]
@@ -50,10 +58,6 @@ logger = logging.getLogger("tickwork.sqlalchemy")
 # same moment (the loser sees "already exists", then finds the tables on a new look).
 _SCHEMA_ATTEMPTS = 10
 
-# Ids per ``id IN (...)`` look-up: far below every driver's limit on bound parameters
-# (SQLite 32766, asyncpg 32767), and short enough to stay a cheap index probe.
-_IDS_PER_LOOKUP = 1000
-
 
 class _Statements:
     """The statements every call runs, built once per store: constructing an upsert
@@ -63,23 +67,32 @@ class _Statements:
         jobs, executions = tables.jobs, tables.executions
         self.insert_job = jobs.insert()
         self.update_job = update(jobs).where(jobs.c.id == bindparam("key_id"))
-        self.select_job = select(jobs).where(jobs.c.id == bindparam("key_id"))
+        # Jobs are read by position, times unprocessed (see _rows.job_from_values).
+        read_jobs = select(*job_columns(jobs, dialect))
+        self.select_job = read_jobs.where(jobs.c.id == bindparam("key_id"))
+        self.select_jobs = read_jobs
+        self.select_jobs_by_status = read_jobs.where(jobs.c.status == bindparam("status"))
+        self.select_changed_jobs = read_jobs.where(
+            jobs.c.updated_at >= bindparam("since", type_=UTCDateTime())
+        )
+        self.select_due_jobs = read_jobs.where(
+            jobs.c.next_run <= bindparam("until", type_=UTCDateTime())
+        )
         self.upsert_execution = _upsert(dialect, executions)
         self.update_execution = update(executions).where(
             executions.c.execution_id == bindparam("key_execution_id")
         )
         self.insert_execution = executions.insert()
-        ids = jobs.c.id.in_(bindparam("ids", expanding=True))
+        ids = ids_in(jobs.c.id, dialect)
         self.select_job_ids = select(jobs.c.id).where(ids)
         # Locks the jobs that exist, so none of them can vanish before the update that
-        # follows (PostgreSQL, MySQL; SQLAlchemy leaves FOR UPDATE out on SQLite).
-        self.lock_job_ids = select(jobs.c.id).where(ids).with_for_update()
+        # follows (PostgreSQL, MySQL; SQLAlchemy leaves FOR UPDATE out on SQLite), in id
+        # order like every lock of several jobs (see _claims), so that it cannot deadlock
+        # with a batch of claims.
+        self.lock_job_ids = select(jobs.c.id).where(ids).order_by(jobs.c.id).with_for_update()
         # MySQL only (see save_runs): rows that exist and are locked, so it only updates.
         self.upsert_existing_jobs = (
             _upsert(dialect, jobs) if dialect in ("mysql", "mariadb") else None
-        )
-        self.select_due_jobs = select(jobs).where(
-            jobs.c.next_run <= bindparam("until", type_=UTCDateTime())
         )
         self.claims = Claims(tables, dialect)
 
@@ -261,6 +274,18 @@ class SQLAlchemyStore:
 
         return await runner.transaction(action, fetch)
 
+    async def _read_jobs(
+        self, action: str, statement: Any, parameters: Mapping[str, Any] | None = None
+    ) -> list[JobData]:
+        """The jobs a SELECT of ``job_columns`` finds, sorted by id (turned into JobData
+        inside the work function: rows never become dicts)."""
+        runner, _ = self._ready()
+
+        def read(conn: Connection) -> list[JobData]:
+            return _rows.jobs_from_rows(conn.execute(statement, parameters))
+
+        return await runner.transaction(action, read)
+
     # -- jobs ----------------------------------------------------------------------------
 
     async def save_job(self, job: JobData) -> None:
@@ -345,15 +370,34 @@ class SQLAlchemyStore:
     async def get_job(self, job_id: str) -> JobData:
         _, statements = self._prepared()
         _rows.check_job_id(job_id)
-        rows = await self._fetch(f"read job {job_id!r}", statements.select_job, {"key_id": job_id})
-        if not rows:
+        found = await self._read_jobs(
+            f"read job {job_id!r}", statements.select_job, {"key_id": job_id}
+        )
+        if not found:
             raise tickwork.JobDataNotFoundError(job_id)
-        return _rows.job_from_row(rows[0])
+        return found[0]
 
     async def list_jobs(self) -> list[JobData]:
-        _, tables = self._ready()
-        rows = await self._fetch("list jobs", select(tables.jobs))
-        return _sorted_jobs(rows)
+        _, statements = self._prepared()
+        return await self._read_jobs("list jobs", statements.select_jobs)
+
+    async def get_jobs(self, job_ids: Sequence[str]) -> dict[str, JobData]:
+        """The stored jobs among ``job_ids``, by id; missing ones are left out
+        (:class:`tickwork.abc.BatchClaimingStore`).
+
+        One ``SELECT ... WHERE id IN (...)`` per 500 ids, in one transaction.
+        """
+        runner, statements = self._prepared()
+        ids = [_rows.check_job_id(job_id) for job_id in job_ids]
+        if not ids:
+            return {}
+        claims = statements.claims
+
+        def read(conn: Connection) -> dict[str, JobData]:
+            return claims.jobs(conn, ids)
+
+        found = await runner.transaction(f"read {len(ids)} jobs", read)
+        return {job_id: found[job_id] for job_id in sorted(found)}
 
     async def list_due_jobs(self, until: datetime) -> list[JobData]:
         """Jobs with ``next_run <= until``, by next_run then id
@@ -364,23 +408,20 @@ class SQLAlchemyStore:
         database's collation.
         """
         _, statements = self._prepared()
-        rows = await self._fetch(
+        jobs = await self._read_jobs(
             "list due jobs", statements.select_due_jobs, {"until": _utc(until)}
         )
-        jobs = [_rows.job_from_row(row) for row in rows]
         # A Go-written "never" (year 1) matches in SQL but reads back as None.
         due = [job for job in jobs if job.next_run is not None]
-        due.sort(key=lambda job: (job.next_run, job.id))
+        due.sort(key=_by_next_run)  # stable: ties stay in id order
         return due
 
     async def list_jobs_by_status(self, status: JobStatus) -> list[JobData]:
-        _, tables = self._ready()
+        _, statements = self._prepared()
         wanted = JobStatus(status)
-        jobs = tables.jobs
-        rows = await self._fetch(
-            f"list {wanted.value} jobs", select(jobs).where(jobs.c.status == wanted.value)
+        return await self._read_jobs(
+            f"list {wanted.value} jobs", statements.select_jobs_by_status, {"status": wanted.value}
         )
-        return _sorted_jobs(rows)
 
     # -- executions ----------------------------------------------------------------------
 
@@ -544,11 +585,10 @@ class SQLAlchemyStore:
         _rows.check_owner(owner)
         request = ClaimRequest(job_id, _utc(scheduled_at), owner, _utc(lease_until), _utc(now))
 
-        def claim(conn: Connection) -> Mapping[str, Any] | None:
+        def claim(conn: Connection) -> JobData | None:
             return claims.claim(conn, request)
 
-        row = await runner.transaction(f"claim job {job_id!r}", claim, read_committed=True)
-        return None if row is None else _rows.job_from_row(row)
+        return await runner.transaction(f"claim job {job_id!r}", claim, read_committed=True)
 
     async def renew_claim(self, job_id: str, owner: str, lease_until: datetime) -> bool:
         runner, statements = self._prepared()
@@ -573,12 +613,60 @@ class SQLAlchemyStore:
         await runner.transaction(f"release the claim on job {job_id!r}", release)
 
     async def list_jobs_changed_since(self, since: datetime) -> list[JobData]:
-        _, tables = self._ready()
-        jobs = tables.jobs
-        rows = await self._fetch(
-            "list changed jobs", select(jobs).where(jobs.c.updated_at >= _utc(since))
+        _, statements = self._prepared()
+        return await self._read_jobs(
+            "list changed jobs", statements.select_changed_jobs, {"since": _utc(since)}
         )
-        return _sorted_jobs(rows)
+
+    # -- claims in batches (tickwork.abc.BatchClaimingStore) ------------------------------
+
+    async def claim_jobs(
+        self,
+        runs: Sequence[tuple[str, datetime]],
+        owner: str,
+        lease_until: datetime,
+        now: datetime,
+    ) -> dict[str, JobData]:
+        """Claim each ``(job_id, scheduled_at)`` as :meth:`claim_job` would, each on its
+        own, in one transaction; return the claimed jobs as stored, by id.
+
+        PostgreSQL and MySQL lock the batch's job rows in id order, check which runs are
+        due, lock those jobs' claim rows in id order and write the free ones; SQLite runs
+        :meth:`claim_job`'s statement once per run (see :mod:`._claims`). A job named
+        twice is claimed for its last ``scheduled_at``. A job whose stored row cannot be
+        read is left unclaimed (and logged) rather than failing the batch.
+        """
+        runner, statements = self._prepared()
+        claims = statements.claims
+        _rows.check_owner(owner)
+        wanted: dict[str, datetime] = {}
+        for job_id, scheduled_at in runs:
+            wanted[_rows.check_job_id(job_id)] = _utc(scheduled_at)
+        lease_until, now = _utc(lease_until), _utc(now)
+        if not wanted:
+            return {}
+
+        def claim(conn: Connection) -> dict[str, JobData]:
+            return claims.claim_many(conn, wanted, owner, lease_until, now)
+
+        return await runner.transaction(f"claim {len(wanted)} runs", claim, read_committed=True)
+
+    async def release_claims(self, job_ids: Sequence[str], owner: str) -> None:
+        """Drop ``owner``'s claims on ``job_ids`` in one statement per 500 ids (no error
+        for a claim it does not hold)."""
+        runner, statements = self._prepared()
+        claims = statements.claims
+        _rows.check_owner(owner)
+        ids = [_rows.check_job_id(job_id) for job_id in job_ids]
+        if not ids:
+            return
+
+        def release(conn: Connection) -> None:
+            claims.release_many(conn, ids, owner)
+
+        await runner.transaction(
+            f"release the claims on {len(ids)} jobs", release, read_committed=True
+        )
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -613,18 +701,15 @@ def _keyed(row: dict[str, Any]) -> dict[str, Any]:
 
 def _existing_ids(conn: Connection, statement: Any, ids: Iterable[str]) -> set[str]:
     """Which of ``ids`` are stored, looked up a bounded number at a time."""
-    wanted = list(ids)
     found: set[str] = set()
-    for start in range(0, len(wanted), _IDS_PER_LOOKUP):
-        chunk = wanted[start : start + _IDS_PER_LOOKUP]
+    for chunk in chunks(list(ids)):
         found.update(conn.execute(statement, {"ids": chunk}).scalars())
     return found
 
 
-def _sorted_jobs(rows: Sequence[Mapping[str, Any]]) -> list[JobData]:
-    # Sorted here rather than by ORDER BY: the database's collation (locale-aware on
-    # many PostgreSQL installs) would disagree with Python's code-point order.
-    return sorted((_rows.job_from_row(row) for row in rows), key=lambda job: job.id)
+def _by_next_run(job: JobData) -> datetime:
+    assert job.next_run is not None
+    return job.next_run
 
 
 def _upsert(dialect: str, table: Table) -> Insert | None:
