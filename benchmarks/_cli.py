@@ -386,7 +386,7 @@ def render(report: dict[str, Any], sides: list[str]) -> str:
     return "\n".join(lines)
 
 
-COUNTS = frozenset({"dropped", "jobs_loaded", "duplicates"})
+COUNTS = frozenset({"dropped", "jobs_loaded", "duplicates", "stop_hung"})
 
 
 def _digits(row: dict[str, Any]) -> int:

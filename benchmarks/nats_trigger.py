@@ -39,16 +39,20 @@ compare across the processes. Every figure is over **all the workers**:
   job* and *jobs loaded* are the first worker's.
 
 Every block also counts **duplicates** (a job and scheduled time started twice, on any
-workers: there must be none), the runs each worker did, and (W1, W2) the execution
-records in the store against the handler starts.
+workers: there must be none), the runs each worker did, (W1, W2) the execution records
+in the store against the handler starts, and the workers whose ``stop()`` did not
+return within a minute (``STOP_TIMEOUT``; such a worker is left behind and the
+measurement completes without waiting for it, instead of running into the timeout).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gc
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -76,6 +80,9 @@ Sample = tuple[str, float, float]
 """``(job id, scheduled at, handler started)``, the timestamps from ``time.time()``."""
 
 ROOT = Path(__file__).resolve().parent.parent
+STOP_TIMEOUT = 60.0
+"""How long a worker's ``stop()`` may take. One that takes longer is counted as hung
+(the *stop() hung* figure) and left behind, and the measurement goes on."""
 DRAIN = 2.0
 """Seconds W1 waits after its window before stopping: the server fires a schedule up to
 about a quarter of a second late, so the runs due at the end of the window start after
@@ -85,6 +92,7 @@ WORKER_COUNTS = (1, 3)
 
 DUPLICATES = Metric("duplicates", "runs started twice", "", target=0, digits=0)
 BY_WORKER = Metric("by_worker", "runs per worker", "", better="none")
+STOP_HUNG = Metric("stop_hung", "workers whose stop() hung (> 60 s)", "", target=0, digits=0)
 SERVER_CPU = Metric("server_cpu_pct", "nats-server CPU, % of one core", "%", digits=1)
 CORRECTNESS = frozenset({"runs_pct", "records_pct", "dropped"})
 
@@ -99,7 +107,7 @@ def _w1_metrics() -> tuple[Metric, ...]:
         if metric.key == "cpu_core_pct":
             metric = replace(metric, label="CPU, all workers, % of one core")
         metrics.append(metric)
-    return (*metrics, SERVER_CPU, DUPLICATES, BY_WORKER)
+    return (*metrics, SERVER_CPU, DUPLICATES, BY_WORKER, STOP_HUNG)
 
 
 def _params(
@@ -136,7 +144,7 @@ def _workloads() -> list[Workload]:
             Workload(
                 id=f"W2-nats-trig{workers}",
                 title=f"W2 with the NATS trigger and the NATS KV store, {who}",
-                metrics=(*_untargeted(w2_burst.METRICS), DUPLICATES, BY_WORKER),
+                metrics=(*_untargeted(w2_burst.METRICS), DUPLICATES, BY_WORKER, STOP_HUNG),
                 params=_params(w2_burst.params, workers),
                 cases=("burst",),
                 timeout=400.0,
@@ -146,7 +154,7 @@ def _workloads() -> list[Workload]:
             Workload(
                 id=f"W4-nats-trig{workers}",
                 title=f"cold start with the NATS trigger over jobs in NATS KV, {who}",
-                metrics=(*_untargeted(w4_cold_start.METRICS), BY_WORKER),
+                metrics=(*_untargeted(w4_cold_start.METRICS), BY_WORKER, STOP_HUNG),
                 params=_params(w4_cold_start.params, workers),
                 cases=("cold-start",),
                 prepare=frozenset(TICKWORK_SIDES),
@@ -227,18 +235,35 @@ class Driver:
             return len(self.scheduler.list_jobs())
         return len(self._wait(self.scheduler.list_jobs()))
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
+        """Stop the scheduler: False when ``stop()`` did not return within
+        :data:`STOP_TIMEOUT` (it is then left behind, in a daemon thread)."""
         if self.side == "tickwork":
-            self.scheduler.stop()
-            return
+            failures: list[BaseException] = []
+
+            def stop() -> None:
+                try:
+                    self.scheduler.stop()
+                except BaseException as exc:
+                    failures.append(exc)
+
+            thread = threading.Thread(target=stop, name="bench-stop", daemon=True)
+            thread.start()
+            thread.join(STOP_TIMEOUT)
+            if failures:
+                raise failures[0]
+            return not thread.is_alive()
         assert self.loop is not None
         assert self.thread is not None
+        future = asyncio.run_coroutine_threadsafe(self.scheduler.stop(), self.loop)
         try:
-            self._wait(self.scheduler.stop())
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(10)
-            self.loop.close()
+            future.result(STOP_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            return False
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+        return True
 
 
 # -- the other workers: processes of their own ---------------------------------------------
@@ -277,10 +302,9 @@ def worker_main(spec: dict[str, Any]) -> int:
             say(f"count {len(driver.samples) if driver else 0}")
         else:  # "stop", or the end of the pipe
             break
-    if driver is not None:
-        driver.stop()
-    say("samples " + json.dumps(driver.samples if driver else []))
-    return 0
+    stopped = driver.stop() if driver is not None else True
+    say("samples " + json.dumps({"samples": driver.samples if driver else [], "stopped": stopped}))
+    os._exit(0)  # not waiting for a scheduler whose stop() hung
 
 
 def _death_signal() -> Callable[[], None] | None:
@@ -370,15 +394,21 @@ class Workers:
             total += times.user + times.system
         return total
 
-    def stop(self) -> list[list[Sample]]:
-        """Stop every worker; each one's handler starts."""
+    def tell_stop(self) -> None:
         self._tell("stop")
+
+    def collect(self) -> tuple[list[list[Sample]], int]:
+        """After :meth:`tell_stop`: each one's handler starts, and how many hung in
+        ``stop()``."""
         found = []
+        hung = 0
         for process in self.processes:
-            samples = json.loads(self._hear(process, "samples"))
+            said = json.loads(self._hear(process, "samples"))
+            samples = said["samples"]
             found.append([(str(j), float(at), float(started)) for j, at, started in samples])
+            hung += not said["stopped"]
             process.wait(30)
-        return found
+        return found, hung
 
     def kill(self) -> None:
         for process in self.processes:
@@ -389,12 +419,22 @@ class Workers:
             log.close()
 
 
-def _common_figures(per_worker: list[list[Sample]]) -> Figures:
+def _stop_all(driver: Driver, workers: Workers) -> tuple[list[list[Sample]], int]:
+    """Stop every worker (the others first, so they stop while this one does): the
+    handler starts of each, this process's first, and how many ``stop()`` calls hung."""
+    workers.tell_stop()
+    stopped = driver.stop()
+    others, hung = workers.collect()
+    return [list(driver.samples), *others], hung + (not stopped)
+
+
+def _common_figures(per_worker: list[list[Sample]], hung: int) -> Figures:
     every = [s for samples in per_worker for s in samples]
     repeats = Counter((job_id, scheduled) for job_id, scheduled, _ in every)
     return {
         "duplicates": sum(n - 1 for n in repeats.values() if n > 1),
         "by_worker": "/".join(str(len(samples)) for samples in per_worker),
+        "stop_hung": hung,
     }
 
 
@@ -430,8 +470,7 @@ def _interval(side: str, p: Params) -> Figures:
             sleep_until(start + duration)
         extra1, cpu1, wall1 = workers.cpu_seconds(), time.process_time(), time.perf_counter()
         time.sleep(DRAIN)  # the window's last runs, which start a little after it
-        driver.stop()
-        per_worker = [list(driver.samples), *workers.stop()]
+        per_worker, hung = _stop_all(driver, workers)
     finally:
         workers.kill()
     end = start + duration
@@ -439,10 +478,11 @@ def _interval(side: str, p: Params) -> Figures:
     lateness = [started - at for _, at, started in every if start <= at < end]
     figures = lateness_figures(lateness)
     figures["cpu_core_pct"] = 100.0 * ((cpu1 - cpu0) + (extra1 - extra0)) / (wall1 - wall0)
-    figures["runs_pct"] = 100.0 * len(lateness) / round(jobs * duration / interval)
+    due_runs = round(jobs * duration / interval)
+    figures["runs_pct"] = 100.0 * len(lateness) / due_runs if due_runs else math.nan
     figures["runs_in_window"] = len(lateness)
     figures.update(server.figures())
-    figures.update(_common_figures(per_worker))
+    figures.update(_common_figures(per_worker, hung))
     figures["records_pct"] = _records_pct(p, [j for j, _ in planned], len(every))
     return figures
 
@@ -468,14 +508,13 @@ def _burst(side: str, p: Params) -> Figures:
             if len(driver.samples) + workers.count() >= jobs:
                 break
             time.sleep(0.05)
-        driver.stop()
-        per_worker = [list(driver.samples), *workers.stop()]
+        per_worker, hung = _stop_all(driver, workers)
     finally:
         workers.kill()
     every = [s for samples in per_worker for s in samples]
     figures = w2_burst._figures([started for _, _, started in every], due, jobs, added_at)
     figures["dropped"] = jobs - len({job_id for job_id, _, _ in every})
-    figures.update(_common_figures(per_worker))
+    figures.update(_common_figures(per_worker, hung))
     figures["records_pct"] = _records_pct(p, [j for j, _ in planned], len(every))
     return figures
 
@@ -506,8 +545,7 @@ def _cold_start(side: str, p: Params) -> Figures:
         t_list = time.perf_counter()
         loaded = driver.count_jobs()
         listed = time.perf_counter() - t_list
-        driver.stop()
-        per_worker = [list(driver.samples), *workers.stop()]
+        per_worker, hung = _stop_all(driver, workers)
     finally:
         workers.kill()
     firsts = [started for samples in per_worker for _, _, started in samples]
@@ -519,6 +557,7 @@ def _cold_start(side: str, p: Params) -> Figures:
         "jobs_loaded": loaded,
         "import_s": imported,
         "by_worker": "/".join(str(len(samples)) for samples in per_worker),
+        "stop_hung": hung,
     }
 
 

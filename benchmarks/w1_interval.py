@@ -116,7 +116,7 @@ def _figures(
     in_window = [started - scheduled for scheduled, started in samples if start <= scheduled < end]
     figures = lateness_figures(in_window)
     figures["cpu_core_pct"] = window.core_percent
-    figures["runs_pct"] = 100.0 * len(in_window) / expected
+    figures["runs_pct"] = 100.0 * len(in_window) / expected if expected else math.nan
     figures["runs_in_window"] = len(in_window)
     return figures
 
