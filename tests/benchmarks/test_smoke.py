@@ -2,7 +2,9 @@
 
 Benchmarks are never timed assertions; this only checks that the command works end to
 end (fresh subprocesses, both libraries, a SQLite workload with its prepare step) at
-tiny sizes.
+tiny sizes, and that the opt-in variants work on each server: PostgreSQL, MariaDB, the
+NATS KV store and the NATS trigger with 3 worker processes. Those skip without their
+server, and fail under ``CI=true`` (``support.services``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
+from support.nats_server import find_nats_server
+from support.services import MARIADB_URL, POSTGRES_URL, require_port, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKLOADS = ("W2", "W4")
@@ -67,3 +72,96 @@ def test_benchmark_command_prints_a_table_and_writes_json(tmp_path: Path) -> Non
     first = report["workloads"]["W2"]["medians"]["tickwork"]
     assert first["dropped"] == 0
     assert report["workloads"]["W4"]["medians"]["apscheduler"]["jobs_loaded"] == 10
+
+
+# -- the variants on servers ----------------------------------------------------------------
+
+BOTH = ("tickwork", "apscheduler")
+TICKWORK = ("tickwork", "tickwork-async")
+TINY = ("--scale", "0.001", "--duration", "0.2")
+VARIANTS = [
+    # (workload, service, sides, sizes): one per server, and the trigger on 3 processes.
+    pytest.param("W4-pg", "postgresql", BOTH, TINY, marks=pytest.mark.postgresql),
+    pytest.param("W2-mariadb", "mariadb", BOTH, TINY, marks=pytest.mark.mariadb),
+    # W1 needs a few due runs in its window: 10 jobs for 1 s.
+    pytest.param(
+        "W1-nats", "nats", TICKWORK, ("--scale", "0.01", "--duration", "1"), marks=pytest.mark.nats
+    ),
+    pytest.param("W2-nats-trig3", "nats", TICKWORK, TINY, marks=pytest.mark.nats),
+]
+
+
+def _require(service: str) -> None:
+    """Skip without the service (fail under ``CI=true``), as the integration tests do."""
+    if service == "nats":
+        binary, why = find_nats_server()
+        if binary is None:
+            unavailable("nats-server", why)
+        return
+    parsed = make_url(POSTGRES_URL if service == "postgresql" else MARIADB_URL)
+    default_port = 5432 if service == "postgresql" else 3306
+    require_port(service, parsed.host or "127.0.0.1", parsed.port or default_port)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("workload", "service", "sides", "sizes"), VARIANTS)
+def test_a_variant_on_a_server_runs(
+    tmp_path: Path, workload: str, service: str, sides: tuple[str, ...], sizes: tuple[str, ...]
+) -> None:
+    """A tiny run of the variant, in a fresh namespace on the server; every tickwork side
+    must measure, and APScheduler too unless its driver is missing (PostgreSQL)."""
+    _require(service)
+    output = tmp_path / "results.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--workloads",
+            workload,
+            "--sides",
+            ",".join(sides),
+            *sizes,
+            "--repeat",
+            "1",
+            "--postgres-url",
+            POSTGRES_URL,
+            "--mariadb-url",
+            MARIADB_URL,
+            "--output",
+            str(output),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"\n{workload}  " in f"\n{done.stdout}", done.stdout
+
+    result = json.loads(output.read_text(encoding="utf-8"))["workloads"][workload]
+    problems = dict(result["problems"])
+    aps = problems.pop("apscheduler/main", None)
+    if aps is not None:  # only where APScheduler has no blocking driver
+        assert service == "postgresql", aps
+        assert "blocking PostgreSQL driver" in aps, aps
+    assert not problems, problems
+    for side in sides:
+        if side == "apscheduler" and aps is not None:
+            continue
+        assert len(result["runs"][side]) == 1, result["runs"]
+        assert result["medians"][side]
+    medians = result["medians"]["tickwork"]
+    if workload.startswith("W2"):
+        assert medians["dropped"] == 0
+        assert medians["records_pct"] == 100.0
+    if workload.startswith("W4"):
+        assert medians["jobs_loaded"] == 10
+    if workload.startswith("W1"):
+        assert medians["runs_pct"] > 0  # not 100: a busy machine may push a run past the window
+        assert medians["records_pct"] == 100.0
+    if "trig" in workload:
+        assert medians["duplicates"] == 0
+        assert medians["stop_hung"] == 0
+        assert len(medians["by_worker"].split("/")) == 3
