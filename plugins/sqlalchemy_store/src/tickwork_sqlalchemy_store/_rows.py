@@ -13,7 +13,7 @@ mapping rows to dicts and letting SQLAlchemy convert every time took most of tha
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Any
@@ -33,8 +33,8 @@ __all__ = [
     "execution_to_row",
     "job_from_values",
     "job_to_row",
-    "jobs_from_rows",
     "read_time",
+    "sort_by_id",
 ]
 
 #: The ``scheduler_jobs`` columns in the order :func:`job_from_values` reads them
@@ -264,13 +264,12 @@ def job_from_values(values: Sequence[Any]) -> JobData:
 _by_id = attrgetter("id")
 
 
-def jobs_from_rows(rows: Iterable[Sequence[Any]]) -> list[JobData]:
-    """Jobs from rows of :data:`JOB_FIELDS`, sorted by id.
+def sort_by_id(jobs: list[JobData]) -> list[JobData]:
+    """``jobs``, sorted by id in place.
 
     Sorted here rather than by ORDER BY: the database's collation (locale-aware on many
     PostgreSQL installs) would disagree with Python's code-point order.
     """
-    jobs = [job_from_values(row) for row in rows]
     jobs.sort(key=_by_id)
     return jobs
 

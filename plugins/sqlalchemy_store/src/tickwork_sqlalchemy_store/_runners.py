@@ -13,7 +13,9 @@ Every store call is one synchronous function over a SQLAlchemy :class:`Connectio
   of thread wake-ups, several times what SQLite takes to run the statement, so doing the
   whole transaction in one crossing makes every call two to four times faster. SQLite
   blocks in that thread (waiting for another process's lock, a checkpoint), never in the
-  event loop.
+  event loop. Claims go ahead of the other calls waiting for the thread: a run waits
+  for its claim before its handler starts, while the writes and reads after runs only
+  need to happen soon.
 
 The work function is the same for both, so each statement is written once.
 """
@@ -23,8 +25,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.engine import Connection, Engine
@@ -46,7 +49,12 @@ class Runner(Protocol):
     def dialect_name(self) -> str: ...
 
     async def transaction(
-        self, action: str, work: Callable[[Connection], T], *, read_committed: bool = False
+        self,
+        action: str,
+        work: Callable[[Connection], T],
+        *,
+        read_committed: bool = False,
+        urgent: bool = False,
     ) -> T:
         """``work(conn)`` inside one transaction, committed when it returns and rolled
         back when it raises. Failures come out as tickwork errors naming ``action``;
@@ -54,7 +62,8 @@ class Runner(Protocol):
 
         ``read_committed`` asks MySQL not to take gap locks, which would make claims
         of different jobs deadlock each other (PostgreSQL reads committed data by
-        default; SQLite has one writer).
+        default; SQLite has one writer). ``urgent`` work (claims: a run waits for it)
+        goes ahead of other work waiting for a runner that does one thing at a time.
         """
         ...
 
@@ -108,7 +117,12 @@ class EngineRunner:
         return self._engine
 
     async def transaction(
-        self, action: str, work: Callable[[Connection], T], *, read_committed: bool = False
+        self,
+        action: str,
+        work: Callable[[Connection], T],
+        *,
+        read_committed: bool = False,
+        urgent: bool = False,
     ) -> T:
         if self._serialize is not None:
             async with self._serialize:
@@ -173,16 +187,21 @@ class ThreadRunner:
         self._engine = engine
         self._where = where
         self._connection: Connection | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tickwork-sqlite")
+        self._thread = _Lanes("tickwork-sqlite")
 
     @property
     def dialect_name(self) -> str:
         return self._engine.dialect.name
 
     async def transaction(
-        self, action: str, work: Callable[[Connection], T], *, read_committed: bool = False
+        self,
+        action: str,
+        work: Callable[[Connection], T],
+        *,
+        read_committed: bool = False,
+        urgent: bool = False,
     ) -> T:
-        return await self._call(self._in_transaction, action, work)
+        return await self._call(self._in_transaction, action, work, urgent=urgent)
 
     async def session(self, work: Callable[[Connection], T]) -> T:
         return await self._call(self._in_session, work)
@@ -191,11 +210,13 @@ class ThreadRunner:
         try:
             await self._call(self._dispose)
         finally:
-            self._thread.shutdown(wait=False)
+            self._thread.shutdown()
 
-    async def _call(self, function: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, functools.partial(function, *args))
+    async def _call(self, function: Callable[..., T], *args: Any, urgent: bool = False) -> T:
+        # wrap_future cancels the thread's future when the caller is cancelled: work
+        # still waiting for the thread is then skipped, as with an executor.
+        future = self._thread.submit(functools.partial(function, *args), urgent=urgent)
+        return await asyncio.wrap_future(future)
 
     # -- in the thread -------------------------------------------------------------------
 
@@ -232,3 +253,46 @@ class ThreadRunner:
             with contextlib.suppress(Exception):
                 conn.close()
         self._engine.dispose()
+
+
+class _Lanes:
+    """A one-thread executor whose urgent calls go ahead of the others waiting (each
+    lane keeps the order of submission).
+
+    Every call adds one task to a one-worker ThreadPoolExecutor, which keeps its
+    behaviour (the thread starts on first use, finishes what was submitted when the
+    interpreter exits); the task runs whichever waiting call comes first, urgent ones
+    before the rest. There are as many tasks as calls, so each call runs once.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._urgent: deque[tuple[Future[Any], Callable[[], Any]]] = deque()
+        self._normal: deque[tuple[Future[Any], Callable[[], Any]]] = deque()
+
+    def submit(self, function: Callable[[], T], *, urgent: bool = False) -> Future[T]:
+        future: Future[T] = Future()
+        (self._urgent if urgent else self._normal).append((future, function))
+        try:
+            self._executor.submit(self._run_next)
+        except RuntimeError:  # shut down: nothing will ever run it
+            (self._urgent if urgent else self._normal).pop()
+            raise
+        return future
+
+    def shutdown(self) -> None:
+        """Finish what was submitted, then let the thread end (without waiting)."""
+        self._executor.shutdown(wait=False)
+
+    def _run_next(self) -> None:
+        # Only this thread takes calls out, and each task follows its call in, so the
+        # lane found non-empty here stays so until popped.
+        future, function = (self._urgent or self._normal).popleft()
+        if not future.set_running_or_notify_cancel():
+            return  # cancelled while it waited
+        try:
+            result = function()
+        except BaseException as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)

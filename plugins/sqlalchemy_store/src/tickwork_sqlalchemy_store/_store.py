@@ -58,6 +58,9 @@ logger = logging.getLogger("tickwork.sqlalchemy")
 # same moment (the loser sees "already exists", then finds the tables on a new look).
 _SCHEMA_ATTEMPTS = 10
 
+# Rows turned into JobData between two turns of the event loop (about 0.5 ms).
+_ROWS_PER_SLICE = 200
+
 
 class _Statements:
     """The statements every call runs, built once per store: constructing an upsert
@@ -277,14 +280,27 @@ class SQLAlchemyStore:
     async def _read_jobs(
         self, action: str, statement: Any, parameters: Mapping[str, Any] | None = None
     ) -> list[JobData]:
-        """The jobs a SELECT of ``job_columns`` finds, sorted by id (turned into JobData
-        inside the work function: rows never become dicts)."""
+        """The jobs a SELECT of ``job_columns`` finds, sorted by id.
+
+        The transaction only fetches the rows (tuples, never dicts); they become JobData
+        here, a slice at a time with the event loop let go in between. A scheduler
+        sharing the store lists about every job each second (the jobs it ran changed):
+        converted in the store's thread, those rows held up the claims queued behind
+        them for as long (6 ms for 1,000 jobs on SQLite), and converted in one go they
+        would hold up the event loop's timers.
+        """
         runner, _ = self._ready()
 
-        def read(conn: Connection) -> list[JobData]:
-            return _rows.jobs_from_rows(conn.execute(statement, parameters))
+        def fetch(conn: Connection) -> Sequence[Any]:
+            return conn.execute(statement, parameters).all()
 
-        return await runner.transaction(action, read)
+        rows = await runner.transaction(action, fetch)
+        jobs: list[JobData] = []
+        for start in range(0, len(rows), _ROWS_PER_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            jobs.extend(map(_rows.job_from_values, rows[start : start + _ROWS_PER_SLICE]))
+        return _rows.sort_by_id(jobs)
 
     # -- jobs ----------------------------------------------------------------------------
 
@@ -588,7 +604,9 @@ class SQLAlchemyStore:
         def claim(conn: Connection) -> JobData | None:
             return claims.claim(conn, request)
 
-        return await runner.transaction(f"claim job {job_id!r}", claim, read_committed=True)
+        return await runner.transaction(
+            f"claim job {job_id!r}", claim, read_committed=True, urgent=True
+        )
 
     async def renew_claim(self, job_id: str, owner: str, lease_until: datetime) -> bool:
         runner, statements = self._prepared()
@@ -649,7 +667,9 @@ class SQLAlchemyStore:
         def claim(conn: Connection) -> dict[str, JobData]:
             return claims.claim_many(conn, wanted, owner, lease_until, now)
 
-        return await runner.transaction(f"claim {len(wanted)} runs", claim, read_committed=True)
+        return await runner.transaction(
+            f"claim {len(wanted)} runs", claim, read_committed=True, urgent=True
+        )
 
     async def release_claims(self, job_ids: Sequence[str], owner: str) -> None:
         """Drop ``owner``'s claims on ``job_ids`` in one statement per 500 ids (no error
