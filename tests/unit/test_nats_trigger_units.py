@@ -229,3 +229,41 @@ def test_a_due_body_carries_the_exact_time() -> None:
 def test_foreign_bodies_are_rejected(body: bytes) -> None:
     with pytest.raises(ValueError):
         decode_due(body)
+
+
+async def test_the_reconciler_stops_when_its_cancel_comes_back_as_another_error() -> None:
+    """nats-py can turn a cancel that lands inside a request into a timeout, which the
+    store reports as StorageConnectionError; stop() must end the loop all the same."""
+    import tickwork
+    from tickwork_nats_trigger._reconciler import Reconciler
+
+    scanning = asyncio.Event()
+    swallowed: list[bool] = []
+
+    class CancelSwallowingStore:
+        async def list_jobs(self) -> list[Any]:
+            scanning.set()
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                if swallowed:  # only the first one, so a failing test cannot hang
+                    raise
+                swallowed.append(True)
+                raise tickwork.StorageConnectionError("nats: timeout") from None
+            return []
+
+    async def arm(job_id: str, run_at: datetime) -> None:
+        raise AssertionError("nothing to arm")
+
+    reconciler = Reconciler(
+        CancelSwallowingStore(),  # type: ignore[arg-type]
+        arm,
+        interval=0.01,
+        grace_period=60,
+    )
+    reconciler.start()
+    await asyncio.wait_for(scanning.wait(), 5)
+    stopping = asyncio.ensure_future(reconciler.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=2)
+    assert done, "stop() is still waiting for the reconciler loop"
+    assert swallowed == [True]

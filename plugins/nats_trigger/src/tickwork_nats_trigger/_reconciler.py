@@ -51,6 +51,7 @@ class Reconciler:
         self.grace_period = grace_period
         self._concurrency = concurrency
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def __repr__(self) -> str:
         return f"Reconciler(interval={self.interval:g}, grace_period={self.grace_period:g})"
@@ -58,10 +59,19 @@ class Reconciler:
     def start(self) -> None:
         """Run in the background (no-op when ``interval <= 0``)."""
         if self.interval > 0 and self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="tickwork-nats-reconciler")
 
     async def stop(self) -> None:
+        """Cancel the loop and wait for it to end.
+
+        The flag, not the cancellation alone, is what ends the loop: a cancel that
+        lands inside a NATS request can come back out of the client as a timeout (and
+        from the store as ``StorageConnectionError``), which the loop would otherwise
+        log and survive, leaving ``stop()`` waiting forever.
+        """
         task, self._task = self._task, None
+        self._stopping = True
         if task is not None:
             task.cancel()
             try:
@@ -72,11 +82,15 @@ class Reconciler:
                 pass
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.interval)
+            if self._stopping:
+                return
             try:
                 repaired = await self.scan()
             except Exception as exc:
+                if self._stopping:
+                    return  # the cancel of stop(), turned into another error on its way
                 logger.warning("reconciler: scanning the jobs failed: %s", describe(exc))
                 continue
             if repaired:
