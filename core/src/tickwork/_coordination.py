@@ -57,6 +57,7 @@ class Coordinator:
         self.lease = lease
         self.sync_interval = sync_interval
         self._poller: asyncio.Task[None] | None = None
+        self._polling = False
         # The run of each job this process is claiming or holds, until it is released.
         self._held: dict[str, datetime] = {}
         # Per job, a lock and how many calls use it: claims and releases of one job
@@ -204,9 +205,14 @@ class Coordinator:
     def start_polling(self, apply: Callable[[list[JobData]], Awaitable[None]]) -> None:
         """Poll for changed jobs every ``sync_interval`` and hand them to ``apply``."""
         if self._poller is None:
+            self._polling = True
             self._poller = asyncio.create_task(self._poll(apply), name="tickwork-sync")
 
     async def stop_polling(self) -> None:
+        # The flag ends the loop even if a store turns the cancel into an error of its
+        # own (a client library reporting a cancelled request as a timeout), which the
+        # loop would log and survive.
+        self._polling = False
         poller, self._poller = self._poller, None
         if poller is not None:
             poller.cancel()
@@ -216,7 +222,7 @@ class Coordinator:
     async def _poll(self, apply: Callable[[list[JobData]], Awaitable[None]]) -> None:
         since = utcnow() - _OVERLAP
         seen: dict[str, _Version] = {}  # what the last polls handed on, per job
-        while True:
+        while self._polling:
             await asyncio.sleep(self.sync_interval)
             started = utcnow()
             try:
@@ -225,6 +231,8 @@ class Coordinator:
                 if fresh:
                     await apply(fresh)
             except Exception:
+                if self._poller is None:  # stop_polling() is under way
+                    return
                 logger.warning("polling the store for changed jobs failed", exc_info=True)
                 continue
             since = started - _OVERLAP
