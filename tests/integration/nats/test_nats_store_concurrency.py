@@ -25,6 +25,7 @@ from tickwork import (
     JobDataNotFoundError,
     StorageOperationError,
 )
+from tickwork.testing import make_job, make_record
 from tickwork_nats_store import JetStreamOnce, NATSStore
 from tickwork_nats_store import _store as store_module
 
@@ -314,3 +315,22 @@ async def test_once_gives_up_waiting_for_a_stuck_holder(jetstream: JetStreamCont
 
     with pytest.raises(StorageOperationError, match="gave up"):
         await JetStreamOnce(jetstream, wait_timeout=0.3)("k", fn)
+
+
+async def test_listing_histories_in_a_loop_leaves_no_consumers(
+    nats_server: NatsServer, jetstream: JetStreamContext
+) -> None:
+    """Each listing reads through an ephemeral consumer; it is deleted when the listing
+    ends, not left for its inactive threshold (hundreds of listings a second would
+    otherwise hit the server's consumer limit)."""
+    store = NATSStore(nats_server.url)
+    await store.initialize()
+    try:
+        await store.save_job(make_job("job-1"))
+        await store.save_execution(make_record("job-1", "run-1"))
+        for _ in range(50):
+            assert len(await store.list_executions("job-1")) == 1
+        info = await jetstream.stream_info("KV_SCHEDULER_EXECUTIONS")
+        assert info.state.consumer_count == 0
+    finally:
+        await store.close()

@@ -134,8 +134,10 @@ class Bucket:
             deliver_policy=api.DeliverPolicy.LAST_PER_SUBJECT,
             inactive_threshold=_SCAN_CONSUMER_INACTIVE,
         )
+        consumer: str | None = None
         try:
             info = await sub.consumer_info()
+            consumer = info.name
             delivered = info.delivered.consumer_seq if info.delivered else 0
             if not info.num_pending and not delivered:
                 return []
@@ -153,8 +155,13 @@ class Bucket:
         finally:
             try:
                 await sub.unsubscribe()
+                if consumer is not None:
+                    # Unsubscribing leaves the consumer on the server until its inactive
+                    # threshold passes; a program listing histories in a loop would pile
+                    # up hundreds of them and hit the account's consumer limit.
+                    await self.js.delete_consumer(self.stream, consumer)
             except Exception:  # the connection went away; the server drops the consumer
-                logger.debug("unsubscribing a scan of %s failed", self.name, exc_info=True)
+                logger.debug("cleaning up a scan of %s failed", self.name, exc_info=True)
 
     async def status(self) -> KeyValue.BucketStatus:
         """The bucket's stream info (one round trip)."""
