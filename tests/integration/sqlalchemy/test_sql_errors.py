@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +270,21 @@ async def test_no_user_value_reaches_the_sql_text(database_url: str) -> None:
             [job(payload, schedule_config=marker), job(f"{marker}-gone")],
         )
         await store.list_due_jobs(record().start_time.replace(year=2100))
+        # Claims, one at a time and in batches: ids and owners are bound too.
+        owner = f"{marker}' OR '1'='1"
+        due = job(payload).next_run
+        assert due is not None
+        lease, now = due + timedelta(seconds=30), due
+        await store.claim_job(payload, due, owner, lease, now)
+        await store.renew_claim(payload, owner, lease)
+        await store.release_claim(payload, owner)
+        runs = [(payload, due), (marker, due), (f"{marker}-gone", due)]
+        assert sorted(await store.claim_jobs(runs, owner, lease, now)) == sorted([payload, marker])
+        assert sorted(await store.get_jobs([payload, marker, f"{marker}-gone"])) == sorted(
+            [payload, marker]
+        )
+        await store.release_claims([payload, marker, f"{marker}-gone"], owner)
+        await store.list_jobs_changed_since(due)
         assert statements, "the listener saw nothing"
         assert not [s for s in statements if marker in s]
     finally:
@@ -299,6 +315,37 @@ async def test_sort_by_injection_is_refused_before_any_statement(database_url: s
             await store.list_executions("job-1", {"sort_by": "start_time"})  # type: ignore[arg-type]
         assert statements == []
         assert len(await store.list_executions("job-1")) == 1
+    finally:
+        await store.close()
+        await engine.dispose()
+
+
+async def test_batch_claim_arguments_are_refused_before_any_statement(database_url: str) -> None:
+    engine, statements = _recording_engine(database_url)
+    store = SQLAlchemyStore(engine=engine)
+    try:
+        await store.initialize()
+        statements.clear()
+        due = job().next_run
+        assert due is not None
+        lease = due + timedelta(seconds=30)
+        with pytest.raises(tickwork.EmptyJobIDError):
+            await store.claim_jobs([("ok", due), ("", due)], "a", lease, due)
+        with pytest.raises(tickwork.EmptyJobIDError):
+            await store.claim_jobs([(None, due)], "a", lease, due)  # type: ignore[list-item]
+        with pytest.raises(tickwork.InvalidJobDataError):
+            await store.claim_jobs([("ok", due)], "", lease, due)
+        with pytest.raises(tickwork.InvalidJobDataError, match="255"):
+            await store.claim_jobs([("ok", due)], "o" * 256, lease, due)
+        with pytest.raises(TypeError):
+            await store.claim_jobs([("ok", "tomorrow")], "a", lease, due)  # type: ignore[list-item]
+        with pytest.raises(tickwork.EmptyJobIDError):
+            await store.release_claims(["ok", ""], "a")
+        with pytest.raises(tickwork.InvalidJobDataError):
+            await store.release_claims(["ok"], "")
+        with pytest.raises(tickwork.EmptyJobIDError):
+            await store.get_jobs(["ok", ""])
+        assert statements == []
     finally:
         await store.close()
         await engine.dispose()
