@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +155,63 @@ async def test_corrupt_stored_metadata_is_invalid_job_data(database_url: str) ->
             await store.get_job("job-1")
         await execute(database_url, "UPDATE scheduler_jobs SET status = 'exploded'")
         with pytest.raises(tickwork.InvalidJobDataError, match="exploded"):
+            await store.list_jobs()
+    finally:
+        await store.close()
+
+
+async def test_a_batch_of_claims_leaves_out_only_the_unreadable_job(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SQLAlchemyStore(database_url)
+    await store.initialize()
+    try:
+        due = job().next_run
+        assert due is not None
+        await store.save_jobs([job("fine"), job("broken"), job("also-fine")])
+        await execute(
+            database_url, "UPDATE scheduler_jobs SET metadata = '{not json' WHERE id = 'broken'"
+        )
+        lease = due + timedelta(seconds=30)
+        runs = [("fine", due), ("broken", due), ("also-fine", due)]
+        claimed = await store.claim_jobs(runs, "a", lease, due)
+        assert sorted(claimed) == ["also-fine", "fine"]
+        assert any("broken" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+        # Nothing is held on it: another owner's claim finds the same row and says so.
+        with pytest.raises(tickwork.InvalidJobDataError, match="broken"):
+            await store.claim_job("broken", due, "b", lease, due)
+        assert not await store.renew_claim("broken", "a", lease)
+        with pytest.raises(tickwork.InvalidJobDataError, match="broken"):
+            await store.get_jobs(["fine", "broken"])
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("backend", [pytest.param("sqlite", id="sqlite")], indirect=True)
+async def test_sqlite_times_as_other_programs_write_them(database_url: str) -> None:
+    """SQLite keeps times as text: SQLAlchemy's form, Go's (nanoseconds, an offset),
+    or anything else a program wrote; what is not a time is invalid job data."""
+    store = SQLAlchemyStore(database_url)
+    await store.initialize()
+    try:
+        await store.save_jobs([job("go"), job("offset"), job("bad")])
+        await execute(
+            database_url,
+            "UPDATE scheduler_jobs SET next_run = '2025-03-04 05:06:07.123456789+00:00' "
+            "WHERE id = 'go'",
+            "UPDATE scheduler_jobs SET next_run = '2025-03-04 07:06:07+02:00', "
+            "last_run = '2025-03-04 05:06:07' WHERE id = 'offset'",
+            "UPDATE scheduler_jobs SET last_run = 'yesterday' WHERE id = 'bad'",
+        )
+        go = await store.get_job("go")
+        assert go.next_run == datetime(2025, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
+        offset = await store.get_job("offset")
+        assert offset.next_run == datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
+        assert offset.last_run == datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
+        assert offset.next_run.tzinfo is UTC
+        with pytest.raises(tickwork.InvalidJobDataError, match=r"'bad'.*yesterday"):
+            await store.get_job("bad")
+        with pytest.raises(tickwork.InvalidJobDataError, match="'bad'"):
             await store.list_jobs()
     finally:
         await store.close()
