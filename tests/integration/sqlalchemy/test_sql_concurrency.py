@@ -127,3 +127,36 @@ async def test_waiting_for_another_writer_never_blocks_the_event_loop(tmp_path: 
     finally:
         other.close()
         await store.close()
+
+
+async def test_claims_go_ahead_of_other_calls_waiting_for_the_sqlite_thread(
+    tmp_path: Path,
+) -> None:
+    """A run waits for its claim; writes after runs can wait. A claim queued behind an
+    update of the same job runs first, so it still finds the job due."""
+    path = tmp_path / "lanes.db"
+    store = SQLAlchemyStore(f"sqlite:///{path}", connect_timeout=10)
+    await store.initialize()
+    due = T0 + timedelta(minutes=5)
+    await store.save_job(job("j", next_run=due))
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # the store's thread waits in the first call
+        blocked = asyncio.create_task(store.save_job(job("first")))
+        await asyncio.sleep(0.05)
+        moved = asyncio.create_task(store.update_job(job("j", next_run=due + timedelta(hours=1))))
+        await asyncio.sleep(0.01)
+        claim = asyncio.create_task(
+            store.claim_jobs([("j", due)], "a", T0 + timedelta(minutes=10), T0)
+        )
+        await asyncio.sleep(0.05)
+        assert [t.done() for t in (blocked, moved, claim)] == [False, False, False]
+        other.execute("COMMIT")
+        claimed = await asyncio.wait_for(claim, timeout=10)
+        assert list(claimed) == ["j"]
+        assert claimed["j"].next_run == due
+        await asyncio.wait_for(asyncio.gather(blocked, moved), timeout=10)
+        assert (await store.get_job("j")).next_run == due + timedelta(hours=1)
+    finally:
+        other.close()
+        await store.close()

@@ -176,7 +176,8 @@ class ThreadRunner:
 
     The runner owns ``engine`` (a blocking ``pysqlite`` engine) and makes, uses and
     closes its one connection in its thread, so the connection never changes threads.
-    Calls queue for the thread in order, as they queued for aiosqlite's.
+    Calls queue for the thread in order, as they queued for aiosqlite's, except that
+    urgent ones (claims) go ahead of the others waiting.
 
     A call cancelled while its work runs returns at once, but the work goes on to its
     commit or rollback in the thread (as a statement already sent to a server would);
