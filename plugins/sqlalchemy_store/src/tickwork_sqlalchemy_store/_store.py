@@ -291,8 +291,11 @@ class SQLAlchemyStore:
         """
         runner, _ = self._ready()
 
-        def fetch(conn: Connection) -> Sequence[Any]:
-            return conn.execute(statement, parameters).all()
+        def fetch(conn: Connection) -> list[tuple[Any, ...]]:
+            # Plain tuples: a Row is two objects for the garbage collector to track
+            # until the slices below are done, and a scheduler holding thousands of
+            # jobs pays for each one in its next full collection.
+            return [tuple(row) for row in conn.execute(statement, parameters)]
 
         rows = await runner.transaction(action, fetch)
         jobs: list[JobData] = []
