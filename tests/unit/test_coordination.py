@@ -21,6 +21,7 @@ from tickwork import (
     BatchClaimingStore,
     ClaimingStore,
     IntervalSchedule,
+    JobData,
     JobEvent,
     JobStatus,
     LocalTrigger,
@@ -362,3 +363,44 @@ async def test_schedulers_adding_the_same_jobs_before_start_both_start() -> None
     assert [job for _, job, _ in log.runs].count("once") == 1
     counts = Counter((job, when) for _, job, when in log.runs)
     assert max(counts.values()) == 1
+
+
+async def test_the_poll_does_not_hand_back_what_this_process_saved() -> None:
+    """Each run saves its job; the change poll must not list those writes back as
+    changes (re-applying and re-arming every job this process ran, every poll)."""
+    store, log = MemoryStore(shared=True), Log()
+    (s,) = schedulers(store, log, 1)
+    applied: list[str] = []
+    recording = False
+    original = s._apply_changes
+
+    async def apply_and_record(changed: list[JobData]) -> None:
+        if recording:
+            applied.extend(job.id for job in changed)
+        await original(changed)
+
+    s._apply_changes = apply_and_record  # type: ignore[method-assign]
+    await s.start()
+    try:
+        for j in range(10):
+            await s.add_job(f"job-{j}", IntervalSchedule(INTERVAL))
+        await asyncio.sleep(0.3)  # the poll has seen the added jobs once
+        recording = True
+        runs_before = len(log.runs)
+        await asyncio.sleep(0.6)
+        assert len(log.runs) - runs_before >= 50, "the jobs should keep running"
+        assert applied == []
+        # A change made elsewhere still arrives.
+        paused = await store.get_job("job-3")
+        paused.status = JobStatus.DISABLED
+        paused.updated_at = datetime.now(UTC)
+        await store.update_job(paused)
+        await until(
+            lambda: s._entries["job-3"].status is JobStatus.DISABLED,
+            what="the pause made elsewhere arrives",
+        )
+        count = len([r for r in log.runs if r[1] == "job-3"])
+        await asyncio.sleep(0.3)
+        assert len([r for r in log.runs if r[1] == "job-3"]) == count  # and holds
+    finally:
+        await s.stop()

@@ -58,6 +58,7 @@ class Coordinator:
         self.sync_interval = sync_interval
         self._poller: asyncio.Task[None] | None = None
         self._polling = False
+        self._seen: dict[str, _Version] = {}
         # The run of each job this process is claiming or holds, until it is released.
         self._held: dict[str, datetime] = {}
         # Per job, a lock and how many calls use it: claims and releases of one job
@@ -68,7 +69,10 @@ class Coordinator:
         self._claims: Batcher[tuple[str, datetime], JobData | None] | None = None
         self._releases: Batcher[str, None] | None = None
         self._reads: Batcher[str, JobData | None] | None = None
+        # Checked once: isinstance against a runtime protocol costs tens of microseconds.
+        self._batch_store: BatchClaimingStore | None = None
         if isinstance(store, BatchClaimingStore):
+            self._batch_store = store
             self._claims = Batcher(self._claim_batch)
             self._releases = Batcher(self._release_batch)
             self._reads = Batcher(self._read_batch)
@@ -143,19 +147,19 @@ class Coordinator:
         return found
 
     async def _claim_batch(self, runs: list[tuple[str, datetime]]) -> list[JobData | None]:
-        assert isinstance(self.store, BatchClaimingStore)
+        assert self._batch_store is not None
         now = utcnow()
-        claimed = await self.store.claim_jobs(runs, self.owner, now + self.lease, now)
+        claimed = await self._batch_store.claim_jobs(runs, self.owner, now + self.lease, now)
         return [claimed.get(job_id) for job_id, _ in runs]
 
     async def _release_batch(self, job_ids: list[str]) -> list[None]:
-        assert isinstance(self.store, BatchClaimingStore)
-        await self.store.release_claims(job_ids, self.owner)
+        assert self._batch_store is not None
+        await self._batch_store.release_claims(job_ids, self.owner)
         return [None] * len(job_ids)
 
     async def _read_batch(self, job_ids: list[str]) -> list[JobData | None]:
-        assert isinstance(self.store, BatchClaimingStore)
-        found = await self.store.get_jobs(list(dict.fromkeys(job_ids)))
+        assert self._batch_store is not None
+        found = await self._batch_store.get_jobs(list(dict.fromkeys(job_ids)))
         return [found.get(job_id) for job_id in job_ids]
 
     @contextlib.asynccontextmanager
@@ -219,9 +223,20 @@ class Coordinator:
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
 
+    def note_saved(self, job: JobData) -> None:
+        """This process stored ``job``: the poll need not hand that version back.
+
+        Every run saves its job, so without this each poll would list (and re-apply and
+        re-arm) every job this process ran within the overlap window: on a busy
+        scheduler, nearly all of them, every ``sync_interval``.
+        """
+        if self._poller is not None:
+            self._seen[job.id] = _version(job)
+
     async def _poll(self, apply: Callable[[list[JobData]], Awaitable[None]]) -> None:
         since = utcnow() - _OVERLAP
-        seen: dict[str, _Version] = {}  # what the last polls handed on, per job
+        seen: dict[str, _Version] = {}  # what the last polls handed on (or we saved)
+        self._seen = seen
         while self._polling:
             await asyncio.sleep(self.sync_interval)
             started = utcnow()
@@ -238,7 +253,7 @@ class Coordinator:
             since = started - _OVERLAP
             seen.update((job.id, _version(job)) for job in fresh)
             # What the next poll cannot list any more need not be remembered.
-            seen = {job_id: v for job_id, v in seen.items() if v[0] >= since}
+            self._seen = seen = {job_id: v for job_id, v in seen.items() if v[0] >= since}
 
 
 # What identifies a stored state of a job: some writes move next_run or the status

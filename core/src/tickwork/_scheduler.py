@@ -903,11 +903,14 @@ class AsyncScheduler:
             if entry.id not in self._pending_new:
                 self._pending_update.add(entry.id)
             return
+        data = entry.to_data()
         try:
-            await self._store.update_job(entry.to_data())
+            await self._store.update_job(data)
         except JobDataNotFoundError:
             self._forget(entry.id)
             raise JobNotFoundError(entry.id) from None
+        if self._coordinator is not None:
+            self._coordinator.note_saved(data)
         if not entry.running or entry.options.overlap != Overlap.SKIP:
             await self._arm(entry)
 
@@ -1338,7 +1341,10 @@ class AsyncScheduler:
         attempts = 3 if self._shared else 1
         for attempt in range(1, attempts + 1):
             try:
-                await self._writes.update_job(entry.to_data())
+                data = entry.to_data()
+                await self._writes.update_job(data)
+                if self._coordinator is not None:
+                    self._coordinator.note_saved(data)
                 return True
             except JobDataNotFoundError:
                 logger.info("job %r was removed during its run; not rescheduling it", entry.id)
