@@ -4,28 +4,26 @@ After each run the scheduler saves an execution record and the job's new state. 
 store with a round trip per write (SQL, network) that is two transactions per run, and
 at a thousand runs a second the store, not the scheduler, sets the pace. When the store
 can write many at once (:class:`~tickwork.abc.BatchRunStore`), :class:`GroupCommit`
-queues each write and one flusher task hands everything queued to ``save_runs``;
-writes that arrive while a batch is in flight make up the next batch. Nothing is
-written later than it would have been: each run still waits until its own write is
-stored, and sees the same errors it would have seen (``JobDataNotFoundError`` for a job
-deleted meanwhile). An idle scheduler writes batches of one, with no delay.
+hands each write to a :class:`~tickwork._batching.Batcher`, which gives everything
+queued to one ``save_runs`` call; writes that arrive while a batch is in flight make
+up the next batch. Nothing is written later than it would have been: each run still
+waits until its own write is stored, and sees the same errors it would have seen
+(``JobDataNotFoundError`` for a job deleted meanwhile). An idle scheduler writes
+batches of one, with no delay.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Protocol
 
+from ._batching import Batcher
 from ._errors import JobDataNotFoundError
 from ._models import ExecutionRecord, JobData
 from .abc import BatchRunStore, Store
 
 __all__ = ["GroupCommit", "RunWrites", "drain_writes", "run_writes"]
 
-logger = logging.getLogger("tickwork.scheduler")
-
-_Write = tuple[ExecutionRecord | None, JobData | None, "asyncio.Future[bool]"]
+_Write = tuple[ExecutionRecord | None, JobData | None]
 
 
 class RunWrites(Protocol):
@@ -41,59 +39,28 @@ class GroupCommit:
 
     def __init__(self, store: BatchRunStore) -> None:
         self._store = store
-        self._queue: list[_Write] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._writes: Batcher[_Write, bool] = Batcher(self._save)
 
     def __repr__(self) -> str:
-        return f"GroupCommit({self._store!r}, queued={len(self._queue)})"
+        return f"GroupCommit({self._store!r})"
 
     async def save_execution(self, record: ExecutionRecord) -> None:
-        await self._enqueue(record, None)
+        await self._writes.submit((record, None))
 
     async def update_job(self, job: JobData) -> None:
-        if not await self._enqueue(None, job):
+        if not await self._writes.submit((None, job)):
             raise JobDataNotFoundError(job.id)
 
-    def _enqueue(self, record: ExecutionRecord | None, job: JobData | None) -> asyncio.Future[bool]:
-        loop = asyncio.get_running_loop()
-        stored: asyncio.Future[bool] = loop.create_future()
-        self._queue.append((record, job, stored))
-        if self._flusher is None:
-            self._flusher = loop.create_task(self._flush())
-        return stored
-
-    async def _flush(self) -> None:
-        batch: list[_Write] = []
-        try:
-            while self._queue:
-                batch, self._queue = self._queue, []
-                records = [record for record, _, _ in batch if record is not None]
-                jobs = {job.id: job for _, job, _ in batch if job is not None}  # last wins
-                try:
-                    missing = await self._store.save_runs(records, list(jobs.values()))
-                except Exception as exc:
-                    for _, _, stored in batch:
-                        if not stored.done():
-                            stored.set_exception(exc)
-                    continue
-                for _, job, stored in batch:
-                    if not stored.done():
-                        stored.set_result(job is None or job.id not in missing)
-                batch = []
-        except BaseException:
-            # Cancelled (the loop is going away): nobody must wait forever.
-            for _, _, stored in [*batch, *self._queue]:
-                if not stored.done():
-                    stored.cancel()
-            self._queue = []
-            raise
-        finally:
-            self._flusher = None
+    async def _save(self, batch: list[_Write]) -> list[bool]:
+        """One ``save_runs`` call; per write, whether its job (if any) still exists."""
+        records = [record for record, _ in batch if record is not None]
+        jobs = {job.id: job for _, job in batch if job is not None}  # the last one wins
+        missing = await self._store.save_runs(records, list(jobs.values()))
+        return [job is None or job.id not in missing for _, job in batch]
 
     async def drain(self) -> None:
         """Return once every queued write is stored (or has failed)."""
-        while self._flusher is not None:
-            await asyncio.shield(self._flusher)
+        await self._writes.drain()
 
 
 def run_writes(store: Store) -> RunWrites:
