@@ -59,6 +59,18 @@ class Metric:
         return f"{sign} {format_number(self.target, self.digits)}"
 
 
+RECORDS_SAVED = Metric(
+    "records_pct",
+    "execution records saved",
+    "%",
+    better="higher",
+    target=100.0,
+    digits=1,
+    sides=("tickwork", "tickwork-async"),
+)
+"""Every run left its execution record (APScheduler keeps no history: tickwork only)."""
+
+
 @dataclass(frozen=True)
 class Workload:
     """A benchmark run the same way on every side.

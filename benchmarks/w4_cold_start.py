@@ -132,8 +132,12 @@ def prepare_tickwork_async(case: str, p: Params) -> Figures:
     return _prepare_tickwork(p)
 
 
-def run_tickwork(case: str, p: Params) -> Figures:
-    """The blocking ``tickwork.Scheduler`` with a plain handler."""
+def _import_tickwork(p: Params) -> tuple[Params, float]:
+    """Import tickwork, its plugins and the store's driver, off the clock.
+
+    Returns the parameters with the store filled in, and the seconds the imports took
+    (reported apart as ``import_s``).
+    """
     imported = time.perf_counter()
     import tickwork
 
@@ -144,6 +148,14 @@ def run_tickwork(case: str, p: Params) -> Figures:
     imported = time.perf_counter() - imported
     if p["store"] == "sqlite":
         require_tickwork_sql_store()  # its probe, not timed
+    return p, imported
+
+
+def run_tickwork(case: str, p: Params) -> Figures:
+    """The blocking ``tickwork.Scheduler`` with a plain handler."""
+    p, imported = _import_tickwork(p)
+    import tickwork
+
     first: list[float] = []
 
     def handler(event: tickwork.JobEvent) -> None:
@@ -171,16 +183,8 @@ def run_tickwork(case: str, p: Params) -> Figures:
 
 def run_tickwork_async(case: str, p: Params) -> Figures:
     """``AsyncScheduler`` with a coroutine handler."""
-    imported = time.perf_counter()
+    p, imported = _import_tickwork(p)
     import tickwork
-
-    tickwork.available_plugins()  # imports every installed plugin, SQLAlchemy included
-    p = dict(p, store=p.get("store", "sqlite"))
-    if p["store"] != "sqlite":
-        tickwork_store(p)  # a store's module and driver load on first use: count them here
-    imported = time.perf_counter() - imported
-    if p["store"] == "sqlite":
-        require_tickwork_sql_store()  # its probe, not timed
 
     async def main() -> Figures:
         first: list[float] = []
