@@ -20,6 +20,7 @@ from tickwork import (
     AsyncScheduler,
     BatchClaimingStore,
     ClaimingStore,
+    Delivery,
     IntervalSchedule,
     JobData,
     JobEvent,
@@ -29,6 +30,7 @@ from tickwork import (
     OnceSchedule,
     StartAtIntervalSchedule,
 )
+from tickwork.abc import Dispatch
 
 INTERVAL = timedelta(milliseconds=50)
 
@@ -133,31 +135,59 @@ async def test_each_due_run_executes_once_across_schedulers(store_type: type[Mem
             )
 
 
+class GatedTrigger(LocalTrigger):
+    """A local trigger that drops its due deliveries while ``held`` is set.
+
+    It stands for a process that is busy elsewhere when a run comes due, so the other
+    scheduler is the only one asking for the claim. Without it, which of two
+    schedulers wins a run is a race whose winner tends to keep winning: the winner
+    re-arms at once, while the loser learns the next run from its next poll.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held = False
+
+    async def start(self, dispatch: Dispatch) -> None:
+        def gated(delivery: Delivery) -> None:
+            if not self.held:
+                dispatch(delivery)
+
+        await super().start(gated)
+
+
 async def test_jobs_added_elsewhere_run_and_removal_spreads() -> None:
     store, log = MemoryStore(shared=True), Log()
-    a, b = schedulers(store, log, 2)
+    gate = GatedTrigger()
+    gate.held = True
+    a = AsyncScheduler(store, log.handler("w0"), worker_id="w0", sync_interval=0.05, trigger=gate)
+    b = AsyncScheduler(store, log.handler("w1"), worker_id="w1", sync_interval=0.05)
     await a.start()
     await b.start()
-    await a.add_job("shared", IntervalSchedule(INTERVAL))
-    await until(lambda: any(w == "w1" for w, _, _ in log.runs), what="b runs a's job")
-    await until(lambda: "shared" in {j.id for j in b._entries.values()})
-    assert [j.id for j in await b.list_jobs()] == ["shared"]
-    await b.pause_job("shared")
-    assert (await a.get_job("shared")).status is JobStatus.DISABLED
-    await asyncio.sleep(0.2)
-    count = len(log.runs)
-    await asyncio.sleep(0.3)
-    assert len(log.runs) == count, "a paused job ran"
-    await a.resume_job("shared")
-    await until(lambda: len(log.runs) > count + 2)
-    await b.remove_job("shared")
-    await asyncio.sleep(0.2)
-    count = len(log.runs)
-    await asyncio.sleep(0.3)
-    assert len(log.runs) == count, "a removed job ran"
-    assert await a.list_jobs() == []
-    await a.stop()
-    await b.stop()
+    try:
+        await a.add_job("shared", IntervalSchedule(INTERVAL))
+        await until(lambda: "shared" in {j.id for j in b._entries.values()}, what="b knows it")
+        await until(lambda: any(w == "w1" for w, _, _ in log.runs), what="b runs a's job")
+        assert {w for w, _, _ in log.runs} == {"w1"}
+        gate.held = False
+        assert [j.id for j in await b.list_jobs()] == ["shared"]
+        await b.pause_job("shared")
+        assert (await a.get_job("shared")).status is JobStatus.DISABLED
+        await asyncio.sleep(0.2)
+        count = len(log.runs)
+        await asyncio.sleep(0.3)
+        assert len(log.runs) == count, "a paused job ran"
+        await a.resume_job("shared")
+        await until(lambda: len(log.runs) > count + 2, what="runs after the resume")
+        await b.remove_job("shared")
+        await asyncio.sleep(0.2)
+        count = len(log.runs)
+        await asyncio.sleep(0.3)
+        assert len(log.runs) == count, "a removed job ran"
+        assert await a.list_jobs() == []
+    finally:
+        await a.stop()
+        await b.stop()
 
 
 async def test_once_job_runs_once_across_schedulers() -> None:
