@@ -8,10 +8,20 @@ import pytest
 
 from tickwork import ClaimingStore, MemoryStore
 from tickwork.abc import Store
-from tickwork.testing import BatchClaimingStoreContract, BulkStoreContract, DueJobsStoreContract
+from tickwork.testing import (
+    BatchClaimingStoreContract,
+    BulkStoreContract,
+    ConditionalUpdateStoreContract,
+    DueJobsStoreContract,
+)
 
 
-class TestMemoryStore(BatchClaimingStoreContract, BulkStoreContract, DueJobsStoreContract):
+class TestMemoryStore(
+    BatchClaimingStoreContract,
+    BulkStoreContract,
+    DueJobsStoreContract,
+    ConditionalUpdateStoreContract,
+):
     persistent = False
 
     @pytest.fixture

@@ -130,8 +130,9 @@ class MemoryStore:
     how the coordination logic is tested without a server; it claims, releases and
     re-reads in batches (:class:`~tickwork.abc.BatchClaimingStore`) so those tests take
     the path a database store takes. It saves many jobs at once
-    (:class:`~tickwork.abc.BulkStore`) and lists due jobs
-    (:class:`~tickwork.abc.DueJobsStore`). It is no
+    (:class:`~tickwork.abc.BulkStore`), lists due jobs
+    (:class:`~tickwork.abc.DueJobsStore`) and writes a job on condition that nobody
+    wrote it since it was read (:class:`~tickwork.abc.ConditionalUpdateStore`). It is no
     :class:`~tickwork.abc.BatchRunStore`: its writes cost no round trip, so batching
     them would only add work.
     """
@@ -180,6 +181,17 @@ class MemoryStore:
         if job.id not in self._jobs:
             raise JobDataNotFoundError(job.id)
         self._jobs[job.id] = _job_row(job)
+
+    async def update_job_if(self, job: JobData, updated_at: datetime) -> bool:
+        self._check()
+        check_job(job)
+        row = self._jobs.get(job.id)
+        if row is None:
+            raise JobDataNotFoundError(job.id)
+        if row[_UPDATED_AT] != as_utc(updated_at):
+            return False
+        self._jobs[job.id] = _job_row(job)
+        return True
 
     async def delete_job(self, job_id: str) -> None:
         self._check()

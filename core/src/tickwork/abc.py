@@ -20,6 +20,7 @@ __all__ = [
     "BatchRunStore",
     "BulkStore",
     "ClaimingStore",
+    "ConditionalUpdateStore",
     "Delivery",
     "Dispatch",
     "DueJobsStore",
@@ -263,6 +264,33 @@ class BatchClaimingStore(ClaimingStore, Protocol):
 
     async def get_jobs(self, job_ids: Sequence[str]) -> dict[str, JobData]:
         """The stored jobs among ``job_ids``, by id; ids of missing jobs are left out."""
+        ...
+
+
+@runtime_checkable
+class ConditionalUpdateStore(Store, Protocol):
+    """A store that overwrites a job only if nobody wrote it since it was read
+    (optional capability; a shared store should have it).
+
+    Changing a job is a read, a change and a write of the whole job. When several
+    processes share the store, another one may write the job in between: typically it
+    finishes a run and moves ``next_run`` on. A plain :meth:`~Store.update_job` would
+    then put the old ``next_run`` back, and a run that already happened (a one-off
+    job's only run, say) would become due and run again. With this capability the
+    scheduler writes such changes on condition that the job's ``updated_at`` is still
+    the one it read, and reads again and redoes the change when it is not.
+    Every write the scheduler makes gives the job a new ``updated_at``, so the time
+    works as a version.
+    """
+
+    async def update_job_if(self, job: JobData, updated_at: datetime) -> bool:
+        """Overwrite the stored job with ``job`` if its stored ``updated_at`` is still
+        ``updated_at``, atomically (a write between the check and the write cannot be
+        lost).
+
+        :return: False, and nothing written, when the stored ``updated_at`` differs.
+        :raises JobDataNotFoundError: no job with that id.
+        """
         ...
 
 

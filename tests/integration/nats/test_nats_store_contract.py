@@ -13,13 +13,13 @@ from support.nats_server import NatsServer
 
 from tickwork import ExecutionRecord
 from tickwork.abc import Store
-from tickwork.testing import StoreContract
+from tickwork.testing import ConditionalUpdateStoreContract
 from tickwork_nats_store import NATSStore
 
 pytestmark = pytest.mark.nats
 
 
-class TestNATSStoreOwnConnection(StoreContract):
+class TestNATSStoreOwnConnection(ConditionalUpdateStoreContract):
     persistent = True
 
     @pytest.fixture
@@ -27,7 +27,7 @@ class TestNATSStoreOwnConnection(StoreContract):
         return lambda: NATSStore(nats_server.url, connect_timeout=3, jetstream_ready_timeout=5)
 
 
-class TestNATSStoreSharedConnection(StoreContract):
+class TestNATSStoreSharedConnection(ConditionalUpdateStoreContract):
     persistent = True
 
     @pytest.fixture

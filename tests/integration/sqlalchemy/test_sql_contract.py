@@ -20,6 +20,7 @@ from tickwork.testing import (
     BatchClaimingStoreContract,
     BatchRunStoreContract,
     BulkStoreContract,
+    ConditionalUpdateStoreContract,
     DueJobsStoreContract,
     make_job,
 )
@@ -27,7 +28,11 @@ from tickwork_sqlalchemy_store import SQLAlchemyStore
 
 
 class TestSQLAlchemyStore(
-    BatchClaimingStoreContract, BulkStoreContract, DueJobsStoreContract, BatchRunStoreContract
+    BatchClaimingStoreContract,
+    BulkStoreContract,
+    DueJobsStoreContract,
+    BatchRunStoreContract,
+    ConditionalUpdateStoreContract,
 ):
     """SQLite in a file, PostgreSQL and MariaDB (ids ``[sqlite]``, ``[postgresql]``, ...)."""
 
@@ -39,7 +44,11 @@ class TestSQLAlchemyStore(
 
 
 class TestInMemorySQLite(
-    BatchClaimingStoreContract, BulkStoreContract, DueJobsStoreContract, BatchRunStoreContract
+    BatchClaimingStoreContract,
+    BulkStoreContract,
+    DueJobsStoreContract,
+    BatchRunStoreContract,
+    ConditionalUpdateStoreContract,
 ):
     """``sqlite://``: one connection shared by every call, each store its own database."""
 

@@ -18,9 +18,10 @@ A store that implements :class:`tickwork.abc.ClaimingStore` (several schedulers 
 share it) subclasses :class:`ClaimingStoreContract` instead, which adds the claim rules.
 Stores with the optional capabilities that matter at scale add their contracts too:
 :class:`BulkStoreContract` (``save_jobs``), :class:`DueJobsStoreContract`
-(``list_due_jobs``), :class:`BatchRunStoreContract` (``save_runs``) and
+(``list_due_jobs``), :class:`BatchRunStoreContract` (``save_runs``),
 :class:`BatchClaimingStoreContract` (``claim_jobs``, ``release_claims``, ``get_jobs``;
-it includes the claim rules), for example
+it includes the claim rules) and :class:`ConditionalUpdateStoreContract`
+(``update_job_if``, which every shared store should have), for example
 ``class TestMyStore(ClaimingStoreContract, BulkStoreContract): ...``.
 
 The suite needs ``pytest`` and ``pytest-asyncio`` (``asyncio_mode = "auto"``).
@@ -28,7 +29,12 @@ The suite needs ``pytest`` and ``pytest-asyncio`` (``asyncio_mode = "auto"``).
 
 from __future__ import annotations
 
-from ._capability_contract import BatchRunStoreContract, BulkStoreContract, DueJobsStoreContract
+from ._capability_contract import (
+    BatchRunStoreContract,
+    BulkStoreContract,
+    ConditionalUpdateStoreContract,
+    DueJobsStoreContract,
+)
 from ._claim_contract import BatchClaimingStoreContract, ClaimingStoreContract
 from ._store_contract import TRICKY_JOB_IDS, StoreContract, make_job, make_record
 
@@ -38,6 +44,7 @@ __all__ = [
     "BatchRunStoreContract",
     "BulkStoreContract",
     "ClaimingStoreContract",
+    "ConditionalUpdateStoreContract",
     "DueJobsStoreContract",
     "StoreContract",
     "make_job",

@@ -1,19 +1,28 @@
-"""Contracts of the optional store capabilities that make a store fast at scale:
+"""Contracts of the optional store capabilities: those that make a store fast at scale,
 ``BulkStore`` (save many jobs at once), ``DueJobsStore`` (find due jobs without reading
-every job) and ``BatchRunStore`` (write the outcome of many runs at once)."""
+every job) and ``BatchRunStore`` (write the outcome of many runs at once), and the one
+that keeps changes made by several processes from undoing each other,
+``ConditionalUpdateStore`` (write a job only if nobody wrote it since it was read)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta, timezone
 
 import pytest
 
-from .._errors import JobDataAlreadyExistsError
+from .._errors import JobDataAlreadyExistsError, JobDataNotFoundError
 from .._models import JobStatus
-from ..abc import BatchRunStore, BulkStore, DueJobsStore, Store
+from ..abc import BatchRunStore, BulkStore, ConditionalUpdateStore, DueJobsStore, Store
 from ._store_contract import T0, StoreContract, make_job, make_record
 
-__all__ = ["BatchRunStoreContract", "BulkStoreContract", "DueJobsStoreContract"]
+__all__ = [
+    "BatchRunStoreContract",
+    "BulkStoreContract",
+    "ConditionalUpdateStoreContract",
+    "DueJobsStoreContract",
+]
 
 
 class BulkStoreContract(StoreContract):
@@ -115,3 +124,74 @@ class BatchRunStoreContract(StoreContract):
 
     async def test_save_runs_of_nothing(self, store: Store) -> None:
         assert await self._batch(store).save_runs([], []) == set()
+
+
+class ConditionalUpdateStoreContract(StoreContract):
+    """The store contract plus ``update_job_if``: a write that loses to any write made
+    since the job was read."""
+
+    def _conditional(self, store: Store) -> ConditionalUpdateStore:
+        assert isinstance(store, ConditionalUpdateStore), (
+            f"{type(store).__name__} has no update_job_if()"
+        )
+        return store
+
+    async def test_update_job_if_writes_a_job_nobody_changed(self, store: Store) -> None:
+        await store.save_job(make_job())
+        changed = make_job(status=JobStatus.DISABLED, updated_at=T0 + timedelta(seconds=1))
+        assert await self._conditional(store).update_job_if(changed, T0) is True
+        assert await store.get_job("job-1") == changed
+
+    async def test_update_job_if_compares_instants_not_zones(self, store: Store) -> None:
+        await store.save_job(make_job())
+        changed = make_job(next_run=None, updated_at=T0 + timedelta(seconds=1))
+        seen = T0.astimezone(timezone(timedelta(hours=-7)))
+        assert await self._conditional(store).update_job_if(changed, seen) is True
+        assert await store.get_job("job-1") == changed
+
+    async def test_update_job_if_loses_to_a_write_made_since(self, store: Store) -> None:
+        await store.save_job(make_job())
+        later = T0 + timedelta(seconds=1)
+        ran = make_job(next_run=None, status=JobStatus.COMPLETED, updated_at=later)
+        await store.update_job(ran)  # another process finished the run meanwhile
+        stale = make_job(status=JobStatus.DISABLED, updated_at=T0 + timedelta(seconds=2))
+        assert await self._conditional(store).update_job_if(stale, T0) is False
+        assert await store.get_job("job-1") == ran
+
+    async def test_update_job_if_of_a_missing_job_raises(self, store: Store) -> None:
+        with pytest.raises(JobDataNotFoundError):
+            await self._conditional(store).update_job_if(make_job("missing"), T0)
+        assert await store.list_jobs() == []
+
+    async def test_update_job_if_keeps_other_jobs(self, store: Store) -> None:
+        await store.save_job(make_job("a"))
+        await store.save_job(make_job("b"))
+        changed = make_job("a", status=JobStatus.FAILED, updated_at=T0 + timedelta(seconds=1))
+        assert await self._conditional(store).update_job_if(changed, T0)
+        assert await store.list_jobs() == [changed, make_job("b")]
+
+    async def test_of_two_writers_that_read_the_same_version_one_wins(
+        self, make_store: Callable[[], Store]
+    ) -> None:
+        """Two writers (two stores over one backend when it is persistent) race with the
+        same ``updated_at``: exactly one write is kept, whole."""
+        first = make_store()
+        second = make_store() if self.persistent else first
+        await first.initialize()
+        await second.initialize()
+        try:
+            await first.save_job(make_job())
+            for round_ in range(1, 6):
+                seen = T0 + timedelta(seconds=round_ - 1)
+                a = make_job(metadata={"by": "a"}, updated_at=T0 + timedelta(seconds=round_))
+                b = make_job(metadata={"by": "b"}, updated_at=T0 + timedelta(seconds=round_))
+                won = await asyncio.gather(
+                    self._conditional(first).update_job_if(a, seen),
+                    self._conditional(second).update_job_if(b, seen),
+                )
+                assert sorted(won) == [False, True], won
+                assert await first.get_job("job-1") == (a if won[0] else b)
+        finally:
+            await first.close()
+            if second is not first:
+                await second.close()

@@ -322,6 +322,28 @@ class NATSStore:
 
         await self._compare_and_set(jobs, key, job.id, write, "update")
 
+    async def update_job_if(self, job: JobData, updated_at: datetime) -> bool:
+        """Overwrite the job if its stored ``updated_at`` is still ``updated_at``
+        (:class:`tickwork.abc.ConditionalUpdateStore`): the time is checked on the
+        revision read, and the write is conditional on that revision."""
+        jobs, _ = self._buckets()
+        _check_job(job)
+        key = _existing_key(keys.job_key, job.id)
+        if key is None:
+            raise JobDataNotFoundError(job.id)
+        value = encode_job(job)
+        seen = updated_at.astimezone(UTC)
+        written = False
+
+        async def write(entry: Entry) -> None:
+            nonlocal written
+            if self._job_from(jobs, entry, job.id).updated_at == seen:
+                await jobs.update(key, value, entry.revision)
+                written = True
+
+        await self._compare_and_set(jobs, key, job.id, write, "update")
+        return written
+
     async def delete_job(self, job_id: str) -> None:
         jobs, _ = self._buckets()
         _check_job_id(job_id)

@@ -70,6 +70,9 @@ class _Statements:
         jobs, executions = tables.jobs, tables.executions
         self.insert_job = jobs.insert()
         self.update_job = update(jobs).where(jobs.c.id == bindparam("key_id"))
+        self.update_job_if = self.update_job.where(
+            jobs.c.updated_at == bindparam("seen_updated_at", type_=UTCDateTime())
+        )
         # Jobs are read by position, times unprocessed (see _rows.job_from_values).
         read_jobs = select(*job_columns(jobs, dialect))
         self.select_job = read_jobs.where(jobs.c.id == bindparam("key_id"))
@@ -372,6 +375,23 @@ class SQLAlchemyStore:
                 raise tickwork.JobDataNotFoundError(job.id)
 
         await runner.transaction(f"update job {job.id!r}", update_one)
+
+    async def update_job_if(self, job: JobData, updated_at: datetime) -> bool:
+        """Overwrite the job if its stored ``updated_at`` is still ``updated_at``
+        (:class:`tickwork.abc.ConditionalUpdateStore`): one ``UPDATE ... WHERE id = ?
+        AND updated_at = ?``, atomic in every database."""
+        runner, statements = self._prepared()
+        row = _keyed(_rows.job_to_row(_rows.check_job(job)))
+        row["seen_updated_at"] = updated_at
+
+        def update_if(conn: Connection) -> bool:
+            if conn.execute(statements.update_job_if, row).rowcount == 1:
+                return True
+            if conn.execute(statements.select_job_ids, {"ids": [job.id]}).first() is None:
+                raise tickwork.JobDataNotFoundError(job.id)
+            return False
+
+        return await runner.transaction(f"update job {job.id!r} if unchanged", update_if)
 
     async def delete_job(self, job_id: str) -> None:
         runner, tables = self._ready()
