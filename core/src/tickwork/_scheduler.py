@@ -25,6 +25,8 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
+import attrs
+
 from ._coordination import DEFAULT_LEASE, DEFAULT_SYNC_INTERVAL, Coordinator
 from ._entry import JobEntry, UndecodableSchedule, first_run
 from ._errors import (
@@ -38,6 +40,7 @@ from ._errors import (
     SchedulerAlreadyStartedError,
     SchedulerNotStartedError,
     SchedulerStoppedError,
+    StorageOperationError,
     TickworkError,
 )
 from ._group_commit import RunWrites, drain_writes, run_writes
@@ -69,6 +72,7 @@ from ._validation import check_job_id
 from .abc import (
     BulkStore,
     ClaimingStore,
+    ConditionalUpdateStore,
     Delivery,
     DueJobsStore,
     Schedule,
@@ -388,7 +392,10 @@ class AsyncScheduler:
         Programs commonly add their jobs before every start. When the store already
         has the job with the same schedule, the stored state (next and last run) is
         kept and only the metadata and options are taken over; a different schedule
-        replaces it.
+        replaces it. On a shared store another process may run the job between our
+        read and our write, so the write is conditional (see :meth:`_change`): a
+        one-off job it ran must not become due again because we wrote back what we
+        had read before its run.
         """
         existing = loaded.get(entry.id)
         if existing is None:
@@ -400,22 +407,43 @@ class AsyncScheduler:
                 # Another process sharing the store saved it since we listed the jobs:
                 # merge with what it stored, as if we had listed it.
                 existing = self._entry_from_data(await self._store.get_job(entry.id))
-                loaded[entry.id] = existing
+        for _ in range(_CHANGE_ATTEMPTS):
+            merged = self._merged(existing, entry)
+            if merged is None or await self._update_if_unchanged(
+                merged.to_data(), existing.updated_at
+            ):
+                loaded[entry.id] = merged or existing
+                return
+            existing = self._entry_from_data(await self._store.get_job(entry.id))
+        raise StorageOperationError(
+            f"could not save job {entry.id!r} added before start(): other processes wrote "
+            f"it {_CHANGE_ATTEMPTS} times in a row while it was being saved"
+        )
+
+    def _merged(self, existing: JobEntry, added: JobEntry) -> JobEntry | None:
+        """What to store for a job added before start() that the store holds as
+        ``existing``; None when the stored job can stay as it is."""
         if (existing.schedule_type, existing.schedule_config) == (
-            entry.schedule_type,
-            entry.schedule_config,
+            added.schedule_type,
+            added.schedule_config,
         ):
-            if (existing.metadata, existing.options) != (entry.metadata, entry.options):
-                existing.metadata = entry.metadata
-                existing.options = entry.options
-                existing.updated_at = utcnow()
-                await self._store.update_job(existing.to_data())
-            return
-        logger.info("job %r: the schedule given before start() replaces the stored one", entry.id)
-        entry.created_at = existing.created_at
-        entry.last_run = existing.last_run
-        await self._store.update_job(entry.to_data())
-        loaded[entry.id] = entry
+            if (existing.metadata, existing.options) == (added.metadata, added.options):
+                return None
+            return attrs.evolve(
+                existing,
+                metadata=added.metadata,
+                options=added.options,
+                updated_at=utcnow(),
+                running={},
+            )
+        logger.info("job %r: the schedule given before start() replaces the stored one", added.id)
+        return attrs.evolve(
+            added,
+            created_at=existing.created_at,
+            last_run=existing.last_run,
+            updated_at=utcnow(),
+            running={},
+        )
 
     def _entry_from_data(
         self, data: JobData, decode: Callable[[str, str], Schedule] | None = None
@@ -756,8 +784,8 @@ class AsyncScheduler:
         :raises JobNotFoundError: no such job.
         """
         schedule_type, config = self._encode(schedule)
-        async with self._lock(job_id):
-            entry = await self._entry(job_id)
+
+        def change(entry: JobEntry) -> bool:
             now = utcnow()
             if entry.quarantine_reason:
                 entry.metadata = user_metadata(entry.metadata)
@@ -770,8 +798,10 @@ class AsyncScheduler:
             entry.updated_at = now
             if entry.status not in (JobStatus.DISABLED, JobStatus.RUNNING):
                 entry.status = JobStatus.PENDING
-            await self._persist_change(entry)
-            return entry.snapshot()
+            return True
+
+        async with self._lock(job_id):
+            return (await self._change(job_id, change, quarantined=True)).snapshot()
 
     async def update_job_options(
         self, job_id: str, options: JobOptions | None = None, **changes: Any
@@ -782,12 +812,14 @@ class AsyncScheduler:
         :raises JobNotFoundError: no such job.
         :raises InvalidJobDataError: an unknown or invalid option.
         """
-        async with self._lock(job_id):
-            entry = await self._changeable(job_id)
+
+        def change(entry: JobEntry) -> bool:
             entry.options = (options or entry.options).replace(**changes)
             entry.updated_at = utcnow()
-            await self._persist_change(entry)
-            return entry.snapshot()
+            return True
+
+        async with self._lock(job_id):
+            return (await self._change(job_id, change)).snapshot()
 
     async def pause_job(self, job_id: str) -> Job:
         """Stop a job from running (status ``disabled``) until :meth:`resume_job`.
@@ -797,12 +829,14 @@ class AsyncScheduler:
 
         :raises JobNotFoundError: no such job.
         """
-        async with self._lock(job_id):
-            entry = await self._changeable(job_id)
+
+        def change(entry: JobEntry) -> bool:
             entry.status = JobStatus.DISABLED
             entry.updated_at = utcnow()
-            await self._persist_change(entry)
-            return entry.snapshot()
+            return True
+
+        async with self._lock(job_id):
+            return (await self._change(job_id, change)).snapshot()
 
     async def resume_job(self, job_id: str) -> Job:
         """Let a paused job run again, from its next fire time after now.
@@ -811,10 +845,13 @@ class AsyncScheduler:
 
         :raises JobNotFoundError: no such job.
         """
-        async with self._lock(job_id):
-            entry = await self._changeable(job_id)
+        paused_ticks: tuple[datetime, datetime] | None = None
+
+        def change(entry: JobEntry) -> bool:
+            nonlocal paused_ticks
+            paused_ticks = None
             if entry.status != JobStatus.DISABLED:
-                return entry.snapshot()
+                return False
             now = utcnow()
             if entry.next_run is not None and entry.next_run <= now:
                 upcoming = entry.schedule.next(now)
@@ -822,9 +859,7 @@ class AsyncScheduler:
                     # A one-off that never ran still runs once: pausing must not lose it.
                     upcoming = first_run(entry.schedule, now)
                 elif self._running:
-                    await self._log_ticks(
-                        entry, entry.next_run, now, ExecutionStatus.PAUSED, include_first=True
-                    )
+                    paused_ticks = (entry.next_run, now)
                 entry.next_run = upcoming
             elif entry.next_run is None and entry.last_run is None:
                 entry.next_run = first_run(entry.schedule, now)
@@ -835,7 +870,17 @@ class AsyncScheduler:
             else:
                 entry.status = JobStatus.PENDING
             entry.updated_at = now
-            await self._persist_change(entry)
+            return True
+
+        async with self._lock(job_id):
+            entry = await self._change(job_id, change)
+            if paused_ticks is not None:
+                # Recorded once the change is stored: a change redone after a conflict
+                # must not record them twice.
+                first, until = paused_ticks
+                await self._log_ticks(
+                    entry, first, until, ExecutionStatus.PAUSED, include_first=True
+                )
             return entry.snapshot()
 
     async def remove_job(self, job_id: str) -> None:
@@ -897,15 +942,41 @@ class AsyncScheduler:
         self._spawn(self._manual_run(entry, utcnow(), execution_id))
         return execution_id
 
-    async def _persist_change(self, entry: JobEntry) -> None:
-        """Save a changed job and bring the trigger in line with it."""
+    async def _change(
+        self, job_id: str, change: Callable[[JobEntry], bool], *, quarantined: bool = False
+    ) -> JobEntry:
+        """Apply ``change`` to the job (it returns False when there is nothing to save),
+        save it and bring the trigger in line with it.
+
+        With a shared store the job is read first and written on condition that no
+        other process wrote it since (:class:`~tickwork.abc.ConditionalUpdateStore`):
+        if one did (it finished a run and moved ``next_run`` on, say), the job is read
+        again and the change made again, rather than putting the old state back.
+
+        :raises StorageOperationError: other processes wrote the job every time.
+        """
+        for _ in range(_CHANGE_ATTEMPTS):
+            entry = await (self._entry(job_id) if quarantined else self._changeable(job_id))
+            seen = entry.updated_at
+            if not change(entry) or await self._persist_change(entry, seen):
+                return entry
+            logger.debug("job %r: written by another process meanwhile; changing it again", job_id)
+        raise StorageOperationError(
+            f"could not change job {job_id!r}: other processes wrote it {_CHANGE_ATTEMPTS} "
+            "times in a row while this change was being saved; nothing was changed"
+        )
+
+    async def _persist_change(self, entry: JobEntry, seen: datetime) -> bool:
+        """Save a changed job and bring the trigger in line with it; False, and nothing
+        saved, when the stored job is no longer the one read at ``seen``."""
         if not self._running:
             if entry.id not in self._pending_new:
                 self._pending_update.add(entry.id)
-            return
+            return True
         data = entry.to_data()
         try:
-            await self._store.update_job(data)
+            if not await self._update_if_unchanged(data, seen):
+                return False
         except JobDataNotFoundError:
             self._forget(entry.id)
             raise JobNotFoundError(entry.id) from None
@@ -913,6 +984,19 @@ class AsyncScheduler:
             self._coordinator.note_saved(data)
         if not entry.running or entry.options.overlap != Overlap.SKIP:
             await self._arm(entry)
+        return True
+
+    async def _update_if_unchanged(self, data: JobData, seen: datetime) -> bool:
+        """Write ``data`` over the stored job if nobody wrote it since ``seen``.
+
+        Only a shared store can be written behind our back; without the capability
+        the write is unconditional (and a concurrent write can be undone).
+        """
+        store = self._store
+        if self._shared and isinstance(store, ConditionalUpdateStore):
+            return await store.update_job_if(data, seen)
+        await store.update_job(data)
+        return True
 
     async def _arm(self, entry: JobEntry) -> None:
         if entry.wants_to_run and entry.next_run is not None:
@@ -1092,6 +1176,7 @@ class AsyncScheduler:
             # In these modes the chain moves on when a tick comes due, run or not.
             entry.next_run = entry.schedule.next(tick)
             if self._shared:
+                entry.updated_at = utcnow()  # a new version for conditional writers
                 await self._save_job_state(entry)
             await self._arm_next(entry)
         return False
@@ -1132,6 +1217,7 @@ class AsyncScheduler:
             # The next tick is armed now, so it can come due while this run goes on.
             entry.next_run = entry.schedule.next(tick)
             if self._shared:
+                entry.updated_at = utcnow()  # a new version for conditional writers
                 await self._save_job_state(entry)
             await self._arm_next(entry)
         if not entry.completion_known and entry.last_run is not None:
@@ -1476,6 +1562,9 @@ class AsyncScheduler:
 
 
 _NO_TICKS = TickSpan([], None, 0, False)
+
+# How often a change is read and made again when other processes keep writing the job.
+_CHANGE_ATTEMPTS = 5
 
 _UUID4_MASK = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
 _UUID4_BITS = (0x4 << 76) | (0x2 << 62)

@@ -1,0 +1,209 @@
+"""Changes to a job on a shared store never put back a state another process replaced.
+
+Each test has "another process" write the job at the worst moment: after this
+scheduler read it and before it writes its change. The store is a shared
+``MemoryStore`` whose read methods make that write, so the interleaving is exact rather
+than left to timing. Without conditional writes, the stale copy would be written back:
+a one-off job that already ran would become due and run a second time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import attrs
+import pytest
+
+from tickwork import (
+    AsyncScheduler,
+    ConditionalUpdateStore,
+    ExecutionStatus,
+    IntervalSchedule,
+    JobData,
+    JobEvent,
+    JobStatus,
+    MemoryStore,
+    OnceSchedule,
+    StorageOperationError,
+)
+
+
+class Interfering(MemoryStore):
+    """A shared memory store where another process writes a job right after we read it.
+
+    ``writes`` counts down: while positive, each read of ``job_id`` (a listing, a
+    ``get_job`` or a batched ``get_jobs``) is followed by ``change`` applied to the stored
+    job, with a new ``updated_at``, before the read returns.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(shared=True)
+        self.job_id = ""
+        self.writes = 0
+        self.change: dict[str, object] = {}
+
+    async def _interfere(self) -> None:
+        if self.writes > 0 and self.job_id in {j.id for j in await super().list_jobs()}:
+            self.writes -= 1
+            stored = await super().get_job(self.job_id)
+            await self.update_job(
+                attrs.evolve(stored, updated_at=datetime.now(UTC), **self.change)  # type: ignore[misc]
+            )
+
+    async def list_jobs(self) -> list[JobData]:
+        listed = await super().list_jobs()
+        await self._interfere()
+        return listed
+
+    async def get_job(self, job_id: str) -> JobData:
+        found = await super().get_job(job_id)
+        await self._interfere()
+        return found
+
+    async def get_jobs(self, job_ids: Sequence[str]) -> dict[str, JobData]:
+        found = await super().get_jobs(job_ids)
+        await self._interfere()
+        return found
+
+
+def test_the_memory_store_writes_conditionally() -> None:
+    assert isinstance(MemoryStore(), ConditionalUpdateStore)
+
+
+async def _save(store: MemoryStore, job_id: str, schedule: object, **fields: object) -> JobData:
+    schedule_type, config = AsyncScheduler(store).codec.encode(schedule)  # type: ignore[arg-type]
+    now = datetime.now(UTC)
+    data = JobData(
+        id=job_id,
+        schedule_type=schedule_type,
+        schedule_config=config,
+        status=JobStatus.PENDING,
+        next_run=None,
+        last_run=None,
+        created_at=now,
+        updated_at=now,
+        metadata={},
+    )
+    data = attrs.evolve(data, **fields)  # type: ignore[misc]
+    await store.initialize()
+    await store.save_job(data)
+    return data
+
+
+async def test_a_job_added_before_start_does_not_bring_back_a_run_done_meanwhile() -> None:
+    """The restart race: this process lists the jobs, another one runs the one-off
+    job, then this one merges the metadata it was given into its (stale) copy."""
+    store = Interfering()
+    run_at = datetime.now(UTC) - timedelta(seconds=1)
+    await _save(store, "once", OnceSchedule(run_at), next_run=run_at, metadata={"by": "P"})
+    ran_elsewhere = datetime.now(UTC)
+    store.job_id, store.writes = "once", 1
+    store.change = {"status": JobStatus.COMPLETED, "next_run": None, "last_run": ran_elsewhere}
+
+    runs: list[JobEvent] = []
+
+    async def handler(event: JobEvent) -> None:
+        runs.append(event)
+
+    scheduler = AsyncScheduler(store, handler, sync_interval=0.05)
+    await scheduler.add_job("once", OnceSchedule(run_at), {"by": "Q"})
+    await scheduler.start()
+    try:
+        await asyncio.sleep(0.3)
+        assert runs == [], "the one-off job ran a second time"
+        stored = await store.get_job("once")
+        assert (stored.status, stored.next_run, stored.last_run) == (
+            JobStatus.COMPLETED,
+            None,
+            ran_elsewhere,
+        )
+        assert stored.metadata["by"] == "Q"  # the change itself was made, on the fresh copy
+    finally:
+        await scheduler.stop()
+
+
+async def test_a_pause_does_not_put_back_the_next_run_another_process_moved() -> None:
+    store = Interfering()
+    scheduler = AsyncScheduler(store, lambda event: None, sync_interval=0.05)
+    await scheduler.start()
+    try:
+        await scheduler.add_job("hourly", IntervalSchedule(timedelta(hours=1)))
+        moved = datetime.now(UTC) + timedelta(hours=2)
+        store.job_id, store.writes = "hourly", 1
+        store.change = {"next_run": moved, "last_run": datetime.now(UTC)}
+        job = await scheduler.pause_job("hourly")
+        assert store.writes == 0, "the interfering write did not happen"
+        stored = await store.get_job("hourly")
+        assert (stored.status, stored.next_run) == (JobStatus.DISABLED, moved)
+        assert (job.status, job.next_run) == (JobStatus.DISABLED, moved)
+    finally:
+        await scheduler.stop()
+
+
+async def test_a_resume_redone_after_a_conflict_records_its_paused_ticks_once() -> None:
+    store = Interfering()
+    due = datetime.now(UTC) - timedelta(seconds=2.5)  # ticks at due, due+1s, due+2s passed
+    await _save(
+        store,
+        "ticking",
+        IntervalSchedule(timedelta(seconds=1)),
+        status=JobStatus.DISABLED,
+        next_run=due,
+        last_run=due - timedelta(seconds=1),
+    )
+    scheduler = AsyncScheduler(store, lambda event: None, sync_interval=0.05)
+    await scheduler.start()
+    try:
+        store.job_id, store.writes = "ticking", 1
+        store.change = {"metadata": {"touched": "elsewhere"}}
+        job = await scheduler.resume_job("ticking")
+        assert store.writes == 0, "the interfering write did not happen"
+        assert job.status is JobStatus.PENDING
+        stored = await store.get_job("ticking")
+        assert stored.metadata == {"touched": "elsewhere"}
+        paused = [
+            r for r in await store.list_executions("ticking") if r.status == ExecutionStatus.PAUSED
+        ]
+        assert len(paused) == 3, paused
+    finally:
+        await scheduler.stop()
+
+
+async def test_a_change_that_keeps_losing_fails_and_changes_nothing() -> None:
+    store = Interfering()
+    scheduler = AsyncScheduler(store, lambda event: None, sync_interval=0.05)
+    await scheduler.start()
+    try:
+        await scheduler.add_job("busy", IntervalSchedule(timedelta(hours=1)))
+        store.job_id, store.writes = "busy", 1_000
+        store.change = {"metadata": {"written": "elsewhere"}}
+        with pytest.raises(StorageOperationError, match="other processes wrote it"):
+            await scheduler.pause_job("busy")
+        store.writes = 0
+        assert (await store.get_job("busy")).status is not JobStatus.DISABLED
+    finally:
+        await scheduler.stop()
+
+
+async def test_a_single_scheduler_store_is_written_without_conditions() -> None:
+    """Nobody else writes a store that is not shared: its writes stay plain updates."""
+
+    class Counting(MemoryStore):
+        conditional = 0
+
+        async def update_job_if(self, job: JobData, updated_at: datetime) -> bool:
+            self.conditional += 1
+            return await super().update_job_if(job, updated_at)
+
+    store = Counting()
+    scheduler = AsyncScheduler(store, lambda event: None)
+    await scheduler.start()
+    try:
+        await scheduler.add_job("solo", IntervalSchedule(timedelta(hours=1)))
+        await scheduler.pause_job("solo")
+        await scheduler.resume_job("solo")
+        assert store.conditional == 0
+    finally:
+        await scheduler.stop()
