@@ -828,6 +828,8 @@ class AsyncScheduler:
         recorded as ``paused`` when it is resumed.
 
         :raises JobNotFoundError: no such job.
+        :raises StorageOperationError: on a shared store, other processes kept writing
+            the job while the change was being saved.
         """
 
         def change(entry: JobEntry) -> bool:
@@ -844,6 +846,8 @@ class AsyncScheduler:
         Runs missed while paused are not made up; they are recorded as ``paused``.
 
         :raises JobNotFoundError: no such job.
+        :raises StorageOperationError: on a shared store, other processes kept writing
+            the job while the change was being saved.
         """
         paused_ticks: tuple[datetime, datetime] | None = None
 
