@@ -9,29 +9,48 @@ queued to one ``save_runs`` call; writes that arrive while a batch is in flight 
 up the next batch. Nothing is written later than it would have been: each run still
 waits until its own write is stored, and sees the same errors it would have seen
 (``JobDataNotFoundError`` for a job deleted meanwhile). An idle scheduler writes
-batches of one, with no delay.
+batches of one, with no delay. A job written on condition (``update_job_if``) goes in
+the same batch when the store is a :class:`~tickwork.abc.ConditionalBatchRunStore`.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from ._batching import Batcher
 from ._errors import JobDataNotFoundError
 from ._models import ExecutionRecord, JobData
-from .abc import BatchRunStore, Store
+from .abc import BatchRunStore, ConditionalBatchRunStore, ConditionalUpdateStore, Store
 
-__all__ = ["GroupCommit", "RunWrites", "drain_writes", "run_writes"]
+__all__ = [
+    "ConditionalRunWrites",
+    "GroupCommit",
+    "RunWrites",
+    "conditional_writes",
+    "drain_writes",
+    "run_writes",
+]
 
-_Write = tuple[ExecutionRecord | None, JobData | None]
+# A record, or a job with the updated_at it must still have (None: written whatever).
+_Write = tuple[ExecutionRecord | None, JobData | None, datetime | None]
+
+# What became of a job write: stored, the job is gone, or it changed since it was read.
+_STORED, _MISSING, _CHANGED = "stored", "missing", "changed"
 
 
 class RunWrites(Protocol):
-    """The two writes the scheduler makes after each run."""
+    """The writes the scheduler makes after each run."""
 
     async def save_execution(self, record: ExecutionRecord) -> None: ...
 
     async def update_job(self, job: JobData) -> None: ...
+
+
+class ConditionalRunWrites(RunWrites, Protocol):
+    """Run writes that can also write a job on condition (see ``update_job_if``)."""
+
+    async def update_job_if(self, job: JobData, updated_at: datetime) -> bool: ...
 
 
 class GroupCommit:
@@ -39,33 +58,69 @@ class GroupCommit:
 
     def __init__(self, store: BatchRunStore) -> None:
         self._store = store
-        self._writes: Batcher[_Write, bool] = Batcher(self._save)
+        self._writes: Batcher[_Write, str] = Batcher(self._save)
 
     def __repr__(self) -> str:
         return f"GroupCommit({self._store!r})"
 
     async def save_execution(self, record: ExecutionRecord) -> None:
-        await self._writes.submit((record, None))
+        await self._writes.submit((record, None, None))
 
     async def update_job(self, job: JobData) -> None:
-        if not await self._writes.submit((None, job)):
+        if await self._writes.submit((None, job, None)) == _MISSING:
             raise JobDataNotFoundError(job.id)
 
-    async def _save(self, batch: list[_Write]) -> list[bool]:
-        """One ``save_runs`` call; per write, whether its job (if any) still exists."""
-        records = [record for record, _ in batch if record is not None]
-        jobs = {job.id: job for _, job in batch if job is not None}  # the last one wins
-        missing = await self._store.save_runs(records, list(jobs.values()))
-        return [job is None or job.id not in missing for _, job in batch]
+    async def update_job_if(self, job: JobData, updated_at: datetime) -> bool:
+        """As :meth:`~tickwork.abc.ConditionalUpdateStore.update_job_if`, batched (the
+        store must be a :class:`~tickwork.abc.ConditionalBatchRunStore`)."""
+        outcome = await self._writes.submit((None, job, updated_at))
+        if outcome == _MISSING:
+            raise JobDataNotFoundError(job.id)
+        return outcome == _STORED
+
+    async def _save(self, batch: list[_Write]) -> list[str]:
+        """One ``save_runs`` (or ``save_runs_if``) call; per write, what became of it."""
+        records = [record for record, _, _ in batch if record is not None]
+        jobs: dict[str, JobData] = {}
+        seen: dict[str, datetime] = {}
+        for _, job, updated_at in batch:  # the last write of a job wins
+            if job is not None:
+                jobs[job.id] = job
+                if updated_at is None:
+                    seen.pop(job.id, None)
+                else:
+                    seen[job.id] = updated_at
+        changed: set[str] = set()
+        if seen:
+            assert isinstance(self._store, ConditionalBatchRunStore)
+            missing, changed = await self._store.save_runs_if(records, list(jobs.values()), seen)
+        else:
+            missing = await self._store.save_runs(records, list(jobs.values()))
+        return [_outcome(job, missing, changed) for _, job, _ in batch]
 
     async def drain(self) -> None:
         """Return once every queued write is stored (or has failed)."""
         await self._writes.drain()
 
 
+def _outcome(job: JobData | None, missing: set[str], changed: set[str]) -> str:
+    if job is not None and job.id in missing:
+        return _MISSING
+    if job is not None and job.id in changed:
+        return _CHANGED
+    return _STORED
+
+
 def run_writes(store: Store) -> RunWrites:
     """Group commit for stores that can take batches; the store itself otherwise."""
     return GroupCommit(store) if isinstance(store, BatchRunStore) else store
+
+
+def conditional_writes(writes: RunWrites) -> ConditionalRunWrites | None:
+    """``writes``, when it can write a run's job on condition; None otherwise."""
+    if isinstance(writes, GroupCommit):
+        return writes if isinstance(writes._store, ConditionalBatchRunStore) else None
+    return writes if isinstance(writes, ConditionalUpdateStore) else None
 
 
 async def drain_writes(writes: RunWrites) -> None:

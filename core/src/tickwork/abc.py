@@ -9,7 +9,7 @@ registry reject an object that does not fit at load time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -20,6 +20,7 @@ __all__ = [
     "BatchRunStore",
     "BulkStore",
     "ClaimingStore",
+    "ConditionalBatchRunStore",
     "ConditionalUpdateStore",
     "Delivery",
     "Dispatch",
@@ -331,6 +332,36 @@ class BatchRunStore(Store, Protocol):
 
         :return: the ids of the jobs that do not exist; those were not written, every
             other write was.
+        """
+        ...
+
+
+@runtime_checkable
+class ConditionalBatchRunStore(BatchRunStore, ConditionalUpdateStore, Protocol):
+    """A store that writes the outcome of many runs in one go, each job on condition
+    that nobody wrote it since it was read (optional capability).
+
+    After a run on a shared store the scheduler re-reads the job, so that a pause or
+    change made elsewhere during the run is kept, and then saves the run's outcome.
+    A change stored between that re-read and that write would be overwritten by a
+    plain write; with this capability the outcome is written on condition, in the
+    same batch as other runs' writes, and the scheduler merges it with the change and
+    writes again when it lost.
+    """
+
+    async def save_runs_if(
+        self,
+        records: Sequence[ExecutionRecord],
+        jobs: Sequence[JobData],
+        seen: Mapping[str, datetime],
+    ) -> tuple[set[str], set[str]]:
+        """:meth:`~BatchRunStore.save_runs`, except that each job whose id is in
+        ``seen`` is written only if its stored ``updated_at`` is still ``seen[id]``
+        (as :meth:`~ConditionalUpdateStore.update_job_if` would). Jobs not in ``seen``
+        are written as ``save_runs`` writes them. The records are always written.
+
+        :return: the ids of the jobs that do not exist, and the ids of the jobs not
+            written because their ``updated_at`` differed.
         """
         ...
 

@@ -18,9 +18,8 @@ from tickwork.abc import (
 )
 from tickwork.testing import (
     BatchClaimingStoreContract,
-    BatchRunStoreContract,
     BulkStoreContract,
-    ConditionalUpdateStoreContract,
+    ConditionalBatchRunStoreContract,
     DueJobsStoreContract,
     make_job,
 )
@@ -31,8 +30,7 @@ class TestSQLAlchemyStore(
     BatchClaimingStoreContract,
     BulkStoreContract,
     DueJobsStoreContract,
-    BatchRunStoreContract,
-    ConditionalUpdateStoreContract,
+    ConditionalBatchRunStoreContract,
 ):
     """SQLite in a file, PostgreSQL and MariaDB (ids ``[sqlite]``, ``[postgresql]``, ...)."""
 
@@ -47,8 +45,7 @@ class TestInMemorySQLite(
     BatchClaimingStoreContract,
     BulkStoreContract,
     DueJobsStoreContract,
-    BatchRunStoreContract,
-    ConditionalUpdateStoreContract,
+    ConditionalBatchRunStoreContract,
 ):
     """``sqlite://``: one connection shared by every call, each store its own database."""
 

@@ -21,7 +21,8 @@ Stores with the optional capabilities that matter at scale add their contracts t
 (``list_due_jobs``), :class:`BatchRunStoreContract` (``save_runs``),
 :class:`BatchClaimingStoreContract` (``claim_jobs``, ``release_claims``, ``get_jobs``;
 it includes the claim rules) and :class:`ConditionalUpdateStoreContract`
-(``update_job_if``, which every shared store should have), for example
+(``update_job_if``, which every shared store should have) with
+:class:`ConditionalBatchRunStoreContract` (``save_runs_if``, both in one), for example
 ``class TestMyStore(ClaimingStoreContract, BulkStoreContract): ...``.
 
 The suite needs ``pytest`` and ``pytest-asyncio`` (``asyncio_mode = "auto"``).
@@ -32,6 +33,7 @@ from __future__ import annotations
 from ._capability_contract import (
     BatchRunStoreContract,
     BulkStoreContract,
+    ConditionalBatchRunStoreContract,
     ConditionalUpdateStoreContract,
     DueJobsStoreContract,
 )
@@ -44,6 +46,7 @@ __all__ = [
     "BatchRunStoreContract",
     "BulkStoreContract",
     "ClaimingStoreContract",
+    "ConditionalBatchRunStoreContract",
     "ConditionalUpdateStoreContract",
     "DueJobsStoreContract",
     "StoreContract",

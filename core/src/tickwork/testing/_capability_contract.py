@@ -14,12 +14,20 @@ import pytest
 
 from .._errors import JobDataAlreadyExistsError, JobDataNotFoundError
 from .._models import JobStatus
-from ..abc import BatchRunStore, BulkStore, ConditionalUpdateStore, DueJobsStore, Store
+from ..abc import (
+    BatchRunStore,
+    BulkStore,
+    ConditionalBatchRunStore,
+    ConditionalUpdateStore,
+    DueJobsStore,
+    Store,
+)
 from ._store_contract import T0, StoreContract, make_job, make_record
 
 __all__ = [
     "BatchRunStoreContract",
     "BulkStoreContract",
+    "ConditionalBatchRunStoreContract",
     "ConditionalUpdateStoreContract",
     "DueJobsStoreContract",
 ]
@@ -191,6 +199,89 @@ class ConditionalUpdateStoreContract(StoreContract):
                 )
                 assert sorted(won) == [False, True], won
                 assert await first.get_job("job-1") == (a if won[0] else b)
+        finally:
+            await first.close()
+            if second is not first:
+                await second.close()
+
+
+class ConditionalBatchRunStoreContract(BatchRunStoreContract, ConditionalUpdateStoreContract):
+    """Both contracts plus ``save_runs_if``: run writes in one go, jobs on condition."""
+
+    def _runs_if(self, store: Store) -> ConditionalBatchRunStore:
+        assert isinstance(store, ConditionalBatchRunStore), (
+            f"{type(store).__name__} has no save_runs_if()"
+        )
+        return store
+
+    async def test_save_runs_if_writes_jobs_nobody_changed(self, store: Store) -> None:
+        await store.save_job(make_job("a"))
+        await store.save_job(make_job("b"))
+        later = T0 + timedelta(seconds=1)
+        jobs = [make_job("a", status=JobStatus.COMPLETED, updated_at=later), make_job("b")]
+        records = [make_record("a", "a-1")]
+        outcome = await self._runs_if(store).save_runs_if(records, jobs, {"a": T0})
+        assert outcome == (set(), set())
+        assert await store.list_jobs() == jobs
+        assert await store.list_executions("a") == records
+
+    async def test_save_runs_if_leaves_a_changed_job_and_writes_the_rest(
+        self, store: Store
+    ) -> None:
+        for job_id in ("changed", "kept", "plain"):
+            await store.save_job(make_job(job_id))
+        paused = make_job(
+            "changed", status=JobStatus.DISABLED, updated_at=T0 + timedelta(seconds=1)
+        )
+        await store.update_job(paused)  # another process, meanwhile
+        later = T0 + timedelta(seconds=5)
+        outcome_jobs = [
+            make_job(job_id, status=JobStatus.COMPLETED, next_run=None, updated_at=later)
+            for job_id in ("changed", "kept", "plain")
+        ]
+        records = [make_record("changed", "c-1"), make_record("kept", "k-1", minutes=1)]
+        missing, changed = await self._runs_if(store).save_runs_if(
+            records, outcome_jobs, {"changed": T0, "kept": T0}
+        )
+        assert (missing, changed) == (set(), {"changed"})
+        assert await store.list_jobs() == [paused, outcome_jobs[1], outcome_jobs[2]]
+        assert await store.list_executions("changed") == [records[0]]  # records always
+
+    async def test_save_runs_if_reports_missing_jobs(self, store: Store) -> None:
+        await store.save_job(make_job("kept"))
+        jobs = [make_job("gone-checked"), make_job("gone-plain"), make_job("kept")]
+        missing, changed = await self._runs_if(store).save_runs_if(
+            [], jobs, {"gone-checked": T0, "kept": T0}
+        )
+        assert (missing, changed) == ({"gone-checked", "gone-plain"}, set())
+        assert await store.list_jobs() == [make_job("kept")]
+
+    async def test_save_runs_if_of_nothing(self, store: Store) -> None:
+        assert await self._runs_if(store).save_runs_if([], [], {}) == (set(), set())
+
+    async def test_of_two_batches_that_read_the_same_version_one_wins(
+        self, make_store: Callable[[], Store]
+    ) -> None:
+        first = make_store()
+        second = make_store() if self.persistent else first
+        await first.initialize()
+        await second.initialize()
+        try:
+            ids = [f"job-{i}" for i in range(5)]
+            for job_id in ids:
+                await first.save_job(make_job(job_id))
+            later = T0 + timedelta(seconds=1)
+            a = [make_job(job_id, metadata={"by": "a"}, updated_at=later) for job_id in ids]
+            b = [make_job(job_id, metadata={"by": "b"}, updated_at=later) for job_id in ids]
+            seen = dict.fromkeys(ids, T0)
+            (_, lost_a), (_, lost_b) = await asyncio.gather(
+                self._runs_if(first).save_runs_if([], a, seen),
+                self._runs_if(second).save_runs_if([], b[::-1], seen),
+            )
+            assert lost_a.isdisjoint(lost_b), (lost_a, lost_b)
+            assert lost_a | lost_b == set(ids), (lost_a, lost_b)
+            for job in await first.list_jobs():
+                assert job.metadata["by"] == ("b" if job.id in lost_a else "a")
         finally:
             await first.close()
             if second is not first:

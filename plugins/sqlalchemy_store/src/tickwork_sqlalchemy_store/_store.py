@@ -96,6 +96,10 @@ class _Statements:
         # order like every lock of several jobs (see _claims), so that it cannot deadlock
         # with a batch of claims.
         self.lock_job_ids = select(jobs.c.id).where(ids).order_by(jobs.c.id).with_for_update()
+        # save_runs_if on PostgreSQL and MySQL: each job's version, locked as above.
+        self.lock_job_versions = (
+            select(jobs.c.id, jobs.c.updated_at).where(ids).order_by(jobs.c.id).with_for_update()
+        )
         # MySQL only (see save_runs): rows that exist and are locked, so it only updates.
         self.upsert_existing_jobs = (
             _upsert(dialect, jobs) if dialect in ("mysql", "mariadb") else None
@@ -497,15 +501,7 @@ class SQLAlchemyStore:
         rows in the same order.
         """
         runner, statements = self._prepared()
-        record_rows: dict[str, dict[str, Any]] = {}
-        for record in records:
-            # Last one wins, as with save_execution called in turn (and PostgreSQL
-            # refuses an upsert that touches one row twice).
-            row = _rows.execution_to_row(_rows.check_execution(record))
-            record_rows[row["execution_id"]] = row
-        job_rows: dict[str, dict[str, Any]] = {}
-        for job in jobs:
-            job_rows[job.id] = _rows.job_to_row(_rows.check_job(job))
+        record_rows, job_rows = _run_rows(records, jobs)
         if not record_rows and not job_rows:
             return set()
         ids = sorted(job_rows)
@@ -533,6 +529,41 @@ class SQLAlchemyStore:
             return set(ids) - stored
 
         action = f"save {len(record_rows)} execution records and {len(ids)} jobs"
+        return await runner.transaction(action, write)
+
+    async def save_runs_if(
+        self,
+        records: Sequence[ExecutionRecord],
+        jobs: Sequence[JobData],
+        seen: Mapping[str, datetime],
+    ) -> tuple[set[str], set[str]]:
+        """:meth:`save_runs`, each job in ``seen`` written only if its stored
+        ``updated_at`` is still ``seen[id]`` (:class:`tickwork.abc.ConditionalBatchRunStore`);
+        return the ids of the missing jobs and of the jobs changed since.
+
+        PostgreSQL and MySQL/MariaDB lock the jobs' rows in id order and read their
+        versions first, then write the jobs whose version matches (as ``save_runs``
+        writes them). SQLite has no row locks: the UPDATEs go first, the conditional
+        ones with the version in their WHERE, and the database's write lock, which the
+        first one takes, is held while the jobs not written are looked up.
+        """
+        runner, statements = self._prepared()
+        record_rows, job_rows = _run_rows(records, jobs)
+        ids = sorted(job_rows)
+        conditional = {job_id: seen[job_id] for job_id in ids if job_id in seen}
+        if not record_rows and not job_rows:
+            return set(), set()
+
+        def write(conn: Connection) -> tuple[set[str], set[str]]:
+            if record_rows:
+                _write_executions(conn, statements, list(record_rows.values()))
+            if not ids:
+                return set(), set()
+            if conn.dialect.name == "sqlite":
+                return _update_then_check(conn, statements, job_rows, ids, conditional)
+            return _lock_then_update(conn, statements, job_rows, ids, conditional)
+
+        action = f"save {len(record_rows)} execution records and {len(ids)} jobs if unchanged"
         return await runner.transaction(action, write)
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord:
@@ -740,6 +771,84 @@ def _keyed(row: dict[str, Any]) -> dict[str, Any]:
     """A job row as the parameters of ``update_job`` (its id bound as ``key_id``)."""
     row["key_id"] = row.pop("id")
     return row
+
+
+def _run_rows(
+    records: Sequence[ExecutionRecord], jobs: Sequence[JobData]
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The checked rows of a batch of run writes: records by execution id, jobs by id.
+
+    The last of two records (or jobs) with one id wins, as with single writes made in
+    turn (and PostgreSQL refuses an upsert that touches one row twice).
+    """
+    record_rows: dict[str, dict[str, Any]] = {}
+    for record in records:
+        row = _rows.execution_to_row(_rows.check_execution(record))
+        record_rows[row["execution_id"]] = row
+    job_rows: dict[str, dict[str, Any]] = {}
+    for job in jobs:
+        job_rows[job.id] = _rows.job_to_row(_rows.check_job(job))
+    return record_rows, job_rows
+
+
+def _versions(conn: Connection, statement: Any, ids: list[str]) -> dict[str, datetime]:
+    """The stored ``updated_at`` of each of ``ids`` that exists."""
+    found: dict[str, datetime] = {}
+    for chunk in chunks(ids):
+        found.update((job_id, at) for job_id, at in conn.execute(statement, {"ids": chunk}))
+    return found
+
+
+def _lock_then_update(
+    conn: Connection,
+    statements: _Statements,
+    job_rows: dict[str, dict[str, Any]],
+    ids: list[str],
+    conditional: Mapping[str, datetime],
+) -> tuple[set[str], set[str]]:
+    """save_runs_if's jobs on PostgreSQL and MySQL: lock, compare, write the rest."""
+    stored = _versions(conn, statements.lock_job_versions, ids)
+    changed = {
+        job_id for job_id, at in conditional.items() if job_id in stored and stored[job_id] != at
+    }
+    present = [job_id for job_id in ids if job_id in stored and job_id not in changed]
+    if present:
+        if statements.upsert_existing_jobs is not None:
+            conn.execute(statements.upsert_existing_jobs, [job_rows[job_id] for job_id in present])
+        else:
+            conn.execute(
+                statements.update_job, [_keyed(dict(job_rows[job_id])) for job_id in present]
+            )
+    return set(ids) - stored.keys(), changed
+
+
+def _update_then_check(
+    conn: Connection,
+    statements: _Statements,
+    job_rows: dict[str, dict[str, Any]],
+    ids: list[str],
+    conditional: Mapping[str, datetime],
+) -> tuple[set[str], set[str]]:
+    """save_runs_if's jobs on SQLite: the UPDATEs first (the first takes the write lock),
+    then a look-up of the jobs not written. Each conditional UPDATE is a statement of
+    its own, whose row count says whether that job was written: in-process, a statement
+    costs microseconds."""
+    missing: set[str] = set()
+    plain = [_keyed(dict(job_rows[job_id])) for job_id in ids if job_id not in conditional]
+    if plain:
+        count = conn.execute(statements.update_job, plain).rowcount
+        if not conn.dialect.supports_sane_multi_rowcount or count != len(plain):
+            plain_ids = [row["key_id"] for row in plain]
+            missing = set(plain_ids) - _existing_ids(conn, statements.select_job_ids, plain_ids)
+    lost: list[str] = []
+    for job_id, at in conditional.items():
+        row = {**_keyed(dict(job_rows[job_id])), "seen_updated_at": at}
+        if conn.execute(statements.update_job_if, row).rowcount != 1:
+            lost.append(job_id)
+    if not lost:
+        return missing, set()
+    present = _existing_ids(conn, statements.select_job_ids, lost)
+    return missing | (set(lost) - present), present
 
 
 def _existing_ids(conn: Connection, statement: Any, ids: Iterable[str]) -> set[str]:
