@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 import pytest
+from support.waiting import until
 
 from tickwork import (
     AsyncScheduler,
@@ -205,5 +206,63 @@ async def test_a_single_scheduler_store_is_written_without_conditions() -> None:
         await scheduler.pause_job("solo")
         await scheduler.resume_job("solo")
         assert store.conditional == 0
+    finally:
+        await scheduler.stop()
+
+
+async def test_a_pause_stored_as_a_run_ends_is_kept() -> None:
+    """Another process pauses the job between the re-read that follows a run and the
+    write of the run's outcome: the outcome is merged into the pause, not written over
+    it."""
+    store = Interfering()
+    runs: list[JobEvent] = []
+
+    async def handler(event: JobEvent) -> None:
+        runs.append(event)
+
+    scheduler = AsyncScheduler(store, handler, sync_interval=0.05)
+    await scheduler.start()
+    try:
+        store.job_id, store.writes = "paused-late", 1
+        store.change = {"status": JobStatus.DISABLED}
+        await scheduler.add_job("paused-late", IntervalSchedule(timedelta(milliseconds=100)))
+        await until(lambda: store.writes == 0, what="the pause made as the run ended")
+        await asyncio.sleep(0.4)
+        assert len(runs) == 1, "the paused job ran again"
+        stored = await store.get_job("paused-late")
+        assert stored.status is JobStatus.DISABLED
+        assert stored.last_run == runs[0].started_at  # the run's outcome is stored too
+        assert stored.next_run is not None
+        assert stored.next_run > runs[0].started_at
+    finally:
+        await scheduler.stop()
+
+
+async def test_a_schedule_changed_as_a_run_ends_keeps_its_next_run() -> None:
+    store = Interfering()
+    runs: list[JobEvent] = []
+
+    async def handler(event: JobEvent) -> None:
+        runs.append(event)
+
+    scheduler = AsyncScheduler(store, handler, sync_interval=0.05)
+    await scheduler.start()
+    try:
+        hourly, new_config = scheduler.codec.encode(IntervalSchedule(timedelta(hours=1)))
+        next_of_new = datetime.now(UTC) + timedelta(hours=1)
+        store.job_id, store.writes = "rescheduled", 1
+        store.change = {
+            "schedule_type": hourly,
+            "schedule_config": new_config,
+            "next_run": next_of_new,
+        }
+        await scheduler.add_job("rescheduled", IntervalSchedule(timedelta(milliseconds=100)))
+        await until(lambda: store.writes == 0, what="the change made as the run ended")
+        await asyncio.sleep(0.4)
+        assert len(runs) == 1
+        stored = await store.get_job("rescheduled")
+        assert (stored.schedule_config, stored.next_run) == (new_config, next_of_new)
+        assert stored.last_run == runs[0].started_at
+        assert stored.status is JobStatus.COMPLETED
     finally:
         await scheduler.stop()

@@ -43,7 +43,13 @@ from ._errors import (
     StorageOperationError,
     TickworkError,
 )
-from ._group_commit import RunWrites, drain_writes, run_writes
+from ._group_commit import (
+    ConditionalRunWrites,
+    RunWrites,
+    conditional_writes,
+    drain_writes,
+    run_writes,
+)
 from ._invoke import HandlerThreads, call_handler, is_async_callable
 from ._job import Job, JobEvent
 from ._models import (
@@ -170,6 +176,11 @@ class AsyncScheduler:
         )
         # After each run: records and job updates, batched when the store can.
         self._writes: RunWrites = run_writes(self._store)
+        # On a shared store, a run's outcome is written on condition that nobody wrote
+        # the job since it was re-read after the run (None: plain writes).
+        self._conditional_writes: ConditionalRunWrites | None = (
+            conditional_writes(self._writes) if self._shared else None
+        )
         self._rechecks: dict[str, asyncio.TimerHandle] = {}
         self._entries: dict[str, JobEntry] = {}
         self._cancel_reasons: dict[asyncio.Task[None], str] = {}
@@ -1350,11 +1361,13 @@ class AsyncScheduler:
         """
         async with self._lock(entry.id):
             entry.running.pop(task, None)
+            seen: datetime | None = None  # the job's version as re-read after the run
             if self._shared and not entry.removed:
                 # Another process may have changed or removed the job during the run; the
                 # next run follows what is stored now, not what we started with.
                 try:
                     entry = await self._refresh(entry.id)
+                    seen = entry.updated_at
                 except JobNotFoundError:
                     entry.removed = True
                 except Exception:
@@ -1410,15 +1423,76 @@ class AsyncScheduler:
                 entry.status = outcome
             if entry.removed:
                 return
-            if not await self._save_job_state(entry):
+            saved = await self._save_outcome(entry, seen)
+            if saved is None:
                 return
+            entry = saved
             # A shared trigger takes arms until its stop is complete: re-arming while
             # stopping keeps the chain going for the other workers.
             keep_going = self._running or self._trigger.shared
             if rearm and keep_going and entry.wants_to_run and not entry.running:
                 await self._arm_next(entry)
 
-    async def _save_job_state(self, entry: JobEntry) -> bool:
+    async def _save_outcome(self, entry: JobEntry, seen: datetime | None) -> JobEntry | None:
+        """Save the job's state after a run; the job to arm, or None when it must not be
+        armed (see :meth:`_save_job_state`).
+
+        On a shared store the state is written on condition that the job is still the
+        version re-read after the run (``seen``). When another process stored a change
+        in between, the outcome is merged into that change (a pause stays paused, a new
+        schedule keeps the next run it computed) and written again. After
+        ``_CHANGE_ATTEMPTS`` losses it is written over the change: a run's outcome must
+        be saved, or the run would be due again.
+        """
+        if seen is None or self._conditional_writes is None:
+            return entry if await self._save_job_state(entry) else None
+        for _ in range(_CHANGE_ATTEMPTS):
+            try:
+                return entry if await self._save_job_state(entry, seen) else None
+            except _JobChanged:
+                pass
+            logger.debug("job %r: changed elsewhere as its run ended; merging", entry.id)
+            try:
+                merged = await self._merge_outcome(entry)
+            except JobNotFoundError:
+                logger.info("job %r was removed during its run; not rescheduling it", entry.id)
+                return None
+            if merged is None:
+                break
+            entry, seen = merged
+        logger.warning(
+            "job %r: other processes kept writing it while its run's outcome was saved; "
+            "saving the outcome over their change",
+            entry.id,
+        )
+        return entry if await self._save_job_state(entry) else None
+
+    async def _merge_outcome(self, entry: JobEntry) -> tuple[JobEntry, datetime] | None:
+        """Re-read a job whose outcome lost to a change stored meanwhile, and carry the
+        outcome over to it; with the version read. None when the re-read failed.
+
+        :raises JobNotFoundError: the job was removed.
+        """
+        next_run, last_run, status = entry.next_run, entry.last_run, entry.status
+        schedule = (entry.schedule_type, entry.schedule_config)
+        try:
+            fresh = await self._refresh(entry.id)
+        except JobNotFoundError:
+            raise
+        except Exception:
+            logger.warning("job %r: could not re-read it after a conflict", entry.id)
+            return None
+        seen = fresh.updated_at
+        if (fresh.schedule_type, fresh.schedule_config) == schedule:
+            fresh.next_run = next_run  # else: the new schedule's next run stands
+        if last_run is not None and (fresh.last_run is None or fresh.last_run < last_run):
+            fresh.last_run = last_run
+        if fresh.status != JobStatus.DISABLED:  # a pause stored meanwhile stays
+            fresh.status = JobStatus.PENDING if status == JobStatus.DISABLED else status
+        fresh.updated_at = utcnow()
+        return fresh, seen
+
+    async def _save_job_state(self, entry: JobEntry, seen: datetime | None = None) -> bool:
         """Persist the job; False when it must not be armed.
 
         False when the job turned out to be removed, and, with a shared store, when
@@ -1432,10 +1506,15 @@ class AsyncScheduler:
         for attempt in range(1, attempts + 1):
             try:
                 data = entry.to_data()
-                await self._writes.update_job(data)
+                if seen is None or self._conditional_writes is None:
+                    await self._writes.update_job(data)
+                elif not await self._conditional_writes.update_job_if(data, seen):
+                    raise _JobChanged(entry.id)
                 if self._coordinator is not None:
                     self._coordinator.note_saved(data)
                 return True
+            except _JobChanged:
+                raise
             except JobDataNotFoundError:
                 logger.info("job %r was removed during its run; not rescheduling it", entry.id)
                 self._forget(entry.id)
@@ -1569,6 +1648,11 @@ _NO_TICKS = TickSpan([], None, 0, False)
 
 # How often a change is read and made again when other processes keep writing the job.
 _CHANGE_ATTEMPTS = 5
+
+
+class _JobChanged(Exception):
+    """A conditional write lost: another process wrote the job since it was read."""
+
 
 _UUID4_MASK = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
 _UUID4_BITS = (0x4 << 76) | (0x2 << 62)

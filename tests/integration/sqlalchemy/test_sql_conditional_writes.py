@@ -1,0 +1,68 @@
+"""A change stored by another process as a run ends survives the run's outcome, on
+SQLite, PostgreSQL and MariaDB.
+
+The run's outcome goes through group commit, so this is ``save_runs_if`` inside a real
+transaction. "Another process" is a second store (its own connections) that pauses the
+job right after the scheduler re-read it following the run, the moment a plain write
+of the outcome would undo the pause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import attrs
+from support.waiting import until
+
+from tickwork import AsyncScheduler, IntervalSchedule, JobData, JobEvent, JobStatus
+from tickwork_sqlalchemy_store import SQLAlchemyStore
+
+
+class PausedAsReread(SQLAlchemyStore):
+    """The scheduler's store: after its next re-read of ``job_id`` (the one that follows
+    a run), ``other`` pauses the job."""
+
+    def __init__(self, url: str, other: SQLAlchemyStore) -> None:
+        super().__init__(url)
+        self.other = other
+        self.job_id = ""
+
+    async def get_jobs(self, job_ids: Sequence[str]) -> dict[str, JobData]:
+        found = await super().get_jobs(job_ids)
+        if self.job_id in found:
+            self.job_id = ""
+            stored = await self.other.get_job(next(iter(found)))
+            paused = attrs.evolve(stored, status=JobStatus.DISABLED, updated_at=datetime.now(UTC))
+            await self.other.update_job(paused)
+        return found
+
+
+async def test_a_pause_stored_as_a_run_ends_is_kept(database_url: str) -> None:
+    other = SQLAlchemyStore(database_url)
+    await other.initialize()
+    store = PausedAsReread(database_url, other)
+    assert store.shared
+    runs: list[JobEvent] = []
+
+    async def handler(event: JobEvent) -> None:
+        runs.append(event)
+
+    scheduler = AsyncScheduler(store, handler, sync_interval=0.05)
+    try:
+        await scheduler.start()
+        store.job_id = "paused-late"
+        await scheduler.add_job("paused-late", IntervalSchedule(timedelta(milliseconds=100)))
+        await until(lambda: store.job_id == "" and runs, what="the pause made as the run ended")
+        await asyncio.sleep(0.5)
+        assert len(runs) == 1, "the paused job ran again"
+        stored = await other.get_job("paused-late")
+        assert stored.status is JobStatus.DISABLED
+        assert stored.last_run == runs[0].started_at  # and the run's outcome is stored
+        records = await other.list_executions("paused-late")
+        assert [r.status for r in records] == [JobStatus.COMPLETED]
+    finally:
+        if scheduler.is_running:
+            await scheduler.stop()
+        await other.close()
