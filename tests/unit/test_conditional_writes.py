@@ -266,3 +266,49 @@ async def test_a_schedule_changed_as_a_run_ends_keeps_its_next_run() -> None:
         assert stored.status is JobStatus.COMPLETED
     finally:
         await scheduler.stop()
+
+
+async def test_a_change_made_while_stopped_is_made_again_on_the_stored_job() -> None:
+    """A scheduler pauses a job while stopped; another process runs the job before this
+    one starts again. The start stores the pause on the job as it is now, not the copy
+    this scheduler had."""
+    store = MemoryStore(shared=True)
+    scheduler = AsyncScheduler(store, lambda event: None, sync_interval=0.05)
+    await scheduler.start()
+    await scheduler.add_job("j", IntervalSchedule(timedelta(hours=1)))
+    await scheduler.stop()
+    await scheduler.pause_job("j")
+    await scheduler.update_job_options("j", max_instances=3)
+    assert (await scheduler.get_job("j")).status is JobStatus.DISABLED
+
+    await store.initialize()  # another process ran the job meanwhile
+    stored = await store.get_job("j")
+    assert stored.next_run is not None
+    moved, ran = stored.next_run + timedelta(hours=5), datetime.now(UTC)
+    await store.update_job(attrs.evolve(stored, next_run=moved, last_run=ran, updated_at=ran))
+
+    await scheduler.start()
+    try:
+        stored = await store.get_job("j")
+        assert (stored.status, stored.next_run, stored.last_run) == (
+            JobStatus.DISABLED,
+            moved,
+            ran,
+        )
+        assert (await scheduler.get_job("j")).options.max_instances == 3
+    finally:
+        await scheduler.stop()
+
+
+async def test_changes_made_while_stopped_are_kept_on_a_store_of_its_own() -> None:
+    store = MemoryStore()
+    scheduler = AsyncScheduler(store, lambda event: None)
+    await scheduler.start()
+    await scheduler.add_job("j", IntervalSchedule(timedelta(hours=1)))
+    await scheduler.stop()
+    await scheduler.pause_job("j")
+    await scheduler.start()
+    try:
+        assert (await store.get_job("j")).status is JobStatus.DISABLED
+    finally:
+        await scheduler.stop()

@@ -186,7 +186,8 @@ class AsyncScheduler:
         self._cancel_reasons: dict[asyncio.Task[None], str] = {}
         # Changes made while stopped, applied to the store by the next start().
         self._pending_new: set[str] = set()
-        self._pending_update: set[str] = set()
+        # Per job, the changes made to it while stopped (replayed on the stored job).
+        self._pending_update: dict[str, list[Callable[[JobEntry], bool]]] = {}
         self._pending_delete: set[str] = set()
         # Read-modify-write of one job (a run finishing, a pause, an update) happens
         # under its lock, so a change made while a run ends is never written over.
@@ -331,10 +332,14 @@ class AsyncScheduler:
         for data in await self._store.list_jobs():
             loaded[data.id] = self._entry_from_data(data, decode)
         for job_id in sorted(self._pending_update):
-            entry = self._entries[job_id]
             if job_id in loaded:
-                await self._store.update_job(entry.to_data())
-                loaded[job_id] = entry
+                changed = await self._apply_pending(
+                    self._entries[job_id], loaded[job_id], self._pending_update[job_id]
+                )
+                if changed is None:
+                    del loaded[job_id]
+                else:
+                    loaded[job_id] = changed
         for job_id in sorted(self._pending_new):
             await self._merge_new(self._entries[job_id], loaded)
         self._pending_new.clear()
@@ -342,6 +347,37 @@ class AsyncScheduler:
         self._pending_delete.clear()
         self._entries = loaded
         self._log_quarantined()
+
+    async def _apply_pending(
+        self, local: JobEntry, stored: JobEntry, changes: list[Callable[[JobEntry], bool]]
+    ) -> JobEntry | None:
+        """Store the changes made to a job while the scheduler was stopped; the job as
+        stored then, or None when it was removed meanwhile.
+
+        Alone on its store, the scheduler's own copy (``local``) is the truth and is
+        written. On a shared store other processes may have run or changed the job
+        since this one stopped: the changes are made again on the stored job and
+        written on condition, as :meth:`_change` does, so that a run done meanwhile is
+        not undone.
+        """
+        if not self._shared:
+            await self._store.update_job(local.to_data())
+            return local
+        entry = stored
+        for _ in range(_CHANGE_ATTEMPTS):
+            seen = entry.updated_at
+            for change in changes:
+                change(entry)
+            if await self._update_if_unchanged(entry.to_data(), seen):
+                return entry
+            try:
+                entry = self._entry_from_data(await self._store.get_job(entry.id))
+            except JobDataNotFoundError:
+                return None
+        raise StorageOperationError(
+            f"could not save the changes made to job {entry.id!r} while the scheduler was "
+            f"stopped: other processes wrote it {_CHANGE_ATTEMPTS} times in a row"
+        )
 
     def _loads_due_first(self) -> bool:
         """Whether start() may run overdue jobs before it has read every job: the store
@@ -912,7 +948,7 @@ class AsyncScheduler:
         self._job_locks.pop(job_id, None)
         if not self._running:
             del self._entries[job_id]
-            self._pending_update.discard(job_id)
+            self._pending_update.pop(job_id, None)
             if job_id in self._pending_new:
                 self._pending_new.discard(job_id)
             else:
@@ -973,7 +1009,13 @@ class AsyncScheduler:
         for _ in range(_CHANGE_ATTEMPTS):
             entry = await (self._entry(job_id) if quarantined else self._changeable(job_id))
             seen = entry.updated_at
-            if not change(entry) or await self._persist_change(entry, seen):
+            if not change(entry):
+                return entry
+            if not self._running:
+                if job_id not in self._pending_new:  # (a new job is saved whole anyway)
+                    self._pending_update.setdefault(job_id, []).append(change)
+                return entry
+            if await self._persist_change(entry, seen):
                 return entry
             logger.debug("job %r: written by another process meanwhile; changing it again", job_id)
         raise StorageOperationError(
@@ -984,10 +1026,6 @@ class AsyncScheduler:
     async def _persist_change(self, entry: JobEntry, seen: datetime) -> bool:
         """Save a changed job and bring the trigger in line with it; False, and nothing
         saved, when the stored job is no longer the one read at ``seen``."""
-        if not self._running:
-            if entry.id not in self._pending_new:
-                self._pending_update.add(entry.id)
-            return True
         data = entry.to_data()
         try:
             if not await self._update_if_unchanged(data, seen):
