@@ -310,34 +310,28 @@ class NATSStore:
             raise JobDataAlreadyExistsError(job.id)
 
     async def update_job(self, job: JobData) -> None:
-        jobs, _ = self._buckets()
-        _check_job(job)
-        key = _existing_key(keys.job_key, job.id)
-        if key is None:
-            raise JobDataNotFoundError(job.id)
-        value = encode_job(job)
-
-        async def write(entry: Entry) -> None:
-            await jobs.update(key, value, entry.revision)
-
-        await self._compare_and_set(jobs, key, job.id, write, "update")
+        await self._update(job, None)
 
     async def update_job_if(self, job: JobData, updated_at: datetime) -> bool:
         """Overwrite the job if its stored ``updated_at`` is still ``updated_at``
         (:class:`tickwork.abc.ConditionalUpdateStore`): the time is checked on the
         revision read, and the write is conditional on that revision."""
+        return await self._update(job, updated_at)
+
+    async def _update(self, job: JobData, seen: datetime | None) -> bool:
+        """Write ``job`` over the stored one (only while its ``updated_at`` is ``seen``,
+        when given); whether it was written."""
         jobs, _ = self._buckets()
         _check_job(job)
         key = _existing_key(keys.job_key, job.id)
         if key is None:
             raise JobDataNotFoundError(job.id)
         value = encode_job(job)
-        seen = updated_at.astimezone(UTC)
         written = False
 
         async def write(entry: Entry) -> None:
             nonlocal written
-            if self._job_from(jobs, entry, job.id).updated_at == seen:
+            if seen is None or self._job_from(jobs, entry, job.id).updated_at == seen:
                 await jobs.update(key, value, entry.revision)
                 written = True
 
