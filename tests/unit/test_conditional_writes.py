@@ -10,7 +10,8 @@ a one-off job that already ran would become due and run a second time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import attrs
@@ -93,6 +94,25 @@ async def _save(store: MemoryStore, job_id: str, schedule: object, **fields: obj
     return data
 
 
+@contextlib.asynccontextmanager
+async def running(
+    store: MemoryStore, runs: list[JobEvent] | None = None
+) -> AsyncIterator[AsyncScheduler]:
+    """A started scheduler on ``store`` whose handler appends each run to ``runs``;
+    stopped on the way out, whatever the test did."""
+    recorded = runs if runs is not None else []
+
+    async def handler(event: JobEvent) -> None:
+        recorded.append(event)
+
+    scheduler = AsyncScheduler(store, handler, sync_interval=0.05)
+    await scheduler.start()
+    try:
+        yield scheduler
+    finally:
+        await scheduler.stop()
+
+
 async def test_a_job_added_before_start_does_not_bring_back_a_run_done_meanwhile() -> None:
     """The restart race: this process lists the jobs, another one runs the one-off
     job, then this one merges the metadata it was given into its (stale) copy."""
@@ -127,9 +147,7 @@ async def test_a_job_added_before_start_does_not_bring_back_a_run_done_meanwhile
 
 async def test_a_pause_does_not_put_back_the_next_run_another_process_moved() -> None:
     store = Interfering()
-    scheduler = AsyncScheduler(store, lambda event: None, sync_interval=0.05)
-    await scheduler.start()
-    try:
+    async with running(store) as scheduler:
         await scheduler.add_job("hourly", IntervalSchedule(timedelta(hours=1)))
         moved = datetime.now(UTC) + timedelta(hours=2)
         store.job_id, store.writes = "hourly", 1
@@ -139,8 +157,6 @@ async def test_a_pause_does_not_put_back_the_next_run_another_process_moved() ->
         stored = await store.get_job("hourly")
         assert (stored.status, stored.next_run) == (JobStatus.DISABLED, moved)
         assert (job.status, job.next_run) == (JobStatus.DISABLED, moved)
-    finally:
-        await scheduler.stop()
 
 
 async def test_a_resume_redone_after_a_conflict_records_its_paused_ticks_once() -> None:
@@ -154,9 +170,7 @@ async def test_a_resume_redone_after_a_conflict_records_its_paused_ticks_once() 
         next_run=due,
         last_run=due - timedelta(seconds=1),
     )
-    scheduler = AsyncScheduler(store, lambda event: None, sync_interval=0.05)
-    await scheduler.start()
-    try:
+    async with running(store) as scheduler:
         store.job_id, store.writes = "ticking", 1
         store.change = {"metadata": {"touched": "elsewhere"}}
         job = await scheduler.resume_job("ticking")
@@ -168,15 +182,11 @@ async def test_a_resume_redone_after_a_conflict_records_its_paused_ticks_once() 
             r for r in await store.list_executions("ticking") if r.status == ExecutionStatus.PAUSED
         ]
         assert len(paused) == 3, paused
-    finally:
-        await scheduler.stop()
 
 
 async def test_a_change_that_keeps_losing_fails_and_changes_nothing() -> None:
     store = Interfering()
-    scheduler = AsyncScheduler(store, lambda event: None, sync_interval=0.05)
-    await scheduler.start()
-    try:
+    async with running(store) as scheduler:
         await scheduler.add_job("busy", IntervalSchedule(timedelta(hours=1)))
         store.job_id, store.writes = "busy", 1_000
         store.change = {"metadata": {"written": "elsewhere"}}
@@ -184,8 +194,6 @@ async def test_a_change_that_keeps_losing_fails_and_changes_nothing() -> None:
             await scheduler.pause_job("busy")
         store.writes = 0
         assert (await store.get_job("busy")).status is not JobStatus.DISABLED
-    finally:
-        await scheduler.stop()
 
 
 async def test_a_single_scheduler_store_is_written_without_conditions() -> None:
@@ -216,13 +224,7 @@ async def test_a_pause_stored_as_a_run_ends_is_kept() -> None:
     it."""
     store = Interfering()
     runs: list[JobEvent] = []
-
-    async def handler(event: JobEvent) -> None:
-        runs.append(event)
-
-    scheduler = AsyncScheduler(store, handler, sync_interval=0.05)
-    await scheduler.start()
-    try:
+    async with running(store, runs) as scheduler:
         store.job_id, store.writes = "paused-late", 1
         store.change = {"status": JobStatus.DISABLED}
         await scheduler.add_job("paused-late", IntervalSchedule(timedelta(milliseconds=100)))
@@ -234,20 +236,12 @@ async def test_a_pause_stored_as_a_run_ends_is_kept() -> None:
         assert stored.last_run == runs[0].started_at  # the run's outcome is stored too
         assert stored.next_run is not None
         assert stored.next_run > runs[0].started_at
-    finally:
-        await scheduler.stop()
 
 
 async def test_a_schedule_changed_as_a_run_ends_keeps_its_next_run() -> None:
     store = Interfering()
     runs: list[JobEvent] = []
-
-    async def handler(event: JobEvent) -> None:
-        runs.append(event)
-
-    scheduler = AsyncScheduler(store, handler, sync_interval=0.05)
-    await scheduler.start()
-    try:
+    async with running(store, runs) as scheduler:
         hourly, new_config = scheduler.codec.encode(IntervalSchedule(timedelta(hours=1)))
         next_of_new = datetime.now(UTC) + timedelta(hours=1)
         store.job_id, store.writes = "rescheduled", 1
@@ -264,8 +258,6 @@ async def test_a_schedule_changed_as_a_run_ends_keeps_its_next_run() -> None:
         assert (stored.schedule_config, stored.next_run) == (new_config, next_of_new)
         assert stored.last_run == runs[0].started_at
         assert stored.status is JobStatus.COMPLETED
-    finally:
-        await scheduler.stop()
 
 
 async def test_a_change_made_while_stopped_is_made_again_on_the_stored_job() -> None:
