@@ -59,14 +59,9 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-async def database_url(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[str]:
-    """The URL of an empty database of ``backend`` (its tables may exist, empty)."""
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}"
-        return
+async def _server_database(backend: str, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """An empty database on ``backend``'s server, held for the test alone; on the way
+    out, every connection the test's stores opened must be closed."""
     url = server_url(backend)
     request.getfixturevalue("server_lock")
     await empty_database(url)
@@ -75,20 +70,34 @@ async def database_url(
 
 
 @pytest.fixture
+async def database_url(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[str]:
+    """The URL of an empty database of ``backend`` (its tables may exist, empty)."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}"
+        return
+    async for url in _server_database(backend, request):
+        yield url
+
+
+@pytest.fixture(params=BACKENDS[1:])
+async def server_database_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """An empty PostgreSQL or MariaDB database (for behaviour only servers have, such
+    as row locks and deadlocks)."""
+    async for url in _server_database(str(request.param), request):
+        yield url
+
+
+@pytest.fixture
 async def mariadb_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """An empty MariaDB database (for MySQL-only behaviour)."""
-    url = server_url("mariadb")
-    request.getfixturevalue("server_lock")
-    await empty_database(url)
-    yield url
-    await assert_no_leaked_connections(url)
+    async for url in _server_database("mariadb", request):
+        yield url
 
 
 @pytest.fixture
 async def postgres_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """An empty PostgreSQL database (for PostgreSQL-only behaviour)."""
-    url = server_url("postgresql")
-    request.getfixturevalue("server_lock")
-    await empty_database(url)
-    yield url
-    await assert_no_leaked_connections(url)
+    async for url in _server_database("postgresql", request):
+        yield url

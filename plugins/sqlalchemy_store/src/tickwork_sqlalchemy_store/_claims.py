@@ -19,9 +19,13 @@ checks which are due in Python, then locks their claim rows the same way, decide
 are free (none, ours, or expired) and writes those: one INSERT for the new claims, one
 UPDATE per distinct ``scheduled_at`` for the taken ones. Locks are always taken in id
 order, job rows before claim rows, so two schedulers claiming overlapping batches wait
-for each other instead of deadlocking. On SQLite the claim statement runs once per run
-(its row count says whether it claimed), all in the one transaction, whose first
-statement already holds the write lock.
+for each other instead of deadlocking. One deadlock is left on InnoDB: the INSERT of new
+claims checks each key for a duplicate under a shared lock, and a claim row deleted by
+a release still in progress (whose DELETE locks rows as it scans them) holds that lock
+whatever order the claim took its others in. The server then rolls back one of the two,
+and the runner runs that transaction again (:mod:`._runners`). On SQLite the claim
+statement runs once per run (its row count says whether it claimed), all in the one
+transaction, whose first statement already holds the write lock.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 import tickwork
 
-__all__ = ["connection_error", "operation_error", "reason"]
+__all__ = ["connection_error", "lost_to_a_conflict", "operation_error", "reason"]
 
 
 def reason(exc: BaseException) -> str:
@@ -35,6 +35,28 @@ def connection_error(exc: BaseException, where: str) -> tickwork.StorageConnecti
     return tickwork.StorageConnectionError(
         f"cannot connect to {where}: {type(exc).__name__}: {reason(exc)}. {advice}"
     )
+
+
+# SQLSTATEs of a transaction the server rolled back to break a deadlock or a
+# serialization conflict: the same transaction run again is expected to succeed.
+_CONFLICT_STATES = frozenset({"40001", "40P01"})
+# MySQL/MariaDB's own code for a deadlock victim (ER_LOCK_DEADLOCK, SQLSTATE 40001).
+_MYSQL_DEADLOCK = 1213
+
+
+def lost_to_a_conflict(exc: BaseException) -> bool:
+    """Whether the database rolled the transaction back only because it met another
+    one: a deadlock victim or a serialization failure. Such a transaction left nothing
+    behind and is meant to be run again (PostgreSQL's and InnoDB's manuals both say so);
+    a lock wait timeout is not one of them, since it already waited for a long time."""
+    if not isinstance(exc, DBAPIError) or exc.orig is None:
+        return False
+    cause = exc.orig
+    state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    if state in _CONFLICT_STATES:
+        return True
+    args: tuple[object, ...] = getattr(cause, "args", ())
+    return bool(args) and args[0] == _MYSQL_DEADLOCK
 
 
 def _lost_connection(exc: BaseException) -> bool:

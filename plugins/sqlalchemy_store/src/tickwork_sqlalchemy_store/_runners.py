@@ -17,7 +17,10 @@ Every store call is one synchronous function over a SQLAlchemy :class:`Connectio
   for its claim before its handler starts, while the writes and reads after runs only
   need to happen soon.
 
-The work function is the same for both, so each statement is written once.
+The work function is the same for both, so each statement is written once. That is
+also what lets :class:`EngineRunner` run it again when the server rolls it back as a
+deadlock victim: the function's only effects are its statements, which the rollback
+undid.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
+import random
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,11 +40,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 import tickwork
 
-from ._errors import connection_error, operation_error
+from ._errors import connection_error, lost_to_a_conflict, operation_error
 
 __all__ = ["EngineRunner", "Runner", "ThreadRunner", "statement_errors"]
 
 T = TypeVar("T")
+
+logger = logging.getLogger("tickwork.sqlalchemy")
+
+# How often a transaction the server picked as a deadlock victim is run again, and the
+# first of the doubling random pauses between runs (the pauses let the transaction that
+# won finish; random, so that two victims do not meet again in step).
+CONFLICT_ATTEMPTS = 5
+_FIRST_PAUSE = 0.005
 
 
 class Runner(Protocol):
@@ -58,7 +71,8 @@ class Runner(Protocol):
     ) -> T:
         """``work(conn)`` inside one transaction, committed when it returns and rolled
         back when it raises. Failures come out as tickwork errors naming ``action``;
-        tickwork errors raised by ``work`` pass unchanged.
+        tickwork errors raised by ``work`` pass unchanged. ``work`` may be called again
+        after a rollback, so its only effects must be its statements.
 
         ``read_committed`` asks MySQL not to take gap locks, which would make claims
         of different jobs deadlock each other (PostgreSQL reads committed data by
@@ -130,12 +144,43 @@ class EngineRunner:
                 with statement_errors(action, self._where):
                     async with conn.begin():
                         return await conn.run_sync(work)
+        attempt = 1
+        with statement_errors(action, self._where):
+            while True:
+                try:
+                    return await self._on_server(work, read_committed=read_committed)
+                except Exception as exc:
+                    if attempt == CONFLICT_ATTEMPTS or not lost_to_a_conflict(exc):
+                        raise
+                await asyncio.sleep(self._pause_after_conflict(action, attempt))
+                attempt += 1
+
+    def _pause_after_conflict(self, action: str, attempt: int) -> float:
+        pause = random.uniform(0, _FIRST_PAUSE * 2**attempt)
+        logger.debug(
+            "%s: the database rolled back the transaction to %s to break a deadlock "
+            "(attempt %d of %d); running it again in %.1f ms",
+            self._where,
+            action,
+            attempt,
+            CONFLICT_ATTEMPTS,
+            pause * 1000,
+        )
+        return pause
+
+    async def _on_server(self, work: Callable[[Connection], T], *, read_committed: bool) -> T:
+        """One try of ``work`` in a transaction on a pooled connection.
+
+        InnoDB and PostgreSQL can still pick one of two transactions as a deadlock
+        victim where the lock order alone cannot rule it out (an INSERT checking for a
+        duplicate takes a shared lock on a deleted row that another transaction holds,
+        whatever order the rest took); :meth:`transaction` then runs the work again.
+        """
         async with self._checked_out() as conn:
-            with statement_errors(action, self._where):
-                if read_committed and conn.dialect.name in ("mysql", "mariadb"):
-                    await conn.execution_options(isolation_level="READ COMMITTED")
-                async with conn.begin():
-                    return await conn.run_sync(work)
+            if read_committed and conn.dialect.name in ("mysql", "mariadb"):
+                await conn.execution_options(isolation_level="READ COMMITTED")
+            async with conn.begin():
+                return await conn.run_sync(work)
 
     async def session(self, work: Callable[[Connection], T]) -> T:
         async with self._checked_out() as conn:
