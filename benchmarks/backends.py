@@ -29,10 +29,10 @@ The run functions are the base workloads' own, switched by ``params["store"]``
   several processes needs, and what a single one pays for it); the NATS KV store does
   not claim (with the local trigger, one process).
 - **APScheduler**: its ``SQLAlchemyJobStore`` (synchronous) on MariaDB through PyMySQL,
-  which the SQL store's ``aiomysql`` brings along. On PostgreSQL it needs psycopg2 or
-  psycopg, which this virtualenv does not have (tickwork uses asyncpg): its column then
-  says so, and fills in by itself once either is installed. It has no NATS store, so the
-  NATS rows are tickwork's only. APScheduler keeps no run history, hence no record
+  which the SQL store's ``aiomysql`` brings along, and on PostgreSQL through psycopg 3
+  (a benchmark-only dependency of the workspace; psycopg2 is used instead when it is
+  installed). Without either, its column says so. It has no NATS store, so the NATS
+  rows are tickwork's only. APScheduler keeps no run history, hence no record
   figures.
 - **Targets**: the base workloads' targets are for memory and SQLite; none is set for
   the servers, except the correctness ones (every due run done and recorded, none
