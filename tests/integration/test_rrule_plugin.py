@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
@@ -708,6 +709,10 @@ def test_a_second_process_loads_the_job_and_runs_it_on_time(sqlite_url: str) -> 
     assert blind["runs"] == []
     assert asyncio.run(_stored_job(sqlite_url)) == before
 
+    # Two more of the rule's ticks pass while no process that can read the job is up
+    # (the blind worker alone can take less than a second).
+    wait = (before.next_run + timedelta(seconds=2) - datetime.now(UTC)).total_seconds()
+    time.sleep(max(0.0, wait))
     loaded = _worker(sqlite_url, "load", runs=2)
     assert loaded["jobs"] == [JOB_ID]
     assert loaded["quarantined"] == [False]
