@@ -370,20 +370,39 @@ class AsyncScheduler:
         if not self._shared:
             await self._store.update_job(local.to_data())
             return local
-        entry = stored
-        for _ in range(_CHANGE_ATTEMPTS):
-            seen = entry.updated_at
+
+        def replay(entry: JobEntry) -> JobEntry:
             for change in changes:
                 change(entry)
-            if await self._update_if_unchanged(entry.to_data(), seen):
-                return entry
-            try:
-                entry = self._entry_from_data(await self._store.get_job(entry.id))
-            except JobDataNotFoundError:
-                return None
+            return entry
+
+        try:
+            return await self._write_on_condition(
+                stored, replay, f"the changes made to job {stored.id!r} while stopped"
+            )
+        except JobDataNotFoundError:
+            return None
+
+    async def _write_on_condition(
+        self, stored: JobEntry, make: Callable[[JobEntry], JobEntry | None], what: str
+    ) -> JobEntry:
+        """Write ``make(stored)`` on condition that nobody wrote the job since it was
+        read as ``stored``; after a conflict, read it again and make it again. Returns
+        the job as stored (``stored`` itself when ``make`` gives None: nothing to write).
+
+        :raises JobDataNotFoundError: the job was removed meanwhile.
+        :raises StorageOperationError: other processes wrote the job every time (``what``
+            names what could not be saved).
+        """
+        for _ in range(_CHANGE_ATTEMPTS):
+            seen = stored.updated_at  # before make(), which may change stored in place
+            made = make(stored)
+            if made is None or await self._update_if_unchanged(made.to_data(), seen):
+                return made or stored
+            stored = self._entry_from_data(await self._store.get_job(stored.id))
         raise StorageOperationError(
-            f"could not save the changes made to job {entry.id!r} while the scheduler was "
-            f"stopped: other processes wrote it {_CHANGE_ATTEMPTS} times in a row"
+            f"could not save {what}: other processes wrote the job {_CHANGE_ATTEMPTS} times "
+            "in a row while it was being saved"
         )
 
     def _loads_due_first(self) -> bool:
@@ -461,17 +480,10 @@ class AsyncScheduler:
                 # Another process sharing the store saved it since we listed the jobs:
                 # merge with what it stored, as if we had listed it.
                 existing = self._entry_from_data(await self._store.get_job(entry.id))
-        for _ in range(_CHANGE_ATTEMPTS):
-            merged = self._merged(existing, entry)
-            if merged is None or await self._update_if_unchanged(
-                merged.to_data(), existing.updated_at
-            ):
-                loaded[entry.id] = merged or existing
-                return
-            existing = self._entry_from_data(await self._store.get_job(entry.id))
-        raise StorageOperationError(
-            f"could not save job {entry.id!r} added before start(): other processes wrote "
-            f"it {_CHANGE_ATTEMPTS} times in a row while it was being saved"
+        loaded[entry.id] = await self._write_on_condition(
+            existing,
+            lambda stored: self._merged(stored, entry),
+            f"job {entry.id!r} added before start()",
         )
 
     def _merged(self, existing: JobEntry, added: JobEntry) -> JobEntry | None:
