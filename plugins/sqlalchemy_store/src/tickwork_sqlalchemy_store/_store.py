@@ -91,12 +91,10 @@ class _Statements:
         self.insert_execution = executions.insert()
         ids = ids_in(jobs.c.id, dialect)
         self.select_job_ids = select(jobs.c.id).where(ids)
-        # Locks the jobs that exist, so none of them can vanish before the update that
-        # follows (PostgreSQL, MySQL; SQLAlchemy leaves FOR UPDATE out on SQLite), in id
-        # order like every lock of several jobs (see _claims), so that it cannot deadlock
-        # with a batch of claims.
-        self.lock_job_ids = select(jobs.c.id).where(ids).order_by(jobs.c.id).with_for_update()
-        # save_runs_if on PostgreSQL and MySQL: each job's version, locked as above.
+        # Locks the jobs that exist and reads their versions, so none of them can vanish
+        # or change before the update that follows (save_runs and save_runs_if on
+        # PostgreSQL and MySQL), in id order like every lock of several jobs (see
+        # _claims), so that it cannot deadlock with a batch of claims.
         self.lock_job_versions = (
             select(jobs.c.id, jobs.c.updated_at).where(ids).order_by(jobs.c.id).with_for_update()
         )
@@ -511,22 +509,16 @@ class SQLAlchemyStore:
                 _write_executions(conn, statements, list(record_rows.values()))
             if not ids:
                 return set()
-            if statements.upsert_existing_jobs is not None:
-                stored = _existing_ids(conn, statements.lock_job_ids, ids)
-                present = [job_rows[job_id] for job_id in ids if job_id in stored]
-                if present:
-                    conn.execute(statements.upsert_existing_jobs, present)
-                return set(ids) - stored
-            updates = [_keyed(job_rows[job_id]) for job_id in ids]
-            if conn.dialect.supports_sane_multi_rowcount:
+            if (
+                statements.upsert_existing_jobs is None
+                and conn.dialect.supports_sane_multi_rowcount
+            ):
+                updates = [_keyed(job_rows[job_id]) for job_id in ids]
                 if conn.execute(statements.update_job, updates).rowcount == len(updates):
                     return set()
                 return set(ids) - _existing_ids(conn, statements.select_job_ids, ids)
-            stored = _existing_ids(conn, statements.lock_job_ids, ids)
-            present = [row for row in updates if row["key_id"] in stored]
-            if present:
-                conn.execute(statements.update_job, present)
-            return set(ids) - stored
+            missing, _ = _lock_then_update(conn, statements, job_rows, ids, {})
+            return missing
 
         action = f"save {len(record_rows)} execution records and {len(ids)} jobs"
         return await runner.transaction(action, write)
@@ -549,10 +541,10 @@ class SQLAlchemyStore:
         """
         runner, statements = self._prepared()
         record_rows, job_rows = _run_rows(records, jobs)
-        ids = sorted(job_rows)
-        conditional = {job_id: seen[job_id] for job_id in ids if job_id in seen}
         if not record_rows and not job_rows:
             return set(), set()
+        ids = sorted(job_rows)
+        conditional = {job_id: seen[job_id] for job_id in ids if job_id in seen}
 
         def write(conn: Connection) -> tuple[set[str], set[str]]:
             if record_rows:
@@ -806,7 +798,9 @@ def _lock_then_update(
     ids: list[str],
     conditional: Mapping[str, datetime],
 ) -> tuple[set[str], set[str]]:
-    """save_runs_if's jobs on PostgreSQL and MySQL: lock, compare, write the rest."""
+    """The jobs of save_runs_if (and of save_runs, with nothing ``conditional``) on
+    PostgreSQL and MySQL: lock the rows that exist in id order, compare the versions,
+    write the rest; the ids missing and the ids changed since."""
     stored = _versions(conn, statements.lock_job_versions, ids)
     changed = {
         job_id for job_id, at in conditional.items() if job_id in stored and stored[job_id] != at
