@@ -58,7 +58,16 @@ class GroupCommit:
 
     def __init__(self, store: BatchRunStore) -> None:
         self._store = store
+        # Checked once: isinstance against a runtime protocol costs tens of microseconds.
+        self._conditional: ConditionalBatchRunStore | None = (
+            store if isinstance(store, ConditionalBatchRunStore) else None
+        )
         self._writes: Batcher[_Write, str] = Batcher(self._save)
+
+    @property
+    def writes_on_condition(self) -> bool:
+        """Whether :meth:`update_job_if` can be used (the store can write on condition)."""
+        return self._conditional is not None
 
     def __repr__(self) -> str:
         return f"GroupCommit({self._store!r})"
@@ -92,8 +101,10 @@ class GroupCommit:
                     seen[job.id] = updated_at
         changed: set[str] = set()
         if seen:
-            assert isinstance(self._store, ConditionalBatchRunStore)
-            missing, changed = await self._store.save_runs_if(records, list(jobs.values()), seen)
+            assert self._conditional is not None, "update_job_if needs save_runs_if"
+            missing, changed = await self._conditional.save_runs_if(
+                records, list(jobs.values()), seen
+            )
         else:
             missing = await self._store.save_runs(records, list(jobs.values()))
         return [_outcome(job, missing, changed) for _, job, _ in batch]
@@ -119,7 +130,7 @@ def run_writes(store: Store) -> RunWrites:
 def conditional_writes(writes: RunWrites) -> ConditionalRunWrites | None:
     """``writes``, when it can write a run's job on condition; None otherwise."""
     if isinstance(writes, GroupCommit):
-        return writes if isinstance(writes._store, ConditionalBatchRunStore) else None
+        return writes if writes.writes_on_condition else None
     return writes if isinstance(writes, ConditionalUpdateStore) else None
 
 
