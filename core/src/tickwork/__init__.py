@@ -41,10 +41,12 @@ from ._migrate import migrate_storage
 from ._models import (
     ExecutionRecord,
     ExecutionStatus,
+    FinishOutcome,
     JobData,
     JobStatus,
     MigrateResult,
     QueryOptions,
+    RunFinish,
 )
 from ._plugins import (
     available_plugins,
@@ -68,6 +70,7 @@ from .abc import (
     ConditionalUpdateStore,
     Delivery,
     DueJobsStore,
+    FinishingStore,
     Schedule,
     ScheduleCodec,
     Store,
@@ -94,6 +97,8 @@ __all__ = [
     "ExecutionNotFoundError",
     "ExecutionRecord",
     "ExecutionStatus",
+    "FinishOutcome",
+    "FinishingStore",
     "Handler",
     "HandlerNotDefinedError",
     "IntervalSchedule",
@@ -122,6 +127,7 @@ __all__ = [
     "PluginRegistrationError",
     "QueryOptions",
     "RetryPolicy",
+    "RunFinish",
     "Schedule",
     "ScheduleCodec",
     "Scheduler",

@@ -8,7 +8,7 @@ frozen values. Every datetime field is normalised to aware UTC on assignment.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
@@ -22,10 +22,12 @@ __all__ = [
     "SORT_FIELDS",
     "ExecutionRecord",
     "ExecutionStatus",
+    "FinishOutcome",
     "JobData",
     "JobStatus",
     "MigrateResult",
     "QueryOptions",
+    "RunFinish",
     "SortField",
 ]
 
@@ -105,10 +107,46 @@ class JobData:
     created_at: datetime = attrs.field(factory=utcnow, converter=_required_utc)
     updated_at: datetime = attrs.field(factory=utcnow, converter=_required_utc)
     metadata: dict[str, str] = attrs.field(factory=dict, converter=_to_metadata)
+    #: Why the stored row could not be read (names the field and the value), or None.
+    #: A store never fails a whole listing for one bad row: it hands the row back with
+    #: this set (see :meth:`unreadable_row`), and the scheduler quarantines the job.
+    #: Such a job is never run and never written back; only ``remove_job`` touches it.
+    unreadable: str | None = attrs.field(default=None, kw_only=True)
 
     def copy(self) -> JobData:
         """Return an independent copy (metadata included)."""
         return _copy_record(self)
+
+    @classmethod
+    def unreadable_row(
+        cls,
+        job_id: str,
+        reason: str,
+        *,
+        schedule_type: str = "",
+        schedule_config: str = "",
+        metadata: dict[str, str] | None = None,
+    ) -> JobData:
+        """The stand-in for a stored row that cannot be read, for stores to return.
+
+        ``reason`` names the field and its value (``"status: 'paused?' is not a job
+        status"``). The other fields are placeholders where the row's own values could
+        not be read: status ``disabled`` and times at the epoch, so that nothing that
+        ignores ``unreadable`` by mistake would run it.
+        """
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        return cls(
+            id=job_id,
+            schedule_type=schedule_type,
+            schedule_config=schedule_config,
+            status=JobStatus.DISABLED,
+            next_run=None,
+            last_run=None,
+            created_at=epoch,
+            updated_at=epoch,
+            metadata=metadata or {},
+            unreadable=reason,
+        )
 
 
 @attrs.define(eq=True)
@@ -161,10 +199,15 @@ def build_unchecked(cls: type[_R], values: Sequence[Any]) -> _R:
     already in the form its converters produce, without running the converters.
 
     For stores that keep canonical values (the memory store) and hand out fresh objects
-    on every read; anything else should call the constructor.
+    on every read; anything else should call the constructor. ``JobData.unreadable``
+    may be left out (it is then None): readable rows are the hot path.
     """
     new = object.__new__(cls)
-    for name, value in zip(_FIELD_NAMES[cls], values, strict=True):
+    names = _FIELD_NAMES[cls]
+    if cls is JobData and len(values) == len(names) - 1:
+        object.__setattr__(new, "unreadable", None)
+        names = names[:-1]
+    for name, value in zip(names, values, strict=True):
         object.__setattr__(new, name, value)
     return new
 
@@ -272,3 +315,33 @@ class MigrateResult:
     jobs_skipped: int = 0
     executions_migrated: int = 0
     executions_skipped: int = 0
+
+
+class FinishOutcome(StrEnum):
+    """What became of the job write of one :class:`RunFinish`."""
+
+    STORED = "stored"  # the job was written (and the claim released, if asked)
+    CHANGED = "changed"  # the job's updated_at was no longer ``seen``: not written, claim kept
+    MISSING = "missing"  # no such job: not written (the claim is released, if asked)
+
+
+@attrs.frozen(kw_only=True)
+class RunFinish:
+    """Everything one finished run (or one decision not to run) leaves in the store.
+
+    A scheduler hands these to :meth:`~tickwork.abc.FinishingStore.finish_runs`, many
+    at a time, so that a run costs one store round trip after its claim: its execution
+    record and tick-log records, the job's new state, and the release of its claim.
+    """
+
+    #: Execution records to save (as ``save_execution``): always written, whatever
+    #: becomes of the job write, because they say what happened.
+    records: tuple[ExecutionRecord, ...] = ()
+    #: The job's new state, or None to write records only.
+    job: JobData | None = None
+    #: Write ``job`` only if its stored ``updated_at`` is still this (the version the
+    #: claim handed back, or the one read last); None: write it whatever is stored.
+    seen: datetime | None = None
+    #: Drop this owner's claim on the job once the job is written (or found missing);
+    #: kept when the write lost to a change (``CHANGED``): the run is not over yet.
+    release_owner: str | None = None

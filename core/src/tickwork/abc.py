@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from ._models import ExecutionRecord, JobData, JobStatus, QueryOptions
+from ._models import ExecutionRecord, FinishOutcome, JobData, JobStatus, QueryOptions, RunFinish
 
 __all__ = [
     "BatchClaimingStore",
@@ -25,6 +25,7 @@ __all__ = [
     "Delivery",
     "Dispatch",
     "DueJobsStore",
+    "FinishingStore",
     "Schedule",
     "ScheduleCodec",
     "Store",
@@ -362,6 +363,42 @@ class ConditionalBatchRunStore(BatchRunStore, ConditionalUpdateStore, Protocol):
 
         :return: the ids of the jobs that do not exist, and the ids of the jobs not
             written because their ``updated_at`` differed.
+        """
+        ...
+
+
+@runtime_checkable
+class FinishingStore(Store, Protocol):
+    """A store that finishes many runs in one call and one transaction (optional
+    capability).
+
+    A run on a shared store used to cost a round trip for each of its after-effects:
+    its execution record, a re-read of the job, the job's new state and the release of
+    its claim. With this capability the claim hands back the job's version
+    (``updated_at``), and everything the run leaves is one :class:`RunFinish`: the
+    scheduler gives every finish that is ready while the previous call is with the
+    store to one :meth:`finish_runs` call (group commit). The job is read again only
+    when its write lost to a change stored meanwhile. Tick-log records of ticks that
+    did not run (missed, coalesced, skipped) travel in the same batches.
+    """
+
+    async def finish_runs(self, finishes: Sequence[RunFinish]) -> list[FinishOutcome]:
+        """Apply each finish, in one transaction where the backend has them.
+
+        For each finish, in order: its ``records`` are saved (as
+        :meth:`~Store.save_execution` would); its ``job``, if any, is written as
+        :meth:`~Store.update_job` would, or, when ``seen`` is set, only if the stored
+        ``updated_at`` is still ``seen`` (as
+        :meth:`~ConditionalUpdateStore.update_job_if` would); then, if
+        ``release_owner`` is set and the job was written or is missing (or the finish
+        has no job), that owner's claim on the job is dropped. A job id may appear in
+        several finishes; they apply in order, each seeing the writes before it.
+
+        :return: one outcome per finish, in order: ``STORED`` (also for a finish
+            without a job), ``CHANGED`` (not written, claim kept) or ``MISSING``.
+        :raises StorageConnectionError: the backend cannot be reached; nothing of the
+            batch may be assumed written, and applying it again is safe (records
+            replace records with the same execution id, job writes are idempotent).
         """
         ...
 
