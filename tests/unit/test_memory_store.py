@@ -6,13 +6,14 @@ from collections.abc import Callable
 
 import pytest
 
-from tickwork import ClaimingStore, MemoryStore
+from tickwork import ClaimingStore, FinishingStore, MemoryStore
 from tickwork.abc import Store
 from tickwork.testing import (
     BatchClaimingStoreContract,
     BulkStoreContract,
     ConditionalUpdateStoreContract,
     DueJobsStoreContract,
+    FinishingClaimingStoreContract,
 )
 
 
@@ -21,6 +22,7 @@ class TestMemoryStore(
     BulkStoreContract,
     DueJobsStoreContract,
     ConditionalUpdateStoreContract,
+    FinishingClaimingStoreContract,
 ):
     persistent = False
 
@@ -32,5 +34,6 @@ class TestMemoryStore(
 def test_memory_store_is_a_claiming_store() -> None:
     assert isinstance(MemoryStore(), Store)
     assert isinstance(MemoryStore(), ClaimingStore)
+    assert isinstance(MemoryStore(), FinishingStore)
     assert MemoryStore().shared is False
     assert MemoryStore(shared=True).shared is True

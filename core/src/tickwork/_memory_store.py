@@ -10,6 +10,7 @@ from typing import Any, Final
 
 from ._errors import (
     ExecutionNotFoundError,
+    InvalidJobDataError,
     JobDataAlreadyExistsError,
     JobDataNotFoundError,
     StorageNotInitializedError,
@@ -17,9 +18,11 @@ from ._errors import (
 from ._models import (
     ExecutionRecord,
     ExecutionStatus,
+    FinishOutcome,
     JobData,
     JobStatus,
     QueryOptions,
+    RunFinish,
     build_unchecked,
     to_execution_status,
 )
@@ -132,7 +135,9 @@ class MemoryStore:
     the path a database store takes. It saves many jobs at once
     (:class:`~tickwork.abc.BulkStore`), lists due jobs
     (:class:`~tickwork.abc.DueJobsStore`) and writes a job on condition that nobody
-    wrote it since it was read (:class:`~tickwork.abc.ConditionalUpdateStore`). It is no
+    wrote it since it was read (:class:`~tickwork.abc.ConditionalUpdateStore`). It
+    finishes runs (:class:`~tickwork.abc.FinishingStore`), one after the other, so that
+    schedulers sharing it take the path they take on a database. It is no
     :class:`~tickwork.abc.BatchRunStore`: its writes cost no round trip, so batching
     them would only add work.
     """
@@ -193,6 +198,35 @@ class MemoryStore:
         self._jobs[job.id] = _job_row(job)
         return True
 
+    async def finish_runs(self, finishes: Sequence[RunFinish]) -> list[FinishOutcome]:
+        self._check()
+        for finish in finishes:  # every finish is checked before anything is written
+            if not isinstance(finish, RunFinish):
+                raise InvalidJobDataError(f"expected a RunFinish, got {type(finish).__name__}")
+            for record in finish.records:
+                check_execution(record)
+            if finish.job is not None:
+                check_job(finish.job)
+        return [self._finish(finish) for finish in finishes]
+
+    def _finish(self, finish: RunFinish) -> FinishOutcome:
+        for record in finish.records:
+            self._save_record(record)
+        job, owner = finish.job, finish.release_owner
+        outcome = FinishOutcome.STORED
+        if job is not None:
+            row = self._jobs.get(job.id)
+            if row is None:
+                outcome = FinishOutcome.MISSING
+            elif finish.seen is not None and row[_UPDATED_AT] != as_utc(finish.seen):
+                return FinishOutcome.CHANGED
+            else:
+                self._jobs[job.id] = _job_row(job)
+        if owner is not None:
+            for job_id in {job.id} if job is not None else {r.job_id for r in finish.records}:
+                self._release(job_id, owner)
+        return outcome
+
     async def delete_job(self, job_id: str) -> None:
         self._check()
         check_job_id(job_id)
@@ -232,7 +266,9 @@ class MemoryStore:
 
     async def save_execution(self, record: ExecutionRecord) -> None:
         self._check()
-        check_execution(record)
+        self._save_record(check_execution(record))
+
+    def _save_record(self, record: ExecutionRecord) -> None:
         stored = _record_row(record)
         previous = self._executions.get(record.execution_id)
         if previous is not None and previous[_ID] != record.job_id:

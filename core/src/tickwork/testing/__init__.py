@@ -24,6 +24,9 @@ it includes the claim rules) and :class:`ConditionalUpdateStoreContract`
 (``update_job_if``, which every shared store should have) with
 :class:`ConditionalBatchRunStoreContract` (``save_runs_if``, both in one), for example
 ``class TestMyStore(ClaimingStoreContract, BulkStoreContract): ...``.
+:class:`FinishingStoreContract` covers ``finish_runs`` (a run's record, job write and
+claim release in one call); :class:`FinishingClaimingStoreContract` adds the claim
+releases for a store that is also a ``ClaimingStore``.
 
 The suite needs ``pytest`` and ``pytest-asyncio`` (``asyncio_mode = "auto"``).
 """
@@ -38,6 +41,7 @@ from ._capability_contract import (
     DueJobsStoreContract,
 )
 from ._claim_contract import BatchClaimingStoreContract, ClaimingStoreContract
+from ._finish_contract import FinishingClaimingStoreContract, FinishingStoreContract
 from ._store_contract import TRICKY_JOB_IDS, StoreContract, make_job, make_record
 
 __all__ = [
@@ -49,6 +53,8 @@ __all__ = [
     "ConditionalBatchRunStoreContract",
     "ConditionalUpdateStoreContract",
     "DueJobsStoreContract",
+    "FinishingClaimingStoreContract",
+    "FinishingStoreContract",
     "StoreContract",
     "make_job",
     "make_record",
