@@ -250,14 +250,15 @@ class FinishingClaimingStoreContract(FinishingStoreContract, ClaimingStoreContra
 
     async def test_a_stored_finish_releases_the_claim(self, store: Store) -> None:
         await self._claimed(store)
-        ran = _ran(next_run=self.DUE + timedelta(minutes=5))
+        next_due = self.DUE + timedelta(minutes=5)
+        ran = _ran(next_run=next_due)
         outcome = await self._finishing(store).finish_runs(
             [RunFinish(records=(make_record(),), job=ran, seen=T0, release_owner="a")]
         )
         assert outcome == [STORED]
         assert not await self._holds(store, "job-1", "a")
         # The next run is free for anyone.
-        claimed = await self._claiming(store).claim_job("job-1", ran.next_run, "b", T0 + LEASE, T0)
+        claimed = await self._claiming(store).claim_job("job-1", next_due, "b", T0 + LEASE, T0)
         assert claimed == ran
 
     async def test_a_changed_finish_keeps_the_claim(self, store: Store) -> None:
