@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import inspect
+import sqlite3
+import subprocess
+import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from support.waiting import until_sync
@@ -21,37 +26,65 @@ from tickwork import (
     SchedulerNotStartedError,
 )
 
-PUBLIC = [
-    "start",
-    "stop",
-    "wait_until_running",
-    "add_job",
-    "update_job_schedule",
-    "remove_job",
-    "get_job",
-    "list_jobs",
-    "pause_job",
-    "resume_job",
-    "run_history",
-    "update_job_options",
-    "run_job_now",
-]
+
+def _public_names() -> list[str]:
+    """Every public member of AsyncScheduler: methods and properties of the class, and
+    attributes its instances set (``worker_id``)."""
+    on_class = {name for name in dir(AsyncScheduler) if not name.startswith("_")}
+    on_instance = {name for name in vars(AsyncScheduler()) if not name.startswith("_")}
+    return sorted(on_class | on_instance)
+
+
+PUBLIC = _public_names()
+
+
+def _shape(function: Callable[..., object]) -> list[tuple[object, ...]]:
+    """A signature as comparable values: each parameter's name, kind, default and
+    annotation, then the return annotation (both modules keep annotations as text)."""
+    signature = inspect.signature(function)
+    return [
+        *((p.name, p.kind, p.default, p.annotation) for p in signature.parameters.values()),
+        ("return", signature.return_annotation),
+    ]
+
+
+def test_the_public_names_are_found_by_introspection() -> None:
+    # What a hand-written list used to miss: a guard that the introspection sees them.
+    assert {"add_jobs", "is_running", "store", "codec", "worker_id", "stop"} <= set(PUBLIC)
 
 
 @pytest.mark.parametrize("name", PUBLIC)
 def test_interface_parity(name: str) -> None:
-    sync_sig = inspect.signature(getattr(Scheduler, name))
-    async_sig = inspect.signature(getattr(AsyncScheduler, name))
-    assert sync_sig.parameters.keys() == async_sig.parameters.keys()
-    assert inspect.iscoroutinefunction(getattr(AsyncScheduler, name))
-    assert not inspect.iscoroutinefunction(getattr(Scheduler, name))
+    async_member = inspect.getattr_static(AsyncScheduler, name, None)
+    sync_member = inspect.getattr_static(Scheduler, name, None)
+    assert sync_member is not None, f"Scheduler has no {name!r}, AsyncScheduler has"
+    if async_member is None:  # an instance attribute: a read-only property here
+        assert isinstance(sync_member, property)
+        assert sync_member.fset is None
+        return
+    if isinstance(async_member, property):
+        assert isinstance(sync_member, property)
+        assert (sync_member.fset is None) == (async_member.fset is None)
+        assert sync_member.__doc__ == async_member.__doc__  # copied, not rewritten
+        return
+    assert inspect.iscoroutinefunction(async_member)
+    assert not inspect.iscoroutinefunction(sync_member)
+    assert _shape(sync_member) == _shape(async_member)
+    assert async_member.__doc__
+    # The async docstring, whole, then perhaps a note on what blocking changes.
+    assert sync_member.__doc__.startswith(async_member.__doc__.rstrip())
 
 
 def test_constructor_parity() -> None:
-    assert (
-        inspect.signature(Scheduler.__init__).parameters.keys()
-        == inspect.signature(AsyncScheduler.__init__).parameters.keys()
-    )
+    assert _shape(Scheduler.__init__) == _shape(AsyncScheduler.__init__)
+
+
+def test_properties_show_the_async_schedulers_values() -> None:
+    s = Scheduler(handler=lambda e: None, worker_id="w-1")
+    for name in PUBLIC:
+        if isinstance(inspect.getattr_static(Scheduler, name), property):
+            assert getattr(s, name) == getattr(s.async_scheduler, name), name
+    assert s.worker_id == "w-1"
 
 
 def test_blocking_scheduler_runs_jobs() -> None:
@@ -112,3 +145,52 @@ def test_wait_until_running_from_another_thread() -> None:
     assert not t.is_alive()
     assert errors == []
     s.stop()
+
+
+# Signs of a loop closed under its tasks, or of writes refused at interpreter exit.
+UNCLEAN = ("Traceback", "Exception ignored", "Task was destroyed", "Event loop is closed")
+
+LEFT_RUNNING = """
+import logging, os, pathlib, sys, time
+from datetime import UTC, datetime
+from tickwork import OnceSchedule, Scheduler
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+marks = pathlib.Path(sys.argv[2])
+
+def handle(event):
+    marks.write_text("started\\n")
+    time.sleep(1.0)
+    marks.write_text("started\\nended\\n")
+
+def main():
+    s = Scheduler(f"sqlite:///{sys.argv[1]}", handle, coordinate=True)
+    s.start()
+    s.add_job("once", OnceSchedule(datetime.now(UTC)))
+    while not marks.exists():
+        time.sleep(0.01)
+    # returns while the handler runs, without stop()
+
+main()
+"""
+
+
+def test_a_scheduler_left_running_is_stopped_cleanly_at_exit(tmp_path: Path) -> None:
+    db, marks = tmp_path / "jobs.db", tmp_path / "marks.txt"
+    done = subprocess.run(
+        [sys.executable, "-c", LEFT_RUNNING, str(db), str(marks)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert not any(sign in done.stderr for sign in UNCLEAN), done.stderr
+    assert "scheduler stopped" in done.stderr  # logged once the store is closed
+    assert marks.read_text() == "started\nended\n"
+    with sqlite3.connect(db) as conn:
+        jobs = conn.execute("SELECT id, status FROM scheduler_jobs").fetchall()
+        runs = conn.execute("SELECT job_id, status FROM scheduler_executions").fetchall()
+        claims = conn.execute("SELECT * FROM scheduler_claims").fetchall()
+    assert jobs == [("once", "completed")]
+    assert runs == [("once", "completed")]
+    assert claims == []

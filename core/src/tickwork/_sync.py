@@ -3,19 +3,38 @@
 It runs an :class:`AsyncScheduler` on an event loop in a background thread and hands
 every call over to that loop, so both share one implementation. Handlers behave the
 same: plain functions run in the worker thread pool, coroutine functions on the loop.
+Each method takes the async method's parameters and carries its docstring, so the two
+classes are documented in one place (a test compares them member by member).
+
+Why the end of a program needs care here. The loop runs in a daemon thread, so nothing
+would stop it when the program ends or is interrupted:
+
+- A ``Scheduler`` still running when the interpreter exits is stopped then, before the
+  interpreter waits for its threads (as :mod:`concurrent.futures` ends its pools): runs
+  in progress finish and leave their records, claims are released, the store is closed.
+- ``stop()`` interrupted while it waits for runs (a second Ctrl-C: ``KeyboardInterrupt``
+  in the waiting thread) tells the stop to hurry (``AsyncScheduler.stop(0)`` on the
+  loop) and re-raises at once. The stop goes on in the background, its loop is never
+  closed under it (which would destroy pending tasks), and the program's exit waits for
+  it; a further interrupt at exit gives up waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import concurrent.futures.thread  # noqa: F401 - registers its exit hook before ours (below)
+import contextlib
+import logging
 import threading
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from concurrent.futures import CancelledError
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from ._coordination import DEFAULT_LEASE, DEFAULT_SYNC_INTERVAL
+from ._errors import SchedulerNotStartedError
 from ._job import Job
 from ._models import ExecutionRecord, QueryOptions
 from ._policy import JobOptions
@@ -24,7 +43,53 @@ from .abc import Schedule, ScheduleCodec, Store, Trigger
 
 __all__ = ["Scheduler"]
 
+logger = logging.getLogger("tickwork.scheduler")
+
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: How long the end of a loop thread waits for tasks left over after its last call
+#: (cancelled first), so that closing the loop never destroys a pending task.
+_LEFTOVER_GRACE = 2.0
+
+
+def _mirrors(member: Any, note: str = "") -> Callable[[F], F]:
+    """Give a facade member the docstring of the :class:`AsyncScheduler` member it
+    blocks on (a method or a property), with an optional note on what differs."""
+    doc = member.__doc__ or ""
+
+    def apply(func: F) -> F:
+        func.__doc__ = f"{doc.rstrip()}\n\n{note}" if note else doc
+        return func
+
+    return apply
+
+
+class _Background:
+    """A coroutine running on a loop thread, that its caller may stop waiting for."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.interrupts = 0  # KeyboardInterrupts that came while someone waited for it
+        self._done = threading.Event()
+        self._error: BaseException | None = None
+
+    def finished(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            self._error = CancelledError()
+        else:
+            self._error = task.exception()
+        self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self) -> None:
+        """Block until it is done (a signal interrupts the wait); raise its error."""
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
 
 
 class _LoopThread:
@@ -42,8 +107,26 @@ class _LoopThread:
         self.loop.call_soon(self._ready.set)
         try:
             self.loop.run_forever()
+            self._end_leftovers()
         finally:
             self.loop.close()
+
+    def _end_leftovers(self) -> None:
+        """Cancel and await the tasks still pending once the loop is told to end, as
+        ``asyncio.run`` does, so closing the loop destroys none of them."""
+        leftovers = asyncio.all_tasks(self.loop)
+        if leftovers:
+            for task in leftovers:
+                task.cancel()
+            ended = asyncio.wait(leftovers, timeout=_LEFTOVER_GRACE)
+            self.loop.run_until_complete(ended)
+            for task in leftovers:
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    logger.error(
+                        "a task left at the end of the loop failed", exc_info=task.exception()
+                    )
+        with contextlib.suppress(Exception):
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the loop and block until it is done; its result or error.
@@ -85,10 +168,48 @@ class _LoopThread:
             raise CancelledError()
         return result.result()
 
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
+    def end_with(self, coro: Coroutine[Any, Any, None]) -> _Background:
+        """Run ``coro`` as the loop's last call: once it is done, the loop ends (tasks
+        left over are cancelled and awaited) and the thread with it."""
+        background = _Background(self.loop)
+
+        def last(task: asyncio.Task[None]) -> None:
+            self.loop.stop()
+            background.finished(task)
+
+        def begin() -> None:
+            self.loop.create_task(coro).add_done_callback(last)
+
+        self.loop.call_soon_threadsafe(begin)
+        return background
+
+    def join(self) -> None:
         if threading.current_thread() is not self.thread:
-            self.thread.join(timeout=5)
+            self.thread.join(timeout=_LEFTOVER_GRACE + 3)
+
+
+# The facades that are running, or stopping in the background: ended at exit.
+_active: set[Scheduler] = set()
+_active_lock = threading.Lock()
+
+
+def _stop_all_at_exit() -> None:
+    with _active_lock:
+        schedulers = list(_active)
+    for scheduler in schedulers:
+        scheduler._end_at_exit()
+
+
+# Before the interpreter joins its non-daemon threads (the handler threads are: they are
+# let finish their run). Hooks run last registered first, so this one runs before the
+# handler pools are told to end (``_invoke``) and before ``concurrent.futures`` refuses
+# new work in every pool (stores run their I/O in one): both modules registered theirs
+# when they were imported, above. The stop can still hand out runs and write to stores.
+_register_atexit = getattr(threading, "_register_atexit", None)
+if _register_atexit is not None:
+    _register_atexit(_stop_all_at_exit)
+else:  # pragma: no cover - CPython has it since 3.9
+    atexit.register(_stop_all_at_exit)
 
 
 class Scheduler:
@@ -96,7 +217,8 @@ class Scheduler:
 
     Takes the same arguments as :class:`AsyncScheduler` and offers the same methods,
     blocking instead of awaitable. Use it as a context manager (``with Scheduler(...)
-    as s:``) to start and stop it.
+    as s:``) to start and stop it. One still running when the interpreter exits is
+    stopped then: its runs in progress finish and are recorded, the store is closed.
     """
 
     def __init__(
@@ -129,6 +251,8 @@ class Scheduler:
         )
         self._lock = threading.Lock()
         self._thread: _LoopThread | None = None
+        # A stop whose wait was interrupted, going on in the background.
+        self._stopping: _Background | None = None
 
     def __repr__(self) -> str:
         return repr(self._async).replace("AsyncScheduler", "Scheduler", 1)
@@ -139,33 +263,33 @@ class Scheduler:
         return self._async
 
     @property
+    @_mirrors(AsyncScheduler.is_running)
     def is_running(self) -> bool:
-        """Whether the scheduler has started and not stopped."""
         return self._async.is_running
 
     @property
+    @_mirrors(AsyncScheduler.store)
     def store(self) -> Store:
-        """The store jobs and history are persisted in."""
         return self._async.store
 
     @property
+    @_mirrors(AsyncScheduler.trigger)
     def trigger(self) -> Trigger:
-        """The trigger that decides when runs are due."""
         return self._async.trigger
 
     @property
+    @_mirrors(AsyncScheduler.codec)
     def codec(self) -> ScheduleCodec:
-        """The codec that turns schedules into stored strings."""
         return self._async.codec
 
     @property
+    @_mirrors(AsyncScheduler.handler)
     def handler(self) -> Handler | None:
-        """The job handler."""
         return self._async.handler
 
     @property
+    @_mirrors(AsyncScheduler.coordinated)
     def coordinated(self) -> bool:
-        """Whether runs are claimed in the store (several schedulers share it)."""
         return self._async.coordinated
 
     @property
@@ -180,10 +304,7 @@ class Scheduler:
             thread = self._thread
         if threading.current_thread() is thread.thread:
             coro.close()
-            raise RuntimeError(
-                "a blocking Scheduler method was called from its own event loop (from a "
-                "coroutine handler?); use scheduler.async_scheduler and await it there"
-            )
+            raise _called_from_loop()
         return thread.call(coro)
 
     def __enter__(self) -> Self:
@@ -199,24 +320,105 @@ class Scheduler:
         if self.is_running:
             self.stop()
 
+    @_mirrors(AsyncScheduler.start)
     def start(self) -> None:
-        """Blocking :meth:`AsyncScheduler.start`."""
+        self._await_stop(quiet=True)  # a stop left going by an interrupt ends first
         self._call(self._async.start())
+        with _active_lock:
+            _active.add(self)
 
+    @_mirrors(
+        AsyncScheduler.stop,
+        "The background loop ends with it. A ``KeyboardInterrupt`` (a second Ctrl-C) "
+        "while it waits for runs tells the stop to hurry and is re-raised at once; the "
+        "stop goes on in the background, and the interpreter's exit waits for it.",
+    )
     def stop(self, timeout: float | None = None) -> None:
-        """Blocking :meth:`AsyncScheduler.stop`; the background loop ends with it."""
-        try:
-            self._call(self._async.stop(timeout))
-        finally:
-            with self._lock:
-                thread, self._thread = self._thread, None
-            if thread is not None:
-                thread.close()
+        with self._lock:
+            thread = self._thread
+            if thread is not None and threading.current_thread() is thread.thread:
+                raise _called_from_loop()
+            self._thread = None
+        if thread is None:
+            if self._stopping is None:
+                raise SchedulerNotStartedError()
+            self._await_stop()  # an interrupted stop, going on in the background
+            return
+        self._stopping = thread.end_with(self._async.stop(timeout))
+        self._await_stop()
+        thread.join()
 
+    def _await_stop(self, *, quiet: bool = False) -> None:
+        """Wait for a stop in progress (if any); on an interrupt, tell it to hurry."""
+        stopping = self._stopping
+        if stopping is None:
+            return
+        try:
+            stopping.wait()
+        except KeyboardInterrupt:
+            stopping.interrupts += 1
+            if stopping.interrupts == 1:
+                self._hurry(stopping)
+            raise KeyboardInterrupt from None  # not a traceback into threading's locks
+        except Exception:
+            if not quiet:
+                raise
+            logger.exception("stopping the scheduler failed")
+        finally:
+            if stopping.done:
+                self._stopping = None
+                with _active_lock:
+                    _active.discard(self)
+
+    def _hurry(self, stopping: _Background) -> None:
+        """Ask the stop in progress to stop waiting for runs (``stop(0)`` on its loop):
+        runs still going are cut short, and recorded, by ``AsyncScheduler.stop``."""
+
+        async def hurry() -> None:
+            try:
+                await self._async.stop(0)
+            except SchedulerNotStartedError:
+                pass  # an AsyncScheduler that cannot shorten a stop in progress
+            except Exception:
+                logger.exception("hurrying the scheduler's stop failed")
+
+        coro = hurry()
+        try:
+            stopping.loop.call_soon_threadsafe(stopping.loop.create_task, coro)
+        except RuntimeError:  # the loop is closed: the stop is over
+            coro.close()
+
+    def _end_at_exit(self) -> None:
+        """Stop this scheduler as the interpreter exits, or wait for its stop to end.
+
+        One interrupt while it waits tells the stop to hurry; after that, the next one
+        gives up waiting (the loop is left to the interpreter's end, never closed under
+        its tasks).
+        """
+        while True:
+            try:
+                if self._stopping is not None:
+                    self._await_stop(quiet=True)
+                elif self.is_running:
+                    self.stop()
+                return
+            except KeyboardInterrupt:
+                stopping = self._stopping
+                if stopping is None or stopping.interrupts > 1:
+                    return
+            except Exception:
+                logger.exception("stopping %r at exit failed", self)
+                return
+            finally:
+                with _active_lock:
+                    if self._stopping is None and not self.is_running:
+                        _active.discard(self)
+
+    @_mirrors(AsyncScheduler.wait_until_running)
     def wait_until_running(self, timeout: float | None = None) -> None:
-        """Blocking :meth:`AsyncScheduler.wait_until_running`."""
         self._call(self._async.wait_until_running(timeout))
 
+    @_mirrors(AsyncScheduler.add_job)
     def add_job(
         self,
         job_id: str,
@@ -226,11 +428,11 @@ class Scheduler:
         options: JobOptions | None = None,
         **option_fields: Any,
     ) -> Job:
-        """Blocking :meth:`AsyncScheduler.add_job`."""
         return self._call(
             self._async.add_job(job_id, schedule, metadata, options=options, **option_fields)
         )
 
+    @_mirrors(AsyncScheduler.add_jobs, "The jobs go to the loop in one hand-over.")
     def add_jobs(
         self,
         jobs: Iterable[JobSpec],
@@ -238,45 +440,51 @@ class Scheduler:
         options: JobOptions | None = None,
         **option_fields: Any,
     ) -> list[Job]:
-        """Blocking :meth:`AsyncScheduler.add_jobs` (one hand-over to the loop for all)."""
         return self._call(self._async.add_jobs(list(jobs), options=options, **option_fields))
 
+    @_mirrors(AsyncScheduler.update_job_options)
     def update_job_options(
         self, job_id: str, options: JobOptions | None = None, **changes: Any
     ) -> Job:
-        """Blocking :meth:`AsyncScheduler.update_job_options`."""
         return self._call(self._async.update_job_options(job_id, options, **changes))
 
+    @_mirrors(AsyncScheduler.run_job_now)
     def run_job_now(self, job_id: str) -> str:
-        """Blocking :meth:`AsyncScheduler.run_job_now`."""
         return self._call(self._async.run_job_now(job_id))
 
+    @_mirrors(AsyncScheduler.update_job_schedule)
     def update_job_schedule(self, job_id: str, schedule: Schedule) -> Job:
-        """Blocking :meth:`AsyncScheduler.update_job_schedule`."""
         return self._call(self._async.update_job_schedule(job_id, schedule))
 
+    @_mirrors(AsyncScheduler.remove_job)
     def remove_job(self, job_id: str) -> None:
-        """Blocking :meth:`AsyncScheduler.remove_job`."""
         self._call(self._async.remove_job(job_id))
 
+    @_mirrors(AsyncScheduler.get_job)
     def get_job(self, job_id: str) -> Job:
-        """Blocking :meth:`AsyncScheduler.get_job`."""
         return self._call(self._async.get_job(job_id))
 
+    @_mirrors(AsyncScheduler.list_jobs)
     def list_jobs(self) -> list[Job]:
-        """Blocking :meth:`AsyncScheduler.list_jobs`."""
         return self._call(self._async.list_jobs())
 
+    @_mirrors(AsyncScheduler.pause_job)
     def pause_job(self, job_id: str) -> Job:
-        """Blocking :meth:`AsyncScheduler.pause_job`."""
         return self._call(self._async.pause_job(job_id))
 
+    @_mirrors(AsyncScheduler.resume_job)
     def resume_job(self, job_id: str) -> Job:
-        """Blocking :meth:`AsyncScheduler.resume_job`."""
         return self._call(self._async.resume_job(job_id))
 
+    @_mirrors(AsyncScheduler.run_history)
     def run_history(
         self, job_id: str, options: QueryOptions | None = None
     ) -> list[ExecutionRecord]:
-        """Blocking :meth:`AsyncScheduler.run_history`."""
         return self._call(self._async.run_history(job_id, options))
+
+
+def _called_from_loop() -> RuntimeError:
+    return RuntimeError(
+        "a blocking Scheduler method was called from its own event loop (from a "
+        "coroutine handler?); use scheduler.async_scheduler and await it there"
+    )
