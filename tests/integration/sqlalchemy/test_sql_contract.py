@@ -1,6 +1,6 @@
 """SQLAlchemyStore runs the reusable store contract, and the contracts of the optional
 capabilities it has (claims and batched claims, bulk saves, due-job look-ups, batched
-run writes), on every backend."""
+run writes, finishing runs), on every backend."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from tickwork.abc import (
     BulkStore,
     ClaimingStore,
     DueJobsStore,
+    FinishingStore,
     Store,
 )
 from tickwork.testing import (
@@ -21,6 +22,7 @@ from tickwork.testing import (
     BulkStoreContract,
     ConditionalBatchRunStoreContract,
     DueJobsStoreContract,
+    FinishingClaimingStoreContract,
     make_job,
 )
 from tickwork_sqlalchemy_store import SQLAlchemyStore
@@ -31,6 +33,7 @@ class TestSQLAlchemyStore(
     BulkStoreContract,
     DueJobsStoreContract,
     ConditionalBatchRunStoreContract,
+    FinishingClaimingStoreContract,
 ):
     """SQLite in a file, PostgreSQL and MariaDB (ids ``[sqlite]``, ``[postgresql]``, ...)."""
 
@@ -46,6 +49,7 @@ class TestInMemorySQLite(
     BulkStoreContract,
     DueJobsStoreContract,
     ConditionalBatchRunStoreContract,
+    FinishingClaimingStoreContract,
 ):
     """``sqlite://``: one connection shared by every call, each store its own database."""
 
@@ -78,7 +82,8 @@ def test_sqlalchemy_store_is_a_store() -> None:
 
 
 @pytest.mark.parametrize(
-    "capability", [ClaimingStore, BatchClaimingStore, BulkStore, DueJobsStore, BatchRunStore]
+    "capability",
+    [ClaimingStore, BatchClaimingStore, BulkStore, DueJobsStore, BatchRunStore, FinishingStore],
 )
 def test_sqlalchemy_store_has_every_capability(capability: type) -> None:
     assert isinstance(SQLAlchemyStore("sqlite://"), capability)

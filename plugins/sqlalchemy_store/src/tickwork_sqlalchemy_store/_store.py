@@ -34,10 +34,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
 
 import tickwork
-from tickwork import ExecutionRecord, JobData, JobStatus, QueryOptions
+from tickwork import ExecutionRecord, FinishOutcome, JobData, JobStatus, QueryOptions, RunFinish
 
 from . import _rows
 from ._claims import ClaimRequest, Claims
+from ._finish import Finishing
 from ._runners import EngineRunner, Runner, ThreadRunner, statement_errors
 from ._schema import (
     NO_PAD_BINARY_COLLATIONS,
@@ -452,8 +453,9 @@ class SQLAlchemyStore:
         jobs = await self._read_jobs(
             "list due jobs", statements.select_due_jobs, {"until": _utc(until)}
         )
-        # A Go-written "never" (year 1) matches in SQL but reads back as None.
-        due = [job for job in jobs if job.next_run is not None]
+        # A Go-written "never" (year 1) matches in SQL but reads back as None; a row
+        # that cannot be read is listed (first: it has no time to sort by).
+        due = [job for job in jobs if job.next_run is not None or job.unreadable is not None]
         due.sort(key=_by_next_run)  # stable: ties stay in id order
         return due
 
@@ -557,6 +559,24 @@ class SQLAlchemyStore:
 
         action = f"save {len(record_rows)} execution records and {len(ids)} jobs if unchanged"
         return await runner.transaction(action, write)
+
+    async def finish_runs(self, finishes: Sequence[RunFinish]) -> list[FinishOutcome]:
+        """Save each finish's records, write its job (on condition of ``seen``) and
+        release its claim, in one transaction (:class:`tickwork.abc.FinishingStore`):
+        one upsert of every record, the jobs as :meth:`save_runs_if` writes them and one
+        DELETE of the claims per owner (see :mod:`._finish`)."""
+        runner, statements = self._prepared()
+        finishing = Finishing(finishes)
+        if not finishing.steps:
+            return []
+        record_rows = list(finishing.records.values())
+
+        def finish(conn: Connection) -> list[FinishOutcome]:
+            if record_rows:
+                _write_executions(conn, statements, record_rows)
+            return finishing.apply(conn, statements)
+
+        return await runner.transaction(finishing.describe(), finish, read_committed=True)
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord:
         _, tables = self._ready()
@@ -854,8 +874,10 @@ def _existing_ids(conn: Connection, statement: Any, ids: Iterable[str]) -> set[s
 
 
 def _by_next_run(job: JobData) -> datetime:
-    assert job.next_run is not None
-    return job.next_run
+    return job.next_run or _UNREADABLE_FIRST
+
+
+_UNREADABLE_FIRST = datetime.min.replace(tzinfo=UTC)
 
 
 def _upsert(dialect: str, table: Table) -> Insert | None:
