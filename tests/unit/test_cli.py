@@ -248,8 +248,16 @@ def test_jobs_list_marks_quarantined_jobs(db: str, capsys: pytest.CaptureFixture
         store = create_store(db)
         await store.initialize()
         await store.save_job(JobData(id="odd", schedule_type="lunar", schedule_config="x"))
+        await store.save_job(JobData(id="bad", schedule_type="cron", schedule_config="9 9 9"))
         await store.close()
 
     asyncio.run(seed())
     assert main(["jobs", "--store", db, "list"]) == 0
-    assert "quarantined (pending): no codec for 'lunar'" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.count("quarantined (pending)") == 2
+    # Each says why in its own words, in full, below the table.
+    assert "job 'odd' is quarantined: no codec handles schedule 'lunar'" in out
+    assert (
+        "job 'bad' is quarantined: invalid cron schedule configuration '9 9 9': expected 5 "
+        "fields" in out
+    )

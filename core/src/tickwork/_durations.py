@@ -105,7 +105,7 @@ def parse_go_duration(text: str) -> timedelta:
         body = body[1:]
     if body == "0":
         return timedelta(0)
-    if not body:
+    if not body or not any(c.isdigit() for c in body):
         raise ValueError(f"invalid Go duration {text!r}: expected a number with a unit, e.g. 5m")
     total = 0
     position = 0

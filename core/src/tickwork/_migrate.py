@@ -30,10 +30,23 @@ async def migrate_storage(
     History is copied for every job in ``src``; records of jobs that were deleted
     (history outlives its job) cannot be enumerated through the Store protocol and are
     not copied.
+
+    A job whose row ``src`` cannot read (:attr:`JobData.unreadable`) is not copied: the
+    Store protocol only carries what a store could read, and no store writes such a
+    job. It stays in ``src`` as it is, its history is copied, and it is named with its
+    reason in :attr:`MigrateResult.unreadable_jobs` (and logged); once its row is fixed,
+    running the migration again copies it.
     """
     jobs_migrated = jobs_skipped = executions_migrated = executions_skipped = 0
+    unreadable: list[tuple[str, str]] = []
     jobs = await src.list_jobs()
     for job in jobs:
+        if job.unreadable is not None:
+            logger.warning(
+                "not copying job %r: its stored row cannot be read: %s", job.id, job.unreadable
+            )
+            unreadable.append((job.id, job.unreadable))
+            continue
         try:
             await dst.save_job(job)
             jobs_migrated += 1
@@ -61,6 +74,7 @@ async def migrate_storage(
         jobs_skipped=jobs_skipped,
         executions_migrated=executions_migrated,
         executions_skipped=executions_skipped,
+        unreadable_jobs=tuple(unreadable),
     )
     logger.info("migration finished: %s", result)
     return result

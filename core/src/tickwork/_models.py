@@ -315,6 +315,9 @@ class MigrateResult:
     jobs_skipped: int = 0
     executions_migrated: int = 0
     executions_skipped: int = 0
+    #: ``(job id, reason)`` of each job whose stored row the source could not read
+    #: (:attr:`JobData.unreadable`): left in the source, not copied (its history is).
+    unreadable_jobs: tuple[tuple[str, str], ...] = ()
 
 
 class FinishOutcome(StrEnum):

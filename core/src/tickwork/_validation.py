@@ -18,10 +18,17 @@ def check_job_id(job_id: Any) -> str:
 
 
 def check_job(job: Any) -> JobData:
-    """Reject what is not a storable JobData before it reaches a backend."""
+    """Reject what is not a storable JobData before it reaches a backend, and the
+    stand-in for a stored row that could not be read (it is never written back)."""
     if not isinstance(job, JobData):
         raise InvalidJobDataError(f"expected a JobData, got {type(job).__name__}")
     check_job_id(job.id)
+    if job.unreadable is not None:
+        raise InvalidJobDataError(
+            f"job {job.id!r} stands for a stored row that could not be read "
+            f"({job.unreadable}); it is never written back. Fix the row, or remove the "
+            "job and add it again"
+        )
     if not isinstance(job.schedule_type, str) or not job.schedule_type:
         raise InvalidJobDataError(f"job {job.id!r} has no schedule_type")
     if not isinstance(job.schedule_config, str):

@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -28,11 +27,12 @@ from .._plugins import (
     plugin_errors,
 )
 from .._policy import OPTIONS_KEY
-from .._scheduler import AsyncScheduler, first_run
+from .._scheduler import first_run
 from .._ticks import preview
 from ..abc import Store
-from ._config import ConfigError, import_handler, load_config, schedule_from_table
+from ._config import ConfigError, schedule_from_table
 from ._demo import DEFAULT_STORE, run_demo
+from ._run import run_worker
 from ._table import print_table
 
 __all__ = ["main"]
@@ -58,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a worker from a TOML configuration file")
     run.add_argument("--config", "-c", required=True, type=Path, help="the TOML file")
+    run.add_argument(
+        "--stop-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="on a signal, wait at most this long for runs in progress (default: no limit)",
+    )
 
     jobs = sub.add_parser("jobs", help="list, add, remove, pause or resume stored jobs")
     jobs.add_argument("--store", default=None, help=store_help)
@@ -139,7 +146,7 @@ async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
     if command == "demo":
         return await run_demo(_store_arg(args.store), args.seconds, out)
     if command == "run":
-        return await _run(args.config, out)
+        return await run_worker(args.config, out, args.stop_timeout)
     if command == "plugins":
         return _plugins(out)
     if command == "migrate":
@@ -154,34 +161,6 @@ async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
         return await _history(store, args, out)
     finally:
         await store.close()
-
-
-async def _run(config_path: Path, out: TextIO) -> int:
-    config = load_config(config_path)
-    handler = import_handler(config.handler)
-    scheduler = AsyncScheduler(
-        config.store,
-        handler,
-        trigger=config.trigger,
-        store_options=config.store_options or None,
-        trigger_options=config.trigger_options or None,
-        max_workers=config.max_workers,
-    )
-    for spec in config.jobs:
-        await scheduler.add_job(spec.id, spec.schedule, spec.metadata, options=spec.options)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with scheduler:
-        out.write(
-            f"tickwork worker {scheduler.worker_id} running {len(await scheduler.list_jobs())} "
-            f"jobs (store {config.store}, trigger {config.trigger}); Ctrl-C to stop\n"
-        )
-        out.flush()
-        await stop.wait()
-        out.write("stopping: waiting for runs in progress\n")
-    return 0
 
 
 def _plugins(out: TextIO) -> int:
@@ -238,10 +217,25 @@ async def _migrate(source: str, destination: str, out: TextIO) -> int:
             ["executions", result.executions_migrated, result.executions_skipped],
         ],
     )
+    if result.unreadable_jobs:
+        out.write(
+            f"\nnot copied: {len(result.unreadable_jobs)} job(s) whose stored row the source "
+            "cannot read (left there as they are; their history was copied; fix the rows "
+            "and migrate again to copy them):\n"
+        )
+        for job_id, reason in result.unreadable_jobs:
+            out.write(f"job {job_id!r}: {reason}\n")
     return 0
 
 
 async def _list_jobs(store: Store, as_json: bool, out: TextIO) -> int:
+    """List every job the store holds, those it cannot run included.
+
+    A job whose stored row the store could not read (``unreadable``) or whose schedule
+    no installed codec can decode is listed with a status saying so, and its reason in
+    full below the table (a table cell would cut it short). Neither makes the command
+    fail: they are what an operator lists jobs to find.
+    """
     jobs = await store.list_jobs()
     if as_json:
         for data in jobs:
@@ -249,12 +243,18 @@ async def _list_jobs(store: Store, as_json: bool, out: TextIO) -> int:
         return 0
     codec = default_codec()
     rows = []
+    notes: list[str] = []
     for job in jobs:
         status = job.status.value
-        try:
-            codec.decode(job.schedule_type, job.schedule_config)
-        except TickworkError:
-            status = f"quarantined ({status}): no codec for {job.schedule_type!r}"
+        if job.unreadable is not None:
+            status = "unreadable"
+            notes.append(f"job {job.id!r} cannot be read: {job.unreadable}")
+        else:
+            try:
+                codec.decode(job.schedule_type, job.schedule_config)
+            except TickworkError as exc:
+                status = f"quarantined ({status})"
+                notes.append(f"job {job.id!r} is quarantined: {exc}")
         metadata = {k: v for k, v in job.metadata.items() if k != OPTIONS_KEY}
         rows.append(
             [
@@ -269,6 +269,12 @@ async def _list_jobs(store: Store, as_json: bool, out: TextIO) -> int:
         )
     headers = ["id", "type", "config", "status", "next run", "last run", "metadata"]
     print_table(out, headers, rows)
+    if notes:
+        out.write("\n" + "\n".join(notes) + "\n")
+        out.write(
+            "(these jobs never run and are never rewritten: fix their stored rows, or "
+            "remove them with `tickwork jobs remove ID` and add them again)\n"
+        )
     return 0
 
 
