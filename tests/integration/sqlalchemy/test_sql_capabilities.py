@@ -237,3 +237,78 @@ async def test_list_due_jobs_is_exact_to_the_microsecond(store: SQLAlchemyStore)
         ]
     )
     assert [j.id for j in await store.list_due_jobs(edge)] == ["before", "at"]
+
+
+# -- finish_runs -----------------------------------------------------------------------
+
+
+async def test_finish_runs_costs_a_few_statements_whatever_the_batch(
+    database_url: str, backend: str
+) -> None:
+    """200 runs finished at once (a record, a conditional job write, a claim release
+    each): on a server, one upsert of the records, one locking read of the versions,
+    one write of the jobs and one DELETE of the claims, in one transaction. SQLite has
+    no round trips to save: one conditional UPDATE per job there."""
+    engine, sent = _recording_engine(database_url)
+    store = SQLAlchemyStore(engine=engine)
+    try:
+        await store.initialize()
+        jobs = many_jobs(200)
+        await store.save_jobs(jobs)
+        due = {j.id: j.next_run for j in jobs}
+        claimed = await store.claim_jobs(
+            [(j.id, j.next_run) for j in jobs if j.next_run is not None],
+            "me",
+            T0 + timedelta(minutes=1),
+            T0,
+        )
+        assert len(claimed) == 200
+        finished = [
+            job(j.id, status=JobStatus.COMPLETED, last_run=due[j.id], updated_at=T0 + timedelta(1))
+            for j in jobs
+        ]
+        sent.clear()
+        outcomes = await store.finish_runs(
+            [
+                tickwork.RunFinish(
+                    records=(record(j.id, f"run-{j.id}"),),
+                    job=j,
+                    seen=claimed[j.id].updated_at,
+                    release_owner="me",
+                )
+                for j in finished
+            ]
+        )
+        assert outcomes == [tickwork.FinishOutcome.STORED] * 200
+        statements = [s for s, _ in sent if not s.lstrip().upper().startswith(("SET", "BEGIN"))]
+        if backend == "sqlite":
+            assert len(statements) == 1 + 200 + 1
+        else:
+            assert len(statements) == 4, statements
+        assert await store.list_jobs() == finished
+        free = await store.claim_jobs(
+            [(j.id, j.next_run) for j in finished[:3] if j.next_run is not None],
+            "other",
+            T0 + timedelta(minutes=1),
+            T0,
+        )
+        assert len(free) == 3  # released
+    finally:
+        await store.close()
+        await engine.dispose()
+
+
+async def test_finish_runs_checks_everything_before_writing(store: SQLAlchemyStore) -> None:
+    await store.save_job(job("kept"))
+    fine = tickwork.RunFinish(records=(record("kept", "fine"),), job=job("kept"), seen=T0)
+    for bad in (
+        tickwork.RunFinish(records=(record("kept", "x" * 256),)),
+        tickwork.RunFinish(job=job("x" * 256)),
+        tickwork.RunFinish(job=job("kept"), release_owner=""),
+        tickwork.RunFinish(job=job("kept"), release_owner="o" * 256),
+        "not a finish",
+    ):
+        with pytest.raises(tickwork.InvalidJobDataError):
+            await store.finish_runs([fine, bad])  # type: ignore[list-item]
+    assert await store.get_job("kept") == job("kept")
+    assert await store.list_executions("kept") == []
