@@ -40,7 +40,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-import tickwork
 from tickwork import JobData, JobStatus
 
 from ._rows import job_from_values
@@ -160,18 +159,15 @@ class Claims:
 
     def claim(self, conn: Connection, request: ClaimRequest) -> JobData | None:
         """Take or extend the claim; return the stored job when ``request.owner`` holds
-        it.
-
-        :raises tickwork.InvalidJobDataError: the job's row cannot be read (the claim is
-            then rolled back with the transaction).
+        it. A job whose row cannot be read is not claimed (and logged): None.
         """
         parameters = request.parameters()
         if self._locks_rows:
             locked = conn.execute(self._lock_job, parameters).first()
             if locked is None:
                 return None
-            job = job_from_values(locked)
-            if not _due(job, request.scheduled_at):
+            job = _readable(locked)
+            if job is None or not _due(job, request.scheduled_at):
                 return None
             # The row stays locked until the transaction ends: it is the stored job.
             if self._upsert_if_due is not None:
@@ -182,7 +178,10 @@ class Claims:
         if not conn.execute(self._upsert_if_due, parameters).rowcount:
             return None
         row = conn.execute(self._job, parameters).first()
-        return None if row is None else job_from_values(row)
+        found = None if row is None else _readable(row)
+        if found is None:  # give back what was just taken
+            conn.execute(self.release, parameters)
+        return found
 
     def _update_or_insert(self, conn: Connection, parameters: dict[str, Any]) -> bool:
         if conn.execute(self._take, parameters).rowcount:
@@ -292,10 +291,8 @@ class Claims:
             conn.execute(self._release_many, {"ids": chunk, "c_owner": owner})
 
     def jobs(self, conn: Connection, job_ids: Sequence[str]) -> dict[str, JobData]:
-        """The stored jobs among ``job_ids``, by id.
-
-        :raises tickwork.InvalidJobDataError: one of them cannot be read.
-        """
+        """The stored jobs among ``job_ids``, by id (a row that cannot be read as its
+        :meth:`~tickwork.JobData.unreadable_row`)."""
         found: dict[str, JobData] = {}
         for chunk in chunks(sorted(set(job_ids))):
             for values in conn.execute(self._jobs, {"ids": chunk}):
@@ -310,8 +307,10 @@ def _due(job: JobData, scheduled_at: datetime) -> bool:
 
 def _readable(values: Sequence[Any]) -> JobData | None:
     """The job of a row, or None (logged) when the row cannot be read."""
-    try:
-        return job_from_values(values)
-    except tickwork.InvalidJobDataError as exc:
-        logger.error("not claiming job %r: %s", values[0], exc)
+    job = job_from_values(values)
+    if job.unreadable is not None:
+        logger.error(
+            "not claiming job %r: its stored row cannot be read: %s", job.id, job.unreadable
+        )
         return None
+    return job

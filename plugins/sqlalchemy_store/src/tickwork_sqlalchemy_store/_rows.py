@@ -2,8 +2,12 @@
 
 Checks happen here, before any I/O, so every database rejects the same input with the
 same tickwork error instead of each driver failing in its own way. Reading is lenient
-with rows the Go library wrote (zero times, empty metadata) and strict with rows that
-cannot be understood (:class:`tickwork.InvalidJobDataError`).
+with rows the Go library wrote (zero times, empty metadata), and a job row that cannot
+be understood (metadata that is not a JSON object of strings, an unknown status, a time
+that is not one) is handed back on its own as :meth:`tickwork.JobData.unreadable_row`,
+with a reason naming each bad field and its value: one bad row never fails a listing,
+a claim batch or a scheduler's start. Such a job is never written back
+(:func:`check_job` refuses it).
 
 Jobs are read by position (:data:`JOB_FIELDS`), their times as the driver returns them
 (see :func:`read_time`): a scheduler starting over 10,000 jobs reads them all, and
@@ -35,6 +39,7 @@ __all__ = [
     "job_to_row",
     "read_time",
     "sort_by_id",
+    "unreadable_job",
 ]
 
 #: The ``scheduler_jobs`` columns in the order :func:`job_from_values` reads them
@@ -80,10 +85,17 @@ def check_owner(owner: Any) -> str:
 
 
 def check_job(job: Any) -> JobData:
-    """Reject what cannot become a ``scheduler_jobs`` row."""
+    """Reject what cannot become a ``scheduler_jobs`` row, and the stand-in for a row
+    that could not be read (it is never written back)."""
     if not isinstance(job, JobData):
         raise tickwork.InvalidJobDataError(f"expected a JobData, got {type(job).__name__}")
     check_job_id(job.id)
+    if job.unreadable is not None:
+        raise tickwork.InvalidJobDataError(
+            f"job {job.id!r} stands for a stored row that could not be read "
+            f"({job.unreadable}); it is never written back. Fix the row with SQL, or "
+            "remove the job and add it again"
+        )
     _check_length("job id", job.id, ID_LENGTH)
     if not isinstance(job.schedule_type, str) or not job.schedule_type:
         raise tickwork.InvalidJobDataError(f"job {job.id!r} has no schedule_type")
@@ -217,18 +229,18 @@ def job_to_row(job: JobData) -> dict[str, Any]:
 
 def job_from_values(values: Sequence[Any]) -> JobData:
     """A new JobData from the values of :data:`JOB_FIELDS`, times as :func:`read_time`
-    takes them.
+    takes them; for a row that cannot be a job (unknown status, bad metadata, a time
+    that is not one, NULL where a time must be), its
+    :meth:`~tickwork.JobData.unreadable_row` (see :func:`unreadable_job`). Never raises
+    for what the row holds.
 
     Every value is handed to JobData in the form its converters keep as it is (aware
     UTC datetimes, a JobStatus member, a fresh dict), so they cost little.
-
-    :raises tickwork.InvalidJobDataError: the row cannot be a job (unknown status, bad
-        metadata, a time that is not one, NULL where a time must be).
     """
     job_id, schedule_type, config, status, next_run, last_run, created, updated, metadata = values
     member = _JOB_STATUSES.get(status)
     if member is None:
-        raise tickwork.InvalidJobDataError(f"stored job {job_id!r}: unknown status {status!r}")
+        return unreadable_job(values)
     try:
         next_run = read_time(next_run)
         last_run = read_time(last_run)
@@ -239,13 +251,10 @@ def job_from_values(values: Sequence[Any]) -> JobData:
             last_run = None
         created = read_time(created)
         updated = read_time(updated)
-    except (TypeError, ValueError) as exc:
-        raise tickwork.InvalidJobDataError(f"stored job {job_id!r}: bad time: {exc}") from exc
-    if metadata is None or metadata == "{}" or metadata == "" or metadata == "null":
-        loaded: dict[str, str] = {}
-    else:
-        loaded = _load_metadata(metadata, f"stored job {job_id!r}")
-    try:
+        if metadata is None or metadata == "{}" or metadata == "" or metadata == "null":
+            loaded: dict[str, str] = {}
+        else:
+            loaded = _load_metadata(metadata, f"stored job {job_id!r}")
         return JobData(
             job_id,
             schedule_type,
@@ -257,8 +266,72 @@ def job_from_values(values: Sequence[Any]) -> JobData:
             updated,
             loaded,
         )
-    except TypeError as exc:  # a NULL where a time must be
-        raise tickwork.InvalidJobDataError(f"stored job {job_id!r}: {exc}") from exc
+    except (TypeError, ValueError) as exc:  # InvalidJobDataError is a ValueError
+        return unreadable_job(values, str(exc))
+
+
+def unreadable_job(values: Sequence[Any], hint: str | None = None) -> JobData:
+    """The :meth:`~tickwork.JobData.unreadable_row` of a ``scheduler_jobs`` row (the
+    values of :data:`JOB_FIELDS`) that is not a job.
+
+    The reason names every field that cannot be read, with its value, one after the
+    other (``"status: 'weird' is not a job status; next_run: '2024-13-99' is not a
+    time"``); the schedule and the metadata are kept where they can be read, so that a
+    listing still shows what the job was. ``hint``: the error that gave the row away,
+    for the reason when no field is found at fault.
+    """
+    job_id, schedule_type, config, status, *times, metadata = values
+    problems: list[str] = []
+    if status not in _JOB_STATUSES:
+        problems.append(f"status: {_shown(status)} is not a job status")
+    for name, value in zip(JOB_FIELDS[4:8], times, strict=True):
+        if value is None:
+            if name in ("created_at", "updated_at"):
+                problems.append(f"{name}: NULL, where a time is required")
+            continue
+        try:
+            read_time(value)
+        except (TypeError, ValueError):
+            problems.append(f"{name}: {_shown(value)} is not a time")
+    kept: dict[str, str] | None = None
+    problem = _metadata_problem(metadata)
+    if problem is None:
+        kept = _load_metadata(metadata, f"stored job {job_id!r}")
+    else:
+        problems.append(f"metadata: {problem}")
+    if not problems:  # a rule of JobData's own converters: its error says which
+        problems.append(hint or "the row cannot be read")
+    return JobData.unreadable_row(
+        str(job_id),
+        "; ".join(problems),
+        schedule_type=schedule_type or "",
+        schedule_config=config or "",
+        metadata=kept,
+    )
+
+
+def _metadata_problem(text: Any) -> str | None:
+    """What is wrong with a job's stored metadata, or None when it reads."""
+    if text is None or text == "{}" or text == "" or text == "null":
+        return None
+    if not isinstance(text, str):
+        return f"{_shown(text)} is not text"
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return f"{_shown(text)} is not a JSON object"
+    if not isinstance(value, dict):
+        return f"{_shown(text)} is not a JSON object"
+    for key, item in value.items():
+        if not isinstance(item, str):
+            return f"value of {_shown(key)} is {_shown(item)}, not a string"
+    return None
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut short for a message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 _by_id = attrgetter("id")
