@@ -233,19 +233,24 @@ async def test_server_refusals_are_operation_errors_with_the_cause(
         await store.close()
 
 
-async def test_corrupt_documents_raise_invalid_job_data(
+async def test_corrupt_documents_are_unreadable_jobs(
     store: NATSStore, jetstream: JetStreamContext
 ) -> None:
+    """(Every kind of damage: test_nats_unreadable_documents.)"""
     await store.save_job(job("ok"))
     kv = await jetstream.key_value(store.job_bucket)
     await kv.put("broken", b"{not json")
     await kv.put("impostor", (await kv.get("ok")).value or b"")
-    with pytest.raises(InvalidJobDataError, match="broken"):
-        await store.get_job("broken")
-    with pytest.raises(InvalidJobDataError, match="holds job 'ok'"):
-        await store.get_job("impostor")
-    with pytest.raises(InvalidJobDataError):
-        await store.list_jobs()
+    assert (await store.get_job("broken")).unreadable == "document: '{not json' is not JSON"
+    impostor = await store.get_job("impostor")
+    assert impostor.unreadable == "id: 'ok' is not the id of its key ('impostor')"
+    assert [(j.id, j.unreadable is None) for j in await store.list_jobs()] == [
+        ("broken", False),
+        ("impostor", False),
+        ("ok", True),
+    ]
+    with pytest.raises(InvalidJobDataError, match="never written back"):
+        await store.update_job(impostor)
 
 
 async def test_a_deleted_bucket_is_reported(store: NATSStore, jetstream: JetStreamContext) -> None:

@@ -21,6 +21,11 @@ Execution record::
 Execution index (key ``idx.<execution>``)::
 
     {"v": 1, "job_id": "report"}
+
+A job document that cannot be read (not JSON, a field missing or of the wrong type, an
+unknown status, a time that is not RFC 3339, or the id of another key) is read as
+:meth:`tickwork.JobData.unreadable_row` by :func:`read_job`, with a reason naming each
+bad field and its value, so that one bad document never fails a listing.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ __all__ = [
     "encode_job",
     "format_time",
     "parse_time",
+    "read_job",
 ]
 
 FORMAT_VERSION = 1
@@ -222,6 +228,119 @@ def decode_job(raw: bytes | None, what: str = "job document") -> JobData:
         updated_at=r.time("updated_at"),
         metadata=r.metadata("metadata"),
     )
+
+
+def read_job(raw: bytes | None, job_id: str) -> JobData:
+    """The job that the document stored under ``job_id``'s key holds; for a document
+    that is not one (see :func:`decode_job`), or that holds another id, its
+    :meth:`~tickwork.JobData.unreadable_row`, whose reason names every field that
+    cannot be read and its value. Never raises for what the document holds.
+    """
+    try:
+        job = decode_job(raw)
+    except InvalidJobDataError:
+        return _unreadable_job(raw, job_id)
+    if job.id != job_id:
+        return JobData.unreadable_row(
+            job_id,
+            f"id: {_shown(job.id)} is not the id of its key ({job_id!r})",
+            schedule_type=job.schedule_type,
+            schedule_config=job.schedule_config,
+            metadata=job.metadata,
+        )
+    return job
+
+
+_MISSING: Any = object()
+
+
+def _unreadable_job(raw: bytes | None, job_id: str) -> JobData:
+    """The stand-in for a job document that :func:`decode_job` refuses, with what can
+    be read of it (its schedule, its metadata) and a reason naming each fault."""
+    try:
+        document = json.loads(raw or b"")
+    except (ValueError, UnicodeDecodeError):
+        text = (raw or b"").decode("utf-8", "replace")
+        return JobData.unreadable_row(job_id, f"document: {_shown(text)} is not JSON")
+    if not isinstance(document, dict):
+        return JobData.unreadable_row(job_id, f"document: {_shown(document)} is not a JSON object")
+    problems: list[str] = []
+
+    def field(name: str, fault: Any, required: bool = True) -> Any:
+        """The value of ``name``, or None after noting what is wrong with it."""
+        value = document.get(name, _MISSING)
+        if value is _MISSING or (value is None and required):
+            if required:
+                problems.append(f"{name}: missing" if value is _MISSING else f"{name}: null")
+            return None
+        if value is None:
+            return None
+        wrong = fault(value)
+        if wrong is not None:
+            problems.append(f"{name}: {_shown(value)} {wrong}")
+            return None
+        return value
+
+    version = document.get("v", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        problems.append(
+            f"v: {_shown(version)} is not format version {FORMAT_VERSION} (this "
+            "tickwork-nats-store reads only that one: upgrade it)"
+        )
+    stored_id = field("id", lambda v: None if isinstance(v, str) and v else "is not an id")
+    if stored_id is not None and stored_id != job_id:
+        problems.append(f"id: {_shown(stored_id)} is not the id of its key ({job_id!r})")
+    schedule_type = field(
+        "schedule_type", lambda v: None if isinstance(v, str) and v else "is not a schedule type"
+    )
+    config = field("schedule_config", lambda v: None if isinstance(v, str) else "is not a string")
+    field("status", lambda v: None if v in _JOB_STATUS_VALUES else "is not a job status")
+    for name in ("next_run", "last_run", "created_at", "updated_at"):
+        field(name, _time_fault, required=name in ("created_at", "updated_at"))
+    metadata = document.get("metadata")
+    kept: dict[str, str] | None = None
+    if metadata is None:
+        kept = {}
+    elif not isinstance(metadata, dict):
+        problems.append(f"metadata: {_shown(metadata)} is not a JSON object")
+    else:
+        wrong_value = next(((k, v) for k, v in metadata.items() if not isinstance(v, str)), None)
+        if wrong_value is None:
+            kept = dict(metadata)
+        else:
+            key, value = wrong_value
+            problems.append(f"metadata: value of {_shown(key)} is {_shown(value)}, not a string")
+    if not problems:  # decode_job refused it for a reason not listed here: say which
+        try:
+            decode_job(raw)
+        except InvalidJobDataError as exc:
+            problems.append(str(exc))
+    return JobData.unreadable_row(
+        job_id,
+        "; ".join(problems),
+        schedule_type=schedule_type or "",
+        schedule_config=config or "",
+        metadata=kept,
+    )
+
+
+_JOB_STATUS_VALUES = frozenset(status.value for status in JobStatus)
+
+
+def _time_fault(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "is not a time"
+    try:
+        parse_time(value)
+    except ValueError:
+        return "is not a time (RFC 3339)"
+    return None
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """``value`` for a message: its repr (null for None), cut short."""
+    text = "null" if value is None else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def encode_execution(record: ExecutionRecord) -> bytes:

@@ -33,10 +33,10 @@ from ._connect import connect, parse_servers, wait_for_jetstream
 from ._documents import (
     decode_execution,
     decode_index,
-    decode_job,
     encode_execution,
     encode_index,
     encode_job,
+    read_job,
 )
 from ._errors import is_wrong_last_sequence, translate_errors
 from ._once import DEFAULT_LOCK_BUCKET, JetStreamOnce, OnceFunc
@@ -406,12 +406,13 @@ class NATSStore:
         return [j for j in await self.list_jobs() if j.status == wanted]
 
     def _job_from(self, jobs: Bucket, entry: Entry, job_id: str | None = None) -> JobData:
-        what = f"job document at key {entry.key!r} in bucket {jobs.name}"
-        job = decode_job(entry.value, what)
+        """The job of a document; one that cannot be read is its unreadable_row."""
         expected = job_id if job_id is not None else _decode_or_none(entry.key)
-        if job.id != expected:
-            raise InvalidJobDataError(f"{what} holds job {job.id!r}, not {expected!r}")
-        return job
+        if expected is None:
+            return JobData.unreadable_row(
+                entry.key, f"key: {entry.key!r} in bucket {jobs.name} is not a job id's key"
+            )
+        return read_job(entry.value, expected)
 
     # -- executions -------------------------------------------------------------------------
 
@@ -575,6 +576,12 @@ def _check_job(job: Any) -> JobData:
     if not isinstance(job, JobData):
         raise InvalidJobDataError(f"expected a JobData, got {type(job).__name__}")
     _check_job_id(job.id)
+    if job.unreadable is not None:
+        raise InvalidJobDataError(
+            f"job {job.id!r} stands for a stored document that could not be read "
+            f"({job.unreadable}); it is never written back. Fix the document, or remove "
+            "the job and add it again"
+        )
     if not isinstance(job.schedule_type, str) or not job.schedule_type:
         raise InvalidJobDataError(f"job {job.id!r} has no schedule_type")
     if not isinstance(job.schedule_config, str):
