@@ -12,6 +12,7 @@ import pytest
 from .._errors import (
     EmptyJobIDError,
     ExecutionNotFoundError,
+    InvalidJobDataError,
     InvalidQueryError,
     JobDataAlreadyExistsError,
     JobDataNotFoundError,
@@ -266,6 +267,20 @@ class StoreContract:
             await store.get_job("job-1")
         assert [r.execution_id for r in await store.list_executions("job-1")] == ["exec-1"]
         await store.save_job(make_job())  # the id can be used again
+
+    async def test_a_stand_in_for_an_unreadable_row_is_never_written(self, store: Store) -> None:
+        """A store hands back a row it cannot read as ``JobData.unreadable_row``; no
+        write takes one, so the stored row is never replaced by the stand-in."""
+        await store.save_job(make_job())
+        stand_in = JobData.unreadable_row(
+            "job-1", "status: 'weird' is not a job status", schedule_type="interval"
+        )
+        for write in (store.update_job(stand_in), store.save_job(stand_in.copy())):
+            with pytest.raises(InvalidJobDataError, match="job-1"):
+                await write
+        with pytest.raises(InvalidJobDataError, match="new-one"):
+            await store.save_job(JobData.unreadable_row("new-one", "metadata: 3 is not text"))
+        assert await store.list_jobs() == [make_job()]
 
     async def test_saved_job_is_a_copy(self, store: Store) -> None:
         job = make_job()
