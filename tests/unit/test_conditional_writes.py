@@ -22,12 +22,14 @@ from tickwork import (
     AsyncScheduler,
     ConditionalUpdateStore,
     ExecutionStatus,
+    FinishOutcome,
     IntervalSchedule,
     JobData,
     JobEvent,
     JobStatus,
     MemoryStore,
     OnceSchedule,
+    RunFinish,
     StorageOperationError,
 )
 
@@ -37,7 +39,9 @@ class Interfering(MemoryStore):
 
     ``writes`` counts down: while positive, each read of ``job_id`` (a listing, a
     ``get_job`` or a batched ``get_jobs``) is followed by ``change`` applied to the stored
-    job, with a new ``updated_at``, before the read returns.
+    job, with a new ``updated_at``, before the read returns. With ``at_finish``, the
+    change is made instead just before a run's finish (``finish_runs``) is written: a
+    run's outcome is written without a read, on the version its claim handed back.
     """
 
     def __init__(self) -> None:
@@ -45,6 +49,12 @@ class Interfering(MemoryStore):
         self.job_id = ""
         self.writes = 0
         self.change: dict[str, object] = {}
+        self.at_finish = False
+
+    async def finish_runs(self, finishes: Sequence[RunFinish]) -> list[FinishOutcome]:
+        if self.at_finish and any(f.job is not None and f.job.id == self.job_id for f in finishes):
+            await self._interfere()
+        return await super().finish_runs(finishes)
 
     async def _interfere(self) -> None:
         if self.writes > 0 and self.job_id in {j.id for j in await super().list_jobs()}:
@@ -56,17 +66,20 @@ class Interfering(MemoryStore):
 
     async def list_jobs(self) -> list[JobData]:
         listed = await super().list_jobs()
-        await self._interfere()
+        if not self.at_finish:
+            await self._interfere()
         return listed
 
     async def get_job(self, job_id: str) -> JobData:
         found = await super().get_job(job_id)
-        await self._interfere()
+        if not self.at_finish:
+            await self._interfere()
         return found
 
     async def get_jobs(self, job_ids: Sequence[str]) -> dict[str, JobData]:
         found = await super().get_jobs(job_ids)
-        await self._interfere()
+        if not self.at_finish:
+            await self._interfere()
         return found
 
 
@@ -219,13 +232,12 @@ async def test_a_single_scheduler_store_is_written_without_conditions() -> None:
 
 
 async def test_a_pause_stored_as_a_run_ends_is_kept() -> None:
-    """Another process pauses the job between the re-read that follows a run and the
-    write of the run's outcome: the outcome is merged into the pause, not written over
-    it."""
+    """Another process pauses the job as the run ends, just before the run's outcome
+    is written: the outcome is merged into the pause, not written over it."""
     store = Interfering()
     runs: list[JobEvent] = []
     async with running(store, runs) as scheduler:
-        store.job_id, store.writes = "paused-late", 1
+        store.job_id, store.writes, store.at_finish = "paused-late", 1, True
         store.change = {"status": JobStatus.DISABLED}
         await scheduler.add_job("paused-late", IntervalSchedule(timedelta(milliseconds=100)))
         await until(lambda: store.writes == 0, what="the pause made as the run ended")
@@ -244,7 +256,7 @@ async def test_a_schedule_changed_as_a_run_ends_keeps_its_next_run() -> None:
     async with running(store, runs) as scheduler:
         hourly, new_config = scheduler.codec.encode(IntervalSchedule(timedelta(hours=1)))
         next_of_new = datetime.now(UTC) + timedelta(hours=1)
-        store.job_id, store.writes = "rescheduled", 1
+        store.job_id, store.writes, store.at_finish = "rescheduled", 1, True
         store.change = {
             "schedule_type": hourly,
             "schedule_config": new_config,

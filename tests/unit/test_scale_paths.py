@@ -21,6 +21,7 @@ from tickwork import (
     DueJobsStore,
     EmptyJobIDError,
     ExecutionRecord,
+    FinishOutcome,
     IntervalSchedule,
     InvalidIntervalError,
     JobAlreadyExistsError,
@@ -31,6 +32,7 @@ from tickwork import (
     LocalTrigger,
     MemoryStore,
     OnceSchedule,
+    RunFinish,
     Scheduler,
     StartAtIntervalSchedule,
 )
@@ -68,6 +70,12 @@ class BatchingStore(MemoryStore):
             except JobDataNotFoundError:
                 missing.add(job.id)
         return missing
+
+    async def finish_runs(self, finishes: Sequence[RunFinish]) -> list[FinishOutcome]:
+        await asyncio.sleep(self.delay)
+        records = sum(len(f.records) for f in finishes)
+        self.batches.append((records, sum(f.job is not None for f in finishes)))
+        return await super().finish_runs(finishes)
 
 
 class SlowListStore(MemoryStore):

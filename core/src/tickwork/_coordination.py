@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 
 from ._batching import Batcher
-from ._errors import JobDataNotFoundError
-from ._models import JobData
+from ._errors import JobDataNotFoundError, StorageConnectionError
+from ._models import FinishOutcome, JobData
 from ._timeutil import utcnow
 from .abc import BatchClaimingStore, ClaimingStore
 
@@ -54,6 +54,9 @@ class Coordinator:
             raise ValueError(f"sync_interval must be positive, got {sync_interval!r}")
         self.store = store
         self.owner = owner
+        # Set by the scheduler: a connection error is an outage, reported once there.
+        self._report_outage: Callable[[StorageConnectionError], None] = lambda _exc: None
+        self._outage_down: Callable[[], bool] = lambda: False
         self.lease = lease
         self.sync_interval = sync_interval
         self._poller: asyncio.Task[None] | None = None
@@ -76,6 +79,16 @@ class Coordinator:
             self._claims = Batcher(self._claim_batch)
             self._releases = Batcher(self._release_batch)
             self._reads = Batcher(self._read_batch)
+
+    def watch_outages(
+        self,
+        report: Callable[[StorageConnectionError], None],
+        down: Callable[[], bool],
+    ) -> None:
+        """Report connection errors to ``report`` (the scheduler's outage state) instead
+        of logging each, and pause the change poll while ``down()``."""
+        self._report_outage = report
+        self._outage_down = down
 
     def holds(self, job_id: str, scheduled_at: datetime) -> bool:
         """Whether this process claimed (or is claiming) that run and has not released
@@ -124,14 +137,41 @@ class Coordinator:
             if self._held.get(job_id) != scheduled_at:
                 return
             del self._held[job_id]
-            try:
-                if self._releases is not None:
-                    await self._releases.submit(job_id)
-                else:
-                    await self.store.release_claim(job_id, self.owner)
-            except Exception:
-                # The lease expires by itself; nothing is lost, the next claim waits for it.
-                logger.warning("job %r: releasing its claim failed", job_id, exc_info=True)
+            # A failure is logged: the lease expires by itself, and nothing is lost.
+            await self.release_now(job_id, self.owner)
+
+    async def settle(
+        self,
+        job_id: str,
+        scheduled_at: datetime,
+        write: Callable[[str | None], Awaitable[FinishOutcome]],
+    ) -> FinishOutcome:
+        """Finish the run of ``job_id`` due at ``scheduled_at`` with ``write(owner)``,
+        which writes the run's outcome and, when ``owner`` is given, drops that owner's
+        claim in the same store call.
+
+        ``owner`` is None when this process no longer holds that run (see
+        :meth:`release`). The claim counts as released unless the write lost to a
+        change stored meanwhile (``CHANGED``): the run is then not over, and the claim
+        is kept for the next try.
+        """
+        async with self._turn(job_id):
+            holds = self._held.get(job_id) == scheduled_at
+            outcome = await write(self.owner if holds else None)
+            if holds and outcome is not FinishOutcome.CHANGED:
+                del self._held[job_id]
+            return outcome
+
+    async def release_now(self, job_id: str, owner: str) -> None:
+        """Drop ``owner``'s claim on ``job_id`` in the store (the caller holds the
+        job's turn); a failure is logged: the lease expires by itself."""
+        try:
+            if self._releases is not None:
+                await self._releases.submit(job_id)
+            else:
+                await self.store.release_claim(job_id, owner)
+        except Exception as exc:
+            logger.warning("job %r: releasing its claim failed: %s", job_id, exc)
 
     async def read(self, job_id: str) -> JobData:
         """The job as stored now (re-read after a run: another process may have
@@ -194,8 +234,11 @@ class Coordinator:
             await asyncio.sleep(period)
             try:
                 kept = await self.store.renew_claim(job_id, self.owner, utcnow() + self.lease)
-            except Exception:
-                logger.warning("job %r: renewing its claim failed", job_id, exc_info=True)
+            except StorageConnectionError as exc:
+                self._report_outage(exc)
+                continue
+            except Exception as exc:
+                logger.warning("job %r: renewing its claim failed: %s", job_id, exc)
                 continue
             if not kept:
                 logger.warning(
@@ -240,11 +283,18 @@ class Coordinator:
         while self._polling:
             await asyncio.sleep(self.sync_interval)
             started = utcnow()
+            if self._outage_down():
+                continue  # the outage's end re-reads every job
             try:
                 changed = await self.store.list_jobs_changed_since(since)
                 fresh = [job for job in changed if seen.get(job.id) != _version(job)]
                 if fresh:
                     await apply(fresh)
+            except StorageConnectionError as exc:
+                if self._poller is None:  # stop_polling() is under way
+                    return
+                self._report_outage(exc)
+                continue
             except Exception:
                 if self._poller is None:  # stop_polling() is under way
                     return

@@ -11,7 +11,7 @@ from ._job import Job
 from ._models import JobData, JobStatus, build_unchecked
 from ._policy import DEFAULT_OPTIONS, JobOptions, options_to_metadata
 from ._timeutil import as_utc, as_utc_or_none
-from .abc import Schedule
+from .abc import FirstRunSchedule, Schedule
 
 __all__ = ["JobEntry", "UndecodableSchedule", "first_run"]
 
@@ -19,13 +19,11 @@ __all__ = ["JobEntry", "UndecodableSchedule", "first_run"]
 def first_run(schedule: Schedule, now: datetime) -> datetime | None:
     """The first fire time of a new (or newly rescheduled) job.
 
-    ``next(now)`` for most schedules; a schedule that defines ``first_run`` decides for
-    itself (a one-off time that already passed still runs once, immediately).
+    ``next(now)`` for most schedules; a :class:`~tickwork.abc.FirstRunSchedule` decides
+    for itself (a one-off time that already passed still runs once, immediately).
     """
-    custom = getattr(schedule, "first_run", None)
-    if callable(custom):
-        result: datetime | None = custom(now)
-        return result
+    if isinstance(schedule, FirstRunSchedule):
+        return schedule.first_run(now)
     return schedule.next(now)
 
 
@@ -69,6 +67,8 @@ class JobEntry:
     #: A run due while the job was running, kept for later (overlap="queue_one").
     queued: datetime | None = None
     removed: bool = False
+    #: The store could not read the row (``JobData.unreadable``): only removal touches it.
+    unreadable: bool = False
 
     @property
     def quarantine_reason(self) -> str | None:

@@ -1,14 +1,19 @@
-"""``AsyncScheduler``: the core that keeps jobs, runs them, and records what happened.
+"""``AsyncScheduler``: the public API and the lifecycle; the work is done by its parts.
 
-The scheduler owns the job table and the handler; the store persists; the trigger
-decides when runs are due. For each due run the trigger calls ``dispatch`` and the
-scheduler, in a task of its own: checks that the run is still wanted (and, when several
-schedulers share the store, claims it), applies the job's run policy (catch-up after
-downtime, misfire grace, overlap), calls the handler (with timeout, retries and
-jitter), records every intended run in the tick log (the store's execution records),
-saves the job's new state and arms its next fire time. By default the next time is
-``schedule.next(end_time)``, armed only after a run ends, so one job never runs twice
-at once.
+The scheduler wires together, and delegates to:
+
+- :mod:`~tickwork._job_table`: the in-memory jobs, their locks, decoding rows;
+- :mod:`~tickwork._store_gateway`: the store's capabilities, asked once; batched writes
+  and the one write-if-unchanged loop;
+- :mod:`~tickwork._startup`: loading at start, replaying changes made while stopped;
+- :mod:`~tickwork._delivery_intake`: due runs from the trigger, claims;
+- :mod:`~tickwork._run_flow`: a due tick through policy, run and finish;
+- :mod:`~tickwork._run_plan`: the policy decisions, as pure functions;
+- :mod:`~tickwork._run_executor`: jitter, retries, timeout, the handler call;
+- :mod:`~tickwork._tick_log`: records of the ticks that did not run;
+- :mod:`~tickwork._store_outage` and :mod:`~tickwork._reconciler`: getting through a
+  store that went away, and re-arming from the store when it is back;
+- :mod:`~tickwork._job_changes`: what pause, resume and the updates do to a job.
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -25,10 +29,10 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
-import attrs
-
+from . import _job_changes as job_changes
 from ._coordination import DEFAULT_LEASE, DEFAULT_SYNC_INTERVAL, Coordinator
-from ._entry import JobEntry, UndecodableSchedule, first_run
+from ._delivery_intake import DeliveryIntake, arm
+from ._entry import JobEntry, first_run
 from ._errors import (
     HandlerNotDefinedError,
     InvalidIntervalError,
@@ -40,54 +44,26 @@ from ._errors import (
     SchedulerAlreadyStartedError,
     SchedulerNotStartedError,
     SchedulerStoppedError,
-    StorageOperationError,
-    TickworkError,
 )
-from ._group_commit import (
-    ConditionalRunWrites,
-    RunWrites,
-    conditional_writes,
-    drain_writes,
-    run_writes,
-)
-from ._invoke import HandlerThreads, call_handler, is_async_callable
+from ._ids import new_execution_id
+from ._invoke import HandlerThreads
 from ._job import Job, JobEvent
-from ._models import (
-    ExecutionRecord,
-    ExecutionStatus,
-    JobData,
-    JobStatus,
-    QueryOptions,
-    build_unchecked,
-    to_execution_status,
-)
+from ._job_table import JobTable
+from ._models import ExecutionRecord, ExecutionStatus, JobStatus, QueryOptions
 from ._plugins import create_store, create_trigger, default_codec
-from ._policy import (
-    DEFAULT_OPTIONS,
-    OPTIONS_KEY,
-    CatchUp,
-    JobOptions,
-    Overlap,
-    options_from_metadata,
-    user_metadata,
-)
-from ._schedules import IntervalSchedule
-from ._ticks import TickSpan, ticks_between
+from ._policy import DEFAULT_OPTIONS, OPTIONS_KEY, JobOptions, Overlap
+from ._reconciler import DEFAULT_RECONCILE_INTERVAL, Reconciler
+from ._run_executor import RunExecutor
+from ._run_flow import RunFlow
+from ._startup import ChangesWhileStopped, StartUp
+from ._store_gateway import CHANGE_ATTEMPTS, StoreCapabilities, StoreGateway
+from ._store_outage import StoreOutage
+from ._tick_log import TickLog
 from ._timeutil import utcnow
 from ._validation import check_job_id
-from .abc import (
-    BulkStore,
-    ClaimingStore,
-    ConditionalUpdateStore,
-    Delivery,
-    DueJobsStore,
-    Schedule,
-    ScheduleCodec,
-    Store,
-    Trigger,
-)
+from .abc import ClaimingStore, Schedule, ScheduleCodec, Store, StoreReadingTrigger, Trigger
 
-__all__ = ["AsyncScheduler", "Handler", "first_run"]
+__all__ = ["AsyncScheduler", "Handler", "first_run", "new_execution_id"]
 
 logger = logging.getLogger("tickwork.scheduler")
 
@@ -98,19 +74,6 @@ Handler = Callable[[JobEvent], Any]
 """A job handler: a plain function (run in a worker thread) or a coroutine function."""
 
 DEFAULT_MAX_WORKERS = 20
-
-#: How many overdue jobs start() gets ready to run (last completion read) before it
-#: reads the rest of the store; the others are armed too but wait for that read.
-DUE_FIRST_PREFETCH = 16
-
-#: Ticks that did not run (coalesced, paused, skipped) are logged one record each up to
-#: this many per occasion; the rest are summed up in one record with a "count".
-TICK_LOG_LIMIT = 100
-
-_JOB_STATUS_OF = {
-    JobStatus.COMPLETED: JobStatus.COMPLETED,
-    ExecutionStatus.TIMED_OUT: JobStatus.FAILED,
-}
 
 
 class AsyncScheduler:
@@ -161,10 +124,9 @@ class AsyncScheduler:
         if codec is not None and not isinstance(codec, ScheduleCodec):
             raise TypeError(f"codec must have encode() and decode() methods; got {codec!r}")
         self._codec: ScheduleCodec = codec if codec is not None else default_codec()
-        self._handler = handler
         if handler is not None and not callable(handler):
             raise TypeError(f"handler must be callable, got {handler!r}")
-        self._handler_is_async = handler is not None and is_async_callable(handler)
+        self._handler = handler
         if not isinstance(max_workers, int) or max_workers < 1:
             raise ValueError(f"max_workers must be a positive int, got {max_workers!r}")
         self._max_workers = max_workers
@@ -174,42 +136,60 @@ class AsyncScheduler:
         self._coordinator = _make_coordinator(
             self._store, self._trigger, coordinate, self.worker_id, claim_lease, sync_interval
         )
-        # After each run: records and job updates, batched when the store can.
-        self._writes: RunWrites = run_writes(self._store)
-        # On a shared store, a run's outcome is written on condition that nobody wrote
-        # the job since it was re-read after the run (None: plain writes).
-        self._conditional_writes: ConditionalRunWrites | None = (
-            conditional_writes(self._writes) if self._shared else None
-        )
-        # The same for changes (pause, options, ...): checked once, as isinstance against
-        # a runtime protocol costs tens of microseconds.
-        self._conditional_store: ConditionalUpdateStore | None = (
-            self._store
-            if self._shared and isinstance(self._store, ConditionalUpdateStore)
-            else None
-        )
-        self._rechecks: dict[str, asyncio.TimerHandle] = {}
-        self._entries: dict[str, JobEntry] = {}
-        self._cancel_reasons: dict[asyncio.Task[None], str] = {}
-        # Changes made while stopped, applied to the store by the next start().
-        self._pending_new: set[str] = set()
-        # Per job, the changes made to it while stopped (replayed on the stored job).
-        self._pending_update: dict[str, list[Callable[[JobEntry], bool]]] = {}
-        self._pending_delete: set[str] = set()
-        # Read-modify-write of one job (a run finishing, a pause, an update) happens
-        # under its lock, so a change made while a run ends is never written over.
-        self._job_locks: dict[str, asyncio.Lock] = {}
+        shared = self._trigger.shared or self._coordinator is not None
+        self._gateway = StoreGateway(self._store, StoreCapabilities.of(self._store, shared=shared))
+        self._table = JobTable(self._codec)
+        self._stopped_changes = ChangesWhileStopped()
+        self._startup = StartUp(self._table, self._gateway, self._trigger)
         self._tasks: set[asyncio.Task[None]] = set()
         self._running = False
         self._starting = False
-        self._executor: HandlerThreads | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running_event: asyncio.Event | None = None
         self._event_loop_of: asyncio.AbstractEventLoop | None = None
+        self._tick_log = TickLog(self.worker_id, self._gateway.save_records)
+        self._executor = RunExecutor(
+            handler or _no_handler, self.worker_id, self._gateway.save_records
+        )
+        self._outage = StoreOutage(self._store, self._recover)
+        self._flow = RunFlow(
+            table=self._table,
+            gateway=self._gateway,
+            executor=self._executor,
+            tick_log=self._tick_log,
+            trigger=self._trigger,
+            coordinator=self._coordinator,
+            outage=self._outage,
+            read_job=self._refresh,
+            is_running=lambda: self._running,
+        )
+        self._intake = DeliveryIntake(
+            table=self._table,
+            flow=self._flow,
+            trigger=self._trigger,
+            coordinator=self._coordinator,
+            outage=self._outage,
+            read_job=self._refresh,
+            spawn=self._spawn,
+            is_running=lambda: self._running,
+        )
+        self._reconciler = Reconciler(
+            store=self._store,
+            due_jobs=self._gateway.caps.due_jobs,
+            table=self._table,
+            trigger=self._trigger,
+            intake=self._intake,
+            coordinator=self._coordinator,
+            outage=self._outage,
+            is_running=lambda: self._running,
+            interval=max(DEFAULT_RECONCILE_INTERVAL, 5 * sync_interval),
+        )
+        if self._coordinator is not None:
+            self._coordinator.watch_outages(self._outage.report, lambda: self._outage.down)
 
     def __repr__(self) -> str:
         state = "running" if self._running else "stopped"
-        return f"AsyncScheduler({state}, jobs={len(self._entries)}, store={self._store!r})"
+        return f"AsyncScheduler({state}, jobs={len(self._table)}, store={self._store!r})"
 
     # -- properties ---------------------------------------------------------------------
 
@@ -239,14 +219,19 @@ class AsyncScheduler:
         return self._coordinator is not None
 
     @property
-    def _shared(self) -> bool:
-        # Other processes may change jobs behind our back: read them from the store.
-        return self._trigger.shared or self._coordinator is not None
-
-    @property
     def handler(self) -> Handler | None:
         """The job handler."""
         return self._handler
+
+    @property
+    def _entries(self) -> dict[str, JobEntry]:
+        # The live job table (tests and benchmarks look into it).
+        return self._table.entries
+
+    @property
+    def _shared(self) -> bool:
+        # Other processes may change jobs behind our back: read them from the store.
+        return self._gateway.caps.shared
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -291,260 +276,69 @@ class AsyncScheduler:
         try:
             await self._store.initialize()
             try:
-                attach = getattr(self._trigger, "attach", None)
-                if callable(attach):
-                    attach(self._store, self._codec)
-                due_first = self._loads_due_first()
-                if not due_first:
-                    await self._load_jobs()
-                self._executor = HandlerThreads(self._max_workers, self._loop)
-                self._running = True
-                await self._trigger.start(self._dispatch)
-                if due_first:
-                    await self._load_due_first()
-                else:
-                    await self._arm_entries(self._entries.values())
-                if self._coordinator is not None and not self._trigger.shared:
-                    self._coordinator.start_polling(self._apply_changes)
+                await self._start_running()
             except BaseException:
-                self._running = False
-                if self._tasks:  # due runs that started while the rest was loading
-                    for task in self._tasks:
-                        task.cancel()
-                    await asyncio.wait(set(self._tasks), timeout=1.0)
-                if self._executor is not None:
-                    self._executor.shutdown(wait=False)
-                    self._executor = None
-                with contextlib.suppress(Exception):
-                    await self._trigger.stop()
-                with contextlib.suppress(Exception):
-                    await self._store.close()
+                await self._abort_start()
                 raise
         finally:
             self._starting = False
         self._event().set()
         logger.info(
             "scheduler started with %d jobs (store %r, trigger %r)",
-            len(self._entries),
+            len(self._table),
             self._store,
             self._trigger,
         )
 
-    async def _load_jobs(self) -> None:
-        for job_id in sorted(self._pending_delete):
-            with contextlib.suppress(JobDataNotFoundError):
-                await self._store.delete_job(job_id)
-        loaded: dict[str, JobEntry] = {}
-        decode = _memoized(self._codec.decode)
-        for data in await self._store.list_jobs():
-            loaded[data.id] = self._entry_from_data(data, decode)
-        for job_id in sorted(self._pending_update):
-            if job_id in loaded:
-                changed = await self._apply_pending(
-                    self._entries[job_id], loaded[job_id], self._pending_update[job_id]
-                )
-                if changed is None:
-                    del loaded[job_id]
-                else:
-                    loaded[job_id] = changed
-        for job_id in sorted(self._pending_new):
-            await self._merge_new(self._entries[job_id], loaded)
-        self._pending_new.clear()
-        self._pending_update.clear()
-        self._pending_delete.clear()
-        self._entries = loaded
-        self._log_quarantined()
+    async def _start_running(self) -> None:
+        if isinstance(self._trigger, StoreReadingTrigger):
+            self._trigger.attach(self._store, self._codec)
+        self._outage.reopen()
+        due_first = self._loads_due_first()
+        if not due_first:
+            await self._startup.load(self._stopped_changes)
+        assert self._loop is not None
+        self._executor.threads = HandlerThreads(self._max_workers, self._loop)
+        self._running = True
+        await self._trigger.start(self._intake.dispatch)
+        if due_first:
+            await self._startup.load_due_first(self._arm_entries)
+        else:
+            await self._arm_entries(self._table)
+        if self._coordinator is not None and not self._trigger.shared:
+            self._coordinator.start_polling(self._apply_changes)
+            self._reconciler.start()
 
-    async def _apply_pending(
-        self, local: JobEntry, stored: JobEntry, changes: list[Callable[[JobEntry], bool]]
-    ) -> JobEntry | None:
-        """Store the changes made to a job while the scheduler was stopped; the job as
-        stored then, or None when it was removed meanwhile.
-
-        Alone on its store, the scheduler's own copy (``local``) is the truth and is
-        written. On a shared store other processes may have run or changed the job
-        since this one stopped: the changes are made again on the stored job and
-        written on condition, as :meth:`_change` does, so that a run done meanwhile is
-        not undone.
-        """
-        if not self._shared:
-            await self._store.update_job(local.to_data())
-            return local
-
-        def replay(entry: JobEntry) -> JobEntry:
-            for change in changes:
-                change(entry)
-            return entry
-
-        try:
-            return await self._write_on_condition(
-                stored, replay, f"the changes made to job {stored.id!r} while stopped"
-            )
-        except JobDataNotFoundError:
-            return None
-
-    async def _write_on_condition(
-        self, stored: JobEntry, make: Callable[[JobEntry], JobEntry | None], what: str
-    ) -> JobEntry:
-        """Write ``make(stored)`` on condition that nobody wrote the job since it was
-        read as ``stored``; after a conflict, read it again and make it again. Returns
-        the job as stored (``stored`` itself when ``make`` gives None: nothing to write).
-
-        :raises JobDataNotFoundError: the job was removed meanwhile.
-        :raises StorageOperationError: other processes wrote the job every time (``what``
-            names what could not be saved).
-        """
-        for _ in range(_CHANGE_ATTEMPTS):
-            seen = stored.updated_at  # before make(), which may change stored in place
-            made = make(stored)
-            if made is None or await self._update_if_unchanged(made.to_data(), seen):
-                return made or stored
-            stored = self._entry_from_data(await self._store.get_job(stored.id))
-        raise StorageOperationError(
-            f"could not save {what}: other processes wrote the job {_CHANGE_ATTEMPTS} times "
-            "in a row while it was being saved"
-        )
+    async def _abort_start(self) -> None:
+        self._running = False
+        if self._tasks:  # due runs that started while the rest was loading
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.wait(set(self._tasks), timeout=1.0)
+        threads, self._executor.threads = self._executor.threads, None
+        if threads is not None:
+            threads.shutdown(wait=False)
+        if self._coordinator is not None:
+            await self._coordinator.stop_polling()
+        await self._reconciler.stop()
+        with contextlib.suppress(Exception):
+            await self._trigger.stop()
+        with contextlib.suppress(Exception):
+            await self._store.close()
 
     def _loads_due_first(self) -> bool:
-        """Whether start() may run overdue jobs before it has read every job: the store
-        can list due jobs, and no change made before start() needs reconciling with
-        the store first. A shared store is no reason to wait: each due run is claimed
-        in the store (which checks its ``next_run`` there) however it was loaded."""
-        return isinstance(self._store, DueJobsStore) and not (
-            self._pending_new or self._pending_update or self._pending_delete
-        )
-
-    async def _load_due_first(self) -> None:
-        """Load and arm the overdue jobs, then read and arm all the others.
-
-        With thousands of jobs stored, reading them all takes a while; the overdue ones
-        start meanwhile. Their last completion is read first (a run needs it, and the
-        store may serve one reader at a time), for a bounded number of them.
-        """
-        assert isinstance(self._store, DueJobsStore)
-        decode = _memoized(self._codec.decode)
-        self._entries = {}
-        due = [self._entry_from_data(d, decode) for d in await self._store.list_due_jobs(utcnow())]
-        for index, entry in enumerate(due):
-            self._entries[entry.id] = entry
-            if index < DUE_FIRST_PREFETCH and entry.wants_to_run and entry.last_run is not None:
-                entry.last_completed_at = await self._last_completion(entry.id)
-                entry.completion_known = True
-            await self._arm_entries([entry])
-        if due:
-            # Let the loop fire the due runs and start their handlers before reading on
-            # (a store answering from memory would otherwise never let go of the loop).
-            for _ in range(3):
-                await asyncio.sleep(0)
-        rest: dict[str, JobEntry] = {}
-        for data in await self._store.list_jobs():
-            if data.id not in self._entries:
-                rest[data.id] = self._entry_from_data(data, decode)
-        self._entries.update(rest)
-        await self._arm_entries(rest.values())
-        self._log_quarantined()
+        return self._startup.loads_due_first(self._stopped_changes)
 
     async def _arm_entries(self, entries: Iterable[JobEntry]) -> None:
         await self._trigger.arm_many(
             (e.id, e.next_run) for e in entries if e.wants_to_run and e.next_run is not None
         )
 
-    def _log_quarantined(self) -> None:
-        quarantined = [e.id for e in self._entries.values() if e.quarantine_reason]
-        if quarantined:
-            logger.error(
-                "%d job(s) are quarantined (their schedule type has no installed codec) "
-                "and left untouched in the store: %s",
-                len(quarantined),
-                ", ".join(repr(i) for i in quarantined[:20]),
-            )
-
-    async def _merge_new(self, entry: JobEntry, loaded: dict[str, JobEntry]) -> None:
-        """Save a job added before start(), reconciling it with a stored one.
-
-        Programs commonly add their jobs before every start. When the store already
-        has the job with the same schedule, the stored state (next and last run) is
-        kept and only the metadata and options are taken over; a different schedule
-        replaces it. On a shared store another process may run the job between our
-        read and our write, so the write is conditional (see :meth:`_change`): a
-        one-off job it ran must not become due again because we wrote back what we
-        had read before its run.
-        """
-        existing = loaded.get(entry.id)
-        if existing is None:
-            try:
-                await self._store.save_job(entry.to_data())
-                loaded[entry.id] = entry
-                return
-            except JobDataAlreadyExistsError:
-                # Another process sharing the store saved it since we listed the jobs:
-                # merge with what it stored, as if we had listed it.
-                existing = self._entry_from_data(await self._store.get_job(entry.id))
-        loaded[entry.id] = await self._write_on_condition(
-            existing,
-            lambda stored: self._merged(stored, entry),
-            f"job {entry.id!r} added before start()",
-        )
-
-    def _merged(self, existing: JobEntry, added: JobEntry) -> JobEntry | None:
-        """What to store for a job added before start() that the store holds as
-        ``existing``; None when the stored job can stay as it is."""
-        if (existing.schedule_type, existing.schedule_config) == (
-            added.schedule_type,
-            added.schedule_config,
-        ):
-            if (existing.metadata, existing.options) == (added.metadata, added.options):
-                return None
-            return attrs.evolve(
-                existing,
-                metadata=added.metadata,
-                options=added.options,
-                updated_at=utcnow(),
-                running={},
-            )
-        logger.info("job %r: the schedule given before start() replaces the stored one", added.id)
-        return attrs.evolve(
-            added,
-            created_at=existing.created_at,
-            last_run=existing.last_run,
-            updated_at=utcnow(),
-            running={},
-        )
-
-    def _entry_from_data(
-        self, data: JobData, decode: Callable[[str, str], Schedule] | None = None
-    ) -> JobEntry:
-        schedule: Schedule
-        options = DEFAULT_OPTIONS
-        try:
-            schedule = (decode or self._codec.decode)(data.schedule_type, data.schedule_config)
-            options = options_from_metadata(data.metadata)
-        except TickworkError as exc:
-            # Never drop or rewrite a job we cannot read: it may belong to a plugin that
-            # is not installed here. It is quarantined and stays in the store untouched.
-            schedule = UndecodableSchedule(data.schedule_type, data.schedule_config, str(exc))
-        entry = JobEntry(
-            id=data.id,
-            schedule=schedule,
-            schedule_type=data.schedule_type,
-            schedule_config=data.schedule_config,
-            metadata=user_metadata(data.metadata),
-            status=data.status,
-            next_run=data.next_run,
-            last_run=data.last_run,
-            created_at=data.created_at,
-            updated_at=data.updated_at,
-            options=options,
-        )
-        if entry.quarantine_reason:
-            entry.metadata = dict(data.metadata)  # written back verbatim, if ever
-            return entry
-        if entry.status == JobStatus.RUNNING:
-            # The process that ran it died mid-run; its due run has not happened.
-            entry.status = JobStatus.PENDING
-        if entry.next_run is None and entry.last_run is None and entry.status == JobStatus.PENDING:
-            entry.next_run = first_run(schedule, utcnow())
-        return entry
+    async def _recover(self) -> str:
+        """After a store outage: re-arm every job from what the store holds."""
+        if not self._running:
+            return "the scheduler is stopping"
+        return await self._reconciler.rearm_all()
 
     async def wait_until_running(self, timeout: float | None = None) -> None:
         """Return once the scheduler is running (at once if it already is).
@@ -562,6 +356,9 @@ class AsyncScheduler:
         With a ``timeout`` (seconds) it returns within about that time: coroutine
         handlers still running are cancelled (their runs are recorded as failed), and
         handlers running in threads are left to finish in the background (logged).
+        Runs that ended during a store outage have their outcome written if the store
+        answers within the wait; otherwise it is logged as lost (those runs are due
+        again at the next start).
 
         :raises SchedulerNotStartedError: the scheduler is not running.
         """
@@ -572,35 +369,43 @@ class AsyncScheduler:
             self._running_event.clear()
         if self._coordinator is not None:
             await self._coordinator.stop_polling()
-        for handle in self._rechecks.values():
-            handle.cancel()
-        self._rechecks.clear()
+        await self._reconciler.stop()
+        self._intake.cancel_all()
         try:
             await self._trigger.stop()
         except Exception:
             logger.exception("stopping the trigger failed")
-        pending = set(self._tasks)
-        if pending:
-            _done, still = await asyncio.wait(pending, timeout=timeout)
-            if still:
-                logger.warning(
-                    "stop(timeout=%s): cancelling %d run(s) still in progress; handlers "
-                    "running in threads cannot be interrupted and finish in the background",
-                    timeout,
-                    len(still),
-                )
-                for task in still:
-                    self._cancel_reasons[task] = "cancelled: the scheduler stopped"
-                    task.cancel()
-                await asyncio.wait(still, timeout=1.0)
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+        await self._wait_for_runs(timeout)
+        threads, self._executor.threads = self._executor.threads, None
+        if threads is not None:
+            threads.shutdown(wait=False, cancel_futures=True)
         try:
-            await drain_writes(self._writes)
+            await self._outage.close()
+            await self._gateway.drain()
             await self._store.close()
         finally:
             logger.info("scheduler stopped")
+
+    async def _wait_for_runs(self, timeout: float | None) -> None:
+        pending = set(self._tasks)
+        if not pending:
+            return
+        if timeout is None and self._outage.down:
+            timeout = _OUTAGE_STOP_WAIT
+        _done, still = await asyncio.wait(pending, timeout=timeout)
+        if not still:
+            return
+        logger.warning(
+            "stop(timeout=%s): cancelling %d run(s) still in progress; handlers "
+            "running in threads cannot be interrupted and finish in the background",
+            timeout,
+            len(still),
+        )
+        for task in still:
+            self._executor.cancel_reasons[task] = "cancelled: the scheduler stopped"
+            task.cancel()
+        await self._outage.close()  # outcomes waiting for the store give up now
+        await asyncio.wait(still, timeout=1.0)
 
     # -- job management -------------------------------------------------------------------
 
@@ -631,19 +436,19 @@ class AsyncScheduler:
         """
         opts = (options or JobOptions()).replace(**option_fields)
         entry = self._new_entry(job_id, schedule, metadata, opts, utcnow())
-        if job_id in self._entries and not self._entries[job_id].removed:
+        known = self._table.get(job_id)
+        if known is not None and not known.removed:
             raise JobAlreadyExistsError(job_id)
         if not self._running:
-            self._entries[job_id] = entry
-            self._pending_new.add(job_id)
-            self._pending_delete.discard(job_id)
+            self._table.entries[job_id] = entry
+            self._stopped_changes.added([job_id])
             return entry.snapshot()
         try:
             await self._store.save_job(entry.to_data())
         except JobDataAlreadyExistsError:
             raise JobAlreadyExistsError(job_id) from None
-        self._entries[job_id] = entry
-        await self._arm(entry)
+        self._table.entries[job_id] = entry
+        await arm(self._trigger, entry)
         return entry.snapshot()
 
     def _new_entry(
@@ -705,20 +510,17 @@ class AsyncScheduler:
                 )
             job_id = item[0]
             entry = self._new_entry(job_id, item[1], item[2] if len(item) == 3 else None, opts, now)
-            known = self._entries.get(job_id)
+            known = self._table.get(job_id)
             if job_id in entries or (known is not None and not known.removed):
                 raise JobAlreadyExistsError(job_id)
             entries[job_id] = entry
         if not self._running:
-            self._entries.update(entries)
-            self._pending_new.update(entries)
-            self._pending_delete.difference_update(entries)
+            self._table.entries.update(entries)
+            self._stopped_changes.added(entries)
             return [entry.snapshot() for entry in entries.values()]
         await self._save_new_jobs(list(entries.values()))
-        self._entries.update(entries)
-        await self._trigger.arm_many(
-            (e.id, e.next_run) for e in entries.values() if e.wants_to_run and e.next_run
-        )
+        self._table.entries.update(entries)
+        await self._arm_entries(entries.values())
         return [entry.snapshot() for entry in entries.values()]
 
     async def _save_new_jobs(self, entries: list[JobEntry]) -> None:
@@ -726,8 +528,9 @@ class AsyncScheduler:
         ones saved so far when one fails, so that it is still all or none)."""
         store = self._store
         try:
-            if isinstance(store, BulkStore):
-                await store.save_jobs([entry.to_data() for entry in entries])
+            bulk = self._gateway.caps.bulk
+            if bulk is not None:
+                await bulk.save_jobs([entry.to_data() for entry in entries])
                 return
             saved: list[str] = []
             try:
@@ -746,20 +549,16 @@ class AsyncScheduler:
         check_job_id(job_id)
         if self._running and self._shared:
             return await self._refresh(job_id)
-        entry = self._entries.get(job_id)
-        if entry is None or entry.removed:
-            raise JobNotFoundError(job_id)
-        return entry
-
-    def _lock(self, job_id: str) -> asyncio.Lock:
-        lock = self._job_locks.get(job_id)
-        if lock is None:
-            lock = self._job_locks[job_id] = asyncio.Lock()
-        return lock
+        return self._table.live(job_id)
 
     async def _changeable(self, job_id: str) -> JobEntry:
         entry = await self._entry(job_id)
         if entry.quarantine_reason:
+            if entry.unreadable:
+                raise InvalidJobDataError(
+                    f"job {job_id!r} cannot be read from the store ({entry.quarantine_reason}); "
+                    "fix or remove its row (remove_job() works)"
+                )
             raise InvalidJobDataError(
                 f"job {job_id!r} is quarantined ({entry.quarantine_reason}); install the "
                 "plugin for its schedule type, or give it a new schedule with "
@@ -775,54 +574,17 @@ class AsyncScheduler:
             else:
                 data = await self._store.get_job(job_id)
         except JobDataNotFoundError:
-            self._forget(job_id)
+            self._table.forget(job_id)
             raise JobNotFoundError(job_id) from None
-        return self._apply(data)
+        return self._table.apply(data)
 
-    def _forget(self, job_id: str) -> None:
-        entry = self._entries.pop(job_id, None)
-        if entry is not None:
-            entry.removed = True
-
-    def _apply(self, data: JobData) -> JobEntry:
-        """Make the in-memory job match what the store holds; keep the live run state."""
-        entry = self._entries.get(data.id)
-        if (
-            entry is not None
-            and not entry.quarantine_reason
-            and (entry.schedule_type, entry.schedule_config)
-            == (data.schedule_type, data.schedule_config)
-        ):
-            try:
-                entry.options = options_from_metadata(data.metadata)
-            except TickworkError:
-                logger.warning("job %r: stored options unreadable; keeping the old ones", data.id)
-            entry.metadata = user_metadata(data.metadata)
-            entry.status = (
-                JobStatus.RUNNING
-                if entry.running and data.status != JobStatus.DISABLED
-                else data.status
-            )
-            entry.next_run, entry.last_run = data.next_run, data.last_run
-            entry.updated_at = data.updated_at
-            entry.removed = False
-            return entry
-        fresh = self._entry_from_data(data)
-        if entry is not None:
-            fresh.running = entry.running
-            fresh.queued = entry.queued
-            fresh.last_completed_at = entry.last_completed_at
-            fresh.completion_known = entry.completion_known
-        self._entries[data.id] = fresh
-        return fresh
-
-    async def _apply_changes(self, changed: list[JobData]) -> None:
+    async def _apply_changes(self, changed: list[Any]) -> None:
         """Bring jobs changed by other processes into this one, and re-arm them."""
         for data in changed:
-            entry = self._apply(data)
+            entry = self._table.apply(data)
             if not entry.running:
-                self._cancel_recheck(entry.id)
-                await self._arm(entry)
+                self._intake.cancel_recheck(entry.id)
+                await arm(self._trigger, entry)
 
     async def get_job(self, job_id: str) -> Job:
         """Return a snapshot of one job.
@@ -836,10 +598,11 @@ class AsyncScheduler:
         if self._running and self._shared:
             stored = await self._store.list_jobs()
             for data in stored:
-                self._apply(data)
-            for gone in set(self._entries) - {d.id for d in stored}:
-                self._forget(gone)
-        return [self._entries[k].snapshot() for k in sorted(self._entries)]
+                self._table.apply(data)
+            for gone in set(self._table.entries) - {d.id for d in stored}:
+                self._table.forget(gone)
+        entries = self._table.entries
+        return [entries[k].snapshot() for k in sorted(entries)]
 
     async def update_job_schedule(self, job_id: str, schedule: Schedule) -> Job:
         """Give a job a new schedule; its next run is computed from it at once.
@@ -850,23 +613,8 @@ class AsyncScheduler:
         :raises JobNotFoundError: no such job.
         """
         schedule_type, config = self._encode(schedule)
-
-        def change(entry: JobEntry) -> bool:
-            now = utcnow()
-            if entry.quarantine_reason:
-                entry.metadata = user_metadata(entry.metadata)
-            entry.schedule, entry.schedule_type, entry.schedule_config = (
-                schedule,
-                schedule_type,
-                config,
-            )
-            entry.next_run = first_run(schedule, now)
-            entry.updated_at = now
-            if entry.status not in (JobStatus.DISABLED, JobStatus.RUNNING):
-                entry.status = JobStatus.PENDING
-            return True
-
-        async with self._lock(job_id):
+        change = job_changes.new_schedule(schedule, schedule_type, config)
+        async with self._table.lock(job_id):
             return (await self._change(job_id, change, quarantined=True)).snapshot()
 
     async def update_job_options(
@@ -878,14 +626,9 @@ class AsyncScheduler:
         :raises JobNotFoundError: no such job.
         :raises InvalidJobDataError: an unknown or invalid option.
         """
-
-        def change(entry: JobEntry) -> bool:
-            entry.options = (options or entry.options).replace(**changes)
-            entry.updated_at = utcnow()
-            return True
-
-        async with self._lock(job_id):
-            return (await self._change(job_id, change)).snapshot()
+        async with self._table.lock(job_id):
+            entry = await self._change(job_id, job_changes.new_options(options, changes))
+            return entry.snapshot()
 
     async def pause_job(self, job_id: str) -> Job:
         """Stop a job from running (status ``disabled``) until :meth:`resume_job`.
@@ -897,14 +640,8 @@ class AsyncScheduler:
         :raises StorageOperationError: on a shared store, other processes kept writing
             the job while the change was being saved.
         """
-
-        def change(entry: JobEntry) -> bool:
-            entry.status = JobStatus.DISABLED
-            entry.updated_at = utcnow()
-            return True
-
-        async with self._lock(job_id):
-            return (await self._change(job_id, change)).snapshot()
+        async with self._table.lock(job_id):
+            return (await self._change(job_id, job_changes.pause)).snapshot()
 
     async def resume_job(self, job_id: str) -> Job:
         """Let a paused job run again, from its next fire time after now.
@@ -915,42 +652,22 @@ class AsyncScheduler:
         :raises StorageOperationError: on a shared store, other processes kept writing
             the job while the change was being saved.
         """
-        paused_ticks: tuple[datetime, datetime] | None = None
-
-        def change(entry: JobEntry) -> bool:
-            nonlocal paused_ticks
-            paused_ticks = None
-            if entry.status != JobStatus.DISABLED:
-                return False
-            now = utcnow()
-            if entry.next_run is not None and entry.next_run <= now:
-                upcoming = entry.schedule.next(now)
-                if upcoming is None and entry.last_run is None:
-                    # A one-off that never ran still runs once: pausing must not lose it.
-                    upcoming = first_run(entry.schedule, now)
-                elif self._running:
-                    paused_ticks = (entry.next_run, now)
-                entry.next_run = upcoming
-            elif entry.next_run is None and entry.last_run is None:
-                entry.next_run = first_run(entry.schedule, now)
-            if entry.running:
-                entry.status = JobStatus.RUNNING
-            elif entry.next_run is None and entry.last_run is not None:
-                entry.status = JobStatus.COMPLETED
-            else:
-                entry.status = JobStatus.PENDING
-            entry.updated_at = now
-            return True
-
-        async with self._lock(job_id):
+        change = job_changes.resume(record_ticks=self._running)
+        async with self._table.lock(job_id):
             entry = await self._change(job_id, change)
-            if paused_ticks is not None:
+            if change.span is not None:
                 # Recorded once the change is stored: a change redone after a conflict
                 # must not record them twice.
-                first, until = paused_ticks
-                await self._log_ticks(
-                    entry, first, until, ExecutionStatus.PAUSED, include_first=True
+                first, until = change.span
+                records = self._tick_log.span(
+                    entry.id,
+                    entry.schedule,
+                    first,
+                    until,
+                    ExecutionStatus.PAUSED,
+                    include_first=True,
                 )
+                await self._tick_log.write(entry.id, records)
             return entry.snapshot()
 
     async def remove_job(self, job_id: str) -> None:
@@ -964,16 +681,12 @@ class AsyncScheduler:
         """
         entry = await self._entry(job_id)
         entry.removed = True
-        self._job_locks.pop(job_id, None)
+        self._table.drop_lock(job_id)
         if not self._running:
-            del self._entries[job_id]
-            self._pending_update.pop(job_id, None)
-            if job_id in self._pending_new:
-                self._pending_new.discard(job_id)
-            else:
-                self._pending_delete.add(job_id)
+            del self._table.entries[job_id]
+            self._stopped_changes.removed(job_id)
             return
-        self._cancel_recheck(job_id)
+        self._intake.cancel_recheck(job_id)
         await self._trigger.disarm(job_id)
         others = set(entry.running) - {asyncio.current_task()}
         if others:
@@ -992,8 +705,8 @@ class AsyncScheduler:
             if not self._shared:
                 raise JobNotFoundError(job_id) from None
         finally:
-            if self._entries.get(job_id) is entry:
-                del self._entries[job_id]
+            if self._table.get(job_id) is entry:
+                del self._table.entries[job_id]
 
     async def run_job_now(self, job_id: str) -> str:
         """Start one run of the job now, outside its schedule; return its execution id.
@@ -1009,14 +722,13 @@ class AsyncScheduler:
         if not self._running or self._loop is None:
             raise SchedulerNotStartedError()
         execution_id = new_execution_id()
-        self._spawn(self._manual_run(entry, utcnow(), execution_id))
+        self._spawn(self._flow.manual_run(entry, utcnow(), execution_id))
         return execution_id
 
     async def _change(
-        self, job_id: str, change: Callable[[JobEntry], bool], *, quarantined: bool = False
+        self, job_id: str, change: job_changes.Change, *, quarantined: bool = False
     ) -> JobEntry:
-        """Apply ``change`` to the job (it returns False when there is nothing to save),
-        save it and bring the trigger in line with it.
+        """Apply ``change`` to the job, save it and bring the trigger in line with it.
 
         With a shared store the job is read first and written on condition that no
         other process wrote it since (:class:`~tickwork.abc.ConditionalUpdateStore`):
@@ -1025,55 +737,31 @@ class AsyncScheduler:
 
         :raises StorageOperationError: other processes wrote the job every time.
         """
-        for _ in range(_CHANGE_ATTEMPTS):
-            entry = await (self._entry(job_id) if quarantined else self._changeable(job_id))
-            seen = entry.updated_at
-            if not change(entry):
-                return entry
-            if not self._running:
-                if job_id not in self._pending_new:  # (a new job is saved whole anyway)
-                    self._pending_update.setdefault(job_id, []).append(change)
-                return entry
-            if await self._persist_change(entry, seen):
-                return entry
-            logger.debug("job %r: written by another process meanwhile; changing it again", job_id)
-        raise StorageOperationError(
-            f"could not change job {job_id!r}: other processes wrote it {_CHANGE_ATTEMPTS} "
-            "times in a row while this change was being saved; nothing was changed"
-        )
+        read = self._entry if quarantined else self._changeable
+        if not self._running:
+            entry = await read(job_id)
+            if change(entry):
+                self._stopped_changes.changed(job_id, change)
+            return entry
+        wrote: list[bool] = [False]
 
-    async def _persist_change(self, entry: JobEntry, seen: datetime) -> bool:
-        """Save a changed job and bring the trigger in line with it; False, and nothing
-        saved, when the stored job is no longer the one read at ``seen``."""
-        data = entry.to_data()
+        def make(entry: JobEntry) -> Any:
+            wrote[0] = change(entry)
+            return entry.to_data() if wrote[0] else None
+
         try:
-            if not await self._update_if_unchanged(data, seen):
-                return False
+            entry = await self._gateway.write_on_condition(
+                lambda: read(job_id), _updated_at, make, f"the change to job {job_id!r}"
+            )
         except JobDataNotFoundError:
-            self._forget(entry.id)
-            raise JobNotFoundError(entry.id) from None
-        if self._coordinator is not None:
-            self._coordinator.note_saved(data)
-        if not entry.running or entry.options.overlap != Overlap.SKIP:
-            await self._arm(entry)
-        return True
-
-    async def _update_if_unchanged(self, data: JobData, seen: datetime) -> bool:
-        """Write ``data`` over the stored job if nobody wrote it since ``seen``.
-
-        Only a shared store can be written behind our back; without the capability
-        the write is unconditional (and a concurrent write can be undone).
-        """
-        if self._conditional_store is not None:
-            return await self._conditional_store.update_job_if(data, seen)
-        await self._store.update_job(data)
-        return True
-
-    async def _arm(self, entry: JobEntry) -> None:
-        if entry.wants_to_run and entry.next_run is not None:
-            await self._trigger.arm(entry.id, entry.next_run)
-        else:
-            await self._trigger.disarm(entry.id)
+            self._table.forget(job_id)
+            raise JobNotFoundError(job_id) from None
+        if wrote[0]:
+            if self._coordinator is not None:
+                self._coordinator.note_saved(entry.to_data())
+            if not entry.running or entry.options.overlap != Overlap.SKIP:
+                await arm(self._trigger, entry)
+        return entry
 
     async def run_history(
         self, job_id: str, options: QueryOptions | None = None
@@ -1084,7 +772,7 @@ class AsyncScheduler:
             raise SchedulerNotStartedError()
         return await self._store.list_executions(job_id, options)
 
-    # -- due runs -------------------------------------------------------------------------
+    # -- tasks ----------------------------------------------------------------------------
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         assert self._loop is not None
@@ -1092,652 +780,20 @@ class AsyncScheduler:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _dispatch(self, delivery: Delivery) -> None:
-        """Called by the trigger on the loop for each due run; returns at once."""
-        if self._loop is None or not self._running:
-            return
-        self._spawn(self._handle_delivery(delivery))
 
-    async def _handle_delivery(self, delivery: Delivery) -> None:
-        job_id, scheduled_at = delivery.job_id, delivery.scheduled_at
-        try:
-            entry = await self._wanted_entry(job_id, scheduled_at)
-        except Exception:
-            logger.exception("job %r: could not load it for its run at %s", job_id, scheduled_at)
-            await _settle(delivery.nak)
-            return
-        try:
-            if entry is not None:
-                await self._on_due(entry, scheduled_at)
-        finally:
-            if self._coordinator is not None and entry is not None and not entry.running:
-                await self._coordinator.release(job_id, scheduled_at)
-            await _settle(delivery.ack)
+#: How long stop() waits for runs whose outcome waits for a store that is down.
+_OUTAGE_STOP_WAIT = 10.0
 
-    async def _wanted_entry(self, job_id: str, scheduled_at: datetime) -> JobEntry | None:
-        """The job to run for this delivery, or None when the delivery is stale."""
-        entry: JobEntry | None
-        if self._coordinator is not None:
-            local = self._entries.get(job_id)
-            if self._coordinator.holds(job_id, scheduled_at) or (
-                local is not None and scheduled_at in local.running.values()
-            ):
-                return None  # a second delivery of a run we are doing (or finishing)
-            claimed = await self._coordinator.claim(job_id, scheduled_at)
-            if claimed is None:
-                await self._lost_claim(job_id, scheduled_at)
-                return None
-            entry = self._apply(claimed)
-        elif self._trigger.shared:
-            try:
-                entry = await self._refresh(job_id)
-            except JobNotFoundError:
-                logger.debug("job %r: dropping a due run of a removed job", job_id)
-                return None
-        else:
-            entry = self._entries.get(job_id)
-        if entry is None or not entry.wants_to_run or scheduled_at in entry.running.values():
-            return None
-        if entry.next_run != scheduled_at:
-            logger.debug(
-                "job %r: dropping a stale run for %s (next run is %s)",
-                job_id,
-                scheduled_at,
-                entry.next_run,
-            )
-            return None
-        return entry
-
-    async def _lost_claim(self, job_id: str, scheduled_at: datetime) -> None:
-        """Another process runs (or ran) this job; follow what the store says."""
-        try:
-            entry = await self._refresh(job_id)
-        except JobNotFoundError:
-            await self._trigger.disarm(job_id)
-            return
-        if entry.next_run == scheduled_at and entry.wants_to_run:
-            # Someone holds the claim and is still running it. Ask again when their
-            # lease would run out: if they died, we take over then.
-            assert self._coordinator is not None
-            self._recheck_later(job_id, scheduled_at, self._coordinator.lease.total_seconds())
-        elif not entry.running:
-            await self._arm(entry)
-
-    def _recheck_later(self, job_id: str, scheduled_at: datetime, delay: float) -> None:
-        loop = self._loop
-        if loop is None:
-            return
-        self._cancel_recheck(job_id)
-        self._rechecks[job_id] = loop.call_later(
-            delay, self._recheck, _RecheckDelivery(job_id, scheduled_at)
-        )
-
-    def _recheck(self, delivery: Delivery) -> None:
-        self._rechecks.pop(delivery.job_id, None)
-        self._dispatch(delivery)
-
-    def _cancel_recheck(self, job_id: str) -> None:
-        handle = self._rechecks.pop(job_id, None)
-        if handle is not None:
-            handle.cancel()
-
-    async def _on_due(self, entry: JobEntry, tick: datetime) -> None:
-        """Apply the job's policy to a due tick: overlap, catch-up, misfire, then run."""
-        if entry.running and not await self._admit_overlap(entry, tick):
-            return
-        opts = entry.options
-        now = utcnow()
-        to_run = [tick]
-        await self._log_dst_skips(entry, tick, now)
-        following = entry.schedule.next(tick)
-        if following is not None and following <= now:
-            overdue = ticks_between(
-                entry.schedule, tick, now, keep=max(opts.max_catch_up, TICK_LOG_LIMIT)
-            )
-        else:  # the usual case, on time: no tick after this one has passed yet
-            overdue = _NO_TICKS
-        if overdue.count:
-            # Several ticks passed while nothing ran them (downtime): one run, or a
-            # bounded series of runs, stands for them all; the rest are coalesced.
-            known = [tick, *overdue.first]
-            if overdue.last is not None and overdue.last not in known:
-                known.append(overdue.last)
-            if opts.catch_up == CatchUp.LATEST:
-                to_run = [known[-1]]
-            elif opts.catch_up == CatchUp.ALL:
-                to_run = known[: opts.max_catch_up]
-            coalesced = [t for t in known if t not in to_run]
-            await self._log(
-                entry,
-                coalesced,
-                ExecutionStatus.COALESCED,
-                overdue.count + 1 - len(to_run),
-                at_least=overdue.truncated,
-            )
-        ran = False
-        for when in to_run:
-            if not entry.wants_to_run and ran:
-                break
-            grace = opts.misfire_grace_time
-            if grace is not None and utcnow() - when > grace:
-                await self._log(entry, [when], ExecutionStatus.MISSED, 1)
-                continue
-            ran = True
-            await self._run_tick(entry, when)
-        if not ran:
-            await self._reschedule_without_run(entry)
-
-    async def _admit_overlap(self, entry: JobEntry, tick: datetime) -> bool:
-        """A tick is due while the job runs: may it run now? (Records it if not.)"""
-        policy = entry.options.overlap
-        if policy == Overlap.ALLOW and len(entry.running) < entry.options.max_instances:
-            return True
-        if policy == Overlap.CANCEL_RUNNING:
-            victims = list(entry.running)
-            for task in victims:
-                self._cancel_reasons[task] = f"cancelled: superseded by the run due at {tick}"
-                task.cancel()
-            await asyncio.wait(victims)
-            return True
-        if policy == Overlap.QUEUE_ONE and entry.queued is None:
-            entry.queued = tick
-        else:
-            await self._log(entry, [tick], ExecutionStatus.SKIPPED_OVERLAP, 1)
-        if policy != Overlap.SKIP and entry.next_run == tick:
-            # In these modes the chain moves on when a tick comes due, run or not.
-            entry.next_run = entry.schedule.next(tick)
-            if self._shared:
-                entry.updated_at = utcnow()  # a new version for conditional writers
-                await self._save_job_state(entry)
-            await self._arm_next(entry)
-        return False
-
-    async def _manual_run(self, entry: JobEntry, tick: datetime, execution_id: str) -> None:
-        if entry.running and not await self._admit_overlap(entry, tick):
-            return
-        await self._run_tick(entry, tick, manual=True, execution_id=execution_id)
-
-    async def _reschedule_without_run(self, entry: JobEntry) -> None:
-        """Every due tick was missed or coalesced: move on to the next one after now."""
-        now = utcnow()
-        entry.next_run = entry.schedule.next(now)
-        if entry.next_run is not None:
-            await self._log_dst_skips(entry, now, entry.next_run)
-        entry.updated_at = now
-        await self._save_job_state(entry)
-        if self._running and entry.wants_to_run and not entry.running:
-            await self._arm_next(entry)
-
-    async def _run_tick(
-        self,
-        entry: JobEntry,
-        tick: datetime,
-        *,
-        manual: bool = False,
-        execution_id: str | None = None,
-    ) -> None:
-        """Run the handler for one tick, with jitter, timeout and retries; record each
-        attempt; then save the job's state and arm its next run."""
-        task = asyncio.current_task()
-        assert task is not None
-        opts = entry.options
-        previous_status = entry.status
-        entry.running[task] = tick
-        entry.status = JobStatus.RUNNING
-        if opts.overlap != Overlap.SKIP and not manual:
-            # The next tick is armed now, so it can come due while this run goes on.
-            entry.next_run = entry.schedule.next(tick)
-            if self._shared:
-                entry.updated_at = utcnow()  # a new version for conditional writers
-                await self._save_job_state(entry)
-            await self._arm_next(entry)
-        if not entry.completion_known and entry.last_run is not None:
-            entry.last_completed_at = await self._last_completion(entry.id)
-        entry.completion_known = True
-        jitter = timedelta(0)
-        if opts.jitter:
-            jitter = opts.jitter * random.random()
-        cancelled: str | None = None
-        status: JobStatus | ExecutionStatus = JobStatus.FAILED
-        started = ended = utcnow()
-        attempts = opts.retry.max_attempts if opts.retry else 1
-        for attempt in range(1, attempts + 1):
-            try:
-                if attempt == 1 and jitter:
-                    await asyncio.sleep(jitter.total_seconds())
-                elif attempt > 1 and opts.retry is not None:
-                    await asyncio.sleep(opts.retry.delay_before(attempt).total_seconds())
-            except asyncio.CancelledError:
-                cancelled = self._cancel_reasons.pop(task, "cancelled")
-                break
-            started = utcnow()
-            event = JobEvent(
-                id=entry.id,
-                metadata=entry.metadata,
-                schedule=entry.schedule,
-                scheduled_at=tick,
-                started_at=started,
-                last_completed_at=entry.last_completed_at,
-                execution_id=(
-                    execution_id if attempt == 1 and execution_id else new_execution_id()
-                ),
-                job=entry.snapshot(),
-                attempt=attempt,
-                jitter=jitter,
-                manual=manual,
-            )
-            error: str | None
-            try:
-                if self._coordinator is not None and not manual:
-                    async with self._coordinator.held(entry.id):
-                        status, error = await self._call(event, opts.timeout)
-                else:
-                    status, error = await self._call(event, opts.timeout)
-            except asyncio.CancelledError:
-                cancelled = self._cancel_reasons.pop(task, "cancelled")
-                status, error = JobStatus.FAILED, cancelled
-            ended = utcnow()
-            await self._save_record(entry, event, status, error, ended)
-            if status == JobStatus.COMPLETED or cancelled:
-                break
-        try:
-            interrupted = not self._running and cancelled is not None
-            await self._finish(
-                entry, task, tick, previous_status, status, started, ended, manual, interrupted
-            )
-        finally:
-            if self._coordinator is not None and not manual and not entry.running:
-                await self._coordinator.release(entry.id, tick)
-        if cancelled:
-            raise asyncio.CancelledError(cancelled)
-        if entry.queued is not None and not entry.running and entry.wants_to_run:
-            queued, entry.queued = entry.queued, None
-            await self._run_tick(entry, queued)
-
-    async def _call(
-        self, event: JobEvent, timeout: timedelta | None
-    ) -> tuple[JobStatus | ExecutionStatus, str | None]:
-        return await call_handler(
-            self._handler, self._handler_is_async, event, self._executor, timeout
-        )
-
-    async def _save_record(
-        self,
-        entry: JobEntry,
-        event: JobEvent,
-        status: JobStatus | ExecutionStatus,
-        error: str | None,
-        ended: datetime,
-    ) -> None:
-        metadata = {
-            "scheduled_at": event.scheduled_at.isoformat(),
-            "worker": self.worker_id,
-            "attempt": str(event.attempt),
-        }
-        if event.manual:
-            metadata["manual"] = "true"
-        if event.jitter:
-            metadata["jitter"] = str(event.jitter.total_seconds())
-        # One per run: built without the converters, whose checks these values (times
-        # from utcnow, statuses as enums, a fresh dict of strings) pass by construction.
-        record = build_unchecked(
-            ExecutionRecord,
-            (
-                entry.id,
-                event.execution_id,
-                event.started_at,
-                ended,
-                ended - event.started_at,
-                to_execution_status(status),
-                error,
-                metadata,
-            ),
-        )
-        try:
-            await self._writes.save_execution(record)
-        except Exception:
-            logger.exception("job %r: saving its execution record failed", entry.id)
-
-    async def _finish(
-        self,
-        entry: JobEntry,
-        task: asyncio.Task[None],
-        tick: datetime,
-        previous_status: JobStatus,
-        status: JobStatus | ExecutionStatus,
-        started: datetime,
-        ended: datetime,
-        manual: bool,
-        interrupted: bool = False,
-    ) -> None:
-        """Save the job's state after a run and arm what comes next.
-
-        A run cut short because the scheduler stopped (``interrupted``) keeps the job
-        due at ``tick``: the next start runs it again rather than losing it.
-        """
-        async with self._lock(entry.id):
-            entry.running.pop(task, None)
-            seen: datetime | None = None  # the job's version as re-read after the run
-            if self._shared and not entry.removed:
-                # Another process may have changed or removed the job during the run; the
-                # next run follows what is stored now, not what we started with.
-                try:
-                    entry = await self._refresh(entry.id)
-                    seen = entry.updated_at
-                except JobNotFoundError:
-                    entry.removed = True
-                except Exception:
-                    logger.warning("job %r: could not re-read it after its run", entry.id)
-            outcome = _JOB_STATUS_OF.get(status, JobStatus.FAILED)
-            rearm = False
-            if interrupted:
-                if not manual:
-                    entry.next_run = tick
-                outcome = JobStatus.PENDING
-            elif manual:
-                if entry.next_run is None or entry.next_run <= ended:
-                    rearm = entry.next_run is not None or entry.last_run is None
-            else:
-                rearm = entry.options.overlap == Overlap.SKIP
-            if rearm and not manual and not isinstance(entry.schedule, IntervalSchedule):
-                # Ticks of a fixed grid (cron, start-at) that came due while this run went on
-                # were skipped (overlap="skip"). An interval counts from the end of the run,
-                # so none of its ticks can fall inside one.
-                await self._log_ticks(
-                    entry,
-                    tick,
-                    ended,
-                    ExecutionStatus.SKIPPED_OVERLAP,
-                    include_first=False,
-                    after=started,
-                )
-
-            if rearm:
-                try:
-                    # Never before the tick: a run that started early (a trigger or clock
-                    # ahead of ours, a clock stepped back) would otherwise end before its
-                    # tick, and a fixed grid would hand back that tick and run it twice.
-                    entry.next_run = entry.schedule.next(max(ended, tick))
-                except Exception as exc:
-                    logger.error(
-                        "job %r: its schedule failed to compute the next run: %s", entry.id, exc
-                    )
-                    entry.next_run = None
-                    outcome = JobStatus.RESCHEDULING_FAILED
-            if rearm and entry.next_run is not None:
-                await self._log_dst_skips(entry, ended, entry.next_run)
-            entry.last_run = max(started, entry.last_run) if entry.last_run else started
-            entry.last_completed_at = ended
-            entry.updated_at = ended
-            # A pause (or removal) during the run wins over the run's outcome.
-            paused = entry.status == JobStatus.DISABLED or previous_status == JobStatus.DISABLED
-            if paused:
-                entry.status = JobStatus.DISABLED
-            elif entry.running:
-                entry.status = JobStatus.RUNNING
-            else:
-                entry.status = outcome
-            if entry.removed:
-                return
-            saved = await self._save_outcome(entry, seen)
-            if saved is None:
-                return
-            entry = saved
-            # A shared trigger takes arms until its stop is complete: re-arming while
-            # stopping keeps the chain going for the other workers.
-            keep_going = self._running or self._trigger.shared
-            if rearm and keep_going and entry.wants_to_run and not entry.running:
-                await self._arm_next(entry)
-
-    async def _save_outcome(self, entry: JobEntry, seen: datetime | None) -> JobEntry | None:
-        """Save the job's state after a run; the job to arm, or None when it must not be
-        armed (see :meth:`_save_job_state`).
-
-        On a shared store the state is written on condition that the job is still the
-        version re-read after the run (``seen``). When another process stored a change
-        in between, the outcome is merged into that change (a pause stays paused, a new
-        schedule keeps the next run it computed) and written again. After
-        ``_CHANGE_ATTEMPTS`` losses it is written over the change: a run's outcome must
-        be saved, or the run would be due again.
-        """
-        if seen is None or self._conditional_writes is None:
-            return entry if await self._save_job_state(entry) else None
-        for _ in range(_CHANGE_ATTEMPTS):
-            try:
-                return entry if await self._save_job_state(entry, seen) else None
-            except _JobChanged:
-                pass
-            logger.debug("job %r: changed elsewhere as its run ended; merging", entry.id)
-            try:
-                merged = await self._merge_outcome(entry)
-            except JobNotFoundError:
-                logger.info("job %r was removed during its run; not rescheduling it", entry.id)
-                return None
-            if merged is None:
-                break
-            entry, seen = merged
-        logger.warning(
-            "job %r: other processes kept writing it while its run's outcome was saved; "
-            "saving the outcome over their change",
-            entry.id,
-        )
-        return entry if await self._save_job_state(entry) else None
-
-    async def _merge_outcome(self, entry: JobEntry) -> tuple[JobEntry, datetime] | None:
-        """Re-read a job whose outcome lost to a change stored meanwhile, and carry the
-        outcome over to it; with the version read. None when the re-read failed.
-
-        :raises JobNotFoundError: the job was removed.
-        """
-        next_run, last_run, status = entry.next_run, entry.last_run, entry.status
-        schedule = (entry.schedule_type, entry.schedule_config)
-        try:
-            fresh = await self._refresh(entry.id)
-        except JobNotFoundError:
-            raise
-        except Exception:  # a store error: the caller writes the outcome as it is
-            logger.warning("job %r: could not re-read it after a conflict", entry.id)
-            return None
-        seen = fresh.updated_at
-        if (fresh.schedule_type, fresh.schedule_config) == schedule:
-            fresh.next_run = next_run  # else: the new schedule's next run stands
-        if last_run is not None and (fresh.last_run is None or fresh.last_run < last_run):
-            fresh.last_run = last_run
-        if fresh.status != JobStatus.DISABLED:  # a pause stored meanwhile stays
-            fresh.status = JobStatus.PENDING if status == JobStatus.DISABLED else status
-        fresh.updated_at = utcnow()
-        return fresh, seen
-
-    async def _save_job_state(self, entry: JobEntry, seen: datetime | None = None) -> bool:
-        """Persist the job; False when it must not be armed.
-
-        False when the job turned out to be removed, and, with a shared store, when
-        the save kept failing: the store is the truth other workers (and our own next
-        delivery) check, so arming a time it does not hold would only be dropped as
-        stale. The job then stays due at its old time for the next start, a reconciler
-        or another worker to pick up. In a single process the in-memory job is the
-        truth: it is armed anyway and the failure is logged.
-        """
-        attempts = 3 if self._shared else 1
-        for attempt in range(1, attempts + 1):
-            try:
-                data = entry.to_data()
-                if seen is None or self._conditional_writes is None:
-                    await self._writes.update_job(data)
-                elif not await self._conditional_writes.update_job_if(data, seen):
-                    raise _JobChanged(entry.id)
-                if self._coordinator is not None:
-                    self._coordinator.note_saved(data)
-                return True
-            except _JobChanged:
-                raise
-            except JobDataNotFoundError:
-                logger.info("job %r was removed during its run; not rescheduling it", entry.id)
-                self._forget(entry.id)
-                return False
-            except Exception:
-                if attempt < attempts:
-                    await asyncio.sleep(0.2 * attempt)
-                    continue
-                logger.exception(
-                    "job %r: saving its state failed; %s",
-                    entry.id,
-                    "it stays due at its stored time"
-                    if self._shared
-                    else f"it stays scheduled for {entry.next_run}",
-                )
-        return not self._shared
-
-    async def _arm_next(self, entry: JobEntry) -> None:
-        if entry.next_run is None:
-            return
-        try:
-            await self._trigger.arm(entry.id, entry.next_run)
-        except Exception:
-            logger.exception("job %r: arming its next run at %s failed", entry.id, entry.next_run)
-            await self._mark_rescheduling_failed(entry)
-
-    async def _mark_rescheduling_failed(self, entry: JobEntry) -> None:
-        """Record that the job's next run is not armed, so it can be found and repaired."""
-        entry.status = JobStatus.RESCHEDULING_FAILED
-        entry.updated_at = utcnow()
-        try:
-            await self._store.update_job(entry.to_data())
-        except Exception:
-            logger.exception("job %r: recording rescheduling_failed failed too", entry.id)
-
-    async def _log_dst_skips(self, entry: JobEntry, after: datetime, until: datetime) -> None:
-        """Record the fire times a schedule skipped for daylight saving (cron's
-        ``on_gap="skip"``): schedules that can skip say so with ``skipped_between``."""
-        skipped_between = getattr(entry.schedule, "skipped_between", None)
-        if not callable(skipped_between):
-            return
-        try:
-            skipped: list[datetime] = skipped_between(after, until)
-        except Exception:
-            logger.warning("job %r: listing daylight-saving skips failed", entry.id, exc_info=True)
-            return
-        if skipped:
-            await self._log(entry, skipped, ExecutionStatus.DST_SKIPPED, len(skipped))
-
-    async def _log_ticks(
-        self,
-        entry: JobEntry,
-        first: datetime,
-        until: datetime,
-        status: ExecutionStatus,
-        *,
-        include_first: bool,
-        after: datetime | None = None,
-    ) -> None:
-        """Record the ticks from ``first`` to ``until`` (only those after ``after``)."""
-        if not include_first:
-            following = entry.schedule.next(first)
-            if following is None or following > until:
-                return  # after almost every run: nothing was skipped
-        span = ticks_between(entry.schedule, first, until, keep=TICK_LOG_LIMIT)
-        ticks = ([first] if include_first else []) + span.first
-        total = span.count + (1 if include_first else 0)
-        if after is not None:
-            before = sum(1 for t in ticks if t <= after)
-            ticks = [t for t in ticks if t > after]
-            total -= before
-        await self._log(entry, ticks, status, total, at_least=span.truncated)
-
-    async def _log(
-        self,
-        entry: JobEntry,
-        ticks: list[datetime],
-        status: ExecutionStatus,
-        total: int,
-        *,
-        at_least: bool = False,
-    ) -> None:
-        """Record intended runs that did not run: one record per tick up to the limit,
-        then one record that counts the rest."""
-        if total <= 0:
-            return
-        shown = ticks[:TICK_LOG_LIMIT]
-        records = [self._tick_record(entry, t, status) for t in shown]
-        rest = total - len(shown)
-        if rest > 0:
-            last = self._tick_record(entry, shown[-1] if shown else utcnow(), status)
-            last.metadata["count"] = str(rest)
-            more = "at least " if at_least else ""
-            last.metadata["note"] = f"{more}{rest} more tick(s) not listed one by one"
-            records.append(last)
-        for record in records:
-            try:
-                await self._store.save_execution(record)
-            except Exception:
-                logger.exception("job %r: saving a %s record failed", entry.id, status.value)
-        logger.info("job %r: %d tick(s) %s", entry.id, total, status.value)
-
-    def _tick_record(
-        self, entry: JobEntry, tick: datetime, status: ExecutionStatus
-    ) -> ExecutionRecord:
-        return ExecutionRecord(
-            job_id=entry.id,
-            execution_id=new_execution_id(),
-            start_time=tick,
-            end_time=tick,
-            duration=timedelta(0),
-            status=status,
-            error=None,
-            metadata={"scheduled_at": tick.isoformat(), "worker": self.worker_id},
-        )
-
-    async def _last_completion(self, job_id: str) -> datetime | None:
-        """When the job last finished, for jobs loaded from the store (once per job)."""
-        try:
-            records = await self._store.list_executions(
-                job_id,
-                QueryOptions(limit=1, sort_by="end_time", sort_desc=True),
-            )
-        except Exception:
-            logger.debug("job %r: could not read its last completion", job_id, exc_info=True)
-            return None
-        return records[0].end_time if records else None
+# Kept for code that imported it from here.
+_CHANGE_ATTEMPTS = CHANGE_ATTEMPTS
 
 
-_NO_TICKS = TickSpan([], None, 0, False)
-
-# How often a change is read and made again when other processes keep writing the job.
-_CHANGE_ATTEMPTS = 5
+def _updated_at(entry: JobEntry) -> datetime:
+    return entry.updated_at
 
 
-class _JobChanged(Exception):
-    """A conditional write lost: another process wrote the job since it was read."""
-
-
-_UUID4_MASK = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
-_UUID4_BITS = (0x4 << 76) | (0x2 << 62)
-
-
-def new_execution_id() -> str:
-    """A random version-4 UUID as 32 hex digits, like ``uuid.uuid4().hex``.
-
-    Made from :func:`random.getrandbits` rather than ``os.urandom``: an execution id
-    must be unique, not unguessable, and this is several times cheaper, which counts at
-    thousands of runs a second. (The generator is re-seeded in forked children.)
-    """
-    return f"{(random.getrandbits(128) & _UUID4_MASK) | _UUID4_BITS:032x}"
-
-
-class _RecheckDelivery:
-    """A due run the scheduler re-offers itself (a claim held elsewhere may expire)."""
-
-    __slots__ = ("job_id", "scheduled_at")
-
-    def __init__(self, job_id: str, scheduled_at: datetime) -> None:
-        self.job_id = job_id
-        self.scheduled_at = scheduled_at
-
-    async def ack(self) -> None:
-        return None
-
-    async def nak(self) -> None:
-        return None
+def _no_handler(event: JobEvent) -> None:
+    raise HandlerNotDefinedError()
 
 
 def _make_coordinator(
@@ -1751,11 +807,7 @@ def _make_coordinator(
     if coordinate is None:
         # A shared trigger (NATS) already hands each due run to one worker, and redelivers
         # it on its own terms; claims on top would only add round trips and delays.
-        coordinate = (
-            isinstance(store, ClaimingStore)
-            and bool(getattr(store, "shared", False))
-            and not trigger.shared
-        )
+        coordinate = isinstance(store, ClaimingStore) and store.shared and not trigger.shared
     if not coordinate:
         return None
     if not isinstance(store, ClaimingStore):
@@ -1764,13 +816,6 @@ def _make_coordinator(
             f"{type(store).__name__} cannot"
         )
     return Coordinator(store, owner, lease=lease, sync_interval=sync_interval)
-
-
-async def _settle(step: Callable[[], Awaitable[None]]) -> None:
-    try:
-        await step()
-    except Exception:
-        logger.exception("acknowledging a delivery failed")
 
 
 def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
@@ -1817,22 +862,3 @@ def _resolve_trigger(trigger: Trigger | str, options: Mapping[str, Any] | None) 
     if options:
         raise TypeError("trigger_options apply only when trigger is a name")
     return trigger
-
-
-def _memoized(decode: Callable[[str, str], Schedule]) -> Callable[[str, str], Schedule]:
-    """``decode`` remembering its results while one batch of jobs is loaded.
-
-    Schedules are immutable values, so jobs with the same stored schedule can share one
-    object: loading thousands of jobs on a handful of schedules parses each only once
-    (and keeps one copy in memory). Errors are not remembered; they are re-raised.
-    """
-    seen: dict[tuple[str, str], Schedule] = {}
-
-    def cached(schedule_type: str, config: str) -> Schedule:
-        key = (schedule_type, config)
-        schedule = seen.get(key)
-        if schedule is None:
-            schedule = seen[key] = decode(schedule_type, config)
-        return schedule
-
-    return cached

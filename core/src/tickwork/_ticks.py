@@ -8,7 +8,7 @@ import attrs
 
 from ._errors import InvalidScheduleTimeError
 from ._timeutil import as_utc, utcnow
-from .abc import Schedule
+from .abc import FirstRunSchedule, Schedule
 
 __all__ = ["TickSpan", "preview", "ticks_between"]
 
@@ -26,8 +26,9 @@ def preview(schedule: Schedule, start: datetime | None = None, count: int = 10) 
         raise InvalidScheduleTimeError(start, "preview start")
     at = utcnow() if start is None else as_utc(start)
     times: list[datetime] = []
-    first = getattr(schedule, "first_run", None)
-    current = first(at) if callable(first) else schedule.next(at)
+    current = (
+        schedule.first_run(at) if isinstance(schedule, FirstRunSchedule) else schedule.next(at)
+    )
     while current is not None and len(times) < count:
         times.append(current)
         current = schedule.next(current)

@@ -26,9 +26,13 @@ __all__ = [
     "Dispatch",
     "DueJobsStore",
     "FinishingStore",
+    "FirstRunSchedule",
+    "GapSkippingSchedule",
+    "RunChainTrigger",
     "Schedule",
     "ScheduleCodec",
     "Store",
+    "StoreReadingTrigger",
     "Trigger",
 ]
 
@@ -37,9 +41,10 @@ __all__ = [
 class Schedule(Protocol):
     """When a job fires.
 
-    Schedules are immutable values (``==`` and ``hash`` work). A schedule may also
-    define ``first_run(now) -> datetime | None`` when its first fire time is not simply
-    ``next(now)`` (a one-off time in the past still fires once, immediately).
+    Schedules are immutable values (``==`` and ``hash`` work). Two optional
+    capabilities refine them: :class:`FirstRunSchedule` (a first fire time other than
+    ``next(now)``) and :class:`GapSkippingSchedule` (fire times skipped on purpose, to
+    be recorded in the tick log).
     """
 
     def next(self, after: datetime) -> datetime | None:
@@ -49,6 +54,37 @@ class Schedule(Protocol):
         :return: an aware UTC datetime strictly greater than ``after``, or ``None`` when
             the schedule will never fire again.
         """
+        ...
+
+
+@runtime_checkable
+class FirstRunSchedule(Schedule, Protocol):
+    """A schedule whose first fire time is not simply ``next(now)`` (optional
+    capability).
+
+    A one-off time that has already passed when its job is added still fires once, at
+    once: ``next(now)`` would say "never". The scheduler asks ``first_run`` for a new or
+    rescheduled job, and ``next`` for every later run.
+    """
+
+    def first_run(self, now: datetime) -> datetime | None:
+        """The first fire time of a job given this schedule at ``now`` (aware UTC), or
+        None when it will never fire."""
+        ...
+
+
+@runtime_checkable
+class GapSkippingSchedule(Schedule, Protocol):
+    """A schedule that skips some of its own fire times on purpose (optional
+    capability).
+
+    A cron schedule with ``on_gap="skip"`` has no run for a wall-clock time that does
+    not exist on a daylight-saving day. Those intended runs belong in the tick log as
+    ``dst_skipped``, so the scheduler asks which times were skipped between two runs.
+    """
+
+    def skipped_between(self, after: datetime, until: datetime) -> list[datetime]:
+        """Fire times skipped in ``(after, until]``, in order (aware UTC); usually empty."""
         ...
 
 
@@ -471,9 +507,8 @@ class Trigger(Protocol):
     delivery and drops deliveries that no longer match it (removed, paused,
     rescheduled).
 
-    A trigger may also define ``attach(store, codec) -> None``; the scheduler calls it
-    before :meth:`start` so the trigger can read jobs itself (a reconciler that re-arms
-    jobs whose next run was lost, for example).
+    A trigger that reads jobs itself (a reconciler that re-arms jobs whose next run was
+    lost, for example) is a :class:`StoreReadingTrigger`.
 
     :meth:`arm` may raise when the backend cannot take the time even after the
     trigger's own retries; the scheduler then marks the job ``rescheduling_failed``
@@ -506,4 +541,39 @@ class Trigger(Protocol):
     async def disarm(self, job_id: str) -> None:
         """Cancel the armed time of ``job_id``, if any. A delivery already handed out
         may still arrive; the scheduler drops it."""
+        ...
+
+
+@runtime_checkable
+class StoreReadingTrigger(Trigger, Protocol):
+    """A trigger that reads the store itself (optional capability).
+
+    A trigger shared by many workers can lose an armed time (a worker died between a
+    run and arming the next one); to repair that it must read jobs and decode their
+    schedules. The scheduler hands it the store and codec before :meth:`Trigger.start`.
+    """
+
+    def attach(self, store: Store, codec: ScheduleCodec) -> None:
+        """Take the store and codec the scheduler uses; called once, before start."""
+        ...
+
+
+@runtime_checkable
+class RunChainTrigger(Trigger, Protocol):
+    """A trigger that treats the arm made as a run ends differently from other arms
+    (optional capability).
+
+    After a run, the next fire time is the only thing that keeps the job going: a
+    shared trigger may want to try harder to take it (retries with backoff) and report
+    when it cannot, where an arm asked for by a user call should fail fast. The
+    scheduler calls :meth:`arm_after_run` for the arm that follows a run, and
+    :meth:`Trigger.arm` for every other.
+    """
+
+    async def arm_after_run(self, job_id: str, run_at: datetime) -> None:
+        """Arm the run that follows a run, as :meth:`Trigger.arm` would.
+
+        :raises TickworkError: the backend did not take it even after the trigger's
+            own retries (the scheduler then marks the job ``rescheduling_failed``).
+        """
         ...

@@ -1,0 +1,193 @@
+"""Taking due runs from the trigger: is the run still wanted, and is it ours?
+
+The trigger calls :meth:`DeliveryIntake.dispatch` on the loop for every due run. Intake
+answers two questions before the run's policy is applied: is the delivery still the
+job's next run (not paused, removed or rescheduled since it was armed), and, when
+several schedulers share the store, does this process get the claim on it. A lost
+claim is asked for again when the winner's lease would run out, which is how a run
+whose process died is taken over.
+
+During a store outage nothing is asked of the store: a due run that would need a
+claim or a re-read is dropped (at DEBUG), and the outage's end re-arms every job from
+the store, so dropping loses nothing and no error is logged per run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from ._coordination import Coordinator
+from ._entry import JobEntry
+from ._errors import JobNotFoundError, StorageConnectionError
+from ._job_table import JobTable
+from ._run_flow import ReadJob, RunFlow
+from ._store_outage import StoreOutage
+from .abc import Delivery, Trigger
+
+__all__ = ["DeliveryIntake", "RecheckDelivery"]
+
+logger = logging.getLogger("tickwork.scheduler")
+
+Spawn = Callable[[Awaitable[None]], None]
+
+
+class DeliveryIntake:
+    """Turns the trigger's deliveries into runs of :class:`~tickwork._run_flow.RunFlow`."""
+
+    def __init__(
+        self,
+        *,
+        table: JobTable,
+        flow: RunFlow,
+        trigger: Trigger,
+        coordinator: Coordinator | None,
+        outage: StoreOutage,
+        read_job: ReadJob,
+        spawn: Spawn,
+        is_running: Callable[[], bool],
+    ) -> None:
+        self._table = table
+        self._flow = flow
+        self._trigger = trigger
+        self._coordinator = coordinator
+        self._outage = outage
+        self._read_job = read_job
+        self._spawn = spawn
+        self._is_running = is_running
+        #: Runs held by another process, asked for again when its lease would end.
+        self.rechecks: dict[str, asyncio.TimerHandle] = {}
+
+    def dispatch(self, delivery: Delivery) -> None:
+        """Called by the trigger on the loop for each due run; returns at once."""
+        if self._is_running():
+            self._spawn(self._handle(delivery))
+
+    async def _handle(self, delivery: Delivery) -> None:
+        job_id, scheduled_at = delivery.job_id, delivery.scheduled_at
+        try:
+            entry = await self._wanted(job_id, scheduled_at)
+        except StorageConnectionError as exc:
+            self._outage.report(exc)
+            logger.debug("job %r: its run at %s waits for the store", job_id, scheduled_at)
+            await _settle(delivery.nak)
+            return
+        except Exception:
+            logger.exception("job %r: could not load it for its run at %s", job_id, scheduled_at)
+            await _settle(delivery.nak)
+            return
+        try:
+            if entry is not None:
+                await self._flow.on_due(entry, scheduled_at)
+        finally:
+            if self._coordinator is not None and entry is not None and not entry.running:
+                await self._coordinator.release(job_id, scheduled_at)
+            await _settle(delivery.ack)
+
+    async def _wanted(self, job_id: str, scheduled_at: datetime) -> JobEntry | None:
+        """The job to run for this delivery, or None when the delivery is stale."""
+        entry: JobEntry | None
+        coordinator = self._coordinator
+        if coordinator is not None:
+            local = self._table.get(job_id)
+            if coordinator.holds(job_id, scheduled_at) or (
+                local is not None and scheduled_at in local.running.values()
+            ):
+                return None  # a second delivery of a run we are doing (or finishing)
+            if self._outage.down:
+                logger.debug("job %r: its run at %s waits for the store", job_id, scheduled_at)
+                return None
+            claimed = await coordinator.claim(job_id, scheduled_at)
+            if claimed is None:
+                await self._lost_claim(job_id, scheduled_at)
+                return None
+            entry = self._table.apply(claimed)
+        elif self._trigger.shared:
+            if self._outage.down:
+                raise StorageConnectionError("the store is unreachable (outage under way)")
+            try:
+                entry = await self._read_job(job_id)
+            except JobNotFoundError:
+                logger.debug("job %r: dropping a due run of a removed job", job_id)
+                return None
+        else:
+            entry = self._table.get(job_id)
+        if entry is None or not entry.wants_to_run or scheduled_at in entry.running.values():
+            return None
+        if entry.next_run != scheduled_at:
+            logger.debug(
+                "job %r: dropping a stale run for %s (next run is %s)",
+                job_id,
+                scheduled_at,
+                entry.next_run,
+            )
+            return None
+        return entry
+
+    async def _lost_claim(self, job_id: str, scheduled_at: datetime) -> None:
+        """Another process runs (or ran) this job; follow what the store says."""
+        try:
+            entry = await self._read_job(job_id)
+        except JobNotFoundError:
+            await self._trigger.disarm(job_id)
+            return
+        if entry.next_run == scheduled_at and entry.wants_to_run:
+            # Someone holds the claim and is still running it. Ask again when their
+            # lease would run out: if they died, we take over then.
+            assert self._coordinator is not None
+            self.recheck_later(job_id, scheduled_at, self._coordinator.lease.total_seconds())
+        elif not entry.running:
+            await arm(self._trigger, entry)
+
+    def recheck_later(self, job_id: str, scheduled_at: datetime, delay: float) -> None:
+        self.cancel_recheck(job_id)
+        self.rechecks[job_id] = asyncio.get_running_loop().call_later(
+            delay, self._recheck, RecheckDelivery(job_id, scheduled_at)
+        )
+
+    def _recheck(self, delivery: Delivery) -> None:
+        self.rechecks.pop(delivery.job_id, None)
+        self.dispatch(delivery)
+
+    def cancel_recheck(self, job_id: str) -> None:
+        handle = self.rechecks.pop(job_id, None)
+        if handle is not None:
+            handle.cancel()
+
+    def cancel_all(self) -> None:
+        for handle in self.rechecks.values():
+            handle.cancel()
+        self.rechecks.clear()
+
+
+async def arm(trigger: Trigger, entry: JobEntry) -> None:
+    """Bring the trigger in line with the job: armed at its next run, or disarmed."""
+    if entry.wants_to_run and entry.next_run is not None:
+        await trigger.arm(entry.id, entry.next_run)
+    else:
+        await trigger.disarm(entry.id)
+
+
+class RecheckDelivery:
+    """A due run the scheduler re-offers itself (a claim held elsewhere may expire)."""
+
+    __slots__ = ("job_id", "scheduled_at")
+
+    def __init__(self, job_id: str, scheduled_at: datetime) -> None:
+        self.job_id = job_id
+        self.scheduled_at = scheduled_at
+
+    async def ack(self) -> None:
+        return None
+
+    async def nak(self) -> None:
+        return None
+
+
+async def _settle(step: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await step()
+    except Exception:
+        logger.exception("acknowledging a delivery failed")

@@ -1,0 +1,181 @@
+"""Running one tick of a job: jitter, attempts with retries and backoff, the timeout,
+the claim's lease kept alive, and the handler call; each attempt leaves a record.
+
+The executor does not decide whether a tick runs (that is :mod:`~tickwork._run_plan`)
+nor what the job looks like afterwards (:mod:`~tickwork._run_flow`). It reports what
+the attempts came to in one :class:`Attempts` value. Every attempt but the last is
+recorded at once; the last one's record is handed back, so that it reaches the store
+with the job's new state and the claim's release in one round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from ._entry import JobEntry
+from ._ids import new_execution_id
+from ._invoke import HandlerThreads, call_handler, is_async_callable
+from ._job import JobEvent
+from ._models import (
+    ExecutionRecord,
+    ExecutionStatus,
+    JobStatus,
+    build_unchecked,
+    to_execution_status,
+)
+from ._timeutil import utcnow
+
+__all__ = ["Attempts", "RunExecutor"]
+
+logger = logging.getLogger("tickwork.scheduler")
+
+Hold = Callable[[str], AbstractAsyncContextManager[None]]
+"""Keeps the claim on a job alive while the block runs (``Coordinator.held``)."""
+
+
+@attrs.frozen
+class Attempts:
+    """What the attempts of one run came to."""
+
+    status: JobStatus | ExecutionStatus
+    started: datetime
+    ended: datetime
+    #: The last attempt's execution record (not saved yet), None if none started.
+    record: ExecutionRecord | None
+    #: Why the run was cancelled (the scheduler stopped, a newer run superseded it).
+    cancelled: str | None
+
+
+class RunExecutor:
+    """Calls the handler for one tick, as the job's run policy says."""
+
+    def __init__(
+        self,
+        handler: Callable[[JobEvent], Any],
+        worker_id: str,
+        save_records: Callable[[Sequence[ExecutionRecord]], Awaitable[None]],
+    ) -> None:
+        self.handler = handler
+        self._is_async = is_async_callable(handler)
+        self.worker_id = worker_id
+        self._save_records = save_records
+        self.threads: HandlerThreads | None = None
+        #: Why a run's task was cancelled, set by whoever cancels it.
+        self.cancel_reasons: dict[asyncio.Task[Any], str] = {}
+
+    async def run(
+        self,
+        entry: JobEntry,
+        tick: datetime,
+        *,
+        manual: bool,
+        execution_id: str | None,
+        hold: Hold | None,
+    ) -> Attempts:
+        """Run the handler for ``tick`` until an attempt completes, the attempts run
+        out, or the run is cancelled (a cancellation is reported, not raised)."""
+        task = asyncio.current_task()
+        assert task is not None
+        opts = entry.options
+        jitter = opts.jitter * random.random() if opts.jitter else timedelta(0)
+        attempts = opts.retry.max_attempts if opts.retry else 1
+        status: JobStatus | ExecutionStatus = JobStatus.FAILED
+        started = ended = utcnow()
+        record: ExecutionRecord | None = None
+        cancelled: str | None = None
+        for attempt in range(1, attempts + 1):
+            try:
+                if attempt == 1 and jitter:
+                    await asyncio.sleep(jitter.total_seconds())
+                elif attempt > 1 and opts.retry is not None:
+                    await asyncio.sleep(opts.retry.delay_before(attempt).total_seconds())
+            except asyncio.CancelledError:
+                cancelled = self.cancel_reasons.pop(task, "cancelled")
+                break
+            started = utcnow()
+            event = JobEvent(
+                id=entry.id,
+                metadata=entry.metadata,
+                schedule=entry.schedule,
+                scheduled_at=tick,
+                started_at=started,
+                last_completed_at=entry.last_completed_at,
+                execution_id=execution_id if attempt == 1 and execution_id else new_execution_id(),
+                job=entry.snapshot(),
+                attempt=attempt,
+                jitter=jitter,
+                manual=manual,
+            )
+            error: str | None
+            try:
+                if hold is not None:
+                    async with hold(entry.id):
+                        status, error = await self._call(event, opts.timeout)
+                else:
+                    status, error = await self._call(event, opts.timeout)
+            except asyncio.CancelledError:
+                cancelled = self.cancel_reasons.pop(task, "cancelled")
+                status, error = JobStatus.FAILED, cancelled
+            ended = utcnow()
+            record = self._record(event, status, error, ended)
+            if status == JobStatus.COMPLETED or cancelled or attempt == attempts:
+                break
+            await self._save_early(record)  # another attempt follows: record this one now
+            record = None
+        return Attempts(status, started, ended, record, cancelled)
+
+    async def _save_early(self, record: ExecutionRecord) -> None:
+        try:
+            await self._save_records([record])
+        except Exception as exc:
+            logger.warning(
+                "job %r: saving the record of attempt %s failed: %s",
+                record.job_id,
+                record.metadata.get("attempt"),
+                exc,
+            )
+
+    async def _call(
+        self, event: JobEvent, timeout: timedelta | None
+    ) -> tuple[JobStatus | ExecutionStatus, str | None]:
+        return await call_handler(self.handler, self._is_async, event, self.threads, timeout)
+
+    def _record(
+        self,
+        event: JobEvent,
+        status: JobStatus | ExecutionStatus,
+        error: str | None,
+        ended: datetime,
+    ) -> ExecutionRecord:
+        metadata = {
+            "scheduled_at": event.scheduled_at.isoformat(),
+            "worker": self.worker_id,
+            "attempt": str(event.attempt),
+        }
+        if event.manual:
+            metadata["manual"] = "true"
+        if event.jitter:
+            metadata["jitter"] = str(event.jitter.total_seconds())
+        # One per run: built without the converters, whose checks these values (times
+        # from utcnow, statuses as enums, a fresh dict of strings) pass by construction.
+        return build_unchecked(
+            ExecutionRecord,
+            (
+                event.id,
+                event.execution_id,
+                event.started_at,
+                ended,
+                ended - event.started_at,
+                to_execution_status(status),
+                error,
+                metadata,
+            ),
+        )
