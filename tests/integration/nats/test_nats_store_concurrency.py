@@ -11,22 +11,26 @@ import sys
 import textwrap
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import attrs
 import nats.js.errors
 import pytest
 from nats.js import JetStreamContext
 from support.nats_server import NatsServer
 
 from tickwork import (
+    FinishOutcome,
     JobData,
     JobDataAlreadyExistsError,
     JobDataNotFoundError,
+    RunFinish,
     StorageOperationError,
 )
 from tickwork.testing import make_job, make_record
 from tickwork_nats_store import JetStreamOnce, NATSStore
+from tickwork_nats_store import _keys as keys
 from tickwork_nats_store import _store as store_module
 
 pytestmark = pytest.mark.nats
@@ -241,6 +245,79 @@ async def test_update_gives_up_on_a_key_that_never_settles(
     monkeypatch.setattr(store_module, "_CAS_ATTEMPTS", 3)
     with pytest.raises(StorageOperationError, match="concurrent writers"):
         await store.update_job(job(v="x"))
+
+
+# -- finish_runs ---------------------------------------------------------------------------
+
+
+async def test_of_four_workers_finishing_the_same_runs_one_wins_each(
+    stores: list[NATSStore],
+) -> None:
+    ids = [f"run-{i}" for i in range(20)]
+    for job_id in ids:
+        await stores[0].save_job(job(job_id))
+    later = T0 + timedelta(seconds=1)
+    results = await asyncio.gather(
+        *(
+            store.finish_runs(
+                [
+                    RunFinish(
+                        records=(make_record(job_id, f"{job_id}-by-{w}"),),
+                        job=attrs.evolve(job(job_id, by=str(w)), updated_at=later),
+                        seen=T0,
+                        release_owner=f"worker-{w}",  # no claims here: nothing to drop
+                    )
+                    for job_id in ids
+                ]
+            )
+            for w, store in enumerate(stores)
+        )
+    )
+    for i, job_id in enumerate(ids):
+        won = [w for w, outcomes in enumerate(results) if outcomes[i] is FinishOutcome.STORED]
+        assert len(won) == 1, (job_id, [outcomes[i] for outcomes in results])
+        assert {outcomes[i] for outcomes in results} == {
+            FinishOutcome.STORED,
+            FinishOutcome.CHANGED,
+        }
+        stored = await stores[0].get_job(job_id)
+        assert stored.metadata == {"by": str(won[0])}
+        assert len(await stores[0].list_executions(job_id)) == 4  # every record
+
+
+async def test_a_finish_that_loses_its_revision_compares_again(
+    stores: list[NATSStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write made between the read and the compare-and-set that keeps the job's
+    version (``updated_at``) does not make the finish CHANGED; one that moves it does."""
+    mine, other = stores[0], stores[1]
+    await mine.save_job(job("same"))
+    await mine.save_job(job("moved"))
+    bucket = mine._jobs
+    assert bucket is not None
+    real_update = bucket.update
+    raced: set[str] = set()
+
+    async def racing_update(key: str, value: bytes, revision: int) -> int:
+        job_id = keys.decode_id(key)
+        if job_id not in raced:  # another process writes between our read and our write
+            raced.add(job_id)
+            at = T0 if job_id == "same" else T0 + timedelta(seconds=5)
+            await other.update_job(attrs.evolve(job(job_id, v="other"), updated_at=at))
+        return await real_update(key, value, revision)
+
+    monkeypatch.setattr(bucket, "update", racing_update)
+    later = T0 + timedelta(seconds=1)
+    outcomes = await mine.finish_runs(
+        [
+            RunFinish(job=attrs.evolve(job("same", v="mine"), updated_at=later), seen=T0),
+            RunFinish(job=attrs.evolve(job("moved", v="mine"), updated_at=later), seen=T0),
+        ]
+    )
+    assert raced == {"same", "moved"}
+    assert outcomes == [FinishOutcome.STORED, FinishOutcome.CHANGED]
+    assert (await other.get_job("same")).metadata == {"v": "mine"}
+    assert (await other.get_job("moved")).metadata == {"v": "other"}
 
 
 # -- the distributed once itself ---------------------------------------------------------------

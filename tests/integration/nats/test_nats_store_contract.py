@@ -13,13 +13,13 @@ from support.nats_server import NatsServer
 
 from tickwork import ExecutionRecord
 from tickwork.abc import Store
-from tickwork.testing import ConditionalUpdateStoreContract
+from tickwork.testing import ConditionalUpdateStoreContract, FinishingStoreContract
 from tickwork_nats_store import NATSStore
 
 pytestmark = pytest.mark.nats
 
 
-class TestNATSStoreOwnConnection(ConditionalUpdateStoreContract):
+class TestNATSStoreOwnConnection(ConditionalUpdateStoreContract, FinishingStoreContract):
     persistent = True
 
     @pytest.fixture
@@ -27,7 +27,7 @@ class TestNATSStoreOwnConnection(ConditionalUpdateStoreContract):
         return lambda: NATSStore(nats_server.url, connect_timeout=3, jetstream_ready_timeout=5)
 
 
-class TestNATSStoreSharedConnection(ConditionalUpdateStoreContract):
+class TestNATSStoreSharedConnection(ConditionalUpdateStoreContract, FinishingStoreContract):
     persistent = True
 
     @pytest.fixture

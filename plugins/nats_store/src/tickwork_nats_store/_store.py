@@ -17,12 +17,14 @@ from tickwork import (
     EmptyJobIDError,
     ExecutionNotFoundError,
     ExecutionRecord,
+    FinishOutcome,
     InvalidJobDataError,
     JobData,
     JobDataAlreadyExistsError,
     JobDataNotFoundError,
     JobStatus,
     QueryOptions,
+    RunFinish,
     StorageNotInitializedError,
     StorageOperationError,
 )
@@ -55,6 +57,9 @@ _CAS_ATTEMPTS = 25
 """Compare-and-set rounds an update or delete makes before giving up on a hot key."""
 
 _PARALLEL_REMOVALS = 64
+
+_PARALLEL_WRITES = 64
+"""Record saves and job writes of one ``finish_runs`` call in flight at once."""
 
 
 class NATSStore:
@@ -338,6 +343,83 @@ class NATSStore:
         await self._compare_and_set(jobs, key, job.id, write, "update")
         return written
 
+    async def finish_runs(self, finishes: Sequence[RunFinish]) -> list[FinishOutcome]:
+        """Save each finish's records and write its job (on condition of ``seen``)
+        (:class:`tickwork.abc.FinishingStore`).
+
+        KV has no transaction over several keys, so a call is not atomic: every record
+        is saved as :meth:`save_execution` saves it and every job written by one
+        compare-and-set, all at once (at most 64 in flight), so the call takes about
+        three round trips whatever it holds. Each job's finishes are applied in order
+        against the revision read, and their last written state is the one write; a
+        write that loses its revision to another writer reads again and decides again.
+        Each key's write is atomic; a failure can leave some records or jobs written
+        and others not, which :meth:`finish_runs` again repairs (records replace
+        records, job writes are idempotent). The store keeps no claims (several
+        workers share it through the NATS trigger), so ``release_owner`` has nothing
+        to drop.
+
+        :raises InvalidJobDataError: a finish no bucket can hold; nothing was written.
+        """
+        jobs, _ = self._buckets()
+        records: dict[str, ExecutionRecord] = {}  # by execution id: the last one wins
+        by_job: dict[str, list[int]] = {}
+        for index, finish in enumerate(finishes):
+            if not isinstance(finish, RunFinish):
+                raise InvalidJobDataError(f"expected a RunFinish, got {type(finish).__name__}")
+            for record in finish.records:
+                _check_execution(record)
+                _key_for_write(keys.index_key, record.execution_id)
+                _key_for_write(keys.record_key, record.job_id, record.execution_id)
+                records[record.execution_id] = record
+            if finish.job is not None:
+                by_job.setdefault(_check_job(finish.job).id, []).append(index)
+        outcomes = [FinishOutcome.STORED] * len(finishes)
+        slots = asyncio.Semaphore(_PARALLEL_WRITES)
+
+        async def save(record: ExecutionRecord) -> None:
+            async with slots:
+                await self.save_execution(record)
+
+        async def finish_job(job_id: str, indexes: list[int]) -> None:
+            async with slots:
+                decided = await self._finish_job(jobs, job_id, [finishes[i] for i in indexes])
+            for index, outcome in zip(indexes, decided, strict=True):
+                outcomes[index] = outcome
+
+        results = await asyncio.gather(
+            *map(save, records.values()),
+            *(finish_job(job_id, indexes) for job_id, indexes in by_job.items()),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return outcomes
+
+    async def _finish_job(
+        self, jobs: Bucket, job_id: str, finishes: list[RunFinish]
+    ) -> list[FinishOutcome]:
+        """Apply the finishes of one job in order with one compare-and-set."""
+        key = _existing_key(keys.job_key, job_id)
+        if key is None:  # too long to have been stored
+            return [FinishOutcome.MISSING] * len(finishes)
+        decided: list[FinishOutcome] = []
+        conditional = any(finish.seen is not None for finish in finishes)
+
+        async def write(entry: Entry) -> None:
+            nonlocal decided
+            stored = self._job_from(jobs, entry, job_id).updated_at if conditional else None
+            decided, last = _apply_in_order(stored, finishes)
+            if last is not None:
+                await jobs.update(key, encode_job(last), entry.revision)
+
+        try:
+            await self._compare_and_set(jobs, key, job_id, write, "finish a run of")
+        except JobDataNotFoundError:
+            return [FinishOutcome.MISSING] * len(finishes)
+        return decided
+
     async def delete_job(self, job_id: str) -> None:
         jobs, _ = self._buckets()
         _check_job_id(job_id)
@@ -497,6 +579,24 @@ class NATSStore:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _apply_in_order(
+    stored: datetime | None, finishes: Sequence[RunFinish]
+) -> tuple[list[FinishOutcome], JobData | None]:
+    """The outcome of each of one job's finishes, applied in order over the stored
+    version (None: not needed, every write is unconditional), and the job's last
+    written state (None: nothing to write)."""
+    outcomes: list[FinishOutcome] = []
+    last: JobData | None = None
+    for finish in finishes:
+        assert finish.job is not None
+        if finish.seen is not None and finish.seen != stored:
+            outcomes.append(FinishOutcome.CHANGED)
+        else:
+            outcomes.append(FinishOutcome.STORED)
+            stored, last = finish.job.updated_at, finish.job
+    return outcomes, last
 
 
 def _record_from(execs: Bucket, entry: Entry) -> ExecutionRecord:
