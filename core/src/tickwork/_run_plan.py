@@ -59,7 +59,7 @@ def plan_due(schedule: Schedule, options: JobOptions, tick: datetime, now: datet
 
     On time (no later tick has passed yet), the tick itself runs. After downtime,
     several ticks have passed while nothing ran them: one run (``catch_up="latest"``,
-    the latest tick; ``"once"``, the first) or a bounded series (``"all"``) stands for
+    the latest tick; ``"earliest"``, the first) or a bounded series (``"all"``) stands for
     them, and the rest are coalesced.
     """
     following = schedule.next(tick)

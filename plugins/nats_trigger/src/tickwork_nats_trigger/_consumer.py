@@ -31,7 +31,7 @@ from tickwork.abc import Dispatch
 
 from ._claims import ClaimDecision, Claims
 from ._connection import describe
-from ._delivery import IN_DELIVERY, NATSDelivery, decode_due
+from ._delivery import NATSDelivery, decode_due
 
 __all__ = ["DueConsumer"]
 
@@ -282,14 +282,11 @@ class DueConsumer:
         if self.stopping:  # stop() came while we were claiming
             await _quietly(delivery.nak())
             return
-        token = IN_DELIVERY.set(True)
         try:
             self._dispatch(delivery)
         except Exception:
             logger.exception("job %r: dispatching its run failed", job_id)
             await _quietly(delivery.nak())
-        finally:
-            IN_DELIVERY.reset(token)
 
     async def _settled(self, delivery: NATSDelivery) -> None:
         if self._outstanding.get(delivery.seq) is delivery:

@@ -12,7 +12,6 @@ with microseconds, so that ``delivery.scheduled_at`` equals the job's stored
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import json
 import logging
 import time
@@ -25,19 +24,11 @@ from ._claims import Claim, Claims
 from ._connection import describe
 from ._subjects import format_time
 
-__all__ = ["IN_DELIVERY", "NATSDelivery", "decode_due", "encode_due"]
+__all__ = ["NATSDelivery", "decode_due", "encode_due"]
 
 logger = logging.getLogger("tickwork.nats.trigger")
 
 BODY_VERSION = 1
-
-IN_DELIVERY: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "tickwork_nats_in_delivery", default=False
-)
-"""True inside the task the scheduler runs a delivery in (it inherits the context of
-``dispatch``): an ``arm`` made there schedules the run after a run, with the
-``publish_retry`` policy and the ``on_rescheduling_failed`` hook."""
-
 
 def encode_due(job_id: str, run_at: datetime) -> bytes:
     """The body of the schedule (and so of the due message) for one run."""

@@ -35,7 +35,6 @@ from ._connection import (
     wait_for_jetstream,
 )
 from ._consumer import DueConsumer
-from ._delivery import IN_DELIVERY
 from ._publisher import RetryPolicy, SchedulePublisher
 from ._reconciler import Reconciler
 from ._stream import (
@@ -352,7 +351,16 @@ class NATSTrigger:
         self.logger.info("NATS trigger stopped (armed schedules stay armed in the stream)")
 
     async def arm(self, job_id: str, run_at: datetime) -> None:
-        after_run = IN_DELIVERY.get()
+        await self._arm(job_id, run_at, after_run=False)
+
+    async def arm_after_run(self, job_id: str, run_at: datetime) -> None:
+        """The arm that follows a run (:class:`tickwork.abc.RunChainTrigger`): it is
+        the only thing that keeps the job going, so it is published with the
+        ``publish_retry`` policy, and a failure is reported to
+        ``on_rescheduling_failed``."""
+        await self._arm(job_id, run_at, after_run=True)
+
+    async def _arm(self, job_id: str, run_at: datetime, *, after_run: bool) -> None:
         if after_run:
             attempts, backoff = self.publish_retry
             policy = RetryPolicy(attempts, backoff)
