@@ -63,8 +63,9 @@ STOP_SAVES_NOTHING = (
 
 CUT_SHORT_RUNS_AGAIN = (
     "issue 12 item 6: AsyncScheduler.stop(timeout) leaves a one-off job it cut short "
-    "pending and due at its tick (the 'interrupted' path of _finish), so the next start "
-    "runs it a second time; docs/concepts.md says it is failed with no next run"
+    "pending and due at its tick (the 'interrupted' branch of the finish plan in "
+    "_run_plan.py), so the next start runs it a second time; docs/concepts.md says it "
+    "is failed with no next run"
 )
 
 
