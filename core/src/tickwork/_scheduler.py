@@ -21,16 +21,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
 from . import _job_changes as job_changes
-from ._coordination import DEFAULT_LEASE, DEFAULT_SYNC_INTERVAL, Coordinator
+from ._coordination import DEFAULT_LEASE, DEFAULT_SYNC_INTERVAL
 from ._delivery_intake import DeliveryIntake, arm
 from ._entry import JobEntry, first_run
 from ._errors import (
@@ -50,8 +47,7 @@ from ._invoke import HandlerThreads
 from ._job import Job, JobEvent
 from ._job_table import JobTable
 from ._models import ExecutionRecord, ExecutionStatus, JobStatus, QueryOptions
-from ._plugins import create_store, create_trigger, default_codec
-from ._policy import DEFAULT_OPTIONS, OPTIONS_KEY, JobOptions, Overlap
+from ._policy import DEFAULT_OPTIONS, JobOptions, Overlap
 from ._reconciler import DEFAULT_RECONCILE_INTERVAL, Reconciler
 from ._run_executor import RunExecutor
 from ._run_flow import RunFlow
@@ -60,8 +56,16 @@ from ._store_gateway import CHANGE_ATTEMPTS, StoreCapabilities, StoreGateway
 from ._store_outage import StoreOutage
 from ._tick_log import TickLog
 from ._timeutil import utcnow
-from ._validation import check_job_id
-from .abc import ClaimingStore, Schedule, ScheduleCodec, Store, StoreReadingTrigger, Trigger
+from ._validation import check_job_id, check_metadata
+from ._wiring import (
+    check_max_workers,
+    default_worker_id,
+    make_coordinator,
+    resolve_codec,
+    resolve_store,
+    resolve_trigger,
+)
+from .abc import Schedule, ScheduleCodec, Store, StoreReadingTrigger, Trigger
 
 __all__ = ["AsyncScheduler", "Handler", "first_run", "new_execution_id"]
 
@@ -119,21 +123,15 @@ class AsyncScheduler:
         claim_lease: timedelta = DEFAULT_LEASE,
         sync_interval: float = DEFAULT_SYNC_INTERVAL,
     ) -> None:
-        self._store: Store = _resolve_store(store, store_options)
-        self._trigger: Trigger = _resolve_trigger(trigger, trigger_options)
-        if codec is not None and not isinstance(codec, ScheduleCodec):
-            raise TypeError(f"codec must have encode() and decode() methods; got {codec!r}")
-        self._codec: ScheduleCodec = codec if codec is not None else default_codec()
+        self._store: Store = resolve_store(store, store_options)
+        self._trigger: Trigger = resolve_trigger(trigger, trigger_options)
+        self._codec: ScheduleCodec = resolve_codec(codec)
         if handler is not None and not callable(handler):
             raise TypeError(f"handler must be callable, got {handler!r}")
         self._handler = handler
-        if not isinstance(max_workers, int) or max_workers < 1:
-            raise ValueError(f"max_workers must be a positive int, got {max_workers!r}")
-        self._max_workers = max_workers
-        self.worker_id = worker_id or (
-            f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        )
-        self._coordinator = _make_coordinator(
+        self._max_workers = check_max_workers(max_workers)
+        self.worker_id = worker_id or default_worker_id()
+        self._coordinator = make_coordinator(
             self._store, self._trigger, coordinate, self.worker_id, claim_lease, sync_interval
         )
         shared = self._trigger.shared or self._coordinator is not None
@@ -147,9 +145,13 @@ class AsyncScheduler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running_event: asyncio.Event | None = None
         self._event_loop_of: asyncio.AbstractEventLoop | None = None
+        self._wire_run_path(sync_interval)
+
+    def _wire_run_path(self, sync_interval: float) -> None:
+        """The parts a due run goes through, from the trigger's delivery to the store."""
         self._tick_log = TickLog(self.worker_id, self._gateway.save_records)
         self._executor = RunExecutor(
-            handler or _no_handler, self.worker_id, self._gateway.save_records
+            self._handler or _no_handler, self.worker_id, self._gateway.save_records
         )
         self._outage = StoreOutage(self._store, self._recover)
         self._flow = RunFlow(
@@ -467,7 +469,7 @@ class AsyncScheduler:
             schedule=schedule,
             schedule_type=schedule_type,
             schedule_config=config,
-            metadata=_check_metadata(metadata),
+            metadata=check_metadata(metadata),
             status=JobStatus.PENDING,
             next_run=first_run(schedule, now),
             last_run=None,
@@ -794,71 +796,3 @@ def _updated_at(entry: JobEntry) -> datetime:
 
 def _no_handler(event: JobEvent) -> None:
     raise HandlerNotDefinedError()
-
-
-def _make_coordinator(
-    store: Store,
-    trigger: Trigger,
-    coordinate: bool | None,
-    owner: str,
-    lease: timedelta,
-    sync_interval: float,
-) -> Coordinator | None:
-    if coordinate is None:
-        # A shared trigger (NATS) already hands each due run to one worker, and redelivers
-        # it on its own terms; claims on top would only add round trips and delays.
-        coordinate = isinstance(store, ClaimingStore) and store.shared and not trigger.shared
-    if not coordinate:
-        return None
-    if not isinstance(store, ClaimingStore):
-        raise TypeError(
-            f"coordinate=True needs a store that can claim runs (tickwork.abc.ClaimingStore); "
-            f"{type(store).__name__} cannot"
-        )
-    return Coordinator(store, owner, lease=lease, sync_interval=sync_interval)
-
-
-def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, Mapping):
-        raise InvalidJobDataError(f"metadata must be a mapping of str to str, got {metadata!r}")
-    for key, value in metadata.items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise InvalidJobDataError(f"metadata must map str to str; got {key!r}: {value!r}")
-        if key == OPTIONS_KEY:
-            raise InvalidJobDataError(
-                f"metadata key {OPTIONS_KEY!r} is reserved for run policies; "
-                "pass options=JobOptions(...) instead"
-            )
-    return dict(metadata)
-
-
-def _resolve_store(store: Store | str | None, options: Mapping[str, Any] | None) -> Store:
-    if store is None:
-        if options:
-            return create_store("memory", **options)
-        from ._memory_store import MemoryStore
-
-        return MemoryStore()
-    if isinstance(store, str):
-        return create_store(store, **dict(options or {}))
-    if not isinstance(store, Store):
-        raise TypeError(
-            f"store must be a Store (tickwork.abc.Store), a store name or a URL; got {store!r}"
-        )
-    if options:
-        raise TypeError("store_options apply only when store is a name or URL")
-    return store
-
-
-def _resolve_trigger(trigger: Trigger | str, options: Mapping[str, Any] | None) -> Trigger:
-    if isinstance(trigger, str):
-        return create_trigger(trigger, **dict(options or {}))
-    if not isinstance(trigger, Trigger):
-        raise TypeError(
-            f"trigger must be a Trigger (tickwork.abc.Trigger) or a trigger name; got {trigger!r}"
-        )
-    if options:
-        raise TypeError("trigger_options apply only when trigger is a name")
-    return trigger

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ._errors import EmptyJobIDError, InvalidJobDataError
 from ._models import ExecutionRecord, JobData
+from ._policy import OPTIONS_KEY
 
-__all__ = ["check_execution", "check_job", "check_job_id"]
+__all__ = ["check_execution", "check_job", "check_job_id", "check_metadata"]
 
 
 def check_job_id(job_id: Any) -> str:
@@ -46,3 +48,19 @@ def check_execution(record: Any) -> ExecutionRecord:
             f"execution record of job {record.job_id!r} has an empty execution_id"
         )
     return record
+
+
+def check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise InvalidJobDataError(f"metadata must be a mapping of str to str, got {metadata!r}")
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InvalidJobDataError(f"metadata must map str to str; got {key!r}: {value!r}")
+        if key == OPTIONS_KEY:
+            raise InvalidJobDataError(
+                f"metadata key {OPTIONS_KEY!r} is reserved for run policies; "
+                "pass options=JobOptions(...) instead"
+            )
+    return dict(metadata)

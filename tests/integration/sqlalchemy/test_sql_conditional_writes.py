@@ -1,10 +1,10 @@
 """A change stored by another process as a run ends survives the run's outcome, on
 SQLite, PostgreSQL and MariaDB.
 
-The run's outcome goes through group commit, so this is ``save_runs_if`` inside a real
-transaction. "Another process" is a second store (its own connections) that pauses the
-job right after the scheduler re-read it following the run, the moment a plain write
-of the outcome would undo the pause.
+The run's outcome is one ``finish_runs`` call, written on condition of the version the
+run's claim handed back, inside a real transaction. "Another process" is a second store
+(its own connections) that pauses the job just before that finish is written, the
+moment a plain write of the outcome would undo the pause.
 """
 
 from __future__ import annotations
@@ -16,33 +16,39 @@ from datetime import UTC, datetime, timedelta
 import attrs
 from support.waiting import until
 
-from tickwork import AsyncScheduler, IntervalSchedule, JobData, JobEvent, JobStatus
+from tickwork import (
+    AsyncScheduler,
+    FinishOutcome,
+    IntervalSchedule,
+    JobEvent,
+    JobStatus,
+    RunFinish,
+)
 from tickwork_sqlalchemy_store import SQLAlchemyStore
 
 
-class PausedAsReread(SQLAlchemyStore):
-    """The scheduler's store: after its next re-read of ``job_id`` (the one that follows
-    a run), ``other`` pauses the job."""
+class PausedAsRunEnds(SQLAlchemyStore):
+    """The scheduler's store: just before the next finish of ``job_id`` (the write of a
+    run's outcome), ``other`` pauses the job."""
 
     def __init__(self, url: str, other: SQLAlchemyStore) -> None:
         super().__init__(url)
         self.other = other
         self.job_id = ""
 
-    async def get_jobs(self, job_ids: Sequence[str]) -> dict[str, JobData]:
-        found = await super().get_jobs(job_ids)
-        if self.job_id in found:
+    async def finish_runs(self, finishes: Sequence[RunFinish]) -> list[FinishOutcome]:
+        if any(f.job is not None and f.job.id == self.job_id for f in finishes):
+            stored = await self.other.get_job(self.job_id)
             self.job_id = ""
-            stored = await self.other.get_job(next(iter(found)))
             paused = attrs.evolve(stored, status=JobStatus.DISABLED, updated_at=datetime.now(UTC))
             await self.other.update_job(paused)
-        return found
+        return await super().finish_runs(finishes)
 
 
 async def test_a_pause_stored_as_a_run_ends_is_kept(database_url: str) -> None:
     other = SQLAlchemyStore(database_url)
     await other.initialize()
-    store = PausedAsReread(database_url, other)
+    store = PausedAsRunEnds(database_url, other)
     assert store.shared
     runs: list[JobEvent] = []
 
