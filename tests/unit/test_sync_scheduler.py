@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -194,3 +195,33 @@ def test_a_scheduler_left_running_is_stopped_cleanly_at_exit(tmp_path: Path) -> 
     assert jobs == [("once", "completed")]
     assert runs == [("once", "completed")]
     assert claims == []
+
+
+def test_a_handler_may_call_the_scheduler_while_it_stops() -> None:
+    """Calls made during stop() go to the stopping scheduler's loop (not a new one), and
+    a second stop() from another thread waits for the first instead of failing."""
+    started = threading.Event()
+    seen: list[object] = []
+
+    def handler(event: JobEvent) -> None:
+        started.set()
+        time.sleep(0.3)  # stop() is waiting for this run now
+        try:
+            seen.append([job.id for job in s.list_jobs()])
+        except BaseException as exc:
+            seen.append(exc)
+
+    s = Scheduler(handler=handler)
+    s.start()
+    s.add_job("once", OnceSchedule(datetime.now(UTC)))
+    assert started.wait(5)
+    other = threading.Thread(target=s.stop)
+    other.start()
+    s.stop()
+    other.join(5)
+    assert not other.is_alive()
+    assert seen == [["once"]]
+    assert not s.is_running
+    s.start()  # a new loop for the next cycle
+    assert s.get_job("once").status is JobStatus.COMPLETED
+    s.stop()

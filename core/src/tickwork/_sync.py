@@ -68,8 +68,9 @@ def _mirrors(member: Any, note: str = "") -> Callable[[F], F]:
 class _Background:
     """A coroutine running on a loop thread, that its caller may stop waiting for."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+    def __init__(self, thread: _LoopThread) -> None:
+        self.thread = thread
+        self.loop = thread.loop
         self.interrupts = 0  # KeyboardInterrupts that came while someone waited for it
         self._done = threading.Event()
         self._error: BaseException | None = None
@@ -114,8 +115,10 @@ class _LoopThread:
     def _end_leftovers(self) -> None:
         """Cancel and await the tasks still pending once the loop is told to end, as
         ``asyncio.run`` does, so closing the loop destroys none of them."""
-        leftovers = asyncio.all_tasks(self.loop)
-        if leftovers:
+        for _ in range(3):  # a call handed over as the loop ended may start one more
+            leftovers = asyncio.all_tasks(self.loop)
+            if not leftovers:
+                break
             for task in leftovers:
                 task.cancel()
             ended = asyncio.wait(leftovers, timeout=_LEFTOVER_GRACE)
@@ -168,12 +171,16 @@ class _LoopThread:
             raise CancelledError()
         return result.result()
 
-    def end_with(self, coro: Coroutine[Any, Any, None]) -> _Background:
-        """Run ``coro`` as the loop's last call: once it is done, the loop ends (tasks
-        left over are cancelled and awaited) and the thread with it."""
-        background = _Background(self.loop)
+    def end_with(
+        self, coro: Coroutine[Any, Any, None], before_end: Callable[[], None]
+    ) -> _Background:
+        """Run ``coro`` as the loop's last call: once it is done, ``before_end()`` is
+        called on the loop, then the loop ends (tasks left over are cancelled and
+        awaited) and the thread with it. Calls handed over meanwhile still run."""
+        background = _Background(self)
 
         def last(task: asyncio.Task[None]) -> None:
+            before_end()
             self.loop.stop()
             background.finished(task)
 
@@ -338,15 +345,21 @@ class Scheduler:
             thread = self._thread
             if thread is not None and threading.current_thread() is thread.thread:
                 raise _called_from_loop()
-            self._thread = None
-        if thread is None:
+            # A stop in progress (another thread's, or one an interrupt left going) is
+            # waited for, not started again.
             if self._stopping is None:
-                raise SchedulerNotStartedError()
-            self._await_stop()  # an interrupted stop, going on in the background
-            return
-        self._stopping = thread.end_with(self._async.stop(timeout))
+                if thread is None:
+                    raise SchedulerNotStartedError()
+                # Calls made while it stops (from handlers, say) still go to its loop.
+                self._stopping = thread.end_with(
+                    self._async.stop(timeout), lambda: self._loop_ended(thread)
+                )
         self._await_stop()
-        thread.join()
+
+    def _loop_ended(self, thread: _LoopThread) -> None:
+        with self._lock:
+            if self._thread is thread:
+                self._thread = None  # the next call starts a new loop
 
     def _await_stop(self, *, quiet: bool = False) -> None:
         """Wait for a stop in progress (if any); on an interrupt, tell it to hurry."""
@@ -366,9 +379,12 @@ class Scheduler:
             logger.exception("stopping the scheduler failed")
         finally:
             if stopping.done:
-                self._stopping = None
+                with self._lock:
+                    if self._stopping is stopping:
+                        self._stopping = None
                 with _active_lock:
                     _active.discard(self)
+                stopping.thread.join()
 
     def _hurry(self, stopping: _Background) -> None:
         """Ask the stop in progress to stop waiting for runs (``stop(0)`` on its loop):
