@@ -33,6 +33,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+from . import _invoke  # noqa: F401 - registers its exit hook before ours (below)
 from ._coordination import DEFAULT_LEASE, DEFAULT_SYNC_INTERVAL
 from ._errors import SchedulerNotStartedError
 from ._job import Job
