@@ -210,17 +210,7 @@ async def call_handler(
                 async with asyncio.timeout(limit):
                     await handler(event)
         else:
-            if isinstance(executor, HandlerThreads):
-                future = executor.call(handler, event)
-                # A cancelled wait leaves the thread to finish either way, as shield does.
-                result = await (future if limit is None else asyncio.wait_for(future, limit))
-            else:
-                loop = asyncio.get_running_loop()
-                future = loop.run_in_executor(executor, handler, event)
-                result = await asyncio.wait_for(asyncio.shield(future), limit)
-            if inspect.isawaitable(result):
-                async with asyncio.timeout(limit):
-                    await result
+            await _in_thread(handler, event, executor, limit)
     except TimeoutError:
         if not is_async:
             logger.warning(
@@ -237,3 +227,21 @@ async def call_handler(
         logger.warning("job %r failed: %s", event.id, error, exc_info=True)
         return JobStatus.FAILED, error
     return JobStatus.COMPLETED, None
+
+
+async def _in_thread(
+    handler: Any, event: JobEvent, executor: HandlerThreads | Executor | None, limit: float | None
+) -> None:
+    """Run a plain-function handler in a worker thread, and await what it returns if
+    that is awaitable (a function that hands back a coroutine)."""
+    if isinstance(executor, HandlerThreads):
+        future = executor.call(handler, event)
+        # A cancelled wait leaves the thread to finish either way, as shield does.
+        result = await (future if limit is None else asyncio.wait_for(future, limit))
+    else:
+        loop = asyncio.get_running_loop()
+        pending = loop.run_in_executor(executor, handler, event)
+        result = await asyncio.wait_for(asyncio.shield(pending), limit)
+    if inspect.isawaitable(result):
+        async with asyncio.timeout(limit):
+            await result

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 
 from ._errors import ExecutionNotFoundError, JobDataAlreadyExistsError
-from ._models import MigrateResult, QueryOptions
+from ._models import JobData, MigrateResult, QueryOptions
 from .abc import Store
 
 __all__ = ["migrate_storage"]
@@ -37,9 +37,30 @@ async def migrate_storage(
     reason in :attr:`MigrateResult.unreadable_jobs` (and logged); once its row is fixed,
     running the migration again copies it.
     """
-    jobs_migrated = jobs_skipped = executions_migrated = executions_skipped = 0
-    unreadable: list[tuple[str, str]] = []
     jobs = await src.list_jobs()
+    jobs_migrated, jobs_skipped, unreadable = await _copy_jobs(jobs, dst, progress)
+    executions_migrated = executions_skipped = 0
+    for job in jobs:
+        copied, skipped = await _copy_history(src, dst, job.id, progress)
+        executions_migrated += copied
+        executions_skipped += skipped
+    result = MigrateResult(
+        jobs_migrated=jobs_migrated,
+        jobs_skipped=jobs_skipped,
+        executions_migrated=executions_migrated,
+        executions_skipped=executions_skipped,
+        unreadable_jobs=tuple(unreadable),
+    )
+    logger.info("migration finished: %s", result)
+    return result
+
+
+async def _copy_jobs(
+    jobs: list[JobData], dst: Store, progress: Progress | None
+) -> tuple[int, int, list[tuple[str, str]]]:
+    """Save each readable job in ``dst``: (copied, already there, unreadable ones)."""
+    jobs_migrated = jobs_skipped = 0
+    unreadable: list[tuple[str, str]] = []
     for job in jobs:
         if job.unreadable is not None:
             logger.warning(
@@ -54,30 +75,27 @@ async def migrate_storage(
             jobs_skipped += 1
         if progress:
             progress("jobs", 1)
-    for job in jobs:
-        offset = 0
-        while True:
-            page = await src.list_executions(job.id, QueryOptions(limit=_PAGE, offset=offset))
-            for record in page:
-                if await _has_execution(dst, record.execution_id):
-                    executions_skipped += 1
-                else:
-                    await dst.save_execution(record)
-                    executions_migrated += 1
-                if progress:
-                    progress("executions", 1)
-            if len(page) < _PAGE:
-                break
-            offset += _PAGE
-    result = MigrateResult(
-        jobs_migrated=jobs_migrated,
-        jobs_skipped=jobs_skipped,
-        executions_migrated=executions_migrated,
-        executions_skipped=executions_skipped,
-        unreadable_jobs=tuple(unreadable),
-    )
-    logger.info("migration finished: %s", result)
-    return result
+    return jobs_migrated, jobs_skipped, unreadable
+
+
+async def _copy_history(
+    src: Store, dst: Store, job_id: str, progress: Progress | None
+) -> tuple[int, int]:
+    """Copy one job's execution records, a page at a time: (copied, already there)."""
+    copied = skipped = offset = 0
+    while True:
+        page = await src.list_executions(job_id, QueryOptions(limit=_PAGE, offset=offset))
+        for record in page:
+            if await _has_execution(dst, record.execution_id):
+                skipped += 1
+            else:
+                await dst.save_execution(record)
+                copied += 1
+            if progress:
+                progress("executions", 1)
+        if len(page) < _PAGE:
+            return copied, skipped
+        offset += _PAGE
 
 
 async def _has_execution(store: Store, execution_id: str) -> bool:

@@ -101,26 +101,9 @@ class RunExecutor:
                 cancelled = self.cancel_reasons.pop(task, "cancelled")
                 break
             started = utcnow()
-            event = JobEvent(
-                id=entry.id,
-                metadata=entry.metadata,
-                schedule=entry.schedule,
-                scheduled_at=tick,
-                started_at=started,
-                last_completed_at=entry.last_completed_at,
-                execution_id=execution_id if attempt == 1 and execution_id else new_execution_id(),
-                job=entry.snapshot(),
-                attempt=attempt,
-                jitter=jitter,
-                manual=manual,
-            )
-            error: str | None
+            event = self._event(entry, tick, started, attempt, jitter, manual, execution_id)
             try:
-                if hold is not None:
-                    async with hold(entry.id):
-                        status, error = await self._call(event, opts.timeout)
-                else:
-                    status, error = await self._call(event, opts.timeout)
+                status, error = await self._call(event, opts.timeout, hold)
             except asyncio.CancelledError:
                 cancelled = self.cancel_reasons.pop(task, "cancelled")
                 status, error = JobStatus.FAILED, cancelled
@@ -143,10 +126,37 @@ class RunExecutor:
                 exc,
             )
 
+    def _event(
+        self,
+        entry: JobEntry,
+        tick: datetime,
+        started: datetime,
+        attempt: int,
+        jitter: timedelta,
+        manual: bool,
+        execution_id: str | None,
+    ) -> JobEvent:
+        return JobEvent(
+            id=entry.id,
+            metadata=entry.metadata,
+            schedule=entry.schedule,
+            scheduled_at=tick,
+            started_at=started,
+            last_completed_at=entry.last_completed_at,
+            execution_id=execution_id if attempt == 1 and execution_id else new_execution_id(),
+            job=entry.snapshot(),
+            attempt=attempt,
+            jitter=jitter,
+            manual=manual,
+        )
+
     async def _call(
-        self, event: JobEvent, timeout: timedelta | None
+        self, event: JobEvent, timeout: timedelta | None, hold: Hold | None
     ) -> tuple[JobStatus | ExecutionStatus, str | None]:
-        return await call_handler(self.handler, self._is_async, event, self.threads, timeout)
+        if hold is None:
+            return await call_handler(self.handler, self._is_async, event, self.threads, timeout)
+        async with hold(event.id):
+            return await call_handler(self.handler, self._is_async, event, self.threads, timeout)
 
     def _record(
         self,

@@ -37,7 +37,7 @@ from ._models import (
 )
 from ._policy import Overlap
 from ._run_executor import Attempts, RunExecutor
-from ._run_plan import merge_outcome, misfired, plan_due, plan_finish
+from ._run_plan import FinishPlan, merge_outcome, misfired, plan_due, plan_finish
 from ._store_gateway import CHANGE_ATTEMPTS, StoreGateway
 from ._store_outage import StoreOutage
 from ._tick_log import TickLog, log_ticks
@@ -219,35 +219,13 @@ class RunFlow:
             if current is not None and current is not entry and not entry.removed:
                 entry = current  # replaced meanwhile (a new schedule stored elsewhere)
             seen = entry.updated_at if self._shared else None
-            ended = attempts.ended
             others_running = any(t is not task for t in entry.running)
-            plan = plan_finish(
-                schedule=entry.schedule,
-                overlap=entry.options.overlap,
-                next_run=entry.next_run,
-                last_run=entry.last_run,
-                status=entry.status,
-                previous_status=previous_status,
-                tick=tick,
-                started=attempts.started,
-                ended=ended,
-                outcome=attempts.status,
-                manual=manual,
-                interrupted=interrupted,
-                still_running=others_running,
+            plan = self._plan_finish(
+                entry, tick, previous_status, attempts, manual, interrupted, others_running
             )
-            records = self._finish_records(entry, tick, attempts, plan.log_skipped)
-            if plan.schedule_error is not None:
-                logger.error(
-                    "job %r: its schedule failed to compute the next run: %s",
-                    entry.id,
-                    plan.schedule_error,
-                )
-            if plan.rearm and plan.next_run is not None:
-                records += self._tick_log.gap_skips(entry.id, entry.schedule, ended, plan.next_run)
+            records = self._finish_records(entry, tick, attempts, plan)
             entry.next_run, entry.last_run = plan.next_run, plan.last_run
-            entry.last_completed_at = ended
-            entry.updated_at = ended
+            entry.last_completed_at = entry.updated_at = attempts.ended
             release = self._coordinator is not None and not manual and not others_running
             # The run counts as going on (in memory) until what it leaves is stored: who
             # sees it ended may read its record.
@@ -260,19 +238,60 @@ class RunFlow:
                 if entry.status == JobStatus.RUNNING and not entry.running:
                     entry.status = plan.status
             log_ticks(entry.id, records)
-            if saved is None:
-                return
             # A shared trigger takes arms until its stop is complete: re-arming while
             # stopping keeps the chain going for the other workers.
             keep_going = self._is_running() or self._trigger.shared
-            if plan.rearm and keep_going and saved.wants_to_run and not saved.running:
-                await self.arm_next(saved)
+            if saved is not None and plan.rearm and keep_going and saved.wants_to_run:
+                await self._arm_if_idle(saved)
+
+    async def _arm_if_idle(self, entry: JobEntry) -> None:
+        if not entry.running:  # (another run going on arms when it ends)
+            await self.arm_next(entry)
+
+    def _plan_finish(
+        self,
+        entry: JobEntry,
+        tick: datetime,
+        previous_status: JobStatus,
+        attempts: Attempts,
+        manual: bool,
+        interrupted: bool,
+        others_running: bool,
+    ) -> FinishPlan:
+        plan = plan_finish(
+            schedule=entry.schedule,
+            overlap=entry.options.overlap,
+            next_run=entry.next_run,
+            last_run=entry.last_run,
+            status=entry.status,
+            previous_status=previous_status,
+            tick=tick,
+            started=attempts.started,
+            ended=attempts.ended,
+            outcome=attempts.status,
+            manual=manual,
+            interrupted=interrupted,
+            still_running=others_running,
+        )
+        if plan.schedule_error is not None:
+            logger.error(
+                "job %r: its schedule failed to compute the next run: %s",
+                entry.id,
+                plan.schedule_error,
+            )
+        return plan
 
     def _finish_records(
-        self, entry: JobEntry, tick: datetime, attempts: Attempts, log_skipped: bool
+        self, entry: JobEntry, tick: datetime, attempts: Attempts, plan: FinishPlan
     ) -> list[ExecutionRecord]:
+        """The run's own record, and the tick-log records its end makes: grid ticks
+        skipped while it ran, and daylight-saving skips before its next run."""
         records = [attempts.record] if attempts.record is not None else []
-        if log_skipped:
+        if plan.rearm and plan.next_run is not None:
+            records += self._tick_log.gap_skips(
+                entry.id, entry.schedule, attempts.ended, plan.next_run
+            )
+        if plan.log_skipped:
             # Ticks of a fixed grid that came due while this run went on were skipped.
             records += self._tick_log.span(
                 entry.id,

@@ -124,27 +124,22 @@ def plan_finish(
     interrupted: bool,
     still_running: bool,
 ) -> FinishPlan:
-    """What a run that started at ``started`` for ``tick`` and ended at ``ended`` with
-    ``outcome`` leaves of its job (whose stored fields are the other arguments).
+    """What a run for ``tick`` (from ``started`` to ``ended``, ending in ``outcome``)
+    leaves of its job, whose stored fields are the other arguments.
 
-    - A run cut short because the scheduler stopped (``interrupted``) keeps the job due
-      at ``tick``: the next start runs it again rather than losing it.
-    - A manual run does not move the schedule, unless the scheduled run was skipped
-      while it ran.
-    - With overlap="skip" the next run follows the end of this one, never before its
-      tick: a run that started early (a clock ahead of ours) would otherwise get its
-      own tick back from a fixed grid and run twice.
-    - A pause (or removal) made during the run wins over the run's outcome.
+    An interrupted run (the scheduler stopped) stays due at ``tick``. A manual run moves
+    the schedule only if the scheduled run was skipped while it ran. With
+    overlap="skip" the next run follows the end of this one and is never before its
+    tick (a run that started early must not get its own tick back from a grid). A
+    pause made during the run wins over its outcome.
     """
     new_status = _JOB_STATUS_OF.get(outcome, JobStatus.FAILED)
-    rearm = False
     if interrupted:
-        if not manual:
-            next_run = tick
-        new_status = JobStatus.PENDING
+        next_run, new_status, rearm = (next_run if manual else tick), JobStatus.PENDING, False
     elif manual:
-        if next_run is None or next_run <= ended:
-            rearm = next_run is not None or last_run is None
+        rearm = (next_run is None or next_run <= ended) and (
+            next_run is not None or last_run is None
+        )
     else:
         rearm = overlap == Overlap.SKIP
     # An interval counts from the end of the run, so none of its ticks can fall inside
@@ -156,9 +151,8 @@ def plan_finish(
             next_run = schedule.next(max(ended, tick))
         except Exception as exc:
             error = str(exc) or type(exc).__name__
-            next_run = None
-            new_status = JobStatus.RESCHEDULING_FAILED
-    if status == JobStatus.DISABLED or previous_status == JobStatus.DISABLED:
+            next_run, new_status = None, JobStatus.RESCHEDULING_FAILED
+    if JobStatus.DISABLED in (status, previous_status):
         new_status = JobStatus.DISABLED
     elif still_running:
         new_status = JobStatus.RUNNING

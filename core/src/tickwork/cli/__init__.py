@@ -47,15 +47,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
     store_help = f"store name or URL (default: ${STORE_ENV} or {DEFAULT_STORE})"
+    _add_demo(sub, store_help)
+    _add_run(sub)
+    _add_jobs(sub, store_help)
+    _add_history(sub, store_help)
+    _add_explain(sub)
+    migrate = sub.add_parser("migrate", help="copy every job and record between stores")
+    migrate.add_argument("source", help="source store name or URL (read only)")
+    migrate.add_argument("destination", help="destination store name or URL")
+    sub.add_parser("plugins", help="list installed stores, triggers and schedule types")
+    return parser
 
+
+def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser], store_help: str) -> None:
     demo = sub.add_parser("demo", help="run sample jobs on a local SQLite file, live")
     demo.add_argument("--store", default=None, help=store_help)
     demo.add_argument(
         "--seconds", type=float, default=12.0, help="how long to run (0: until Ctrl-C)"
     )
 
+
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = sub.add_parser("run", help="run a worker from a TOML configuration file")
     run.add_argument("--config", "-c", required=True, type=Path, help="the TOML file")
     run.add_argument(
@@ -66,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
         help="on a signal, wait at most this long for runs in progress (default: no limit)",
     )
 
+
+def _add_jobs(sub: argparse._SubParsersAction[argparse.ArgumentParser], store_help: str) -> None:
     jobs = sub.add_parser("jobs", help="list, add, remove, pause or resume stored jobs")
     jobs.add_argument("--store", default=None, help=store_help)
     jsub = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -84,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
         p = jsub.add_parser(name, help=f"{text} a job")
         p.add_argument("job_id")
 
+
+def _add_history(sub: argparse._SubParsersAction[argparse.ArgumentParser], store_help: str) -> None:
     history = sub.add_parser("history", help="show a job's executions")
     history.add_argument("job_id")
     history.add_argument("--store", default=None, help=store_help)
@@ -101,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--asc", action="store_true", help="oldest first (default newest)")
     history.add_argument("--json", action="store_true", help="print JSON lines, one per record")
 
+
+def _add_explain(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     explain = sub.add_parser(
         "explain", help="show the next fire times of a cron expression or schedule"
     )
@@ -112,13 +131,6 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--tz", default="UTC", help="time zone of a cron expression")
     explain.add_argument("--count", type=int, default=10, help="how many fire times")
     explain.add_argument("--after", help="start from this time (RFC 3339; default now)")
-
-    migrate = sub.add_parser("migrate", help="copy every job and record between stores")
-    migrate.add_argument("source", help="source store name or URL (read only)")
-    migrate.add_argument("destination", help="destination store name or URL")
-
-    sub.add_parser("plugins", help="list installed stores, triggers and schedule types")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

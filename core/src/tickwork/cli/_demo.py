@@ -8,12 +8,13 @@ import random
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import TextIO
+from typing import Any, TextIO
 
 from .._cron import CronSchedule
 from .._job import JobEvent
 from .._scheduler import AsyncScheduler
 from .._schedules import IntervalSchedule, OnceSchedule, StartAtIntervalSchedule
+from ..abc import Store
 from ._table import cell, print_table
 
 DEFAULT_STORE = "sqlite:///tickwork-demo.db"
@@ -54,6 +55,30 @@ async def run_demo(store: str, seconds: float, out: TextIO = sys.stdout) -> int:
     # The demo's failures are on purpose and printed as rows: keep their tracebacks out.
     logging.getLogger("tickwork.scheduler").setLevel(logging.ERROR)
     scheduler = AsyncScheduler(store, handler)
+    await _add_sample_jobs(scheduler)
+    out.write(f"tickwork demo: store {store}; ")
+    out.write(f"running for {seconds:g} s\n" if seconds else "press Ctrl-C to stop\n")
+    out.write("Executions as they finish:\n")
+    async with scheduler:
+        try:
+            if seconds:
+                await asyncio.sleep(seconds)
+            else:
+                await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            pass
+    # Stopping waited for the runs in progress; read the final state from the store.
+    rows = await _summary_rows(scheduler.store)
+    out.write("\nJobs in the store (history kept across runs):\n")
+    print_table(out, ["job", "status", "runs", "failed", "last run", "next run"], rows)
+    out.write(
+        f"\n{handler.runs} executions in this run. Try: tickwork jobs list, "
+        "tickwork history heartbeat --limit 5\n"
+    )
+    return 0
+
+
+async def _add_sample_jobs(scheduler: AsyncScheduler) -> None:
     now = datetime.now(UTC)
     grid_start = now.replace(microsecond=0) + timedelta(seconds=1)
     await scheduler.add_job(
@@ -75,22 +100,12 @@ async def run_demo(store: str, seconds: float, out: TextIO = sys.stdout) -> int:
         CronSchedule("0 3 * * *", "Europe/Paris"),
         {"about": "03:00 Paris time, daily"},
     )
-    out.write(f"tickwork demo: store {store}; ")
-    out.write(f"running for {seconds:g} s\n" if seconds else "press Ctrl-C to stop\n")
-    out.write("Executions as they finish:\n")
-    async with scheduler:
-        try:
-            if seconds:
-                await asyncio.sleep(seconds)
-            else:
-                await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            pass
-    # Stopping waited for the runs in progress; read the final state from the store.
-    kept = scheduler.store
+
+
+async def _summary_rows(kept: Store) -> list[list[Any]]:
     await kept.initialize()
     try:
-        rows = []
+        rows: list[list[Any]] = []
         for job in await kept.list_jobs():
             history = await kept.list_executions(job.id)
             failed = sum(1 for r in history if r.status.value == "failed")
@@ -99,10 +114,4 @@ async def run_demo(store: str, seconds: float, out: TextIO = sys.stdout) -> int:
             )
     finally:
         await kept.close()
-    out.write("\nJobs in the store (history kept across runs):\n")
-    print_table(out, ["job", "status", "runs", "failed", "last run", "next run"], rows)
-    out.write(
-        f"\n{handler.runs} executions in this run. Try: tickwork jobs list, "
-        "tickwork history heartbeat --limit 5\n"
-    )
-    return 0
+    return rows
