@@ -21,8 +21,9 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
-from sql_helpers import T0, job, query
+from sql_helpers import T0, job, query, record
 
+from tickwork import FinishOutcome, RunFinish
 from tickwork_sqlalchemy_store import SQLAlchemyStore
 
 JOBS = [f"job-{i:03d}" for i in range(200)]
@@ -94,6 +95,63 @@ async def test_overlapping_batches_from_many_stores_and_tasks(database_url: str)
             holders = dict(await _claims(database_url, stores[0]))
             assert holders == {i: owner for owner, ids in won.items() for i in ids}
             previous = won
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_claims_and_finishes_racing_over_the_same_jobs(database_url: str) -> None:
+    """Nine claimers on three stores claim overlapping batches and finish each batch
+    they won with finish_runs (job moved on to the next due time on condition of the
+    claimed version, claim released) while the others claim: finishing locks job rows
+    and claim rows in the order claiming does, so nothing fails, every finish is
+    STORED, no run is claimed twice and each job has moved on once per claim."""
+    stores = [SQLAlchemyStore(database_url) for _ in range(3)]
+    await asyncio.gather(*(s.initialize() for s in stores))
+    dues = [T0 + timedelta(minutes=m) for m in range(5)]
+    try:
+        await stores[0].save_jobs([job(i, next_run=dues[0]) for i in JOBS])
+
+        async def claim_and_finish(
+            store: SQLAlchemyStore, owner: str, seed: int
+        ) -> list[tuple[str, datetime]]:
+            won: list[tuple[str, datetime]] = []
+            for round_, due in enumerate(dues[:-1]):
+                for batch in batches(JOBS, seed + 1000 * round_):
+                    claimed = await store.claim_jobs(
+                        [(i, due) for i in batch], owner, T0 + LEASE, T0
+                    )
+                    finishes = [
+                        RunFinish(
+                            records=(record(i, f"{i}-{round_}-{owner}"),),
+                            job=job(
+                                i,
+                                next_run=dues[round_ + 1],
+                                updated_at=claimed[i].updated_at + timedelta(seconds=1),
+                            ),
+                            seen=claimed[i].updated_at,
+                            release_owner=owner,
+                        )
+                        for i in sorted(claimed)
+                    ]
+                    outcomes = await store.finish_runs(finishes)
+                    assert outcomes == [FinishOutcome.STORED] * len(finishes)
+                    won.extend((i, due) for i in sorted(claimed))
+            return won
+
+        async with asyncio.timeout(120), asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(claim_and_finish(stores[s], f"s{s}-t{t}", s * 10 + t))
+                for s in range(3)
+                for t in range(3)
+            ]
+        runs = Counter(run for task in tasks for run in task.result())
+        assert runs, "nothing was claimed"
+        assert max(runs.values()) == 1, "a run was claimed twice"
+        per_job = Counter(job_id for job_id, _ in runs)
+        for stored in await stores[0].list_jobs():
+            assert stored.next_run == dues[per_job[stored.id]], stored.id
+        assert await _claims(database_url, stores[0]) == []  # every claim released
     finally:
         for store in stores:
             await store.close()
