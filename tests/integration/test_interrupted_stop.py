@@ -54,19 +54,9 @@ UNCLEAN = (
 #: A line the CLI logs (its format), at a level that says nothing went wrong.
 LOGGED = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ (INFO|WARNING) tickwork")
 
-STOP_SAVES_NOTHING = (
-    "issue 12 item 6: AsyncScheduler.stop cannot be hurried (a second stop() during a "
-    "stop raises SchedulerNotStartedError) and handler threads are joined at exit, so a "
-    "second interrupt waits for the handler to return"
-)
-
-
-CUT_SHORT_RUNS_AGAIN = (
-    "issue 12 item 6: AsyncScheduler.stop(timeout) leaves a one-off job it cut short "
-    "pending and due at its tick (the 'interrupted' branch of the finish plan in "
-    "_run_plan.py), so the next start runs it a second time; docs/concepts.md says it "
-    "is failed with no next run"
-)
+#: A warning the blocking worker (which configures no logging, so Python prints
+#: warnings bare) may show: a second Ctrl-C cut its run short, as asked.
+CUT_SHORT_WARNING = "stopping: cancelling 1 run(s) still in progress"
 
 
 class Program:
@@ -153,7 +143,11 @@ def assert_clean(program: Program) -> None:
     assert not any(sign in err for sign in UNCLEAN), program.explain("unclean stderr")
     for line in err.splitlines():
         if line and not line[0].isspace() and not line.startswith(("Traceback", "During")):
-            assert line == "KeyboardInterrupt" or LOGGED.match(line), program.explain(line)
+            assert (
+                line == "KeyboardInterrupt"
+                or LOGGED.match(line)
+                or line.startswith(CUT_SHORT_WARNING)
+            ), program.explain(line)
 
 
 def assert_one_recorded_run(db: Path, marks: Path) -> None:
@@ -197,14 +191,15 @@ def assert_next_process_runs_on_without_the_one_off(
     assert_no_claims(tmp_path / "jobs.db")
 
 
-@pytest.mark.parametrize("interrupts", [1, 2], ids=["once", "twice"])
 def test_an_interrupted_blocking_scheduler_loses_nothing(
-    programs: list[Program], tmp_path: Path, interrupts: int
+    programs: list[Program], tmp_path: Path
 ) -> None:
+    """One Ctrl-C: the stop waits for the handler, whose run leaves its record and its
+    outcome. (A second Ctrl-C cuts it short: see the next test.)"""
     db, marks = tmp_path / "jobs.db", tmp_path / "marks.txt"
     first = start_worker(programs, tmp_path, "first", "--add")
     until(lambda: count(marks, "start once") == 1, "the one-off job's handler to start")
-    first.interrupt(interrupts)
+    first.interrupt(1)
     code, _, _ = first.wait()
     assert code == -signal.SIGINT, first.explain(f"exit status {code}")  # uncaught ^C
     assert_clean(first)
@@ -213,7 +208,6 @@ def test_an_interrupted_blocking_scheduler_loses_nothing(
     assert_next_process_runs_on_without_the_one_off(programs, tmp_path)
 
 
-@pytest.mark.xfail(strict=False, reason=STOP_SAVES_NOTHING)
 def test_a_second_interrupt_ends_the_blocking_scheduler_promptly(
     programs: list[Program], tmp_path: Path
 ) -> None:
@@ -226,10 +220,18 @@ def test_a_second_interrupt_ends_the_blocking_scheduler_promptly(
     assert_clean(first)
     assert after < PROMPT, f"ended {after:.1f}s after the second interrupt"
     # Cut short, the run is still recorded, and the one-off never runs again.
-    runs = table(tmp_path / "jobs.db", "SELECT status FROM scheduler_executions")
-    assert len(runs) == 1, runs
-    assert_no_claims(tmp_path / "jobs.db")
+    assert_cut_short(tmp_path / "jobs.db")
     assert_next_process_runs_on_without_the_one_off(programs, tmp_path)
+
+
+def assert_cut_short(db: Path) -> None:
+    """The one-off's run was cut short by the stop: recorded failed, the job failed
+    with no next run (its handler thread could not be interrupted), no claim left."""
+    runs = table(db, "SELECT status, error FROM scheduler_executions WHERE job_id = 'once'")
+    assert runs == [("failed", "cancelled: the scheduler stopped")], runs
+    job = table(db, "SELECT status, next_run FROM scheduler_jobs WHERE id = 'once'")
+    assert job == [("failed", None)], "a run cut short in a thread is not run again"
+    assert_no_claims(db)
 
 
 # -- tickwork run --------------------------------------------------------------------
@@ -282,16 +284,13 @@ def start_cli(programs: list[Program], tmp_path: Path, name: str, *extra: str) -
     return program
 
 
-@pytest.mark.parametrize("interrupts", [1, 2], ids=["once", "twice"])
-def test_an_interrupted_tickwork_run_loses_nothing(
-    programs: list[Program], tmp_path: Path, interrupts: int
-) -> None:
+def test_an_interrupted_tickwork_run_loses_nothing(programs: list[Program], tmp_path: Path) -> None:
     db, marks = tmp_path / "jobs.db", tmp_path / "marks.txt"
     first = start_cli(programs, tmp_path, "first")
     until(lambda: count(marks, "start once") == 1, "the one-off job's handler to start")
-    first.interrupt(interrupts)
+    first.interrupt(1)
     code, _, out = first.wait()
-    assert code == (0 if interrupts == 1 else 130), first.explain(f"exit status {code}")
+    assert code == 0, first.explain(f"exit status {code}")
     assert "stopping: waiting for runs in progress" in out
     assert_clean(first)
     assert_one_recorded_run(db, marks)
@@ -306,7 +305,6 @@ def test_an_interrupted_tickwork_run_loses_nothing(
     assert_no_claims(db)
 
 
-@pytest.mark.xfail(strict=False, reason=STOP_SAVES_NOTHING)
 def test_a_second_interrupt_ends_tickwork_run_promptly(
     programs: list[Program], tmp_path: Path
 ) -> None:
@@ -318,9 +316,7 @@ def test_a_second_interrupt_ends_tickwork_run_promptly(
     assert code == 130
     assert_clean(first)
     assert after < PROMPT, f"ended {after:.1f}s after the second interrupt"
-    runs = table(tmp_path / "jobs.db", "SELECT status FROM scheduler_executions")
-    assert len(runs) == 1, runs
-    assert_no_claims(tmp_path / "jobs.db")
+    assert_cut_short(tmp_path / "jobs.db")
 
 
 def test_tickwork_run_stop_timeout_bounds_the_wait(programs: list[Program], tmp_path: Path) -> None:
@@ -339,7 +335,6 @@ def test_tickwork_run_stop_timeout_bounds_the_wait(programs: list[Program], tmp_
     assert_no_claims(tmp_path / "jobs.db")
 
 
-@pytest.mark.xfail(strict=False, reason=CUT_SHORT_RUNS_AGAIN)
 def test_a_one_off_cut_short_by_stop_timeout_never_runs_again(
     programs: list[Program], tmp_path: Path
 ) -> None:

@@ -117,9 +117,11 @@ class HandlerThreads:
         thread = threading.Thread(
             target=self._serve,
             name=f"tickwork-handler_{len(self._threads)}",
-            # Not a daemon, as ThreadPoolExecutor's threads: at exit a handler is let
-            # finish, not cut off mid-way (the exit hook above ends idle threads).
-            daemon=_register_atexit is None,
+            # A daemon: a run that a stop gave up waiting for (stop(timeout), a second
+            # Ctrl-C) must not keep the process alive. Runs are let finish by stopping
+            # the scheduler, which waits for them (the blocking Scheduler stops itself
+            # at exit); a program that exits without stopping cuts them off.
+            daemon=True,
         )
         thread.start()
         self._threads.append(thread)

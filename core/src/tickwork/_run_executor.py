@@ -52,6 +52,9 @@ class Attempts:
     record: ExecutionRecord | None
     #: Why the run was cancelled (the scheduler stopped, a newer run superseded it).
     cancelled: str | None
+    #: Cancelled while its handler ran in a thread, which cannot be interrupted: the
+    #: handler goes on in the background and will most likely finish.
+    left_running: bool = False
 
 
 class RunExecutor:
@@ -91,6 +94,7 @@ class RunExecutor:
         started = ended = utcnow()
         record: ExecutionRecord | None = None
         cancelled: str | None = None
+        left_running = False
         for attempt in range(1, attempts + 1):
             try:
                 if attempt == 1 and jitter:
@@ -107,13 +111,14 @@ class RunExecutor:
             except asyncio.CancelledError:
                 cancelled = self.cancel_reasons.pop(task, "cancelled")
                 status, error = JobStatus.FAILED, cancelled
+                left_running = not self._is_async
             ended = utcnow()
             record = self._record(event, status, error, ended)
             if status == JobStatus.COMPLETED or cancelled or attempt == attempts:
                 break
             await self._save_early(record)  # another attempt follows: record this one now
             record = None
-        return Attempts(status, started, ended, record, cancelled)
+        return Attempts(status, started, ended, record, cancelled, left_running)
 
     async def _save_early(self, record: ExecutionRecord) -> None:
         try:

@@ -195,7 +195,11 @@ class RunFlow:
             execution_id=execution_id,
             hold=coordinator.held if coordinator is not None and not manual else None,
         )
-        interrupted = not self._is_running() and attempts.cancelled is not None
+        # Cut short by a stop, the run stays due for the next start; unless its handler
+        # goes on in a thread (it cannot be interrupted, and would then run twice).
+        interrupted = (
+            not self._is_running() and attempts.cancelled is not None and not attempts.left_running
+        )
         await self._finish(entry, task, tick, previous_status, attempts, manual, interrupted)
         if attempts.cancelled:
             raise asyncio.CancelledError(attempts.cancelled)

@@ -145,6 +145,11 @@ class AsyncScheduler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running_event: asyncio.Event | None = None
         self._event_loop_of: asyncio.AbstractEventLoop | None = None
+        # A stop under way: its end, its deadline (loop time), and a nudge when a
+        # second stop() brings the deadline forward.
+        self._stopping: asyncio.Future[None] | None = None
+        self._stop_deadline: float | None = None
+        self._hurried: asyncio.Event | None = None
         self._wire_run_path(sync_interval)
 
     def _wire_run_path(self, sync_interval: float) -> None:
@@ -356,16 +361,45 @@ class AsyncScheduler:
         """Stop running jobs: wait for runs in progress, then close the store.
 
         With a ``timeout`` (seconds) it returns within about that time: coroutine
-        handlers still running are cancelled (their runs are recorded as failed), and
-        handlers running in threads are left to finish in the background (logged).
+        handlers still running are cancelled (their runs are recorded as failed and
+        stay due for the next start), and handlers running in threads are left to
+        finish in the background (their runs are recorded as failed, and not run again).
         Runs that ended during a store outage have their outcome written if the store
         answers within the wait; otherwise it is logged as lost (those runs are due
         again at the next start).
 
+        Called while a stop is under way (a second Ctrl-C), it makes that stop hurry:
+        the shorter of the two timeouts applies (``stop(0)``: now), and it returns when
+        that stop is done.
+
         :raises SchedulerNotStartedError: the scheduler is not running.
         """
+        if self._stopping is not None:
+            self._hurry(timeout)
+            await asyncio.shield(self._stopping)
+            return
         if not self._running:
             raise SchedulerNotStartedError()
+        loop = asyncio.get_running_loop()
+        self._stopping = loop.create_future()
+        self._stop_deadline = None if timeout is None else loop.time() + timeout
+        self._hurried = asyncio.Event()
+        try:
+            await self._stop()
+        finally:
+            stopping, self._stopping = self._stopping, None
+            stopping.set_result(None)
+
+    def _hurry(self, timeout: float | None) -> None:
+        if timeout is None:
+            return
+        deadline = asyncio.get_running_loop().time() + timeout
+        if self._stop_deadline is None or deadline < self._stop_deadline:
+            self._stop_deadline = deadline
+            if self._hurried is not None:
+                self._hurried.set()
+
+    async def _stop(self) -> None:
         self._running = False
         if self._running_event is not None and self._event_loop_of is asyncio.get_running_loop():
             self._running_event.clear()
@@ -377,7 +411,7 @@ class AsyncScheduler:
             await self._trigger.stop()
         except Exception:
             logger.exception("stopping the trigger failed")
-        await self._wait_for_runs(timeout)
+        await self._wait_for_runs()
         threads, self._executor.threads = self._executor.threads, None
         if threads is not None:
             threads.shutdown(wait=False, cancel_futures=True)
@@ -388,19 +422,35 @@ class AsyncScheduler:
         finally:
             logger.info("scheduler stopped")
 
-    async def _wait_for_runs(self, timeout: float | None) -> None:
-        pending = set(self._tasks)
-        if not pending:
-            return
-        if timeout is None and self._outage.down:
-            timeout = _OUTAGE_STOP_WAIT
-        _done, still = await asyncio.wait(pending, timeout=timeout)
-        if not still:
-            return
+    async def _wait_for_runs(self) -> None:
+        """Wait for the runs in progress until the stop's deadline (which a second
+        stop() may bring forward), then cancel what still runs."""
+        loop = asyncio.get_running_loop()
+        if self._stop_deadline is None and self._outage.down:
+            self._stop_deadline = loop.time() + _OUTAGE_STOP_WAIT
+        pending = {t for t in self._tasks if not t.done()}
+        while pending:
+            deadline = self._stop_deadline
+            remaining = None if deadline is None else max(0.0, deadline - loop.time())
+            assert self._hurried is not None
+            self._hurried.clear()
+            hurried = loop.create_task(self._hurried.wait())
+            try:
+                await asyncio.wait(
+                    {*pending, hurried}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                hurried.cancel()
+            pending = {t for t in self._tasks if not t.done()}
+            if self._stop_deadline is not None and loop.time() >= self._stop_deadline:
+                break
+        if pending:
+            await self._cut_short(pending)
+
+    async def _cut_short(self, still: set[asyncio.Task[None]]) -> None:
         logger.warning(
-            "stop(timeout=%s): cancelling %d run(s) still in progress; handlers "
-            "running in threads cannot be interrupted and finish in the background",
-            timeout,
+            "stopping: cancelling %d run(s) still in progress; handlers running in "
+            "threads cannot be interrupted and finish in the background",
             len(still),
         )
         for task in still:
