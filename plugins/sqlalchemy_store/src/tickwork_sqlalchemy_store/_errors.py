@@ -13,7 +13,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 import tickwork
 
-__all__ = ["connection_error", "lost_to_a_conflict", "operation_error", "reason"]
+__all__ = ["connection_error", "lost_connection", "lost_to_a_conflict", "operation_error", "reason"]
 
 
 def reason(exc: BaseException) -> str:
@@ -59,10 +59,43 @@ def lost_to_a_conflict(exc: BaseException) -> bool:
     return bool(args) and args[0] == _MYSQL_DEADLOCK
 
 
-def _lost_connection(exc: BaseException) -> bool:
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+# What a connection that is gone, or going, raises, as the drivers report it:
+# SQLSTATE class 08 (connection exception) and PostgreSQL's 57P01/57P02 (the server
+# ends the session: fast shutdown, crash) and 57P03 (it is starting or stopping);
+_GONE_STATE_CLASS = "08"
+_GONE_STATES = frozenset({"57P01", "57P02", "57P03"})
+# MySQL/MariaDB client errors 2002/2003 (cannot connect), 2006 (server has gone away),
+# 2013 (lost during a query), 2055 (lost at a system call), and server errors 1053
+# (shutdown in progress), 1927 (connection killed), 4031 (disconnected while idle).
+_MYSQL_GONE = frozenset({1053, 1927, 2002, 2003, 2006, 2013, 2055, 4031})
+# What the async adapters say when the socket is already closed (no code attached).
+_GONE_MESSAGES = ("connection is closed", "not connected", "connection was closed")
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """Whether ``exc`` says the connection to the server is gone (server stopped,
+    restarted, killed, network cut), so the same call later may succeed.
+
+    SQLAlchemy marks most of these (``connection_invalidated``), but not what a driver
+    raises outside a statement it wraps, such as setting a connection's isolation
+    level: the driver's own error then arrives unwrapped, and is judged by its code.
+    """
+    cause: BaseException = exc
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        if exc.orig is not None:
+            cause = exc.orig
+    if isinstance(cause, OSError | DisconnectionError):
         return True
-    return isinstance(exc, OSError | DisconnectionError)
+    state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    if isinstance(state, str) and (state.startswith(_GONE_STATE_CLASS) or state in _GONE_STATES):
+        return True
+    args: tuple[object, ...] = getattr(cause, "args", ())
+    if args and isinstance(args[0], int) and args[0] in _MYSQL_GONE:
+        return True
+    text = str(cause).lower()
+    return any(message in text for message in _GONE_MESSAGES)
 
 
 def operation_error(
@@ -70,7 +103,7 @@ def operation_error(
 ) -> tickwork.StorageConnectionError | tickwork.StorageOperationError:
     """The error for a statement that failed; a connection lost midway counts as a
     connection error, since retrying later may succeed."""
-    if _lost_connection(exc):
+    if lost_connection(exc):
         return tickwork.StorageConnectionError(
             f"lost the connection to {where} while trying to {action}: {reason(exc)}"
         )

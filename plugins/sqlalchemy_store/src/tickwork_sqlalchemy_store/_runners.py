@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 import tickwork
 
-from ._errors import connection_error, lost_to_a_conflict, operation_error
+from ._errors import connection_error, lost_connection, lost_to_a_conflict, operation_error
 
 __all__ = ["EngineRunner", "Runner", "ThreadRunner", "statement_errors"]
 
@@ -53,6 +53,9 @@ logger = logging.getLogger("tickwork.sqlalchemy")
 # won finish; random, so that two victims do not meet again in step).
 CONFLICT_ATTEMPTS = 5
 _FIRST_PAUSE = 0.005
+
+# MySQL/MariaDB: the isolation level of the next transaction (and only that one).
+_NEXT_TRANSACTION_READ_COMMITTED = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
 
 
 class Runner(Protocol):
@@ -176,11 +179,14 @@ class EngineRunner:
         duplicate takes a shared lock on a deleted row that another transaction holds,
         whatever order the rest took); :meth:`transaction` then runs the work again.
         """
-        async with self._checked_out() as conn:
+        async with self._checked_out() as conn, conn.begin():
             if read_committed and conn.dialect.name in ("mysql", "mariadb"):
-                await conn.execution_options(isolation_level="READ COMMITTED")
-            async with conn.begin():
-                return await conn.run_sync(work)
+                # For this transaction only, so nothing is left to undo when the
+                # connection goes back to the pool: a session setting takes two
+                # statements each way, and undoing it on a connection the server has
+                # just dropped fails where no caller sees it, losing the pool slot.
+                await conn.exec_driver_sql(_NEXT_TRANSACTION_READ_COMMITTED)
+            return await conn.run_sync(work)
 
     async def session(self, work: Callable[[Connection], T]) -> T:
         async with self._checked_out() as conn:
@@ -204,13 +210,25 @@ class EngineRunner:
 
     @contextlib.asynccontextmanager
     async def _checked_out(self) -> AsyncIterator[AsyncConnection]:
-        """A pooled connection; failing to get one means the database is unreachable."""
+        """A pooled connection; failing to get one means the database is unreachable.
+
+        A connection found dead while in use is invalidated before it goes back, even
+        when SQLAlchemy did not notice (a driver error outside a statement): the pool
+        then throws it away instead of rolling it back, which would fail and log a
+        traceback, and the next call connects afresh (``pool_pre_ping`` catches the
+        connections that died while idle in the pool).
+        """
         try:
             conn = await self._engine.connect()
         except Exception as exc:
             raise connection_error(exc, self._where) from exc
         try:
             yield conn
+        except Exception as exc:
+            if lost_connection(exc) and not conn.invalidated:
+                with contextlib.suppress(Exception):
+                    await conn.invalidate(exc)
+            raise
         finally:
             with contextlib.suppress(Exception):  # a dead connection is discarded anyway
                 await conn.close()

@@ -243,6 +243,12 @@ class SQLAlchemyStore:
         # A server may drop idle connections (restart, timeout): test each one before use.
         # SQLite has no server, and the test would double the cost of every call.
         options.setdefault("pool_pre_ping", self._url.get_backend_name() != "sqlite")
+        if self._url.get_backend_name() != "sqlite":
+            # Every call ends its own transaction (and closing a connection rolls back
+            # one left open), so the pool's rollback on return is a wasted round trip
+            # on MySQL, and on a connection the server dropped meanwhile it fails and
+            # logs a traceback during every outage.
+            options.setdefault("pool_reset_on_return", None)
         async_engine = create_async_engine(self._url, connect_args=connect_args, **options)
         if async_engine.dialect.name == "sqlite" and not is_memory_sqlite(self._url):
             event.listen(async_engine.sync_engine, "connect", _sqlite_pragmas)
