@@ -386,7 +386,12 @@ class RunFlow:
             except StorageConnectionError as exc:
                 self._outage.report(exc)
                 waited = True
-                if await self._outage.wait_until_back():
+                try:
+                    back = await self._outage.wait_until_back()
+                except asyncio.CancelledError:
+                    self._outage.note_given_up()
+                    raise
+                if back:
                     continue
                 self._outage.note_given_up()
                 return None

@@ -417,6 +417,7 @@ class AsyncScheduler:
             threads.shutdown(wait=False, cancel_futures=True)
         try:
             await self._outage.close()
+            self._outage.report_losses()
             await self._gateway.drain()
             await self._store.close()
         finally:
@@ -453,10 +454,12 @@ class AsyncScheduler:
             "threads cannot be interrupted and finish in the background",
             len(still),
         )
-        for task in still:
-            self._executor.cancel_reasons[task] = "cancelled: the scheduler stopped"
-            task.cancel()
         await self._outage.close()  # outcomes waiting for the store give up now
+        await asyncio.sleep(0)
+        for task in still:
+            if not task.done():
+                self._executor.cancel_reasons[task] = "cancelled: the scheduler stopped"
+                task.cancel()
         await asyncio.wait(still, timeout=1.0)
 
     # -- job management -------------------------------------------------------------------

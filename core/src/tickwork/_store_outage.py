@@ -147,6 +147,9 @@ class StoreOutage:
             probe.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await probe
+
+    def report_losses(self) -> None:
+        """Log, once, the outcomes that waited for the store in vain (after close)."""
         if self._given_up:
             logger.error(
                 "the store was still unreachable as the scheduler stopped: the outcomes of "
