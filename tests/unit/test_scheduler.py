@@ -483,10 +483,11 @@ async def test_stop_with_timeout_cancels_coroutine_handlers() -> None:
     history = await s.store.list_executions("hang")
     assert [r.status for r in history] == [JobStatus.FAILED]
     assert history[0].error == "cancelled: the scheduler stopped"
-    # The interrupted run is not lost: the job is still due and runs at the next start.
+    # The handler was called: the one-off has had its run (failed), and a stop never
+    # makes it run a second time (issue 12, item 6; docs/concepts.md, "Stopping").
     stored = await s.store.get_job("hang")
-    assert stored.status is JobStatus.PENDING
-    assert stored.next_run == datetime.fromisoformat(history[0].metadata["scheduled_at"])
+    assert stored.status is JobStatus.FAILED
+    assert stored.next_run is None
     await s.store.close()
 
 
@@ -588,3 +589,21 @@ async def test_remove_job_interrupted_by_stop_raises_scheduler_stopped() -> None
         await removal
     await s.store.initialize()
     assert (await s.store.get_job("hang")).id == "hang"
+
+
+async def test_stop_during_a_runs_jitter_keeps_it_due() -> None:
+    """A run whose handler was never called (it was still waiting out its jitter) is
+    not lost by a stop: the job stays due at its tick for the next start."""
+    called: list[JobEvent] = []
+    s = AsyncScheduler(handler=called.append)
+    await s.start()
+    await s.add_job("late", OnceSchedule(datetime.now(UTC)), jitter=timedelta(hours=1))
+    await until(lambda: s._entries["late"].running)
+    await s.stop(timeout=0.1)
+    assert called == []
+    await s.store.initialize()
+    stored = await s.store.get_job("late")
+    assert stored.status is JobStatus.PENDING
+    assert stored.next_run is not None
+    assert await s.store.list_executions("late") == []
+    await s.store.close()

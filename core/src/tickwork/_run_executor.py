@@ -52,9 +52,9 @@ class Attempts:
     record: ExecutionRecord | None
     #: Why the run was cancelled (the scheduler stopped, a newer run superseded it).
     cancelled: str | None
-    #: Cancelled while its handler ran in a thread, which cannot be interrupted: the
-    #: handler goes on in the background and will most likely finish.
-    left_running: bool = False
+    #: Whether the handler was called at all (a run cancelled during its jitter or a
+    #: retry's first wait never reached it).
+    handler_started: bool = False
 
 
 class RunExecutor:
@@ -94,7 +94,7 @@ class RunExecutor:
         started = ended = utcnow()
         record: ExecutionRecord | None = None
         cancelled: str | None = None
-        left_running = False
+        handler_started = False
         for attempt in range(1, attempts + 1):
             try:
                 if attempt == 1 and jitter:
@@ -105,20 +105,20 @@ class RunExecutor:
                 cancelled = self.cancel_reasons.pop(task, "cancelled")
                 break
             started = utcnow()
+            handler_started = True
             event = self._event(entry, tick, started, attempt, jitter, manual, execution_id)
             try:
                 status, error = await self._call(event, opts.timeout, hold)
             except asyncio.CancelledError:
                 cancelled = self.cancel_reasons.pop(task, "cancelled")
                 status, error = JobStatus.FAILED, cancelled
-                left_running = not self._is_async
             ended = utcnow()
             record = self._record(event, status, error, ended)
             if status == JobStatus.COMPLETED or cancelled or attempt == attempts:
                 break
             await self._save_early(record)  # another attempt follows: record this one now
             record = None
-        return Attempts(status, started, ended, record, cancelled, left_running)
+        return Attempts(status, started, ended, record, cancelled, handler_started)
 
     async def _save_early(self, record: ExecutionRecord) -> None:
         try:

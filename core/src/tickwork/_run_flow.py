@@ -195,10 +195,13 @@ class RunFlow:
             execution_id=execution_id,
             hold=coordinator.held if coordinator is not None and not manual else None,
         )
-        # Cut short by a stop, the run stays due for the next start; unless its handler
-        # goes on in a thread (it cannot be interrupted, and would then run twice).
+        # Cut short by a stop before its handler was called (in its jitter), the run
+        # stays due for the next start. Once the handler was called it has had its run:
+        # running it again would run it twice (a thread goes on in the background).
         interrupted = (
-            not self._is_running() and attempts.cancelled is not None and not attempts.left_running
+            not self._is_running()
+            and attempts.cancelled is not None
+            and not attempts.handler_started
         )
         await self._finish(entry, task, tick, previous_status, attempts, manual, interrupted)
         if attempts.cancelled:

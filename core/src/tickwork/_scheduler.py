@@ -361,9 +361,10 @@ class AsyncScheduler:
         """Stop running jobs: wait for runs in progress, then close the store.
 
         With a ``timeout`` (seconds) it returns within about that time: coroutine
-        handlers still running are cancelled (their runs are recorded as failed and
-        stay due for the next start), and handlers running in threads are left to
-        finish in the background (their runs are recorded as failed, and not run again).
+        handlers still running are cancelled, and handlers running in threads are left
+        to finish in the background. Either way the run is recorded as failed and is
+        not run again (a one-off job is then ``failed``); only a run still waiting for
+        its jitter stays due for the next start.
         Runs that ended during a store outage have their outcome written if the store
         answers within the wait; otherwise it is logged as lost (those runs are due
         again at the next start).
