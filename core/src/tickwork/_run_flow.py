@@ -32,7 +32,6 @@ from ._models import (
     FinishOutcome,
     JobData,
     JobStatus,
-    QueryOptions,
     RunFinish,
 )
 from ._policy import Overlap
@@ -185,7 +184,7 @@ class RunFlow:
                 await self.save_state(entry)
             await self.arm_next(entry)
         if not entry.completion_known and entry.last_run is not None:
-            entry.last_completed_at = await self._last_completion(entry.id)
+            entry.last_completed_at = await self._gateway.last_completion(entry.id)
         entry.completion_known = True
         coordinator = self._coordinator
         attempts = await self._executor.run(
@@ -501,18 +500,6 @@ class RunFlow:
             await self._gateway.store.update_job(entry.to_data())
         except Exception:
             logger.exception("job %r: recording rescheduling_failed failed too", entry.id)
-
-    async def _last_completion(self, job_id: str) -> datetime | None:
-        """When the job last finished, for jobs loaded from the store (once per job)."""
-        try:
-            records = await self._gateway.store.list_executions(
-                job_id,
-                QueryOptions(limit=1, sort_by="end_time", sort_desc=True),
-            )
-        except Exception:
-            logger.debug("job %r: could not read its last completion", job_id, exc_info=True)
-            return None
-        return records[0].end_time if records else None
 
 
 def _with_status(entry: JobEntry, status: JobStatus) -> JobData:

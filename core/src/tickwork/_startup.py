@@ -25,7 +25,7 @@ import attrs
 from ._entry import JobEntry
 from ._errors import JobDataAlreadyExistsError, JobDataNotFoundError
 from ._job_table import JobTable, memoized
-from ._models import JobData, QueryOptions
+from ._models import JobData
 from ._store_gateway import StoreGateway
 from ._timeutil import utcnow
 from .abc import Trigger
@@ -202,7 +202,7 @@ class StartUp:
         for index, entry in enumerate(due):
             table.entries[entry.id] = entry
             if index < DUE_FIRST_PREFETCH and entry.wants_to_run and entry.last_run is not None:
-                entry.last_completed_at = await self._last_completion(entry.id)
+                entry.last_completed_at = await self._gateway.last_completion(entry.id)
                 entry.completion_known = True
             await arm_entries([entry])
         if due:
@@ -218,16 +218,6 @@ class StartUp:
         table.entries.update(rest)
         await arm_entries(rest.values())
         table.report_quarantined()
-
-    async def _last_completion(self, job_id: str) -> datetime | None:
-        try:
-            records = await self._store.list_executions(
-                job_id, QueryOptions(limit=1, sort_by="end_time", sort_desc=True)
-            )
-        except Exception:
-            logger.debug("job %r: could not read its last completion", job_id, exc_info=True)
-            return None
-        return records[0].end_time if records else None
 
 
 def merge_added(existing: JobEntry, added: JobEntry) -> JobEntry | None:

@@ -22,7 +22,7 @@ import attrs
 from ._batching import Batcher
 from ._errors import JobDataNotFoundError, StorageOperationError
 from ._group_commit import RunWrites, conditional_writes, drain_writes, run_writes
-from ._models import ExecutionRecord, FinishOutcome, JobData, RunFinish
+from ._models import ExecutionRecord, FinishOutcome, JobData, QueryOptions, RunFinish
 from .abc import (
     BulkStore,
     ClaimingStore,
@@ -172,6 +172,18 @@ class StoreGateway:
             f"could not save {what}: other processes wrote it {CHANGE_ATTEMPTS} times "
             "in a row while it was being saved; nothing was changed"
         )
+
+    async def last_completion(self, job_id: str) -> datetime | None:
+        """When the job last finished (its newest record's end), for a job loaded from
+        the store; None when it never ran or the read failed (a run does not need it)."""
+        try:
+            records = await self.store.list_executions(
+                job_id, QueryOptions(limit=1, sort_by="end_time", sort_desc=True)
+            )
+        except Exception:
+            logger.debug("job %r: could not read its last completion", job_id, exc_info=True)
+            return None
+        return records[0].end_time if records else None
 
     async def drain(self) -> None:
         """Return once every queued write is stored (or has failed)."""
