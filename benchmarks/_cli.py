@@ -210,6 +210,8 @@ class Runner:
                         )
                         if workload.service in problems:
                             break
+                    if merged and workload.derive is not None:
+                        merged.update(workload.derive(merged))
                     if merged:
                         runs[side].append(merged)
         medians = {side: median_figures(r) for side, r in runs.items() if r}
@@ -386,7 +388,7 @@ def render(report: dict[str, Any], sides: list[str]) -> str:
     return "\n".join(lines)
 
 
-COUNTS = frozenset({"dropped", "jobs_loaded", "duplicates", "stop_hung"})
+COUNTS = frozenset({"dropped", "jobs_loaded", "duplicates", "missed", "stop_hung"})
 
 
 def _digits(row: dict[str, Any]) -> int:

@@ -88,6 +88,8 @@ class Workload:
         With a service, ``prepare`` runs before every measurement, in its namespace.
     :param default: part of a run without ``--workloads``.
     :param groups: names that select it with ``--workloads`` (``backends``, ``pg`` ...).
+    :param derive: ``derive(figures)`` → more figures, from the merged figures of one
+        repetition's cases (W7: the burst's speed-up from 1 to 3 processes).
     """
 
     id: str
@@ -106,6 +108,7 @@ class Workload:
     service: str | None = None
     groups: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    derive: Callable[[Figures], Figures] | None = None
 
     def metric(self, key: str) -> Metric:
         for metric in self.metrics:

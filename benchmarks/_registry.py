@@ -2,8 +2,9 @@
 
 Each variant follows its base workload: W1, W1-pg, W1-mariadb, W1-nats, W1-nats-trig1,
 W1-nats-trig3, W2, ... Only the base workloads W1-W6 run by default; the variants on
-servers (``benchmarks/backends.py``, ``benchmarks/nats_trigger.py``) are selected by id
-or by group.
+servers (``benchmarks/backends.py``, ``benchmarks/nats_trigger.py``) and W7 (several
+processes on one SQL database, ``benchmarks/w7_multi.py``: W7-pg, W7-mariadb, group
+``w7``) are selected by id or by group.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from . import (
     w4_cold_start,
     w5_add,
     w6_interval_sqlite,
+    w7_multi,
 )
 from ._harness import Workload
 
@@ -34,7 +36,7 @@ def _table_order() -> list[Workload]:
     for base in _BASE:
         ordered.append(base)
         ordered += [v for v in _VARIANTS if v.id.partition("-")[0] == base.id]
-    return ordered
+    return [*ordered, *w7_multi.WORKLOADS]
 
 
 WORKLOADS: dict[str, Workload] = {w.id: w for w in _table_order()}
@@ -51,7 +53,7 @@ def _groups() -> dict[str, tuple[str, ...]]:
 
 GROUPS: dict[str, tuple[str, ...]] = _groups()
 """``default`` (W1-W6), ``backends`` (every variant on a server), ``pg``, ``mariadb``,
-``nats-store``, ``nats-trigger``, and ``all``."""
+``nats-store``, ``nats-trigger``, ``w7``, and ``all``."""
 
 
 def select(names: Iterable[str]) -> tuple[list[str], list[str]]:
