@@ -98,6 +98,12 @@ class FinishPlan:
     grid ticks that fell inside the run as skipped (overlap="skip" on a fixed grid).
     ``schedule_error``: the schedule failed to give a next run (the job is then
     ``rescheduling_failed``).
+
+    The rules (:func:`plan_finish`): an interrupted run (the scheduler stopped before
+    its handler was called) stays due at its tick. A manual run moves the schedule only
+    if the scheduled run was skipped while it ran. With overlap="skip" the next run
+    follows the end of this one, never before its tick (a run that started early must
+    not get its own tick back from a grid). A pause made during the run wins.
     """
 
     next_run: datetime | None
@@ -124,15 +130,9 @@ def plan_finish(
     interrupted: bool,
     still_running: bool,
 ) -> FinishPlan:
-    """What a run for ``tick`` (from ``started`` to ``ended``, ending in ``outcome``)
-    leaves of its job, whose stored fields are the other arguments.
-
-    An interrupted run (the scheduler stopped) stays due at ``tick``. A manual run moves
-    the schedule only if the scheduled run was skipped while it ran. With
-    overlap="skip" the next run follows the end of this one and is never before its
-    tick (a run that started early must not get its own tick back from a grid). A
-    pause made during the run wins over its outcome.
-    """
+    """What a run for ``tick`` (``started`` to ``ended``, ending in ``outcome``) leaves
+    of its job, whose stored fields are the other arguments. The rules are listed on
+    :class:`FinishPlan`."""
     new_status = _JOB_STATUS_OF.get(outcome, JobStatus.FAILED)
     if interrupted:
         next_run, new_status, rearm = (next_run if manual else tick), JobStatus.PENDING, False

@@ -22,41 +22,36 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self
 
 from . import _job_changes as job_changes
 from ._coordination import DEFAULT_LEASE, DEFAULT_SYNC_INTERVAL
-from ._delivery_intake import DeliveryIntake, arm
+from ._delivery_intake import DeliveryIntake
 from ._entry import JobEntry, first_run
 from ._errors import (
     HandlerNotDefinedError,
-    InvalidIntervalError,
-    InvalidJobDataError,
-    JobAlreadyExistsError,
-    JobDataAlreadyExistsError,
-    JobDataNotFoundError,
-    JobNotFoundError,
     SchedulerAlreadyStartedError,
     SchedulerNotStartedError,
-    SchedulerStoppedError,
 )
 from ._ids import new_execution_id
 from ._invoke import HandlerThreads
 from ._job import Job, JobEvent
+from ._job_editor import JobEditor, JobSpec
 from ._job_table import JobTable
-from ._models import ExecutionRecord, ExecutionStatus, JobStatus, QueryOptions
-from ._policy import DEFAULT_OPTIONS, JobOptions, Overlap
+from ._models import ExecutionRecord, ExecutionStatus, JobData, QueryOptions
+from ._policy import DEFAULT_OPTIONS, JobOptions
 from ._reconciler import DEFAULT_RECONCILE_INTERVAL, Reconciler
 from ._run_executor import RunExecutor
 from ._run_flow import RunFlow
+from ._shutdown import Shutdown
 from ._startup import ChangesWhileStopped, StartUp
-from ._store_gateway import CHANGE_ATTEMPTS, StoreCapabilities, StoreGateway
+from ._store_gateway import StoreCapabilities, StoreGateway
 from ._store_outage import StoreOutage
 from ._tick_log import TickLog
 from ._timeutil import utcnow
-from ._validation import check_job_id, check_metadata
+from ._validation import check_job_id
 from ._wiring import (
     check_max_workers,
     default_worker_id,
@@ -67,12 +62,10 @@ from ._wiring import (
 )
 from .abc import Schedule, ScheduleCodec, Store, StoreReadingTrigger, Trigger
 
-__all__ = ["AsyncScheduler", "Handler", "first_run", "new_execution_id"]
+__all__ = ["AsyncScheduler", "Handler", "JobSpec", "first_run", "new_execution_id"]
 
 logger = logging.getLogger("tickwork.scheduler")
 
-JobSpec = tuple[str, Schedule] | tuple[str, Schedule, Mapping[str, str] | None]
-"""One job for :meth:`AsyncScheduler.add_jobs`: ``(job_id, schedule[, metadata])``."""
 
 Handler = Callable[[JobEvent], Any]
 """A job handler: a plain function (run in a worker thread) or a coroutine function."""
@@ -145,11 +138,7 @@ class AsyncScheduler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running_event: asyncio.Event | None = None
         self._event_loop_of: asyncio.AbstractEventLoop | None = None
-        # A stop under way: its end, its deadline (loop time), and a nudge when a
-        # second stop() brings the deadline forward.
-        self._stopping: asyncio.Future[None] | None = None
-        self._stop_deadline: float | None = None
-        self._hurried: asyncio.Event | None = None
+        self._shutdown: Shutdown | None = None  # a stop under way
         self._wire_run_path(sync_interval)
 
     def _wire_run_path(self, sync_interval: float) -> None:
@@ -193,6 +182,27 @@ class AsyncScheduler:
         )
         if self._coordinator is not None:
             self._coordinator.watch_outages(self._outage.report, lambda: self._outage.down)
+        self._wire_editor()
+
+    def _wire_editor(self) -> None:
+        self._editor = JobEditor(
+            table=self._table,
+            gateway=self._gateway,
+            codec=self._codec,
+            trigger=self._trigger,
+            coordinator=self._coordinator,
+            intake=self._intake,
+            stopped_changes=self._stopped_changes,
+            is_running=lambda: self._running,
+        )
+
+    async def _refresh(self, job_id: str) -> JobEntry:
+        """Re-read a job from the store into the table (for the run path)."""
+        return await self._editor.refresh(job_id)
+
+    async def _apply_changes(self, changed: list[JobData]) -> None:
+        """What the change poll found (jobs changed by other processes)."""
+        await self._editor.apply_changes(changed)
 
     def __repr__(self) -> str:
         state = "running" if self._running else "stopped"
@@ -375,32 +385,20 @@ class AsyncScheduler:
 
         :raises SchedulerNotStartedError: the scheduler is not running.
         """
-        if self._stopping is not None:
-            self._hurry(timeout)
-            await asyncio.shield(self._stopping)
+        if self._shutdown is not None:
+            self._shutdown.hurry(timeout)
+            await asyncio.shield(self._shutdown.done)
             return
         if not self._running:
             raise SchedulerNotStartedError()
-        loop = asyncio.get_running_loop()
-        self._stopping = loop.create_future()
-        self._stop_deadline = None if timeout is None else loop.time() + timeout
-        self._hurried = asyncio.Event()
+        self._shutdown = shutdown = Shutdown(timeout)
         try:
-            await self._stop()
+            await self._stop(shutdown)
         finally:
-            stopping, self._stopping = self._stopping, None
-            stopping.set_result(None)
+            self._shutdown = None
+            shutdown.done.set_result(None)
 
-    def _hurry(self, timeout: float | None) -> None:
-        if timeout is None:
-            return
-        deadline = asyncio.get_running_loop().time() + timeout
-        if self._stop_deadline is None or deadline < self._stop_deadline:
-            self._stop_deadline = deadline
-            if self._hurried is not None:
-                self._hurried.set()
-
-    async def _stop(self) -> None:
+    async def _stop(self, shutdown: Shutdown) -> None:
         self._running = False
         if self._running_event is not None and self._event_loop_of is asyncio.get_running_loop():
             self._running_event.clear()
@@ -412,7 +410,7 @@ class AsyncScheduler:
             await self._trigger.stop()
         except Exception:
             logger.exception("stopping the trigger failed")
-        await self._wait_for_runs()
+        await shutdown.wait_for_runs(self._tasks, self._executor, self._outage)
         threads, self._executor.threads = self._executor.threads, None
         if threads is not None:
             threads.shutdown(wait=False, cancel_futures=True)
@@ -424,51 +422,7 @@ class AsyncScheduler:
         finally:
             logger.info("scheduler stopped")
 
-    async def _wait_for_runs(self) -> None:
-        """Wait for the runs in progress until the stop's deadline (which a second
-        stop() may bring forward), then cancel what still runs."""
-        loop = asyncio.get_running_loop()
-        if self._stop_deadline is None and self._outage.down:
-            self._stop_deadline = loop.time() + _OUTAGE_STOP_WAIT
-        pending = {t for t in self._tasks if not t.done()}
-        while pending:
-            deadline = self._stop_deadline
-            remaining = None if deadline is None else max(0.0, deadline - loop.time())
-            assert self._hurried is not None
-            self._hurried.clear()
-            hurried = loop.create_task(self._hurried.wait())
-            try:
-                await asyncio.wait(
-                    {*pending, hurried}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
-                )
-            finally:
-                hurried.cancel()
-            pending = {t for t in self._tasks if not t.done()}
-            if self._stop_deadline is not None and loop.time() >= self._stop_deadline:
-                break
-        if pending:
-            await self._cut_short(pending)
-
-    async def _cut_short(self, still: set[asyncio.Task[None]]) -> None:
-        logger.warning(
-            "stopping: cancelling %d run(s) still in progress; handlers running in "
-            "threads cannot be interrupted and finish in the background",
-            len(still),
-        )
-        await self._outage.close()  # outcomes waiting for the store give up now
-        await asyncio.sleep(0)
-        for task in still:
-            if not task.done():
-                self._executor.cancel_reasons[task] = "cancelled: the scheduler stopped"
-                task.cancel()
-        await asyncio.wait(still, timeout=1.0)
-
     # -- job management -------------------------------------------------------------------
-
-    def _encode(self, schedule: Any) -> tuple[str, str]:
-        if schedule is None:
-            raise InvalidIntervalError(None, "a schedule is required")
-        return self._codec.encode(schedule)
 
     async def add_job(
         self,
@@ -491,46 +445,8 @@ class AsyncScheduler:
         :raises JobAlreadyExistsError: the id is taken.
         """
         opts = (options or JobOptions()).replace(**option_fields)
-        entry = self._new_entry(job_id, schedule, metadata, opts, utcnow())
-        known = self._table.get(job_id)
-        if known is not None and not known.removed:
-            raise JobAlreadyExistsError(job_id)
-        if not self._running:
-            self._table.entries[job_id] = entry
-            self._stopped_changes.added([job_id])
-            return entry.snapshot()
-        try:
-            await self._store.save_job(entry.to_data())
-        except JobDataAlreadyExistsError:
-            raise JobAlreadyExistsError(job_id) from None
-        self._table.entries[job_id] = entry
-        await arm(self._trigger, entry)
-        return entry.snapshot()
-
-    def _new_entry(
-        self,
-        job_id: str,
-        schedule: Schedule,
-        metadata: Mapping[str, str] | None,
-        options: JobOptions,
-        now: datetime,
-    ) -> JobEntry:
-        """A new job's state, every argument checked (nothing is stored yet)."""
-        check_job_id(job_id)
-        schedule_type, config = self._encode(schedule)
-        return JobEntry(
-            id=job_id,
-            schedule=schedule,
-            schedule_type=schedule_type,
-            schedule_config=config,
-            metadata=check_metadata(metadata),
-            status=JobStatus.PENDING,
-            next_run=first_run(schedule, now),
-            last_run=None,
-            created_at=now,
-            updated_at=now,
-            options=options,
-        )
+        entry = self._editor.new_entry(job_id, schedule, metadata, opts, utcnow())
+        return (await self._editor.add(entry)).snapshot()
 
     async def add_jobs(
         self,
@@ -556,109 +472,20 @@ class AsyncScheduler:
         opts = (options or DEFAULT_OPTIONS).replace(**option_fields)
         if opts == DEFAULT_OPTIONS:
             opts = DEFAULT_OPTIONS  # one shared value: cheaper to compare, less memory
-        now = utcnow()
-        entries: dict[str, JobEntry] = {}
-        for item in jobs:
-            if not isinstance(item, tuple) or len(item) not in (2, 3):
-                raise TypeError(
-                    f"add_jobs() takes (job_id, schedule) or (job_id, schedule, metadata) "
-                    f"tuples, got {item!r}"
-                )
-            job_id = item[0]
-            entry = self._new_entry(job_id, item[1], item[2] if len(item) == 3 else None, opts, now)
-            known = self._table.get(job_id)
-            if job_id in entries or (known is not None and not known.removed):
-                raise JobAlreadyExistsError(job_id)
-            entries[job_id] = entry
-        if not self._running:
-            self._table.entries.update(entries)
-            self._stopped_changes.added(entries)
-            return [entry.snapshot() for entry in entries.values()]
-        await self._save_new_jobs(list(entries.values()))
-        self._table.entries.update(entries)
-        await self._arm_entries(entries.values())
+        entries = self._editor.new_entries(jobs, opts)
+        await self._editor.add_many(entries)
         return [entry.snapshot() for entry in entries.values()]
-
-    async def _save_new_jobs(self, entries: list[JobEntry]) -> None:
-        """Save new jobs in one call when the store can, else one by one (undoing the
-        ones saved so far when one fails, so that it is still all or none)."""
-        store = self._store
-        try:
-            bulk = self._gateway.caps.bulk
-            if bulk is not None:
-                await bulk.save_jobs([entry.to_data() for entry in entries])
-                return
-            saved: list[str] = []
-            try:
-                for entry in entries:
-                    await store.save_job(entry.to_data())
-                    saved.append(entry.id)
-            except BaseException:
-                for job_id in saved:
-                    with contextlib.suppress(Exception):
-                        await store.delete_job(job_id)
-                raise
-        except JobDataAlreadyExistsError as exc:
-            raise JobAlreadyExistsError(exc.job_id) from None
-
-    async def _entry(self, job_id: str) -> JobEntry:
-        check_job_id(job_id)
-        if self._running and self._shared:
-            return await self._refresh(job_id)
-        return self._table.live(job_id)
-
-    async def _changeable(self, job_id: str) -> JobEntry:
-        entry = await self._entry(job_id)
-        if entry.quarantine_reason:
-            if entry.unreadable:
-                raise InvalidJobDataError(
-                    f"job {job_id!r} cannot be read from the store ({entry.quarantine_reason}); "
-                    "fix or remove its row (remove_job() works)"
-                )
-            raise InvalidJobDataError(
-                f"job {job_id!r} is quarantined ({entry.quarantine_reason}); install the "
-                "plugin for its schedule type, or give it a new schedule with "
-                "update_job_schedule()"
-            )
-        return entry
-
-    async def _refresh(self, job_id: str) -> JobEntry:
-        """Re-read a job from the store (other processes may have changed it)."""
-        try:
-            if self._coordinator is not None:
-                data = await self._coordinator.read(job_id)  # batched with other reads
-            else:
-                data = await self._store.get_job(job_id)
-        except JobDataNotFoundError:
-            self._table.forget(job_id)
-            raise JobNotFoundError(job_id) from None
-        return self._table.apply(data)
-
-    async def _apply_changes(self, changed: list[Any]) -> None:
-        """Bring jobs changed by other processes into this one, and re-arm them."""
-        for data in changed:
-            entry = self._table.apply(data)
-            if not entry.running:
-                self._intake.cancel_recheck(entry.id)
-                await arm(self._trigger, entry)
 
     async def get_job(self, job_id: str) -> Job:
         """Return a snapshot of one job.
 
         :raises JobNotFoundError: no such job.
         """
-        return (await self._entry(job_id)).snapshot()
+        return (await self._editor.entry(job_id)).snapshot()
 
     async def list_jobs(self) -> list[Job]:
         """Return snapshots of every job, sorted by id (quarantined ones included)."""
-        if self._running and self._shared:
-            stored = await self._store.list_jobs()
-            for data in stored:
-                self._table.apply(data)
-            for gone in set(self._table.entries) - {d.id for d in stored}:
-                self._table.forget(gone)
-        entries = self._table.entries
-        return [entries[k].snapshot() for k in sorted(entries)]
+        return [entry.snapshot() for entry in await self._editor.listing()]
 
     async def update_job_schedule(self, job_id: str, schedule: Schedule) -> Job:
         """Give a job a new schedule; its next run is computed from it at once.
@@ -668,10 +495,10 @@ class AsyncScheduler:
 
         :raises JobNotFoundError: no such job.
         """
-        schedule_type, config = self._encode(schedule)
+        schedule_type, config = self._editor.encode(schedule)
         change = job_changes.new_schedule(schedule, schedule_type, config)
         async with self._table.lock(job_id):
-            return (await self._change(job_id, change, quarantined=True)).snapshot()
+            return (await self._editor.change(job_id, change, quarantined=True)).snapshot()
 
     async def update_job_options(
         self, job_id: str, options: JobOptions | None = None, **changes: Any
@@ -683,7 +510,7 @@ class AsyncScheduler:
         :raises InvalidJobDataError: an unknown or invalid option.
         """
         async with self._table.lock(job_id):
-            entry = await self._change(job_id, job_changes.new_options(options, changes))
+            entry = await self._editor.change(job_id, job_changes.new_options(options, changes))
             return entry.snapshot()
 
     async def pause_job(self, job_id: str) -> Job:
@@ -697,7 +524,7 @@ class AsyncScheduler:
             the job while the change was being saved.
         """
         async with self._table.lock(job_id):
-            return (await self._change(job_id, job_changes.pause)).snapshot()
+            return (await self._editor.change(job_id, job_changes.pause)).snapshot()
 
     async def resume_job(self, job_id: str) -> Job:
         """Let a paused job run again, from its next fire time after now.
@@ -710,7 +537,7 @@ class AsyncScheduler:
         """
         change = job_changes.resume(record_ticks=self._running)
         async with self._table.lock(job_id):
-            entry = await self._change(job_id, change)
+            entry = await self._editor.change(job_id, change)
             if change.span is not None:
                 # Recorded once the change is stored: a change redone after a conflict
                 # must not record them twice.
@@ -735,34 +562,7 @@ class AsyncScheduler:
         :raises SchedulerStoppedError: the scheduler stopped while the call waited for
             the job's run (the job is then not removed).
         """
-        entry = await self._entry(job_id)
-        entry.removed = True
-        self._table.drop_lock(job_id)
-        if not self._running:
-            del self._table.entries[job_id]
-            self._stopped_changes.removed(job_id)
-            return
-        self._intake.cancel_recheck(job_id)
-        await self._trigger.disarm(job_id)
-        others = set(entry.running) - {asyncio.current_task()}
-        if others:
-            await asyncio.wait(others)
-            if not self.is_running:  # (stop() may have run while we waited)
-                # stop() ended the run we waited for and is closing the store: the job
-                # is not deleted, and the caller learns why.
-                entry.removed = False
-                raise SchedulerStoppedError(
-                    f"the scheduler stopped while remove_job({job_id!r}) waited for its "
-                    "run; the job was not removed"
-                )
-        try:
-            await self._store.delete_job(job_id)
-        except JobDataNotFoundError:
-            if not self._shared:
-                raise JobNotFoundError(job_id) from None
-        finally:
-            if self._table.get(job_id) is entry:
-                del self._table.entries[job_id]
+        await self._editor.remove(job_id)
 
     async def run_job_now(self, job_id: str) -> str:
         """Start one run of the job now, outside its schedule; return its execution id.
@@ -774,50 +574,12 @@ class AsyncScheduler:
         :raises JobNotFoundError: no such job.
         :raises SchedulerNotStartedError: the scheduler is not running.
         """
-        entry = await self._changeable(job_id)
+        entry = await self._editor.changeable(job_id)
         if not self._running or self._loop is None:
             raise SchedulerNotStartedError()
         execution_id = new_execution_id()
         self._spawn(self._flow.manual_run(entry, utcnow(), execution_id))
         return execution_id
-
-    async def _change(
-        self, job_id: str, change: job_changes.Change, *, quarantined: bool = False
-    ) -> JobEntry:
-        """Apply ``change`` to the job, save it and bring the trigger in line with it.
-
-        With a shared store the job is read first and written on condition that no
-        other process wrote it since (:class:`~tickwork.abc.ConditionalUpdateStore`):
-        if one did (it finished a run and moved ``next_run`` on, say), the job is read
-        again and the change made again, rather than putting the old state back.
-
-        :raises StorageOperationError: other processes wrote the job every time.
-        """
-        read = self._entry if quarantined else self._changeable
-        if not self._running:
-            entry = await read(job_id)
-            if change(entry):
-                self._stopped_changes.changed(job_id, change)
-            return entry
-        wrote: list[bool] = [False]
-
-        def make(entry: JobEntry) -> Any:
-            wrote[0] = change(entry)
-            return entry.to_data() if wrote[0] else None
-
-        try:
-            entry = await self._gateway.write_on_condition(
-                lambda: read(job_id), _updated_at, make, f"the change to job {job_id!r}"
-            )
-        except JobDataNotFoundError:
-            self._table.forget(job_id)
-            raise JobNotFoundError(job_id) from None
-        if wrote[0]:
-            if self._coordinator is not None:
-                self._coordinator.note_saved(entry.to_data())
-            if not entry.running or entry.options.overlap != Overlap.SKIP:
-                await arm(self._trigger, entry)
-        return entry
 
     async def run_history(
         self, job_id: str, options: QueryOptions | None = None
@@ -835,17 +597,6 @@ class AsyncScheduler:
         task: asyncio.Task[None] = self._loop.create_task(coro)  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-#: How long stop() waits for runs whose outcome waits for a store that is down.
-_OUTAGE_STOP_WAIT = 10.0
-
-# Kept for code that imported it from here.
-_CHANGE_ATTEMPTS = CHANGE_ATTEMPTS
-
-
-def _updated_at(entry: JobEntry) -> datetime:
-    return entry.updated_at
 
 
 def _no_handler(event: JobEvent) -> None:

@@ -1,0 +1,308 @@
+"""What the public job methods do: add, read, change and remove jobs, with the store.
+
+:class:`~tickwork.AsyncScheduler` keeps the public signatures and their documentation;
+:class:`JobEditor` does the work. A job is read from the store first when other
+processes share it (they may have changed it), every change is written on condition
+that nobody wrote the job since, and the trigger is brought in line with what was
+stored. While the scheduler is stopped, changes are kept for the next start
+(:class:`~tickwork._startup.ChangesWhileStopped`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from . import _job_changes as job_changes
+from ._coordination import Coordinator
+from ._delivery_intake import DeliveryIntake, arm
+from ._entry import JobEntry, first_run
+from ._errors import (
+    InvalidIntervalError,
+    InvalidJobDataError,
+    JobAlreadyExistsError,
+    JobDataAlreadyExistsError,
+    JobDataNotFoundError,
+    JobNotFoundError,
+    SchedulerStoppedError,
+)
+from ._job_table import JobTable
+from ._models import JobData, JobStatus
+from ._policy import JobOptions, Overlap
+from ._startup import ChangesWhileStopped
+from ._store_gateway import StoreGateway
+from ._timeutil import utcnow
+from ._validation import check_job_id, check_metadata
+from .abc import Schedule, ScheduleCodec, Trigger
+
+__all__ = ["JobEditor", "JobSpec"]
+
+JobSpec = tuple[str, Schedule] | tuple[str, Schedule, Mapping[str, str] | None]
+"""One job for :meth:`AsyncScheduler.add_jobs`: ``(job_id, schedule[, metadata])``."""
+
+
+class JobEditor:
+    """Adds, reads, changes and removes jobs for the public API."""
+
+    def __init__(
+        self,
+        *,
+        table: JobTable,
+        gateway: StoreGateway,
+        codec: ScheduleCodec,
+        trigger: Trigger,
+        coordinator: Coordinator | None,
+        intake: DeliveryIntake,
+        stopped_changes: ChangesWhileStopped,
+        is_running: Callable[[], bool],
+    ) -> None:
+        self._table = table
+        self._gateway = gateway
+        self._store = gateway.store
+        self._codec = codec
+        self._trigger = trigger
+        self._coordinator = coordinator
+        self._intake = intake
+        self._stopped = stopped_changes
+        self._is_running = is_running
+        self._shared = gateway.caps.shared
+
+    # -- adding ---------------------------------------------------------------------------
+
+    def encode(self, schedule: Any) -> tuple[str, str]:
+        if schedule is None:
+            raise InvalidIntervalError(None, "a schedule is required")
+        return self._codec.encode(schedule)
+
+    def new_entry(
+        self,
+        job_id: str,
+        schedule: Schedule,
+        metadata: Mapping[str, str] | None,
+        options: JobOptions,
+        now: datetime,
+    ) -> JobEntry:
+        """A new job's state, every argument checked (nothing is stored yet)."""
+        check_job_id(job_id)
+        schedule_type, config = self.encode(schedule)
+        return JobEntry(
+            id=job_id,
+            schedule=schedule,
+            schedule_type=schedule_type,
+            schedule_config=config,
+            metadata=check_metadata(metadata),
+            status=JobStatus.PENDING,
+            next_run=first_run(schedule, now),
+            last_run=None,
+            created_at=now,
+            updated_at=now,
+            options=options,
+        )
+
+    async def add(self, entry: JobEntry) -> JobEntry:
+        """Save a new job and arm it (kept for the next start while stopped)."""
+        known = self._table.get(entry.id)
+        if known is not None and not known.removed:
+            raise JobAlreadyExistsError(entry.id)
+        if not self._is_running():
+            self._table.entries[entry.id] = entry
+            self._stopped.added([entry.id])
+            return entry
+        try:
+            await self._store.save_job(entry.to_data())
+        except JobDataAlreadyExistsError:
+            raise JobAlreadyExistsError(entry.id) from None
+        self._table.entries[entry.id] = entry
+        await arm(self._trigger, entry)
+        return entry
+
+    def new_entries(self, jobs: Iterable[JobSpec], options: JobOptions) -> dict[str, JobEntry]:
+        """Entries for ``add_jobs``, every item checked before anything is saved."""
+        now = utcnow()
+        entries: dict[str, JobEntry] = {}
+        for item in jobs:
+            if not isinstance(item, tuple) or len(item) not in (2, 3):
+                raise TypeError(
+                    f"add_jobs() takes (job_id, schedule) or (job_id, schedule, metadata) "
+                    f"tuples, got {item!r}"
+                )
+            job_id = item[0]
+            entry = self.new_entry(
+                job_id, item[1], item[2] if len(item) == 3 else None, options, now
+            )
+            known = self._table.get(job_id)
+            if job_id in entries or (known is not None and not known.removed):
+                raise JobAlreadyExistsError(job_id)
+            entries[job_id] = entry
+        return entries
+
+    async def add_many(self, entries: dict[str, JobEntry]) -> None:
+        """Save new jobs, all or none, and arm them."""
+        if not self._is_running():
+            self._table.entries.update(entries)
+            self._stopped.added(entries)
+            return
+        await self._save_new(list(entries.values()))
+        self._table.entries.update(entries)
+        await self._trigger.arm_many(
+            (e.id, e.next_run) for e in entries.values() if e.wants_to_run and e.next_run
+        )
+
+    async def _save_new(self, entries: list[JobEntry]) -> None:
+        """Save new jobs in one call when the store can, else one by one (undoing the
+        ones saved so far when one fails, so that it is still all or none)."""
+        store = self._store
+        try:
+            bulk = self._gateway.caps.bulk
+            if bulk is not None:
+                await bulk.save_jobs([entry.to_data() for entry in entries])
+                return
+            saved: list[str] = []
+            try:
+                for entry in entries:
+                    await store.save_job(entry.to_data())
+                    saved.append(entry.id)
+            except BaseException:
+                for job_id in saved:
+                    with contextlib.suppress(Exception):
+                        await store.delete_job(job_id)
+                raise
+        except JobDataAlreadyExistsError as exc:
+            raise JobAlreadyExistsError(exc.job_id) from None
+
+    # -- reading --------------------------------------------------------------------------
+
+    async def entry(self, job_id: str) -> JobEntry:
+        """The job, read from the store first when other processes share it.
+
+        :raises JobNotFoundError: no such job.
+        """
+        check_job_id(job_id)
+        if self._is_running() and self._shared:
+            return await self.refresh(job_id)
+        return self._table.live(job_id)
+
+    async def changeable(self, job_id: str) -> JobEntry:
+        """The job, which must not be quarantined (it could not be run or written)."""
+        entry = await self.entry(job_id)
+        if entry.quarantine_reason:
+            if entry.unreadable:
+                raise InvalidJobDataError(
+                    f"job {job_id!r} cannot be read from the store ({entry.quarantine_reason}); "
+                    "fix or remove its row (remove_job() works)"
+                )
+            raise InvalidJobDataError(
+                f"job {job_id!r} is quarantined ({entry.quarantine_reason}); install the "
+                "plugin for its schedule type, or give it a new schedule with "
+                "update_job_schedule()"
+            )
+        return entry
+
+    async def refresh(self, job_id: str) -> JobEntry:
+        """Re-read a job from the store (other processes may have changed it)."""
+        try:
+            if self._coordinator is not None:
+                data = await self._coordinator.read(job_id)  # batched with other reads
+            else:
+                data = await self._store.get_job(job_id)
+        except JobDataNotFoundError:
+            self._table.forget(job_id)
+            raise JobNotFoundError(job_id) from None
+        return self._table.apply(data)
+
+    async def apply_changes(self, changed: list[JobData]) -> None:
+        """Bring jobs changed by other processes into this one, and re-arm them."""
+        for data in changed:
+            entry = self._table.apply(data)
+            if not entry.running:
+                self._intake.cancel_recheck(entry.id)
+                await arm(self._trigger, entry)
+
+    async def listing(self) -> list[JobEntry]:
+        """Every job, sorted by id (from the store when it is shared)."""
+        if self._is_running() and self._shared:
+            stored = await self._store.list_jobs()
+            for data in stored:
+                self._table.apply(data)
+            for gone in set(self._table.entries) - {d.id for d in stored}:
+                self._table.forget(gone)
+        entries = self._table.entries
+        return [entries[k] for k in sorted(entries)]
+
+    # -- changing -------------------------------------------------------------------------
+
+    async def change(
+        self, job_id: str, change: job_changes.Change, *, quarantined: bool = False
+    ) -> JobEntry:
+        """Apply ``change`` to the job, save it and bring the trigger in line with it.
+
+        With a shared store the job is read first and written on condition that no
+        other process wrote it since: if one did (it finished a run and moved
+        ``next_run`` on, say), the job is read again and the change made again, rather
+        than putting the old state back.
+
+        :raises StorageOperationError: other processes wrote the job every time.
+        """
+        read = self.entry if quarantined else self.changeable
+        if not self._is_running():
+            entry = await read(job_id)
+            if change(entry):
+                self._stopped.changed(job_id, change)
+            return entry
+        wrote = [False]
+
+        def make(entry: JobEntry) -> JobData | None:
+            wrote[0] = change(entry)
+            return entry.to_data() if wrote[0] else None
+
+        try:
+            entry = await self._gateway.write_on_condition(
+                lambda: read(job_id), _updated_at, make, f"the change to job {job_id!r}"
+            )
+        except JobDataNotFoundError:
+            self._table.forget(job_id)
+            raise JobNotFoundError(job_id) from None
+        if wrote[0]:
+            if self._coordinator is not None:
+                self._coordinator.note_saved(entry.to_data())
+            if not entry.running or entry.options.overlap != Overlap.SKIP:
+                await arm(self._trigger, entry)
+        return entry
+
+    async def remove(self, job_id: str) -> None:
+        """Remove a job: wait for its run in progress, then delete it from the store."""
+        entry = await self.entry(job_id)
+        entry.removed = True
+        self._table.drop_lock(job_id)
+        if not self._is_running():
+            del self._table.entries[job_id]
+            self._stopped.removed(job_id)
+            return
+        self._intake.cancel_recheck(job_id)
+        await self._trigger.disarm(job_id)
+        others = set(entry.running) - {asyncio.current_task()}
+        if others:
+            await asyncio.wait(others)
+            if not self._is_running():  # (stop() may have run while we waited)
+                # stop() ended the run we waited for and is closing the store: the job
+                # is not deleted, and the caller learns why.
+                entry.removed = False
+                raise SchedulerStoppedError(
+                    f"the scheduler stopped while remove_job({job_id!r}) waited for its "
+                    "run; the job was not removed"
+                )
+        try:
+            await self._store.delete_job(job_id)
+        except JobDataNotFoundError:
+            if not self._shared:
+                raise JobNotFoundError(job_id) from None
+        finally:
+            if self._table.get(job_id) is entry:
+                del self._table.entries[job_id]
+
+
+def _updated_at(entry: JobEntry) -> datetime:
+    return entry.updated_at
