@@ -14,10 +14,12 @@ or touched:
   3 worker processes. *Runs/s* is the runs done over due → the last handler start;
   *smallest share* is the share of the burst done by the process that did the fewest
   (each should do at least a fifth, or adding processes adds nothing).
-- ``grid1``, ``grid3``: 1,000 jobs on one shared 1 s grid (``StartAtIntervalSchedule``,
-  all due at the same instant every second) for 10 s: lateness of every run (handler
-  entry minus ``scheduled_at``), and the CPU of all the worker processes over the
-  window (100 % = one core).
+- ``grid1``, ``grid3``: 1,000 jobs on a fixed 1 s grid spread evenly over each second
+  (``StartAtIntervalSchedule``, as in W1: about one run due every millisecond) for
+  10 s: lateness of every run due in the window (handler entry minus
+  ``scheduled_at``), and the CPU of all the worker processes over the window (100 % =
+  one core). ``multi_scheduler.py``'s grid puts every job on the same instant of the
+  second instead, a burst every second, which the burst cases already measure.
 
 **The worker processes** (``python -m benchmarks.w7_multi WORKER_SPEC``) each run a
 scheduler with every option at its default but ``worker_id`` on
@@ -71,7 +73,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ._common import lateness_figures, quiet_logging, require_tickwork_plugin, utc
-from ._harness import Figures, Metric, Params, Workload
+from ._harness import Figures, Metric, Params, Workload, percentile
 
 T = TypeVar("T")
 Sample = tuple[str, float, float]
@@ -451,9 +453,9 @@ async def _write_jobs(p: Params, kind: str, jobs: int, lead: float) -> float:
     try:
         codec = tickwork.default_codec()
         due = math.ceil(time.time() + lead)
-        now, when = utc(time.time()), utc(due)
+        now = utc(time.time())
         rows = []
-        for n, schedule in enumerate(_schedules(kind, jobs, due)):
+        for n, (schedule, first) in enumerate(_schedules(kind, jobs, due)):
             schedule_type, config = codec.encode(schedule)
             rows.append(
                 tickwork.JobData(
@@ -461,7 +463,7 @@ async def _write_jobs(p: Params, kind: str, jobs: int, lead: float) -> float:
                     schedule_type=schedule_type,
                     schedule_config=config,
                     status=tickwork.JobStatus.PENDING,
-                    next_run=when,
+                    next_run=utc(first),
                     created_at=now,
                     updated_at=now,
                 )
@@ -473,7 +475,8 @@ async def _write_jobs(p: Params, kind: str, jobs: int, lead: float) -> float:
     return due
 
 
-async def _completed_records(p: Params) -> int:
+async def _record_statuses(p: Params) -> dict[str, int]:
+    """How many execution records of each status the database holds."""
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
     from sqlalchemy.pool import NullPool
@@ -483,21 +486,26 @@ async def _completed_records(p: Params) -> int:
         async with engine.connect() as conn:
             table = f"{p['service']['schema']}.scheduler_executions"
             result = await conn.execute(
-                text(f"SELECT count(*) FROM {table} WHERE status = 'completed'")
+                text(f"SELECT status, count(*) FROM {table} GROUP BY status")
             )
-            return int(result.scalar_one())
+            return {str(status): int(count) for status, count in result}
     finally:
         await engine.dispose()
 
 
-def _schedules(kind: str, jobs: int, due: float) -> list[Any]:
+def _schedules(kind: str, jobs: int, due: float) -> list[tuple[Any, float]]:
+    """Each job's schedule and first run: the burst's all at ``due``; the grid's spread
+    evenly over each second from ``due`` on (job ``n`` of ``jobs`` at ``due + n/jobs``
+    s, then every second), as in W1."""
     from datetime import timedelta
 
     import tickwork
 
     if kind == "burst":
-        return [tickwork.OnceSchedule(utc(due))] * jobs
-    return [tickwork.StartAtIntervalSchedule(utc(due), timedelta(seconds=1))] * jobs
+        return [(tickwork.OnceSchedule(utc(due)), due)] * jobs
+    second = timedelta(seconds=1)
+    starts = [due + n / jobs for n in range(jobs)]
+    return [(tickwork.StartAtIntervalSchedule(utc(at), second), at) for at in starts]
 
 
 def _measure(side: str, case: str, p: Params) -> Figures:
@@ -531,7 +539,9 @@ def _measure(side: str, case: str, p: Params) -> Figures:
     figures = _figures(kind, results, due, expected, seconds, p["store"] == "postgresql")
     if kind == "grid":
         figures["cpu_pct"] = cpu
-    figures["records_pct"] = 100.0 * asyncio.run(_completed_records(p)) / max(1, figures["runs"])
+    statuses = asyncio.run(_record_statuses(p))
+    figures["records"] = statuses
+    figures["records_pct"] = 100.0 * statuses.get("completed", 0) / max(1, figures["entries"])
     figures["start_s"] = max(workers.start_s)
     return {f"{case}_{key}": value for key, value in figures.items()}
 
@@ -546,6 +556,7 @@ def _figures(
 ) -> Figures:
     per_worker = [[(str(j), float(at), float(t)) for j, at, t in r["samples"]] for r in results]
     every = [s for samples in per_worker for s in samples]
+    entries = len(every)
     if kind == "grid":  # the ticks of the window
         every = [s for s in every if due <= s[1] < due + seconds - 1e-6]
         per_worker = [
@@ -553,6 +564,7 @@ def _figures(
         ]
     repeats = Counter((job_id, round(at, 3)) for job_id, at, _ in every)
     figures: Figures = {
+        "entries": entries,
         "runs": len(every),
         "duplicates": sum(n - 1 for n in repeats.values() if n > 1),
         "missed": max(0, expected - len(repeats)),
@@ -564,12 +576,12 @@ def _figures(
         figures["runs_per_s"] = len(every) / last if last > 0 else math.nan
         figures["last_start_s"] = last
     else:
-        figures.update(
-            {
-                k.replace("lateness_", ""): v
-                for k, v in lateness_figures([t - at for _, at, t in every]).items()
-            }
-        )
+        lateness = lateness_figures([t - at for _, at, t in every])
+        figures.update({k.replace("lateness_", ""): v for k, v in lateness.items()})
+        figures["p99_ms_by_second"] = [  # where in the window the late runs are
+            round(percentile([1000 * (t - at) for _, at, t in every if int(at - due) == n], 99), 1)
+            for n in range(round(seconds))
+        ]
     counted = Counter[str]()
     items = Counter[str]()
     runs = 0
