@@ -165,3 +165,54 @@ def test_a_variant_on_a_server_runs(
         assert medians["duplicates"] == 0
         assert medians["stop_hung"] == 0
         assert len(medians["by_worker"].split("/")) == 3
+
+
+@pytest.mark.slow
+@pytest.mark.postgresql
+def test_w7_runs_on_one_and_three_processes(tmp_path: Path) -> None:
+    """W7 on PostgreSQL at a tiny size (20 one-off jobs, 2 grid jobs for 1 s), the
+    blocking side only: every case measures, nothing runs twice or is missed, the
+    three-process cases report three processes, and the store calls are counted."""
+    _require("postgresql")
+    output = tmp_path / "results.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--workloads",
+            "W7-pg",
+            "--sides",
+            "tickwork",
+            "--scale",
+            "0.002",
+            "--duration",
+            "1",
+            "--repeat",
+            "1",
+            "--postgres-url",
+            POSTGRES_URL,
+            "--output",
+            str(output),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "\nW7-pg  " in f"\n{done.stdout}", done.stdout
+
+    result = json.loads(output.read_text(encoding="utf-8"))["workloads"]["W7-pg"]
+    assert not result["problems"], result["problems"]
+    medians = result["medians"]["tickwork"]
+    assert medians["duplicates"] == 0
+    assert medians["missed"] == 0
+    assert medians["records_pct"] == 100.0
+    assert medians["burst1_runs"] == 20
+    assert len(medians["burst3_by_worker"].split("/")) == 3
+    assert len(medians["grid3_by_worker"].split("/")) == 3
+    for case in ("burst1", "burst3", "grid1", "grid3"):
+        assert medians[f"{case}_items_per_run"] >= 1  # at least the claim or the finish
+        assert medians[f"{case}_store_calls"]["claim_jobs"] >= 1
