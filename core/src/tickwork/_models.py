@@ -347,4 +347,5 @@ class RunFinish:
     seen: datetime | None = None
     #: Drop this owner's claim on the job once the job is written (or found missing);
     #: kept when the write lost to a change (``CHANGED``): the run is not over yet.
+    #: A finish without a job releases the claim on the job its records belong to.
     release_owner: str | None = None

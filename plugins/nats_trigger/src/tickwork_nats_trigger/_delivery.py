@@ -30,6 +30,7 @@ logger = logging.getLogger("tickwork.nats.trigger")
 
 BODY_VERSION = 1
 
+
 def encode_due(job_id: str, run_at: datetime) -> bytes:
     """The body of the schedule (and so of the due message) for one run."""
     return json.dumps(

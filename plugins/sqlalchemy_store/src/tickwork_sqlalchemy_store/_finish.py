@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -41,9 +41,7 @@ from tickwork import FinishOutcome, RunFinish
 
 from . import _rows
 from ._schema import chunks
-
-if TYPE_CHECKING:
-    from ._store import _Statements
+from ._statements import Statements
 
 __all__ = ["Finishing"]
 
@@ -101,7 +99,7 @@ class Finishing:
             f"{len(self.job_ids)} jobs)"
         )
 
-    def apply(self, conn: Connection, statements: _Statements) -> list[FinishOutcome]:
+    def apply(self, conn: Connection, statements: Statements) -> list[FinishOutcome]:
         """Write the jobs and release the claims (the records are written before);
         return one outcome per finish."""
         if not self.job_ids:
@@ -118,7 +116,7 @@ class Finishing:
             statements.claims.release_many(conn, list(job_ids), owner)
         return outcomes
 
-    def _lock_then_update(self, conn: Connection, statements: _Statements) -> list[FinishOutcome]:
+    def _lock_then_update(self, conn: Connection, statements: Statements) -> list[FinishOutcome]:
         """PostgreSQL and MySQL: lock the jobs' rows and read their versions, follow the
         finishes in order, write each job's last written state."""
         versions: dict[str, datetime] = {}
@@ -150,7 +148,7 @@ class Finishing:
                 conn.execute(statements.update_job, [_keyed(written[i]) for i in ids])
         return outcomes
 
-    def _update_then_check(self, conn: Connection, statements: _Statements) -> list[FinishOutcome]:
+    def _update_then_check(self, conn: Connection, statements: Statements) -> list[FinishOutcome]:
         """SQLite: the UPDATEs (in the finishes' order when a job comes twice), then one
         look-up of the jobs not written. Nothing can create or delete a job meanwhile:
         the first UPDATE holds the database's write lock."""
@@ -194,7 +192,7 @@ def _keyed(row: dict[str, Any] | None) -> dict[str, Any]:
     return keyed
 
 
-def _existing(conn: Connection, statements: _Statements, ids: Iterable[str | None]) -> set[str]:
+def _existing(conn: Connection, statements: Statements, ids: Iterable[str | None]) -> set[str]:
     found: set[str] = set()
     for chunk in chunks(sorted(i for i in ids if i is not None)):
         found.update(conn.execute(statements.select_job_ids, {"ids": chunk}).scalars())

@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Table,
     bindparam,
     create_engine,
     delete,
@@ -25,30 +24,25 @@ from sqlalchemy import (
     inspect,
     select,
     text,
-    update,
 )
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.sql.dml import Insert
 
 import tickwork
 from tickwork import ExecutionRecord, FinishOutcome, JobData, JobStatus, QueryOptions, RunFinish
 
 from . import _rows
-from ._claims import ClaimRequest, Claims
+from ._claims import ClaimRequest
 from ._finish import Finishing
 from ._runners import EngineRunner, Runner, ThreadRunner, statement_errors
 from ._schema import (
     NO_PAD_BINARY_COLLATIONS,
     Tables,
-    UTCDateTime,
     build_tables,
     chunks,
-    ids_in,
-    job_columns,
 )
+from ._statements import Statements
 from ._urls import describe, driver_connect_args, is_memory_sqlite, sqlite_file, to_async_url
 
 __all__ = ["SQLAlchemyStore"]
@@ -61,49 +55,6 @@ _SCHEMA_ATTEMPTS = 10
 
 # Rows turned into JobData between two turns of the event loop (about 0.5 ms).
 _ROWS_PER_SLICE = 200
-
-
-class _Statements:
-    """The statements every call runs, built once per store: constructing an upsert
-    costs more than SQLite takes to execute it."""
-
-    def __init__(self, tables: Tables, dialect: str) -> None:
-        jobs, executions = tables.jobs, tables.executions
-        self.insert_job = jobs.insert()
-        self.update_job = update(jobs).where(jobs.c.id == bindparam("key_id"))
-        self.update_job_if = self.update_job.where(
-            jobs.c.updated_at == bindparam("seen_updated_at", type_=UTCDateTime())
-        )
-        # Jobs are read by position, times unprocessed (see _rows.job_from_values).
-        read_jobs = select(*job_columns(jobs, dialect))
-        self.select_job = read_jobs.where(jobs.c.id == bindparam("key_id"))
-        self.select_jobs = read_jobs
-        self.select_jobs_by_status = read_jobs.where(jobs.c.status == bindparam("status"))
-        self.select_changed_jobs = read_jobs.where(
-            jobs.c.updated_at >= bindparam("since", type_=UTCDateTime())
-        )
-        self.select_due_jobs = read_jobs.where(
-            jobs.c.next_run <= bindparam("until", type_=UTCDateTime())
-        )
-        self.upsert_execution = _upsert(dialect, executions)
-        self.update_execution = update(executions).where(
-            executions.c.execution_id == bindparam("key_execution_id")
-        )
-        self.insert_execution = executions.insert()
-        ids = ids_in(jobs.c.id, dialect)
-        self.select_job_ids = select(jobs.c.id).where(ids)
-        # Locks the jobs that exist and reads their versions, so none of them can vanish
-        # or change before the update that follows (save_runs and save_runs_if on
-        # PostgreSQL and MySQL), in id order like every lock of several jobs (see
-        # _claims), so that it cannot deadlock with a batch of claims.
-        self.lock_job_versions = (
-            select(jobs.c.id, jobs.c.updated_at).where(ids).order_by(jobs.c.id).with_for_update()
-        )
-        # MySQL only (see save_runs): rows that exist and are locked, so it only updates.
-        self.upsert_existing_jobs = (
-            _upsert(dialect, jobs) if dialect in ("mysql", "mariadb") else None
-        )
-        self.claims = Claims(tables, dialect)
 
 
 class SQLAlchemyStore:
@@ -182,7 +133,7 @@ class SQLAlchemyStore:
         self._where = describe(self._url)
         self._runner: Runner | None = None
         self._tables: Tables | None = None
-        self._statements: _Statements | None = None
+        self._statements: Statements | None = None
         self._starting = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -216,7 +167,7 @@ class SQLAlchemyStore:
             await runner.close()
             raise
         self._tables = tables
-        self._statements = _Statements(tables, runner.dialect_name)
+        self._statements = Statements(tables, runner.dialect_name)
         self._runner = runner
         logger.debug("store ready on %s", self._where)
 
@@ -274,7 +225,7 @@ class SQLAlchemyStore:
             raise tickwork.StorageNotInitializedError("SQLAlchemyStore")
         return self._runner, self._tables
 
-    def _prepared(self) -> tuple[Runner, _Statements]:
+    def _prepared(self) -> tuple[Runner, Statements]:
         if self._runner is None or self._statements is None:
             raise tickwork.StorageNotInitializedError("SQLAlchemyStore")
         return self._runner, self._statements
@@ -770,9 +721,7 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def _write_executions(
-    conn: Connection, statements: _Statements, rows: list[dict[str, Any]]
-) -> None:
+def _write_executions(conn: Connection, statements: Statements, rows: list[dict[str, Any]]) -> None:
     """Insert or replace execution rows (one executemany upsert where the dialect has
     one, else update-then-insert row by row)."""
     if statements.upsert_execution is not None:
@@ -819,7 +768,7 @@ def _versions(conn: Connection, statement: Any, ids: list[str]) -> dict[str, dat
 
 def _lock_then_update(
     conn: Connection,
-    statements: _Statements,
+    statements: Statements,
     job_rows: dict[str, dict[str, Any]],
     ids: list[str],
     conditional: Mapping[str, datetime],
@@ -844,7 +793,7 @@ def _lock_then_update(
 
 def _update_then_check(
     conn: Connection,
-    statements: _Statements,
+    statements: Statements,
     job_rows: dict[str, dict[str, Any]],
     ids: list[str],
     conditional: Mapping[str, datetime],
@@ -884,24 +833,6 @@ def _by_next_run(job: JobData) -> datetime:
 
 
 _UNREADABLE_FIRST = datetime.min.replace(tzinfo=UTC)
-
-
-def _upsert(dialect: str, table: Table) -> Insert | None:
-    """INSERT that replaces an existing row with the same primary key, per dialect; the
-    values come as execution parameters."""
-    changed = [column.name for column in table.columns if not column.primary_key]
-    if dialect in ("postgresql", "sqlite"):
-        statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-        return statement.on_conflict_do_update(
-            index_elements=list(table.primary_key.columns),
-            set_={name: statement.excluded[name] for name in changed},
-        )
-    if dialect in ("mysql", "mariadb"):
-        mysql_statement = mysql.insert(table)
-        return mysql_statement.on_duplicate_key_update(
-            {name: mysql_statement.inserted[name] for name in changed}
-        )
-    return None
 
 
 def _missing_objects(conn: Connection, tables: Tables) -> set[str]:
