@@ -7,6 +7,9 @@ whatever the test before it did to it.
 
 Without the server binaries a test skips, saying how to provide them; under
 ``CI=true`` it fails instead (CI must never go green by skipping).
+
+Run them with ``pytest tests/faults`` (or ``-m faults`` from anywhere); the scheduler
+scenarios (``test_scheduler_outage.py``) take about four minutes, the rest seconds.
 """
 
 from __future__ import annotations

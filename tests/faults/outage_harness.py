@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -66,12 +67,15 @@ class Worker:
             )
 
     def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait for the worker's ``ready`` line (it has started its scheduler)."""
         assert self.process.stdout is not None
-        deadline = time.monotonic() + timeout
-        line = self.process.stdout.readline()  # blocks; the worker prints it or exits
-        if line != b"ready\n" or time.monotonic() > deadline:
+        readable, _, _ = select.select([self.process.stdout], [], [], timeout)
+        line = self.process.stdout.readline() if readable else b"nothing"
+        if line != b"ready\n":
             self.kill()
-            raise AssertionError(self.explain(f"expected 'ready', got {line!r}"))
+            raise AssertionError(
+                self.explain(f"expected 'ready' within {timeout:g} s, got {line!r}")
+            )
 
     def explain(self, message: str) -> str:
         log = self.log_path.read_text(errors="replace")
@@ -85,7 +89,7 @@ class Worker:
             return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise AssertionError(self.explain("did not stop within {timeout} s")) from None
+            raise AssertionError(self.explain(f"did not stop within {timeout:g} s")) from None
 
     def kill(self) -> None:
         if self.process.poll() is None:
