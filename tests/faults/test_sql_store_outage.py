@@ -11,6 +11,7 @@ pool, and nothing is logged with a traceback along the way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -131,18 +132,18 @@ async def test_a_call_in_flight_when_the_server_stops_is_a_connection_error(
 ) -> None:
     # Another program holds j1's row locked, so the store's update waits on the server.
     engine = create_async_engine(store.url, poolclass=NullPool)
+    other = await engine.connect()
     try:
-        async with engine.connect() as other:
-            await other.execute(text("SELECT id FROM scheduler_jobs WHERE id = 'j1' FOR UPDATE"))
-            update = asyncio.create_task(store.update_job(_job("j1", datetime.now(UTC))))
-            await asyncio.sleep(0.5)
-            assert not update.done(), "the update should wait for the row lock"
-            await asyncio.to_thread(db_server.stop)
-            with pytest.raises(tickwork.StorageConnectionError, match="lost the connection"):
-                await asyncio.wait_for(update, timeout=FAIL_WITHIN * 3)
-            with pytest.raises(Exception):
-                await other.rollback()
+        await other.execute(text("SELECT id FROM scheduler_jobs WHERE id = 'j1' FOR UPDATE"))
+        update = asyncio.create_task(store.update_job(_job("j1", datetime.now(UTC))))
+        await asyncio.sleep(0.5)
+        assert not update.done(), "the update should wait for the row lock"
+        await asyncio.to_thread(db_server.stop)
+        with pytest.raises(tickwork.StorageConnectionError, match="lost the connection"):
+            await asyncio.wait_for(update, timeout=FAIL_WITHIN * 3)
     finally:
+        with contextlib.suppress(Exception):  # its session died with the server
+            await other.close()
         await engine.dispose()
     await asyncio.to_thread(db_server.start)
     await store.update_job(_job("j1", datetime.now(UTC)))
