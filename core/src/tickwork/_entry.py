@@ -66,6 +66,10 @@ class JobEntry:
     running: dict[asyncio.Task[None], datetime] = attrs.field(factory=dict)
     #: A run due while the job was running, kept for later (overlap="queue_one").
     queued: datetime | None = None
+    #: The tasks of ``running`` that have ended and are writing what they leave (which
+    #: can take a while: the store may be away). Shared, like ``running``, with the
+    #: entry that replaces this one when the job is read again.
+    finishing: set[asyncio.Task[None]] = attrs.field(factory=set)
     removed: bool = False
     #: The store could not read the row (``JobData.unreadable``): only removal touches it.
     unreadable: bool = False

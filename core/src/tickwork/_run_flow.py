@@ -88,6 +88,13 @@ class RunFlow:
 
     async def on_due(self, entry: JobEntry, tick: datetime) -> None:
         """Apply the job's policy to a due tick: overlap, catch-up, misfire, then run."""
+        if _only_finishing(entry):
+            # Its run has ended and is saving what it leaves; that save arms the next
+            # run. (A tick skipped now would be recorded as an overlap that was not.)
+            logger.debug(
+                "job %r: a delivery for %s while its run is saved; dropped", entry.id, tick
+            )
+            return
         if entry.running and not await self.admit_overlap(entry, tick):
             return
         opts = entry.options
@@ -235,11 +242,13 @@ class RunFlow:
             release = self._coordinator is not None and not manual and not others_running
             # The run counts as going on (in memory) until what it leaves is stored: who
             # sees it ended may read its record.
+            entry.finishing.add(task)
             try:
                 saved = await self._save_outcome(
                     entry, plan.status, records, seen, tick if release else None
                 )
             finally:
+                entry.finishing.discard(task)
                 entry.running.pop(task, None)
                 if entry.status == JobStatus.RUNNING and not entry.running:
                     entry.status = plan.status
@@ -500,6 +509,15 @@ class RunFlow:
             await self._gateway.store.update_job(entry.to_data())
         except Exception:
             logger.exception("job %r: recording rescheduling_failed failed too", entry.id)
+
+
+def _only_finishing(entry: JobEntry) -> bool:
+    """Whether every run of a job (overlap="skip") has ended and is being saved."""
+    return (
+        bool(entry.finishing)
+        and entry.finishing.issuperset(entry.running)
+        and entry.options.overlap == Overlap.SKIP
+    )
 
 
 def _with_status(entry: JobEntry, status: JobStatus) -> JobData:

@@ -137,7 +137,11 @@ class TickLog:
 
 
 def log_ticks(job_id: str, records: Sequence[ExecutionRecord]) -> None:
-    """One log line per kind of tick that did not run."""
+    """One log line per kind of tick that did not run: a missed run at WARNING (it was
+    meant to run and did not); ticks folded into a catch-up, skipped by the overlap
+    policy, paused or skipped for daylight saving at DEBUG, as the job's policy asked
+    for them (after an outage that is one line per job, which would drown the rest).
+    The tick log in the store has every one of them."""
     counts: dict[str, int] = {}
     for record in records:
         if record.status.value in _RAN:
@@ -145,7 +149,8 @@ def log_ticks(job_id: str, records: Sequence[ExecutionRecord]) -> None:
         n = int(record.metadata["count"]) if "count" in record.metadata else 1
         counts[record.status.value] = counts.get(record.status.value, 0) + n
     for status, count in counts.items():
-        logger.info("job %r: %d tick(s) %s", job_id, count, status)
+        level = logging.WARNING if status == "missed" else logging.DEBUG
+        logger.log(level, "job %r: %d tick(s) %s", job_id, count, status)
 
 
 _RAN = frozenset({"running", "completed", "failed", "timed_out"})
