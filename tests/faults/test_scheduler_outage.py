@@ -39,12 +39,7 @@ from outage_harness import (
 )
 from support.throwaway_servers import ThrowawayServer
 
-# The one line to change once issue 13's outage handling is in: drop the xfail mark.
-pytestmark = [
-    pytest.mark.faults,
-    pytest.mark.slow,
-    pytest.mark.xfail(strict=False, reason="issue 13: outage handling in progress"),
-]
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 JOBS = [f"grid-{i:03d}" for i in range(50)]
 IN_FLIGHT = {"work": 0.5, "stop_at": 0.2}
