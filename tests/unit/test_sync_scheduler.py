@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import sqlite3
 import subprocess
@@ -18,9 +19,12 @@ from support.waiting import until_sync
 from tickwork import (
     AsyncScheduler,
     IntervalSchedule,
+    JobAlreadyExistsError,
+    JobData,
     JobEvent,
     JobNotFoundError,
     JobStatus,
+    MemoryStore,
     OnceSchedule,
     Scheduler,
     SchedulerAlreadyStartedError,
@@ -225,3 +229,47 @@ def test_a_handler_may_call_the_scheduler_while_it_stops() -> None:
     s.start()  # a new loop for the next cycle
     assert s.get_job("once").status is JobStatus.COMPLETED
     s.stop()
+
+
+def test_add_job_into_a_store_in_this_process_is_checked_in_the_call_and_written_by_the_loop() -> (
+    None
+):
+    """The blocking add_job on a memory store does not wait a loop round trip (see
+    tickwork._thread_adds), yet refuses a taken id in the call and loses no job."""
+    store = MemoryStore()
+    seen: list[str] = []
+    with Scheduler(store, lambda event: seen.append(event.id)) as scheduler:
+        for i in range(500):
+            scheduler.add_job(f"job-{i}", IntervalSchedule(timedelta(hours=1)))
+        with pytest.raises(JobAlreadyExistsError):
+            scheduler.add_job("job-7", IntervalSchedule(timedelta(hours=1)))
+        assert scheduler.get_job("job-499").id == "job-499"  # written before the next call
+        scheduler.add_job("soon", OnceSchedule(datetime.now(UTC)))
+        until_sync(lambda: "soon" in seen, what="a job added from the thread to run")
+        with pytest.raises(JobAlreadyExistsError):
+            asyncio.run_coroutine_threadsafe(
+                scheduler._async.add_job("job-3", IntervalSchedule(timedelta(hours=1))),
+                scheduler._thread.loop,  # type: ignore[union-attr]
+            ).result(5)
+        for i in range(500, 600):  # still queued when stop() begins: written first
+            scheduler.add_job(f"job-{i}", IntervalSchedule(timedelta(hours=1)))
+    assert len(asyncio.run(_listed(store))) == 601
+
+
+async def _listed(store: MemoryStore) -> list[JobData]:
+    await store.initialize()
+    return await store.list_jobs()
+
+
+def test_add_job_on_a_shared_store_waits_for_the_store() -> None:
+    store = MemoryStore(shared=True)
+    with Scheduler(store, lambda event: None) as scheduler:
+        assert (
+            scheduler._async._add_from_thread(  # type: ignore[attr-defined]
+                "j", IntervalSchedule(timedelta(hours=1)), None, None, {}
+            )
+            is None
+        )
+        scheduler.add_job("j", IntervalSchedule(timedelta(hours=1)))
+        with pytest.raises(JobAlreadyExistsError):
+            scheduler.add_job("j", IntervalSchedule(timedelta(hours=1)))

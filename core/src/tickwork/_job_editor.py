@@ -58,6 +58,7 @@ class JobEditor:
         intake: DeliveryIntake,
         stopped_changes: ChangesWhileStopped,
         is_running: Callable[[], bool],
+        reserved: Callable[[str], bool] = lambda _job_id: False,
     ) -> None:
         self._table = table
         self._gateway = gateway
@@ -68,6 +69,8 @@ class JobEditor:
         self._intake = intake
         self._stopped = stopped_changes
         self._is_running = is_running
+        # Ids another thread has reserved and the loop has not written yet.
+        self._reserved = reserved
         self._shared = gateway.caps.shared
 
     # -- adding ---------------------------------------------------------------------------
@@ -105,7 +108,7 @@ class JobEditor:
     async def add(self, entry: JobEntry) -> JobEntry:
         """Save a new job and arm it (kept for the next start while stopped)."""
         known = self._table.get(entry.id)
-        if known is not None and not known.removed:
+        if (known is not None and not known.removed) or self._reserved(entry.id):
             raise JobAlreadyExistsError(entry.id)
         if not self._is_running():
             self._table.entries[entry.id] = entry
@@ -135,6 +138,8 @@ class JobEditor:
             )
             known = self._table.get(job_id)
             if job_id in entries or (known is not None and not known.removed):
+                raise JobAlreadyExistsError(job_id)
+            if self._reserved(job_id):
                 raise JobAlreadyExistsError(job_id)
             entries[job_id] = entry
         return entries

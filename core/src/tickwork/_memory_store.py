@@ -142,6 +142,9 @@ class MemoryStore:
     them would only add work.
     """
 
+    #: Its data lives in this process (:class:`~tickwork.abc.InProcessStore`).
+    in_process = True
+
     def __init__(self, *, shared: bool = False) -> None:
         self.shared = shared
         self._claims: dict[str, tuple[datetime, str, datetime]] = {}

@@ -49,6 +49,7 @@ from ._shutdown import Shutdown
 from ._startup import ChangesWhileStopped, StartUp
 from ._store_gateway import StoreCapabilities, StoreGateway
 from ._store_outage import StoreOutage
+from ._thread_adds import ThreadAdds
 from ._tick_log import TickLog
 from ._timeutil import utcnow
 from ._validation import check_job_id
@@ -194,7 +195,9 @@ class AsyncScheduler:
             intake=self._intake,
             stopped_changes=self._stopped_changes,
             is_running=lambda: self._running,
+            reserved=lambda job_id: self._thread_adds.taken(job_id),
         )
+        self._thread_adds = ThreadAdds(self._table, self._editor.add_many)
 
     async def _refresh(self, job_id: str) -> JobEntry:
         """Re-read a job from the store into the table (for the run path)."""
@@ -392,6 +395,7 @@ class AsyncScheduler:
         if not self._running:
             raise SchedulerNotStartedError()
         self._shutdown = shutdown = Shutdown(timeout)
+        await self._thread_adds.settle()  # jobs another thread added are written first
         try:
             await self._stop(shutdown)
         finally:
@@ -447,6 +451,25 @@ class AsyncScheduler:
         opts = (options or JobOptions()).replace(**option_fields)
         entry = self._editor.new_entry(job_id, schedule, metadata, opts, utcnow())
         return (await self._editor.add(entry)).snapshot()
+
+    def _add_from_thread(
+        self,
+        job_id: str,
+        schedule: Schedule,
+        metadata: Mapping[str, str] | None,
+        options: JobOptions | None,
+        option_fields: Mapping[str, Any],
+    ) -> Job | None:
+        """``add_job`` for the blocking facade, from the caller's thread, without
+        waiting for the loop; None when this store needs the loop's answer (see
+        :mod:`~tickwork._thread_adds`)."""
+        loop = self._loop
+        if not (self._running and self._gateway.caps.local) or loop is None:
+            return None
+        opts = (options or JobOptions()).replace(**option_fields)
+        entry = self._editor.new_entry(job_id, schedule, metadata, opts, utcnow())
+        self._thread_adds.offer(entry, loop)
+        return entry.snapshot()
 
     async def add_jobs(
         self,

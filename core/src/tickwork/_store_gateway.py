@@ -29,6 +29,7 @@ from .abc import (
     ConditionalUpdateStore,
     DueJobsStore,
     FinishingStore,
+    InProcessStore,
     Store,
 )
 
@@ -60,6 +61,9 @@ class StoreCapabilities:
     conditional: ConditionalUpdateStore | None
     finishing: FinishingStore | None
     claiming: ClaimingStore | None
+    #: The in-memory job table is the truth and writes cannot fail for I/O: a store in
+    #: this process that no other process shares.
+    local: bool = False
 
     @classmethod
     def of(cls, store: Store, *, shared: bool) -> StoreCapabilities:
@@ -70,6 +74,7 @@ class StoreCapabilities:
             conditional=(store if shared and isinstance(store, ConditionalUpdateStore) else None),
             finishing=store if isinstance(store, FinishingStore) else None,
             claiming=store if isinstance(store, ClaimingStore) else None,
+            local=not shared and isinstance(store, InProcessStore) and store.in_process,
         )
 
 

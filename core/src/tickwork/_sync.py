@@ -445,6 +445,11 @@ class Scheduler:
         options: JobOptions | None = None,
         **option_fields: Any,
     ) -> Job:
+        # A store in this process: checked and queued here, written by the loop (see
+        # tickwork._thread_adds); the loop's answer is awaited only where it decides.
+        added = self._async._add_from_thread(job_id, schedule, metadata, options, option_fields)
+        if added is not None:
+            return added
         return self._call(
             self._async.add_job(job_id, schedule, metadata, options=options, **option_fields)
         )

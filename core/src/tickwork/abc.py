@@ -28,6 +28,7 @@ __all__ = [
     "FinishingStore",
     "FirstRunSchedule",
     "GapSkippingSchedule",
+    "InProcessStore",
     "RunChainTrigger",
     "Schedule",
     "ScheduleCodec",
@@ -437,6 +438,20 @@ class FinishingStore(Store, Protocol):
             replace records with the same execution id, job writes are idempotent).
         """
         ...
+
+
+@runtime_checkable
+class InProcessStore(Store, Protocol):
+    """A store that keeps its data in this process (optional capability).
+
+    Its writes need no round trip and cannot fail for want of a backend. When no other
+    process shares it, the scheduler's own job table alone says whether an id is taken,
+    so the blocking :class:`~tickwork.Scheduler` adds a job in the caller's thread and
+    only hands the write to its loop, instead of waiting a loop round trip per call.
+    ``in_process`` is true for such a store.
+    """
+
+    in_process: bool
 
 
 @runtime_checkable
