@@ -14,6 +14,7 @@ from tickwork.testing import (
     ConditionalUpdateStoreContract,
     DueJobsStoreContract,
     FinishingClaimingStoreContract,
+    InProcessStoreContract,
 )
 
 
@@ -23,6 +24,7 @@ class TestMemoryStore(
     DueJobsStoreContract,
     ConditionalUpdateStoreContract,
     FinishingClaimingStoreContract,
+    InProcessStoreContract,
 ):
     persistent = False
 

@@ -26,7 +26,13 @@ it includes the claim rules) and :class:`ConditionalUpdateStoreContract`
 ``class TestMyStore(ClaimingStoreContract, BulkStoreContract): ...``.
 :class:`FinishingStoreContract` covers ``finish_runs`` (a run's record, job write and
 claim release in one call); :class:`FinishingClaimingStoreContract` adds the claim
-releases for a store that is also a ``ClaimingStore``.
+releases for a store that is also a ``ClaimingStore``; :class:`InProcessStoreContract`
+covers a store that keeps its data in this process.
+
+Schedule plugins whose schedules have the optional capabilities reuse
+:class:`FirstRunScheduleContract` (``first_run``) and
+:class:`GapSkippingScheduleContract` (``skipped_between``), with a ``schedules``
+fixture.
 
 The suite needs ``pytest`` and ``pytest-asyncio`` (``asyncio_mode = "auto"``).
 """
@@ -42,6 +48,11 @@ from ._capability_contract import (
 )
 from ._claim_contract import BatchClaimingStoreContract, ClaimingStoreContract
 from ._finish_contract import FinishingClaimingStoreContract, FinishingStoreContract
+from ._schedule_contract import (
+    FirstRunScheduleContract,
+    GapSkippingScheduleContract,
+    InProcessStoreContract,
+)
 from ._store_contract import TRICKY_JOB_IDS, StoreContract, make_job, make_record
 
 __all__ = [
@@ -55,6 +66,9 @@ __all__ = [
     "DueJobsStoreContract",
     "FinishingClaimingStoreContract",
     "FinishingStoreContract",
+    "FirstRunScheduleContract",
+    "GapSkippingScheduleContract",
+    "InProcessStoreContract",
     "StoreContract",
     "make_job",
     "make_record",
