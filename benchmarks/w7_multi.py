@@ -457,6 +457,7 @@ async def _write_jobs(p: Params, kind: str, jobs: int, lead: float) -> float:
     """Create the tables, then store the jobs, due ``lead`` seconds (rounded up to a
     whole second) after the tables are ready; return the due time."""
     import tickwork
+    from tickwork.abc import BulkStore
 
     store = tickwork.create_store(p["service"]["url"], schema=p["service"]["schema"])
     await store.initialize()
@@ -478,6 +479,7 @@ async def _write_jobs(p: Params, kind: str, jobs: int, lead: float) -> float:
                     updated_at=now,
                 )
             )
+        assert isinstance(store, BulkStore)  # the SQL store saves in bulk
         for start in range(0, len(rows), 1000):
             await store.save_jobs(rows[start : start + 1000])
     finally:
