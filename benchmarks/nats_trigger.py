@@ -53,9 +53,7 @@ import gc
 import json
 import math
 import os
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -74,6 +72,7 @@ from ._common import (
     sleep_until,
 )
 from ._harness import Figures, Metric, Params, Workload
+from ._workers import WorkerProcesses
 
 T = TypeVar("T")
 Sample = tuple[str, float, float]
@@ -307,73 +306,18 @@ def worker_main(spec: dict[str, Any]) -> int:
     os._exit(0)  # not waiting for a scheduler whose stop() hung
 
 
-def _death_signal() -> Callable[[], None] | None:
-    """What a worker runs before ``exec`` so that it dies with this process (Linux).
-
-    Resolved here, before forking: code that runs between fork and exec must not import.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-    import signal
-
-    prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
-
-    def die_with_parent() -> None:  # pragma: no cover - runs in the forked child
-        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-    return die_with_parent
-
-
-class Workers:
+class Workers(WorkerProcesses):
     """The extra worker processes of one measurement (none with 1 worker).
 
     Create it before anything starts a thread: the processes are forked.
     """
 
     def __init__(self, side: str, p: Params) -> None:
-        self.processes: list[subprocess.Popen[str]] = []
-        self.logs: list[Any] = []
+        super().__init__(first_number=2)
         self.started: list[dict[str, float]] = []
         spec = json.dumps({"side": side, "url": p["service"]["url"]})
-        die_with_parent = _death_signal()
         for _ in range(p["workers"] - 1):
-            log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by kill()
-            self.logs.append(log)
-            self.processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "benchmarks.nats_trigger", spec],
-                    cwd=ROOT,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=log,
-                    text=True,
-                    preexec_fn=die_with_parent,
-                )
-            )
-
-    def _tell(self, command: str) -> None:
-        for process in self.processes:
-            assert process.stdin is not None
-            process.stdin.write(command + "\n")
-            process.stdin.flush()
-
-    def _hear(self, process: subprocess.Popen[str], word: str) -> str:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if not line.startswith(word):
-            index = self.processes.index(process)
-            self.logs[index].seek(0)
-            raise RuntimeError(
-                f"worker {index + 2} said {line[:200]!r} instead of {word!r}; its stderr:\n"
-                + self.logs[index].read()[-3000:]
-            )
-        return line[len(word) :].strip()
-
-    def imported(self) -> None:
-        """Wait until each has imported everything."""
-        for process in self.processes:
-            self._hear(process, "imported")
+            self.spawn("benchmarks.nats_trigger", spec)
 
     def tell_start(self) -> None:
         self._tell("start")
@@ -409,14 +353,6 @@ class Workers:
             hung += not said["stopped"]
             process.wait(30)
         return found, hung
-
-    def kill(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait(10)
-        for log in self.logs:
-            log.close()
 
 
 def _stop_all(driver: Driver, workers: Workers) -> tuple[list[list[Sample]], int]:

@@ -67,9 +67,7 @@ import contextlib
 import functools
 import json
 import math
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -79,6 +77,7 @@ from typing import Any, TypeVar
 
 from ._common import lateness_figures, quiet_logging, require_tickwork_plugin, utc
 from ._harness import Figures, Metric, Params, Workload, percentile
+from ._workers import WorkerProcesses
 
 T = TypeVar("T")
 Sample = tuple[str, float, float]
@@ -352,58 +351,16 @@ def worker_main(spec: dict[str, Any]) -> int:
 # -- the measuring process ------------------------------------------------------------------
 
 
-def _death_signal() -> Callable[[], None] | None:
-    from .nats_trigger import _death_signal as death_signal
-
-    return death_signal()
-
-
-class Workers:
+class Workers(WorkerProcesses):
     """The worker processes of one measurement."""
 
     def __init__(self, side: str, p: Params, count: int) -> None:
-        self.processes: list[subprocess.Popen[str]] = []
-        self.logs: list[Any] = []
+        super().__init__()
         self.start_s: list[float] = []
         service = p["service"]
-        die_with_parent = _death_signal()
         for n in range(count):
             spec = {"side": side, "url": service["url"], "schema": service["schema"], "id": f"w{n}"}
-            log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by kill()
-            self.logs.append(log)
-            self.processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "benchmarks.w7_multi", json.dumps(spec)],
-                    cwd=ROOT,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=log,
-                    text=True,
-                    preexec_fn=die_with_parent,
-                )
-            )
-
-    def _tell(self, command: str) -> None:
-        for process in self.processes:
-            assert process.stdin is not None
-            process.stdin.write(command + "\n")
-            process.stdin.flush()
-
-    def _hear(self, process: subprocess.Popen[str], word: str) -> str:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if not line.startswith(word):
-            index = self.processes.index(process)
-            self.logs[index].seek(0)
-            raise RuntimeError(
-                f"worker {index} said {line[:200]!r} instead of {word!r}; its stderr:\n"
-                + self.logs[index].read()[-3000:]
-            )
-        return line[len(word) :].strip()
-
-    def imported(self) -> None:
-        for process in self.processes:
-            self._hear(process, "imported")
+            self.spawn("benchmarks.w7_multi", json.dumps(spec))
 
     def ready(self) -> None:
         self._tell("start")
@@ -428,14 +385,6 @@ class Workers:
         for process in self.processes:
             process.wait(STOP_TIMEOUT)
         return results
-
-    def kill(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait(10)
-        for log in self.logs:
-            log.close()
 
 
 def _lead(jobs: int, procs: int) -> float:
