@@ -16,8 +16,11 @@ layout every NATS client shares.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import nats.js.errors
 from nats.js import JetStreamContext, api
@@ -25,7 +28,7 @@ from nats.js.kv import KV_DEL, KV_OP, KV_PURGE, KeyValue
 
 from ._errors import is_connection_error
 
-__all__ = ["Bucket", "BucketSettings", "Entry", "open_bucket"]
+__all__ = ["PARALLEL", "Bucket", "BucketSettings", "Entry", "gather_in_batches", "open_bucket"]
 
 logger = logging.getLogger("tickwork.nats")
 
@@ -228,3 +231,21 @@ async def _warn_on_drift(kv: KeyValue, name: str, settings: BucketSettings) -> N
             name,
             ", ".join(differences),
         )
+
+
+T = TypeVar("T")
+
+#: How many actions gather_in_batches runs at once.
+PARALLEL = 64
+
+
+async def gather_in_batches(action: Callable[[T], Awaitable[None]], items: Iterable[T]) -> None:
+    """Run ``action`` on every item, at most ``PARALLEL`` at once."""
+    batch: list[Awaitable[None]] = []
+    for item in items:
+        batch.append(action(item))
+        if len(batch) >= PARALLEL:
+            await asyncio.gather(*batch)
+            batch = []
+    if batch:
+        await asyncio.gather(*batch)

@@ -37,6 +37,9 @@ from typing import Any
 
 from tickwork import ExecutionRecord, ExecutionStatus, InvalidJobDataError, JobData, JobStatus
 
+from . import _keys as keys
+from ._bucket import Bucket, Entry
+
 __all__ = [
     "FORMAT_VERSION",
     "decode_execution",
@@ -48,6 +51,7 @@ __all__ = [
     "format_time",
     "parse_time",
     "read_job",
+    "record_from",
 ]
 
 FORMAT_VERSION = 1
@@ -389,3 +393,19 @@ def decode_index(raw: bytes | None, what: str = "execution index entry") -> str:
     :raises InvalidJobDataError: the document is malformed.
     """
     return _Reader(raw, what).text("job_id")
+
+
+def record_from(execs: Bucket, entry: Entry) -> ExecutionRecord:
+    """The execution record at ``entry``, checked against its key."""
+    what = f"execution document at key {entry.key!r} in bucket {execs.name}"
+    record = decode_execution(entry.value, what)
+    try:
+        expected = keys.split_record_key(entry.key)
+    except ValueError as exc:
+        raise InvalidJobDataError(f"{what}: unexpected key ({exc})") from exc
+    if (record.job_id, record.execution_id) != expected:
+        raise InvalidJobDataError(
+            f"{what} holds execution {record.execution_id!r} of "
+            f"job {record.job_id!r}, not {expected!r}"
+        )
+    return record

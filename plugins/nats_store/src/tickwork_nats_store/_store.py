@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
@@ -14,7 +14,6 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext, api
 
 from tickwork import (
-    EmptyJobIDError,
     ExecutionNotFoundError,
     ExecutionRecord,
     FinishOutcome,
@@ -30,15 +29,26 @@ from tickwork import (
 )
 
 from . import _keys as keys
-from ._bucket import Bucket, BucketSettings, Entry, open_bucket
+from ._bucket import Bucket, BucketSettings, Entry, gather_in_batches, open_bucket
+from ._checks import (
+    apply_in_order,
+    check_bucket_name,
+    check_execution,
+    check_job,
+    check_job_id,
+    decode_or_none,
+    existing_key,
+    key_for_write,
+    seconds_or_none,
+)
 from ._connect import connect, parse_servers, wait_for_jetstream
 from ._documents import (
-    decode_execution,
     decode_index,
     encode_execution,
     encode_index,
     encode_job,
     read_job,
+    record_from,
 )
 from ._errors import is_wrong_last_sequence, translate_errors
 from ._once import DEFAULT_LOCK_BUCKET, JetStreamOnce, OnceFunc
@@ -55,8 +65,6 @@ DEFAULT_ONCE_KEY = "scheduler.storage-init"
 
 _CAS_ATTEMPTS = 25
 """Compare-and-set rounds an update or delete makes before giving up on a hot key."""
-
-_PARALLEL_REMOVALS = 64
 
 _PARALLEL_WRITES = 64
 """Record saves and job writes of one ``finish_runs`` call in flight at once."""
@@ -136,7 +144,7 @@ class NATSStore:
             ("exec_bucket", exec_bucket),
             ("once_lock_bucket", once_lock_bucket),
         ):
-            _check_bucket_name(label, name)
+            check_bucket_name(label, name)
         if job_bucket == exec_bucket:
             raise ValueError("job_bucket and exec_bucket must be different buckets")
         if not isinstance(replicas, int) or not 1 <= replicas <= 5:
@@ -182,7 +190,7 @@ class NATSStore:
             storage=kind,
             max_value_size=max_value_size,
             max_bytes=exec_max_bytes,
-            ttl=_seconds_or_none("exec_ttl", exec_ttl),
+            ttl=seconds_or_none("exec_ttl", exec_ttl),
             description="tickwork execution records",
         )
 
@@ -307,8 +315,8 @@ class NATSStore:
 
     async def save_job(self, job: JobData) -> None:
         jobs, _ = self._buckets()
-        _check_job(job)
-        key = _key_for_write(keys.job_key, job.id)
+        check_job(job)
+        key = key_for_write(keys.job_key, job.id)
         with translate_errors(f"save job {job.id!r}"):
             created = await jobs.create(key, encode_job(job))
         if created is None:
@@ -327,8 +335,8 @@ class NATSStore:
         """Write ``job`` over the stored one (only while its ``updated_at`` is ``seen``,
         when given); whether it was written."""
         jobs, _ = self._buckets()
-        _check_job(job)
-        key = _existing_key(keys.job_key, job.id)
+        check_job(job)
+        key = existing_key(keys.job_key, job.id)
         if key is None:
             raise JobDataNotFoundError(job.id)
         value = encode_job(job)
@@ -368,12 +376,12 @@ class NATSStore:
             if not isinstance(finish, RunFinish):
                 raise InvalidJobDataError(f"expected a RunFinish, got {type(finish).__name__}")
             for record in finish.records:
-                _check_execution(record)
-                _key_for_write(keys.index_key, record.execution_id)
-                _key_for_write(keys.record_key, record.job_id, record.execution_id)
+                check_execution(record)
+                key_for_write(keys.index_key, record.execution_id)
+                key_for_write(keys.record_key, record.job_id, record.execution_id)
                 records[record.execution_id] = record
             if finish.job is not None:
-                by_job.setdefault(_check_job(finish.job).id, []).append(index)
+                by_job.setdefault(check_job(finish.job).id, []).append(index)
         outcomes = [FinishOutcome.STORED] * len(finishes)
         slots = asyncio.Semaphore(_PARALLEL_WRITES)
 
@@ -401,7 +409,7 @@ class NATSStore:
         self, jobs: Bucket, job_id: str, finishes: list[RunFinish]
     ) -> list[FinishOutcome]:
         """Apply the finishes of one job in order with one compare-and-set."""
-        key = _existing_key(keys.job_key, job_id)
+        key = existing_key(keys.job_key, job_id)
         if key is None:  # too long to have been stored
             return [FinishOutcome.MISSING] * len(finishes)
         decided: list[FinishOutcome] = []
@@ -410,7 +418,7 @@ class NATSStore:
         async def write(entry: Entry) -> None:
             nonlocal decided
             stored = self._job_from(jobs, entry, job_id).updated_at if conditional else None
-            decided, last = _apply_in_order(stored, finishes)
+            decided, last = apply_in_order(stored, finishes)
             if last is not None:
                 await jobs.update(key, encode_job(last), entry.revision)
 
@@ -422,8 +430,8 @@ class NATSStore:
 
     async def delete_job(self, job_id: str) -> None:
         jobs, _ = self._buckets()
-        _check_job_id(job_id)
-        key = _existing_key(keys.job_key, job_id)
+        check_job_id(job_id)
+        key = existing_key(keys.job_key, job_id)
         if key is None:
             raise JobDataNotFoundError(job_id)
 
@@ -465,8 +473,8 @@ class NATSStore:
 
     async def get_job(self, job_id: str) -> JobData:
         jobs, _ = self._buckets()
-        _check_job_id(job_id)
-        key = _existing_key(keys.job_key, job_id)
+        check_job_id(job_id)
+        key = existing_key(keys.job_key, job_id)
         if key is None:
             raise JobDataNotFoundError(job_id)
         with translate_errors(f"get job {job_id!r}"):
@@ -489,7 +497,7 @@ class NATSStore:
 
     def _job_from(self, jobs: Bucket, entry: Entry, job_id: str | None = None) -> JobData:
         """The job of a document; one that cannot be read is its unreadable_row."""
-        expected = job_id if job_id is not None else _decode_or_none(entry.key)
+        expected = job_id if job_id is not None else decode_or_none(entry.key)
         if expected is None:
             return JobData.unreadable_row(
                 entry.key, f"key: {entry.key!r} in bucket {jobs.name} is not a job id's key"
@@ -500,10 +508,10 @@ class NATSStore:
 
     async def save_execution(self, record: ExecutionRecord) -> None:
         _, execs = self._buckets()
-        _check_execution(record)
+        check_execution(record)
         job_id, execution_id = record.job_id, record.execution_id
-        index = _key_for_write(keys.index_key, execution_id)
-        record_key = _key_for_write(keys.record_key, job_id, execution_id)
+        index = key_for_write(keys.index_key, execution_id)
+        record_key = key_for_write(keys.record_key, job_id, execution_id)
         with translate_errors(f"save execution {execution_id!r} of job {job_id!r}"):
             previous = await execs.get(index)
             previous_job = None
@@ -521,7 +529,7 @@ class NATSStore:
     async def get_execution(self, execution_id: str) -> ExecutionRecord:
         _, execs = self._buckets()
         index = (
-            _existing_key(keys.index_key, execution_id)
+            existing_key(keys.index_key, execution_id)
             if isinstance(execution_id, str) and execution_id
             else None
         )
@@ -535,166 +543,47 @@ class NATSStore:
             entry = await execs.get(keys.record_key(job_id, execution_id))
         if entry is None:
             raise ExecutionNotFoundError(execution_id)
-        return _record_from(execs, entry)
+        return record_from(execs, entry)
 
     async def list_executions(
         self, job_id: str, options: QueryOptions | None = None
     ) -> list[ExecutionRecord]:
         opts = (options or QueryOptions()).validate()
         _, execs = self._buckets()
-        _check_job_id(job_id)
-        key_filter = _existing_key(keys.job_records_filter, job_id)
+        check_job_id(job_id)
+        key_filter = existing_key(keys.job_records_filter, job_id)
         if key_filter is None:
             return []
         with translate_errors(f"list the executions of job {job_id!r}"):
             entries = await execs.scan(key_filter, timeout=self._request_timeout)
-        return opts.apply([_record_from(execs, e) for e in entries])
+        return opts.apply([record_from(execs, e) for e in entries])
 
     async def delete_executions(self, job_id: str | None, before: datetime) -> None:
         _, execs = self._buckets()
         if job_id is not None:
-            _check_job_id(job_id)
+            check_job_id(job_id)
         if not isinstance(before, datetime):
             raise TypeError(f"before must be a datetime, got {before!r}")
         cutoff = before.astimezone(UTC)
         key_filter = (
             keys.all_records_filter()
             if job_id is None
-            else _existing_key(keys.job_records_filter, job_id)
+            else existing_key(keys.job_records_filter, job_id)
         )
         if key_filter is None:
             return  # an id too long to be stored has no records
         whose = "every job" if job_id is None else f"job {job_id!r}"
         with translate_errors(f"delete old executions of {whose}"):
             entries = await execs.scan(key_filter, timeout=self._request_timeout)
-            doomed = [r for r in (_record_from(execs, e) for e in entries) if r.start_time < cutoff]
+            doomed = [r for r in (record_from(execs, e) for e in entries) if r.start_time < cutoff]
 
             async def remove(record: ExecutionRecord) -> None:
                 await execs.remove(keys.record_key(record.job_id, record.execution_id))
                 await execs.remove(keys.index_key(record.execution_id))
 
-            await _gather_in_batches(remove, doomed)
+            await gather_in_batches(remove, doomed)
         if doomed:
             logger.debug("deleted %d execution records of %s", len(doomed), whose)
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def _apply_in_order(
-    stored: datetime | None, finishes: Sequence[RunFinish]
-) -> tuple[list[FinishOutcome], JobData | None]:
-    """The outcome of each of one job's finishes, applied in order over the stored
-    version (None: not needed, every write is unconditional), and the job's last
-    written state (None: nothing to write)."""
-    outcomes: list[FinishOutcome] = []
-    last: JobData | None = None
-    for finish in finishes:
-        assert finish.job is not None
-        if finish.seen is not None and finish.seen != stored:
-            outcomes.append(FinishOutcome.CHANGED)
-        else:
-            outcomes.append(FinishOutcome.STORED)
-            stored, last = finish.job.updated_at, finish.job
-    return outcomes, last
-
-
-def _record_from(execs: Bucket, entry: Entry) -> ExecutionRecord:
-    what = f"execution document at key {entry.key!r} in bucket {execs.name}"
-    record = decode_execution(entry.value, what)
-    try:
-        expected = keys.split_record_key(entry.key)
-    except ValueError as exc:
-        raise InvalidJobDataError(f"{what}: unexpected key ({exc})") from exc
-    if (record.job_id, record.execution_id) != expected:
-        raise InvalidJobDataError(
-            f"{what} holds execution {record.execution_id!r} of "
-            f"job {record.job_id!r}, not {expected!r}"
-        )
-    return record
-
-
-def _key_for_write(build: Callable[..., str], *ids: str) -> str:
-    """The key for data about to be written; a too-long id is invalid data."""
-    try:
-        return build(*ids)
-    except keys.IdTooLongError as exc:
-        raise InvalidJobDataError(str(exc)) from exc
-
-
-def _existing_key(build: Callable[..., str], *ids: str) -> str | None:
-    """The key of data to look up; None when the id is too long to have been stored."""
-    try:
-        return build(*ids)
-    except keys.IdTooLongError:
-        return None
-
-
-def _decode_or_none(token: str) -> str | None:
-    try:
-        return keys.decode_id(token)
-    except ValueError:
-        return None
-
-
-async def _gather_in_batches(action: Callable[[T], Awaitable[None]], items: Iterable[T]) -> None:
-    batch: list[Awaitable[None]] = []
-    for item in items:
-        batch.append(action(item))
-        if len(batch) >= _PARALLEL_REMOVALS:
-            await asyncio.gather(*batch)
-            batch = []
-    if batch:
-        await asyncio.gather(*batch)
-
-
-def _check_bucket_name(label: str, name: Any) -> None:
-    if (
-        not isinstance(name, str)
-        or not name
-        or not all(c.isascii() and (c.isalnum() or c in "-_") for c in name)
-    ):
-        raise ValueError(f"{label} must be a KV bucket name ([A-Za-z0-9_-]+), got {name!r}")
-
-
-def _seconds_or_none(label: str, value: timedelta | float | None) -> float | None:
-    if value is None:
-        return None
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if seconds <= 0:
-        raise ValueError(f"{label} must be positive, got {value!r}")
-    return seconds
-
-
-def _check_job_id(job_id: Any) -> str:
-    if not isinstance(job_id, str) or not job_id:
-        raise EmptyJobIDError(job_id)
-    return job_id
-
-
-def _check_job(job: Any) -> JobData:
-    if not isinstance(job, JobData):
-        raise InvalidJobDataError(f"expected a JobData, got {type(job).__name__}")
-    _check_job_id(job.id)
-    if job.unreadable is not None:
-        raise InvalidJobDataError(
-            f"job {job.id!r} stands for a stored document that could not be read "
-            f"({job.unreadable}); it is never written back. Fix the document, or remove "
-            "the job and add it again"
-        )
-    if not isinstance(job.schedule_type, str) or not job.schedule_type:
-        raise InvalidJobDataError(f"job {job.id!r} has no schedule_type")
-    if not isinstance(job.schedule_config, str):
-        raise InvalidJobDataError(f"job {job.id!r}: schedule_config must be a str")
-    return job
-
-
-def _check_execution(record: Any) -> ExecutionRecord:
-    if not isinstance(record, ExecutionRecord):
-        raise InvalidJobDataError(f"expected an ExecutionRecord, got {type(record).__name__}")
-    _check_job_id(record.job_id)
-    if not isinstance(record.execution_id, str) or not record.execution_id:
-        raise InvalidJobDataError(
-            f"execution record of job {record.job_id!r} has an empty execution_id"
-        )
-    return record
