@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 
 from ._coordination import Coordinator
@@ -27,7 +27,7 @@ from ._run_flow import ReadJob, RunFlow
 from ._store_outage import StoreOutage
 from .abc import Delivery, Trigger
 
-__all__ = ["DeliveryIntake", "RecheckDelivery"]
+__all__ = ["DeliveryIntake", "RecheckDelivery", "arm", "arm_all"]
 
 logger = logging.getLogger("tickwork.scheduler")
 
@@ -168,6 +168,13 @@ async def arm(trigger: Trigger, entry: JobEntry) -> None:
         await trigger.arm(entry.id, entry.next_run)
     else:
         await trigger.disarm(entry.id)
+
+
+async def arm_all(trigger: Trigger, entries: Iterable[JobEntry]) -> None:
+    """Arm many jobs at their next runs in one call (start-up, jobs added in bulk)."""
+    await trigger.arm_many(
+        (e.id, e.next_run) for e in entries if e.wants_to_run and e.next_run is not None
+    )
 
 
 class RecheckDelivery:

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import _job_changes as job_changes
 from ._coordination import Coordinator
-from ._delivery_intake import DeliveryIntake, arm
+from ._delivery_intake import DeliveryIntake, arm, arm_all
 from ._entry import JobEntry, first_run
 from ._errors import (
     InvalidIntervalError,
@@ -30,10 +30,11 @@ from ._errors import (
     SchedulerStoppedError,
 )
 from ._job_table import JobTable
-from ._models import JobData, JobStatus
+from ._models import ExecutionStatus, JobData, JobStatus
 from ._policy import JobOptions, Overlap
 from ._startup import ChangesWhileStopped
 from ._store_gateway import StoreGateway
+from ._tick_log import TickLog
 from ._timeutil import utcnow
 from ._validation import check_job_id, check_metadata
 from .abc import Schedule, ScheduleCodec, Trigger
@@ -59,6 +60,7 @@ class JobEditor:
         stopped_changes: ChangesWhileStopped,
         is_running: Callable[[], bool],
         reserved: Callable[[str], bool] = lambda _job_id: False,
+        tick_log: TickLog | None = None,
     ) -> None:
         self._table = table
         self._gateway = gateway
@@ -71,6 +73,7 @@ class JobEditor:
         self._is_running = is_running
         # Ids another thread has reserved and the loop has not written yet.
         self._reserved = reserved
+        self._tick_log = tick_log
         self._shared = gateway.caps.shared
 
     # -- adding ---------------------------------------------------------------------------
@@ -152,9 +155,7 @@ class JobEditor:
             return
         await self._save_new(list(entries.values()))
         self._table.entries.update(entries)
-        await self._trigger.arm_many(
-            (e.id, e.next_run) for e in entries.values() if e.wants_to_run and e.next_run
-        )
+        await arm_all(self._trigger, entries.values())
 
     async def _save_new(self, entries: list[JobEntry]) -> None:
         """Save new jobs in one call when the store can, else one by one (undoing the
@@ -275,6 +276,20 @@ class JobEditor:
                 self._coordinator.note_saved(entry.to_data())
             if not entry.running or entry.options.overlap != Overlap.SKIP:
                 await arm(self._trigger, entry)
+        return entry
+
+    async def resume(self, job_id: str) -> JobEntry:
+        """Resume a paused job; the ticks that passed while it was paused are recorded
+        as ``paused`` once the change is stored (a change redone after a conflict must
+        not record them twice)."""
+        change = job_changes.resume(record_ticks=self._is_running())
+        entry = await self.change(job_id, change)
+        if change.span is not None and self._tick_log is not None:
+            first, until = change.span
+            records = self._tick_log.span(
+                entry.id, entry.schedule, first, until, ExecutionStatus.PAUSED, include_first=True
+            )
+            await self._tick_log.write(entry.id, records)
         return entry
 
     async def remove(self, job_id: str) -> None:

@@ -71,6 +71,8 @@ class Reconciler:
 
     async def rearm_all(self) -> str:
         """Bring every job in line with the store (after an outage); a summary."""
+        if not self._is_running():
+            return "the scheduler is stopping"
         rows = await self._store.list_jobs()
         armed = 0
         for data in rows:

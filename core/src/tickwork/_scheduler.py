@@ -28,7 +28,7 @@ from typing import Any, Self
 
 from . import _job_changes as job_changes
 from ._coordination import DEFAULT_LEASE, DEFAULT_SYNC_INTERVAL
-from ._delivery_intake import DeliveryIntake
+from ._delivery_intake import DeliveryIntake, arm_all
 from ._entry import JobEntry, first_run
 from ._errors import (
     HandlerNotDefinedError,
@@ -40,7 +40,7 @@ from ._invoke import HandlerThreads
 from ._job import Job, JobEvent
 from ._job_editor import JobEditor, JobSpec
 from ._job_table import JobTable
-from ._models import ExecutionRecord, ExecutionStatus, JobData, QueryOptions
+from ._models import ExecutionRecord, JobData, QueryOptions
 from ._policy import DEFAULT_OPTIONS, JobOptions
 from ._reconciler import DEFAULT_RECONCILE_INTERVAL, Reconciler
 from ._run_executor import RunExecutor
@@ -148,7 +148,7 @@ class AsyncScheduler:
         self._executor = RunExecutor(
             self._handler or _no_handler, self.worker_id, self._gateway.save_records
         )
-        self._outage = StoreOutage(self._store, self._recover)
+        self._outage = StoreOutage(self._store, lambda: self._reconciler.rearm_all())
         self._flow = RunFlow(
             table=self._table,
             gateway=self._gateway,
@@ -196,6 +196,7 @@ class AsyncScheduler:
             stopped_changes=self._stopped_changes,
             is_running=lambda: self._running,
             reserved=lambda job_id: self._thread_adds.taken(job_id),
+            tick_log=self._tick_log,
         )
         self._thread_adds = ThreadAdds(self._table, self._editor.add_many)
 
@@ -322,9 +323,9 @@ class AsyncScheduler:
         self._running = True
         await self._trigger.start(self._intake.dispatch)
         if due_first:
-            await self._startup.load_due_first(self._arm_entries)
+            await self._startup.load_due_first()
         else:
-            await self._arm_entries(self._table)
+            await arm_all(self._trigger, self._table)
         if self._coordinator is not None and not self._trigger.shared:
             self._coordinator.start_polling(self._apply_changes)
             self._reconciler.start()
@@ -348,17 +349,6 @@ class AsyncScheduler:
 
     def _loads_due_first(self) -> bool:
         return self._startup.loads_due_first(self._stopped_changes)
-
-    async def _arm_entries(self, entries: Iterable[JobEntry]) -> None:
-        await self._trigger.arm_many(
-            (e.id, e.next_run) for e in entries if e.wants_to_run and e.next_run is not None
-        )
-
-    async def _recover(self) -> str:
-        """After a store outage: re-arm every job from what the store holds."""
-        if not self._running:
-            return "the scheduler is stopping"
-        return await self._reconciler.rearm_all()
 
     async def wait_until_running(self, timeout: float | None = None) -> None:
         """Return once the scheduler is running (at once if it already is).
@@ -463,13 +453,11 @@ class AsyncScheduler:
         """``add_job`` for the blocking facade, from the caller's thread, without
         waiting for the loop; None when this store needs the loop's answer (see
         :mod:`~tickwork._thread_adds`)."""
-        loop = self._loop
-        if not (self._running and self._gateway.caps.local) or loop is None:
+        if not (self._running and self._gateway.caps.local) or self._loop is None:
             return None
         opts = (options or JobOptions()).replace(**option_fields)
         entry = self._editor.new_entry(job_id, schedule, metadata, opts, utcnow())
-        self._thread_adds.offer(entry, loop)
-        return entry.snapshot()
+        return self._thread_adds.offer(entry, self._loop).snapshot()
 
     async def add_jobs(
         self,
@@ -558,23 +546,8 @@ class AsyncScheduler:
         :raises StorageOperationError: on a shared store, other processes kept writing
             the job while the change was being saved.
         """
-        change = job_changes.resume(record_ticks=self._running)
         async with self._table.lock(job_id):
-            entry = await self._editor.change(job_id, change)
-            if change.span is not None:
-                # Recorded once the change is stored: a change redone after a conflict
-                # must not record them twice.
-                first, until = change.span
-                records = self._tick_log.span(
-                    entry.id,
-                    entry.schedule,
-                    first,
-                    until,
-                    ExecutionStatus.PAUSED,
-                    include_first=True,
-                )
-                await self._tick_log.write(entry.id, records)
-            return entry.snapshot()
+            return (await self._editor.resume(job_id)).snapshot()
 
     async def remove_job(self, job_id: str) -> None:
         """Remove a job: wait for its run in progress, then delete it from the store.

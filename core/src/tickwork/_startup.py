@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 import attrs
 
+from ._delivery_intake import arm_all
 from ._entry import JobEntry
 from ._errors import JobDataAlreadyExistsError, JobDataNotFoundError
 from ._job_table import JobTable, memoized
@@ -184,9 +185,7 @@ class StartUp:
         )
         loaded[entry.id] = result[0]
 
-    async def load_due_first(
-        self, arm_entries: Callable[[Iterable[JobEntry]], Awaitable[None]]
-    ) -> None:
+    async def load_due_first(self) -> None:
         """Load and arm the overdue jobs, then read and arm all the others.
 
         With thousands of jobs stored, reading them all takes a while; the overdue ones
@@ -204,7 +203,7 @@ class StartUp:
             if index < DUE_FIRST_PREFETCH and entry.wants_to_run and entry.last_run is not None:
                 entry.last_completed_at = await self._gateway.last_completion(entry.id)
                 entry.completion_known = True
-            await arm_entries([entry])
+            await arm_all(self._trigger, [entry])
         if due:
             # Let the loop fire the due runs and start their handlers before reading on
             # (a store answering from memory would otherwise never let go of the loop).
@@ -216,7 +215,7 @@ class StartUp:
             if data.id not in table.entries
         }
         table.entries.update(rest)
-        await arm_entries(rest.values())
+        await arm_all(self._trigger, rest.values())
         table.report_quarantined()
 
 

@@ -45,8 +45,8 @@ class ThreadAdds:
         """Whether ``job_id`` was offered from a thread and is not written yet."""
         return job_id in self._reserved
 
-    def offer(self, entry: JobEntry, loop: asyncio.AbstractEventLoop) -> None:
-        """Reserve the job's id and queue it for the loop (from any thread).
+    def offer(self, entry: JobEntry, loop: asyncio.AbstractEventLoop) -> JobEntry:
+        """Reserve the job's id and queue it for the loop (from any thread); the entry.
 
         :raises JobAlreadyExistsError: the id is taken.
         """
@@ -59,6 +59,7 @@ class ThreadAdds:
             wake, self._wake_pending = not self._wake_pending, True
         if wake:
             loop.call_soon_threadsafe(self._drain)
+        return entry
 
     def _drain(self) -> None:
         """On the loop: take what is queued and write it as one batch."""
