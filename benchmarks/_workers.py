@@ -90,6 +90,21 @@ class WorkerProcesses:
         for process in self.processes:
             self._hear(process, "imported")
 
+    def count(self) -> int:
+        """Runs the workers have seen so far, added up."""
+        self._tell("count")
+        return sum(int(self._hear(p, "count")) for p in self.processes)
+
+    def cpu_seconds(self) -> float:
+        """CPU time the workers have used so far."""
+        import psutil
+
+        total = 0.0
+        for process in self.processes:
+            times = psutil.Process(process.pid).cpu_times()
+            total += times.user + times.system
+        return total
+
     def kill(self) -> None:
         for process in self.processes:
             if process.poll() is None:

@@ -325,19 +325,6 @@ class Workers(WorkerProcesses):
     def wait_started(self) -> None:
         self.started = [json.loads(self._hear(p, "started")) for p in self.processes]
 
-    def count(self) -> int:
-        self._tell("count")
-        return sum(int(self._hear(p, "count")) for p in self.processes)
-
-    def cpu_seconds(self) -> float:
-        import psutil
-
-        total = 0.0
-        for process in self.processes:
-            times = psutil.Process(process.pid).cpu_times()
-            total += times.user + times.system
-        return total
-
     def tell_stop(self) -> None:
         self._tell("stop")
 

@@ -366,19 +366,6 @@ class Workers(WorkerProcesses):
         self._tell("start")
         self.start_s = [json.loads(self._hear(p, "ready"))["start_s"] for p in self.processes]
 
-    def count(self) -> int:
-        self._tell("count")
-        return sum(int(self._hear(p, "count")) for p in self.processes)
-
-    def cpu_seconds(self) -> float:
-        import psutil
-
-        total = 0.0
-        for process in self.processes:
-            times = psutil.Process(process.pid).cpu_times()
-            total += times.user + times.system
-        return total
-
     def stop(self) -> list[dict[str, Any]]:
         self._tell("stop")
         results = [json.loads(self._hear(p, "result")) for p in self.processes]
