@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -154,6 +154,10 @@ class Fleet:
         for worker in self.workers:
             worker.kill()
 
+    def holders(self, since: float) -> list[Worker]:
+        """The workers whose handler runs ended after ``since`` (Unix time)."""
+        return [w for w in self.workers if any(r.ended >= since for r in w.runs())]
+
 
 def wait_for(condition: object, timeout: float, what: str) -> None:
     """Poll ``condition()`` every 50 ms until it is true; fail after ``timeout``."""
@@ -187,13 +191,20 @@ class Outage:
         return self.back - self.down
 
 
-def take_away(server: ThrowawayServer, *, at: float, seconds: float) -> Outage:
+def take_away(
+    server: ThrowawayServer,
+    *,
+    at: float,
+    seconds: float,
+    as_it_returns: Callable[[], None] = lambda: None,
+) -> Outage:
     """Stop ``server`` (fast shutdown) at Unix time ``at``, keep it down ``seconds``,
-    start it again on the same port; the outage's times."""
+    call ``as_it_returns()`` and start it again on the same port; the outage's times."""
     time.sleep(max(0.0, at - time.time()))
     down = time.time()
     server.stop()
     time.sleep(max(0.0, down + seconds - time.time()))
+    as_it_returns()
     server.start()
     return Outage(down=down, back=time.time())
 
@@ -210,6 +221,9 @@ class OutageReport:
     duplicate_records: list[tuple[str, str, int]] = attrs.Factory(list)
     runs_without_record: list[Run] = attrs.Factory(list)
     runs_recorded_otherwise: list[tuple[Run, str]] = attrs.Factory(list)
+    #: Ticks a handler ran that are also recorded as not run (coalesced, missed): a
+    #: worker went back to ticks another one had run.
+    run_and_folded: list[tuple[Run, str]] = attrs.Factory(list)
     ended_during_outage: int = 0
     not_resumed: list[str] = attrs.Factory(list)
     stalled: list[str] = attrs.Factory(list)
@@ -239,6 +253,11 @@ class OutageReport:
                 f"{len(self.runs_recorded_otherwise)} handler runs are recorded as something "
                 f"other than completed: "
                 f"{[(r.job_id, r.scheduled_at, s) for r, s in self.runs_recorded_otherwise[:5]]}"
+            )
+        if self.run_and_folded:
+            found.append(
+                f"{len(self.run_and_folded)} ticks that a handler ran are also recorded as "
+                f"not run: {[(r.job_id, r.scheduled_at, s) for r, s in self.run_and_folded[:5]]}"
             )
         limit = RESUME_WITHIN + LOAD_SLACK
         if self.not_resumed:
@@ -318,6 +337,8 @@ def examine(
             report.runs_without_record.append(run)
         elif "completed" not in found:
             report.runs_recorded_otherwise.append((run, ",".join(found)))
+        elif not_run := [s for s in found if s not in run_outcomes]:
+            report.run_and_folded.append((run, ",".join(not_run)))
 
     deadline = outage.back + RESUME_WITHIN + LOAD_SLACK
     for job_id in job_ids:

@@ -20,6 +20,8 @@ every job's run is going. "Between ticks": handlers take 20 ms and the server st
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -159,3 +161,67 @@ def test_a_one_off_run_that_ends_during_an_outage_runs_once_with_one_record(
     assert len(runs) == 1, f"the one-off job ran {len(runs)} times: {runs}"
     assert runs[0].ended <= outage.back, "the run should end during the outage"
     assert not report.problems(), "\n".join([report.summary(), *report.problems()])
+
+
+@pytest.mark.parametrize("pause", [1.2])
+def test_workers_paused_as_the_store_returns_keep_the_runs_that_ended_meanwhile(
+    postgres_server: ThrowawayServer,
+    new_database: Callable[[ThrowawayServer], str],
+    tmp_path: Path,
+    pause: float,
+) -> None:
+    """PostgreSQL is down 6 s, twice the claim lease, while every job's run is going,
+    so each of those claims runs out in the outage. As the server comes back, the
+    workers that ran them are paused (SIGSTOP) for 2 s, as a busy host or a long GC
+    pause would: the others notice the store first. They must not take over the runs
+    the paused workers already did; the paused ones write those outcomes when they go
+    on, and every job runs again afterwards."""
+    url = new_database(postgres_server)
+    fleet = Fleet(url, tmp_path)
+    paused: list[int] = []
+
+    def pause_the_holders() -> None:
+        holders = fleet.holders(since=down_at)
+        assert holders, "no worker ran anything during the outage"
+        if len(holders) == len(fleet.workers):
+            holders = holders[1:]  # one goes on, to be the first to see the store back
+        for worker in holders:
+            os.kill(worker.process.pid, signal.SIGSTOP)
+            paused.append(worker.process.pid)
+
+    try:
+        fleet.start(
+            3,
+            jobs=["--grid-jobs", str(len(JOBS)), "--grid-origin", grid_origin()],
+            common=["--work", str(IN_FLIGHT["work"])],
+        )
+        wait_for(lambda: {r.job_id for r in fleet.runs()} >= set(JOBS), 30, "first runs")
+        time.sleep(2)
+        fleet.alive()
+        down_at = next_grid_second(IN_FLIGHT["stop_at"])
+        outage = take_away(postgres_server, at=down_at, seconds=6, as_it_returns=pause_the_holders)
+        time.sleep(pause)
+        for pid in paused:
+            os.kill(pid, signal.SIGCONT)
+        paused.clear()
+        limit = pause + RESUME_WITHIN + LOAD_SLACK + 1
+
+        def resumed() -> bool:
+            return {r.job_id for r in fleet.runs() if r.started >= outage.back} >= set(JOBS)
+
+        wait_for(lambda: resumed() or time.time() > outage.back + limit, limit + 5, "a resume")
+        time.sleep(max(0.0, outage.back + pause + AFTER_BACK - time.time()))
+        fleet.alive()
+        fleet.stop()
+    finally:
+        for pid in paused:
+            os.kill(pid, signal.SIGCONT)
+        fleet.kill()
+    report = examine(fleet, JOBS, outage, resume=False)
+    print(report.summary())
+    assert report.ended_during_outage, "no run ended during the outage"
+    assert not report.problems(), "\n".join([report.summary(), *report.problems()])
+    late = [
+        j for j in JOBS if not any(r.job_id == j and r.started >= outage.back for r in fleet.runs())
+    ]
+    assert not late, f"{len(late)} jobs did not run again after the outage: {late[:5]}"

@@ -434,3 +434,76 @@ async def test_the_poll_does_not_hand_back_what_this_process_saved() -> None:
         assert len([r for r in log.runs if r[1] == "job-3"]) == count  # and holds
     finally:
         await s.stop()
+
+
+# --- after a store outage: claims that ran out during it stay with their holders ---
+
+
+def test_the_takeover_cutoff_is_now_without_an_outage() -> None:
+    from tickwork._coordination import takeover_cutoff
+
+    now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    assert takeover_cutoff(now, None, clock=100.0) == now
+
+
+def test_the_takeover_cutoff_goes_back_to_the_outage_for_the_grace() -> None:
+    from tickwork._coordination import ClaimProtection, takeover_cutoff
+
+    now = datetime(2026, 12, 6, 12, 0, 40, tzinfo=UTC)
+    began = datetime(2026, 12, 6, 12, 0, 0, tzinfo=UTC)
+    protection = ClaimProtection(since=began, until=105.0)
+    assert takeover_cutoff(now, protection, clock=104.9) == began
+    assert takeover_cutoff(now, protection, clock=105.0) == now
+
+
+async def _job_due_now(store: MemoryStore, job_id: str) -> datetime:
+    due = datetime.now(UTC).replace(microsecond=0)
+    data = JobData(
+        id=job_id,
+        schedule_type="interval",
+        schedule_config="1s",
+        status=JobStatus.PENDING,
+        next_run=due,
+        last_run=None,
+        created_at=due,
+        updated_at=due,
+        metadata={},
+    )
+    await store.initialize()
+    await store.save_job(data)
+    return due
+
+
+@pytest.mark.parametrize("store_type", [MemoryStore, SingleClaimStore])
+async def test_a_claim_that_ran_out_during_an_outage_is_not_taken_until_the_grace_ends(
+    store_type: type[MemoryStore],
+) -> None:
+    from tickwork._coordination import Coordinator
+
+    store = store_type(shared=True)
+    due = await _job_due_now(store, "job")
+    lease = timedelta(milliseconds=100)
+    holder = Coordinator(store, "holder", lease=lease)
+    other = Coordinator(store, "other", lease=lease)
+    outage_began = datetime.now(UTC)
+    assert await holder.claim("job", due) is not None
+    await asyncio.sleep(0.2)  # the holder's lease runs out while the store is away
+    other.protect_claims_since(outage_began, grace=0.4)
+    assert await other.claim("job", due) is None, "taken from a holder that may be alive"
+    await asyncio.sleep(0.45)
+    assert await other.claim("job", due) is not None, "not taken over after the grace"
+
+
+async def test_a_claim_that_ran_out_before_the_outage_is_taken_at_once() -> None:
+    from tickwork._coordination import Coordinator
+
+    store = MemoryStore(shared=True)
+    due = await _job_due_now(store, "job")
+    lease = timedelta(milliseconds=50)
+    dead = Coordinator(store, "dead", lease=lease)
+    other = Coordinator(store, "other", lease=lease)
+    assert await dead.claim("job", due) is not None
+    await asyncio.sleep(0.1)
+    # The outage began long after the dead holder's lease had run out.
+    other.protect_claims_since(datetime.now(UTC) + timedelta(seconds=10), grace=60)
+    assert await other.claim("job", due) is not None

@@ -220,3 +220,36 @@ def test_cron_plans_need_no_clock_either() -> None:
     plan = plan_due(cron, JobOptions(), T0, T0 + timedelta(hours=5, minutes=1))
     assert plan.to_run == (T0 + timedelta(hours=5),)
     assert plan.coalesced_total == 5
+
+
+def test_merge_never_moves_the_next_run_back_on_the_same_schedule() -> None:
+    """Another worker ran a later tick while this run's outcome waited (its claim ran
+    out in an outage): the job must not go back to ticks that have been run."""
+    merged = merge_outcome(
+        same_schedule=True,
+        stored_next_run=T0 + 31 * SECOND,
+        stored_last_run=T0 + 30 * SECOND,
+        stored_status=JobStatus.PENDING,
+        next_run=T0 + SECOND,
+        last_run=T0,
+        status=JobStatus.PENDING,
+    )
+    assert merged.next_run == T0 + 31 * SECOND
+    assert merged.last_run == T0 + 30 * SECOND
+
+
+@given(
+    ours=st.integers(min_value=0, max_value=10_000),
+    stored=st.integers(min_value=0, max_value=10_000),
+)
+def test_merge_on_the_same_schedule_keeps_the_later_next_run(ours: int, stored: int) -> None:
+    merged = merge_outcome(
+        same_schedule=True,
+        stored_next_run=T0 + stored * SECOND,
+        stored_last_run=None,
+        stored_status=JobStatus.PENDING,
+        next_run=T0 + ours * SECOND,
+        last_run=T0,
+        status=JobStatus.PENDING,
+    )
+    assert merged.next_run == T0 + max(ours, stored) * SECOND

@@ -6,6 +6,13 @@ claim alive while the handler runs and releases it after saving the job's next r
 A loser asks again when the winner's lease would expire, which is how a run whose
 process died is taken over. Jobs that other processes add, change, pause or resume are
 picked up by polling the store for recently updated jobs every ``sync_interval``.
+
+A store outage longer than the lease lets every claim taken before it run out while
+its holder could not write. When the store is back, the holder may notice up to a
+probe pause later than another process, so for :data:`TAKEOVER_GRACE` seconds after an
+outage a claim whose lease ran out during it still counts as held
+(:func:`takeover_cutoff`): its holder writes the run's outcome, instead of another
+process running it a second time.
 """
 
 from __future__ import annotations
@@ -13,8 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
+
+import attrs
 
 from ._batching import Batcher
 from ._errors import JobDataNotFoundError, StorageConnectionError
@@ -22,7 +32,14 @@ from ._models import FinishOutcome, JobData
 from ._timeutil import utcnow
 from .abc import BatchClaimingStore, ClaimingStore
 
-__all__ = ["DEFAULT_LEASE", "DEFAULT_SYNC_INTERVAL", "Coordinator"]
+__all__ = [
+    "DEFAULT_LEASE",
+    "DEFAULT_SYNC_INTERVAL",
+    "TAKEOVER_GRACE",
+    "ClaimProtection",
+    "Coordinator",
+    "takeover_cutoff",
+]
 
 logger = logging.getLogger("tickwork.coordination")
 
@@ -35,6 +52,33 @@ DEFAULT_SYNC_INTERVAL = 1.0
 # would make this one ask for the claim at once, fail, and wait a whole lease again, so
 # every poll would push the takeover of a dead process's run further back.
 _OVERLAP = timedelta(seconds=2)
+
+#: How long after a store outage claims that ran out during it still count as held:
+#: longer than the outage probe's longest pause plus the time to write the outcomes
+#: kept meanwhile, so a live holder always gets there first.
+TAKEOVER_GRACE = 10.0
+
+#: An outage is noticed at the first failed call, which may come a little after the
+#: store went away; claims that ran out this long before it count as lost in it too.
+_NOTICED_LATE = timedelta(seconds=2)
+
+
+@attrs.frozen
+class ClaimProtection:
+    """After an outage: claims whose lease ran out after ``since`` (wall clock) count as
+    held until ``until`` (this process's monotonic clock)."""
+
+    since: datetime
+    until: float
+
+
+def takeover_cutoff(now: datetime, protection: ClaimProtection | None, clock: float) -> datetime:
+    """The time before which another owner's lease must have ended for its claim to be
+    taken: ``now``, except just after an outage, when leases that ran out during it
+    (after ``protection.since``) are not taken over yet."""
+    if protection is None or clock >= protection.until:
+        return now
+    return min(now, protection.since)
 
 
 class Coordinator:
@@ -64,6 +108,7 @@ class Coordinator:
         self._seen: dict[str, _Version] = {}
         # The run of each job this process is claiming or holds, until it is released.
         self._held: dict[str, datetime] = {}
+        self._protection: ClaimProtection | None = None
         # Per job, a lock and how many calls use it: claims and releases of one job
         # reach the store one at a time, in the order they were asked for.
         self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
@@ -90,6 +135,18 @@ class Coordinator:
         self._report_outage = report
         self._outage_down = down
 
+    def protect_claims_since(self, began: datetime, grace: float = TAKEOVER_GRACE) -> None:
+        """The store is back after an outage that began at ``began``: for ``grace``
+        seconds, do not take over claims whose lease ran out since then (their holders
+        may still be writing the outcome of a run that ended meanwhile)."""
+        self._protection = ClaimProtection(began - _NOTICED_LATE, time.monotonic() + grace)
+
+    def _expiry_cutoff(self, now: datetime) -> datetime:
+        clock = time.monotonic()
+        if self._protection is not None and clock >= self._protection.until:
+            self._protection = None
+        return takeover_cutoff(now, self._protection, clock)
+
     def holds(self, job_id: str, scheduled_at: datetime) -> bool:
         """Whether this process claimed (or is claiming) that run and has not released
         it: the run is going on here, or its outcome is being saved.
@@ -112,7 +169,7 @@ class Coordinator:
                 else:
                     now = utcnow()
                     claimed = await self.store.claim_job(
-                        job_id, scheduled_at, self.owner, now + self.lease, now
+                        job_id, scheduled_at, self.owner, now + self.lease, self._expiry_cutoff(now)
                     )
         finally:
             if claimed is None and self._held.get(job_id) == scheduled_at:
@@ -189,7 +246,9 @@ class Coordinator:
     async def _claim_batch(self, runs: list[tuple[str, datetime]]) -> list[JobData | None]:
         assert self._batch_store is not None
         now = utcnow()
-        claimed = await self._batch_store.claim_jobs(runs, self.owner, now + self.lease, now)
+        claimed = await self._batch_store.claim_jobs(
+            runs, self.owner, now + self.lease, self._expiry_cutoff(now)
+        )
         return [claimed.get(job_id) for job_id, _ in runs]
 
     async def _release_batch(self, job_ids: list[str]) -> list[None]:

@@ -187,10 +187,18 @@ def merge_outcome(
 ) -> MergedOutcome:
     """The job to write when a run's outcome lost to a change stored during the run.
 
-    A pause stored meanwhile stays; a new schedule keeps the next run it computed
-    (else the run's next run stands); ``last_run`` is the latest of the two.
+    A pause stored meanwhile stays; a new schedule keeps the next run it computed.
+    On the same schedule the later of the two next runs stands: a later one stored
+    meanwhile means another worker ran the ticks before it (after this run's claim ran
+    out in a store outage, say), and going back to ours would run them again.
+    ``last_run`` is the latest of the two.
     """
-    merged_next = next_run if same_schedule else stored_next_run
+    if not same_schedule:
+        merged_next = stored_next_run
+    elif next_run is not None and stored_next_run is not None:
+        merged_next = max(next_run, stored_next_run)
+    else:
+        merged_next = next_run
     merged_last = stored_last_run
     if last_run is not None and (merged_last is None or merged_last < last_run):
         merged_last = last_run

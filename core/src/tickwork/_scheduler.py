@@ -7,9 +7,8 @@ The scheduler wires together, and delegates to:
   and the one write-if-unchanged loop;
 - :mod:`~tickwork._startup`: loading at start, replaying changes made while stopped;
 - :mod:`~tickwork._delivery_intake`: due runs from the trigger, claims;
-- :mod:`~tickwork._run_flow`: a due tick through policy, run and finish;
-- :mod:`~tickwork._run_plan`: the policy decisions, as pure functions;
-- :mod:`~tickwork._run_executor`: jitter, retries, timeout, the handler call;
+- :mod:`~tickwork._run_flow`: a due tick through policy (:mod:`~tickwork._run_plan`,
+  pure functions), run (:mod:`~tickwork._run_executor`) and finish;
 - :mod:`~tickwork._tick_log`: records of the ticks that did not run;
 - :mod:`~tickwork._store_outage` and :mod:`~tickwork._reconciler`: getting through a
   store that went away, and re-arming from the store when it is back;
@@ -134,8 +133,7 @@ class AsyncScheduler:
         self._stopped_changes = ChangesWhileStopped()
         self._startup = StartUp(self._table, self._gateway, self._trigger)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._running = False
-        self._starting = False
+        self._running = self._starting = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running_event: asyncio.Event | None = None
         self._event_loop_of: asyncio.AbstractEventLoop | None = None
@@ -148,7 +146,10 @@ class AsyncScheduler:
         self._executor = RunExecutor(
             self._handler or _no_handler, self.worker_id, self._gateway.save_records
         )
-        self._outage = StoreOutage(self._store, lambda: self._reconciler.rearm_all())
+        protect = self._coordinator.protect_claims_since if self._coordinator else None
+        self._outage = StoreOutage(
+            self._store, lambda: self._reconciler.rearm_all(), on_back=protect
+        )
         self._flow = RunFlow(
             table=self._table,
             gateway=self._gateway,

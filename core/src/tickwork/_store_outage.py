@@ -17,7 +17,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
+from ._timeutil import utcnow
 from .abc import Store
 
 __all__ = ["StoreOutage"]
@@ -37,6 +39,9 @@ SETTLE = 0.5
 Recovery = Callable[[], Awaitable[str]]
 """Re-arm from the store after an outage; returns a summary for the log line."""
 
+BackHook = Callable[[datetime], None]
+"""Told, as the store answers again, when (wall clock) the outage began."""
+
 
 class StoreOutage:
     """Tracks whether the store answers, and gets the scheduler through when it does not."""
@@ -49,9 +54,12 @@ class StoreOutage:
         first_pause: float = FIRST_PAUSE,
         max_pause: float = MAX_PAUSE,
         settle: float = SETTLE,
+        on_back: BackHook | None = None,
     ) -> None:
         self._store = store
         self._recover = recover
+        self._on_back = on_back
+        self._began: datetime | None = None
         self._first_pause = first_pause
         self._max_pause = max_pause
         self._settle = settle
@@ -72,6 +80,7 @@ class StoreOutage:
         if self._since is not None or self._closing:
             return
         self._since = time.monotonic()
+        self._began = utcnow()
         self._back = asyncio.Event()
         self._caught_up = self._given_up = 0
         logger.warning(
@@ -120,6 +129,8 @@ class StoreOutage:
         assert self._back is not None
         lasted = time.monotonic() - self._since
         self._since = None
+        if self._on_back is not None and self._began is not None:
+            self._on_back(self._began)
         self._back.set()  # waiting outcomes are written first
         await asyncio.sleep(self._settle)
         try:
