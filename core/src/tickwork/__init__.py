@@ -31,6 +31,9 @@ from ._errors import (
     StorageConnectionError,
     StorageNotInitializedError,
     StorageOperationError,
+    TaskFailedError,
+    TaskNotFoundError,
+    TaskRegistrationError,
     TickworkError,
     UnsupportedScheduleError,
 )
@@ -57,9 +60,11 @@ from ._plugins import (
     unregister_plugin,
 )
 from ._policy import CatchUp, JobOptions, Overlap, RetryPolicy
+from ._run_context import NotInRunError, RunContext, current_run
 from ._scheduler import AsyncScheduler, Handler
 from ._schedules import IntervalSchedule, OnceSchedule, StartAtIntervalSchedule
 from ._sync import Scheduler
+from ._task_call import TaskCall
 from ._ticks import preview
 from .abc import (
     BatchClaimingStore,
@@ -74,6 +79,7 @@ from .abc import (
     Schedule,
     ScheduleCodec,
     Store,
+    TaskExecutor,
     Trigger,
 )
 from .hookspecs import hookimpl
@@ -121,12 +127,14 @@ __all__ = [
     "MemoryStore",
     "MigrateResult",
     "NATSServerTooOldError",
+    "NotInRunError",
     "OnceSchedule",
     "Overlap",
     "PluginNotFoundError",
     "PluginRegistrationError",
     "QueryOptions",
     "RetryPolicy",
+    "RunContext",
     "RunFinish",
     "Schedule",
     "ScheduleCodec",
@@ -139,6 +147,11 @@ __all__ = [
     "StorageNotInitializedError",
     "StorageOperationError",
     "Store",
+    "TaskCall",
+    "TaskExecutor",
+    "TaskFailedError",
+    "TaskNotFoundError",
+    "TaskRegistrationError",
     "TickworkError",
     "Trigger",
     "UndecodableSchedule",
@@ -146,6 +159,7 @@ __all__ = [
     "available_plugins",
     "create_store",
     "create_trigger",
+    "current_run",
     "default_codec",
     "hookimpl",
     "migrate_storage",

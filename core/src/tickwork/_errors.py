@@ -227,3 +227,21 @@ class NATSServerTooOldError(TickworkError):
             "NATS server does not support scheduled message delivery "
             f"(requires 2.12+ with JetStream): {detail}"
         )
+
+
+class TaskNotFoundError(TickworkError, LookupError):
+    """No task is registered under that name (in this process)."""
+
+
+class TaskRegistrationError(TickworkError, ValueError):
+    """A task cannot be registered: a taken name, a function another process could not
+    import by name, an unknown executor."""
+
+
+class TaskFailedError(TickworkError):
+    """A task that ran away from this process (a child process, a queue) failed there:
+    it raised (``error_type`` and the message say what), or its process died."""
+
+    def __init__(self, message: str, *, error_type: str | None = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type
