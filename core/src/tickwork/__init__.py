@@ -37,6 +37,7 @@ from ._errors import (
     TickworkError,
     UnsupportedScheduleError,
 )
+from ._executors import LoopExecutor, ThreadExecutor
 from ._job import Job, JobEvent
 from ._local_trigger import LocalTrigger
 from ._memory_store import MemoryStore
@@ -53,6 +54,7 @@ from ._models import (
 )
 from ._plugins import (
     available_plugins,
+    create_executor,
     create_store,
     create_trigger,
     default_codec,
@@ -60,6 +62,7 @@ from ._plugins import (
     unregister_plugin,
 )
 from ._policy import CatchUp, JobOptions, Overlap, RetryPolicy
+from ._process_executor import ProcessExecutor
 from ._run_context import NotInRunError, RunContext, current_run
 from ._scheduler import AsyncScheduler, Handler
 from ._schedules import IntervalSchedule, OnceSchedule, StartAtIntervalSchedule
@@ -124,6 +127,7 @@ __all__ = [
     "JobOptions",
     "JobStatus",
     "LocalTrigger",
+    "LoopExecutor",
     "MemoryStore",
     "MigrateResult",
     "NATSServerTooOldError",
@@ -132,6 +136,7 @@ __all__ = [
     "Overlap",
     "PluginNotFoundError",
     "PluginRegistrationError",
+    "ProcessExecutor",
     "QueryOptions",
     "RetryPolicy",
     "RunContext",
@@ -152,11 +157,13 @@ __all__ = [
     "TaskFailedError",
     "TaskNotFoundError",
     "TaskRegistrationError",
+    "ThreadExecutor",
     "TickworkError",
     "Trigger",
     "UndecodableSchedule",
     "UnsupportedScheduleError",
     "available_plugins",
+    "create_executor",
     "create_store",
     "create_trigger",
     "current_run",

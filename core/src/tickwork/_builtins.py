@@ -7,8 +7,10 @@ from typing import Any
 
 from ._codecs import BasicScheduleCodec
 from ._cron import CronSchedule
+from ._executors import LoopExecutor, ThreadExecutor
 from ._local_trigger import LocalTrigger
 from ._memory_store import MemoryStore
+from ._process_executor import ProcessExecutor
 from ._schedules import IntervalSchedule, OnceSchedule, StartAtIntervalSchedule
 from .hookspecs import hookimpl
 
@@ -33,3 +35,11 @@ def register_codecs(register: Callable[..., Any]) -> None:
     register("start_at_interval", StartAtIntervalSchedule, codec)
     register("once", OnceSchedule, codec)
     register("cron", CronSchedule, codec)
+
+
+@hookimpl
+def register_executors(register: Callable[..., None]) -> None:
+    """Where tasks run: on the event loop, in threads, in child processes."""
+    register("loop", LoopExecutor)
+    register("thread", ThreadExecutor)
+    register("process", ProcessExecutor)

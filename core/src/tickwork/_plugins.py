@@ -1,7 +1,9 @@
-"""Plugin discovery and the registries of stores, triggers and schedule codecs.
+"""Plugin discovery and the registries of stores, triggers, schedule codecs and task
+executors.
 
 The core is its own first plugin: :mod:`tickwork._builtins` registers the memory store,
-the local trigger and the basic codec through the same hooks any third party uses.
+the local trigger, the basic codec and the task executors through the same hooks any
+third party uses.
 Entry points of the ``tickwork`` group are loaded lazily, once, the first time a
 registry is consulted. ``TICKWORK_PLUGINS`` steers discovery: unset loads every entry
 point, an empty value loads none, a comma-separated list loads only those names.
@@ -24,11 +26,12 @@ import pluggy
 
 from . import hookspecs
 from ._errors import PluginNotFoundError, PluginRegistrationError
-from .abc import Schedule, ScheduleCodec, Store, Trigger
+from .abc import Schedule, ScheduleCodec, Store, TaskExecutor, Trigger
 
 __all__ = [
     "PluginRegistry",
     "available_plugins",
+    "create_executor",
     "create_store",
     "create_trigger",
     "default_codec",
@@ -80,6 +83,15 @@ class TriggerEntry:
 
 
 @attrs.frozen
+class ExecutorEntry:
+    """A registered task executor factory."""
+
+    name: str
+    factory: Callable[..., TaskExecutor]
+    plugin: str
+
+
+@attrs.frozen
 class CodecEntry:
     """A registered schedule type: its class and the codec that persists it."""
 
@@ -97,6 +109,7 @@ class PluginRegistry:
         self.triggers: dict[str, TriggerEntry] = {}
         self.codecs: dict[str, CodecEntry] = {}
         self.url_schemes: dict[str, str] = {}
+        self.executors: dict[str, ExecutorEntry] = {}
 
     # -- registration callbacks (handed to the hooks) -------------------------------
 
@@ -142,6 +155,19 @@ class PluginRegistry:
                 f"already registered by {self.triggers[name].plugin!r}"
             )
         self.triggers[name] = TriggerEntry(name, factory, plugin)
+
+    def add_executor(self, plugin: str, name: str, factory: Callable[..., TaskExecutor]) -> None:
+        _check_name(plugin, "executor", name)
+        if not callable(factory):
+            raise PluginRegistrationError(
+                f"plugin {plugin!r}: executor factory {name!r} is not callable"
+            )
+        if name in self.executors:
+            raise PluginRegistrationError(
+                f"plugin {plugin!r} registers executor {name!r}, "
+                f"already registered by {self.executors[name].plugin!r}"
+            )
+        self.executors[name] = ExecutorEntry(name, factory, plugin)
 
     def add_codec(
         self, plugin: str, schedule_type: str, schedule_class: type[Any], codec: ScheduleCodec
@@ -198,6 +224,14 @@ class PluginRegistry:
         if entry is None:
             raise PluginNotFoundError(
                 "trigger", name, self.triggers, _DISTRIBUTION_HINTS.get(("trigger", name))
+            )
+        return entry
+
+    def resolve_executor(self, name: str) -> ExecutorEntry:
+        entry = self.executors.get(name)
+        if entry is None:
+            raise PluginNotFoundError(
+                "executor", name, self.executors, _DISTRIBUTION_HINTS.get(("executor", name))
             )
         return entry
 
@@ -298,6 +332,7 @@ class _Loader:
                 continue
             registry.stores, registry.triggers = staged.stores, staged.triggers
             registry.codecs, registry.url_schemes = staged.codecs, staged.url_schemes
+            registry.executors = staged.executors
         return registry
 
     def reset(self) -> None:
@@ -341,10 +376,12 @@ def _registrations_of(
     staged = PluginRegistry()
     staged.stores, staged.triggers = dict(current.stores), dict(current.triggers)
     staged.codecs, staged.url_schemes = dict(current.codecs), dict(current.url_schemes)
+    staged.executors = dict(current.executors)
     adders: dict[str, Callable[..., None]] = {
         "register_stores": staged.add_store,
         "register_triggers": staged.add_trigger,
         "register_codecs": staged.add_codec,
+        "register_executors": staged.add_executor,
     }
     for hook_name, add in adders.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
@@ -444,6 +481,29 @@ def create_trigger(name: str, **options: Any) -> Trigger:
     return get_registry().resolve_trigger(name).factory(**options)
 
 
+def create_executor(name: str, **options: Any) -> TaskExecutor:
+    """Create a task executor by registered name (``loop``, ``thread``, ``process``).
+
+    ``options`` go to the factory as keywords (``max_workers=4``, ``max_processes=2``).
+
+    :raises PluginNotFoundError: nothing registered that name.
+    :raises PluginRegistrationError: the factory returned something that is not a
+        :class:`~tickwork.abc.TaskExecutor` (no ``call``/``aclose``): the plugin is at
+        fault, and a scheduler must not find out at its first run.
+    """
+    if not isinstance(name, str) or not name:
+        raise PluginNotFoundError("executor", repr(name), get_registry().executors)
+    entry = get_registry().resolve_executor(name)
+    executor = entry.factory(**options)
+    if not isinstance(executor, TaskExecutor):
+        raise PluginRegistrationError(
+            f"plugin {entry.plugin!r}: executor factory {name!r} returned "
+            f"{type(executor).__name__}, which is not a TaskExecutor "
+            "(it needs async call(call, timeout) and async aclose(*, wait))"
+        )
+    return executor
+
+
 def default_codec() -> ScheduleCodec:
     """One codec for every schedule type that any loaded plugin registered."""
     codec = _default_codec_cache.get("default")
@@ -459,12 +519,14 @@ def default_codec() -> ScheduleCodec:
 
 
 def available_plugins() -> dict[str, list[str]]:
-    """The registered names by kind: ``{"stores": [...], "triggers": [...], "codecs": [...]}``."""
+    """The registered names by kind: ``{"stores": [...], "triggers": [...], "codecs":
+    [...], "executors": [...]}``."""
     registry = get_registry()
     return {
         "stores": sorted(registry.stores),
         "triggers": sorted(registry.triggers),
         "codecs": sorted(registry.codecs),
+        "executors": sorted(registry.executors),
     }
 
 

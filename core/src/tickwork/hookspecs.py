@@ -23,6 +23,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "register_codecs",
+    "register_executors",
     "register_stores",
     "register_triggers",
 ]
@@ -46,3 +47,9 @@ def register_triggers(register: Callable[..., None]) -> None:
 @hookspec
 def register_codecs(register: Callable[..., Any]) -> None:
     """Register schedule types: ``register(schedule_type, schedule_class, codec)``."""
+
+
+@hookspec
+def register_executors(register: Callable[..., None]) -> None:
+    """Register task executors: ``register(name, factory)``; ``factory(**options)``
+    returns a :class:`tickwork.abc.TaskExecutor`."""

@@ -186,13 +186,15 @@ def _plugins(out: TextIO) -> int:
         rows.append(["trigger", t.name, *_dist(dists, t.plugin), ""])
     for c in registry.codecs.values():
         rows.append(["codec", c.schedule_type, *_dist(dists, c.plugin), c.schedule_class.__name__])
+    for e in registry.executors.values():
+        rows.append(["executor", e.name, *_dist(dists, e.plugin), ""])
     print_table(out, ["kind", "name", "distribution", "version", "details"], rows)
     for name, error in plugin_errors().items():
         out.write(f"plugin {name!r} failed to load: {error}\n")
     names = available_plugins()
     out.write(
         f"\n{len(names['stores'])} stores, {len(names['triggers'])} triggers, "
-        f"{len(names['codecs'])} schedule types\n"
+        f"{len(names['codecs'])} schedule types, {len(names['executors'])} executors\n"
     )
     return 0
 
