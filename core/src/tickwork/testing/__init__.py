@@ -29,6 +29,10 @@ claim release in one call); :class:`FinishingClaimingStoreContract` adds the cla
 releases for a store that is also a ``ClaimingStore``; :class:`InProcessStoreContract`
 covers a store that keeps its data in this process.
 
+An executor plugin (``register_executors``) reuses :class:`TaskExecutorContract`,
+with a ``make_executor`` fixture; its sample tasks are importable by name, so an
+executor that runs them in another process passes it too.
+
 Schedule plugins whose schedules have the optional capabilities reuse
 :class:`FirstRunScheduleContract` (``first_run``) and
 :class:`GapSkippingScheduleContract` (``skipped_between``), with a ``schedules``
@@ -47,6 +51,7 @@ from ._capability_contract import (
     DueJobsStoreContract,
 )
 from ._claim_contract import BatchClaimingStoreContract, ClaimingStoreContract
+from ._executor_contract import TaskExecutorContract
 from ._finish_contract import FinishingClaimingStoreContract, FinishingStoreContract
 from ._schedule_contract import (
     FirstRunScheduleContract,
@@ -70,6 +75,7 @@ __all__ = [
     "GapSkippingScheduleContract",
     "InProcessStoreContract",
     "StoreContract",
+    "TaskExecutorContract",
     "make_job",
     "make_record",
 ]
