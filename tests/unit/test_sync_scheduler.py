@@ -30,6 +30,7 @@ from tickwork import (
     SchedulerAlreadyStartedError,
     SchedulerNotStartedError,
 )
+from tickwork._tasks import NO_TASK
 
 
 def _public_names() -> list[str]:
@@ -72,7 +73,11 @@ def test_interface_parity(name: str) -> None:
         assert (sync_member.fset is None) == (async_member.fset is None)
         assert sync_member.__doc__ == async_member.__doc__  # copied, not rewritten
         return
-    assert inspect.iscoroutinefunction(async_member)
+    if not inspect.iscoroutinefunction(async_member):  # a plain method (``task``): as is
+        assert not inspect.iscoroutinefunction(sync_member)
+        assert _shape(sync_member) == _shape(async_member)
+        assert sync_member.__doc__.startswith(async_member.__doc__.rstrip())
+        return
     assert not inspect.iscoroutinefunction(sync_member)
     assert _shape(sync_member) == _shape(async_member)
     assert async_member.__doc__
@@ -266,7 +271,7 @@ def test_add_job_on_a_shared_store_waits_for_the_store() -> None:
     with Scheduler(store, lambda event: None) as scheduler:
         assert (
             scheduler._async._add_from_thread(  # type: ignore[attr-defined]
-                "j", IntervalSchedule(timedelta(hours=1)), None, None, {}
+                "j", IntervalSchedule(timedelta(hours=1)), None, NO_TASK, None, {}
             )
             is None
         )

@@ -68,6 +68,7 @@ from ._scheduler import AsyncScheduler, Handler
 from ._schedules import IntervalSchedule, OnceSchedule, StartAtIntervalSchedule
 from ._sync import Scheduler
 from ._task_call import TaskCall
+from ._tasks import Task, TaskRegistry
 from ._ticks import preview
 from .abc import (
     BatchClaimingStore,
@@ -152,11 +153,13 @@ __all__ = [
     "StorageNotInitializedError",
     "StorageOperationError",
     "Store",
+    "Task",
     "TaskCall",
     "TaskExecutor",
     "TaskFailedError",
     "TaskNotFoundError",
     "TaskRegistrationError",
+    "TaskRegistry",
     "ThreadExecutor",
     "TickworkError",
     "Trigger",

@@ -67,6 +67,12 @@ class DeliveryIntake:
 
     async def _handle(self, delivery: Delivery) -> None:
         job_id, scheduled_at = delivery.job_id, delivery.scheduled_at
+        local = self._table.get(job_id)
+        if local is not None and local.task_missing is not None:
+            # Never claimed here: a process that has the task takes the run.
+            await self._flow.note_task_missing(local, scheduled_at)
+            await _settle(delivery.ack)
+            return
         try:
             entry = await self._wanted(job_id, scheduled_at)
         except StorageConnectionError as exc:

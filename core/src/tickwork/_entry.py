@@ -10,6 +10,7 @@ import attrs
 from ._job import Job
 from ._models import JobData, JobStatus, build_unchecked
 from ._policy import DEFAULT_OPTIONS, JobOptions, options_to_metadata
+from ._task_ref import TaskRef, task_to_metadata
 from ._timeutil import as_utc, as_utc_or_none
 from .abc import FirstRunSchedule, Schedule
 
@@ -73,6 +74,13 @@ class JobEntry:
     removed: bool = False
     #: The store could not read the row (``JobData.unreadable``): only removal touches it.
     unreadable: bool = False
+    #: The task the job runs (None: the scheduler's handler).
+    task: TaskRef | None = None
+    #: Why this process cannot run the job's task (not registered here), or None. Such
+    #: a job is never claimed, run or rewritten here; another process may run it.
+    task_missing: str | None = None
+    #: The due run for which the missing task was last recorded (once per stored tick).
+    task_missing_noted: datetime | None = None
 
     @property
     def quarantine_reason(self) -> str | None:
@@ -93,7 +101,7 @@ class JobEntry:
                 as_utc_or_none(self.last_run),
                 as_utc(self.created_at),
                 as_utc(self.updated_at),
-                options_to_metadata(self.options, self.metadata),
+                task_to_metadata(self.task, options_to_metadata(self.options, self.metadata)),
             ),
         )
 
@@ -108,7 +116,8 @@ class JobEntry:
             created_at=self.created_at,
             is_running=bool(self.running),
             options=self.options,
-            quarantined=self.quarantine_reason,
+            quarantined=self.quarantine_reason or self.task_missing,
+            task=self.task.name if self.task is not None else None,
         )
 
     @property

@@ -35,8 +35,11 @@ class Job:
     is_running: bool = False
     #: How the scheduler treats this job's runs (timeouts, retries, overlap, ...).
     options: JobOptions = DEFAULT_OPTIONS
-    #: Why the job is not loaded (its schedule type has no installed codec), or None.
+    #: Why this process does not run the job (its schedule type has no installed codec,
+    #: its task is not registered here), or None.
     quarantined: str | None = None
+    #: The name of the task the job runs, or None for the scheduler's handler.
+    task: str | None = None
 
 
 @attrs.frozen(kw_only=True)

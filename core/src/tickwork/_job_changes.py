@@ -16,10 +16,19 @@ from typing import Any
 from ._entry import JobEntry, first_run
 from ._models import JobStatus
 from ._policy import JobOptions, user_metadata
+from ._task_ref import TaskRef
 from ._timeutil import utcnow
 from .abc import Schedule
 
-__all__ = ["Change", "PausedTicks", "new_options", "new_schedule", "pause", "resume"]
+__all__ = [
+    "Change",
+    "PausedTicks",
+    "new_options",
+    "new_schedule",
+    "new_task",
+    "pause",
+    "resume",
+]
 
 Change = Callable[[JobEntry], bool]
 """Changes the entry in place; False when there is nothing to save."""
@@ -48,6 +57,17 @@ def new_options(options: JobOptions | None, changes: dict[str, Any]) -> Change:
 
     def change(entry: JobEntry) -> bool:
         entry.options = (options or entry.options).replace(**changes)
+        entry.updated_at = utcnow()
+        return True
+
+    return change
+
+
+def new_task(task: TaskRef | None) -> Change:
+    """Make the job run ``task`` (with its arguments), or the handler (``None``)."""
+
+    def change(entry: JobEntry) -> bool:
+        entry.task, entry.task_missing = task, None
         entry.updated_at = utcnow()
         return True
 

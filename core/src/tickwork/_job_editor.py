@@ -31,9 +31,11 @@ from ._errors import (
 )
 from ._job_table import JobTable
 from ._models import ExecutionStatus, JobData, JobStatus
-from ._policy import JobOptions, Overlap
+from ._policy import DEFAULT_OPTIONS, JobOptions, Overlap
 from ._startup import ChangesWhileStopped
 from ._store_gateway import StoreGateway
+from ._task_ref import TaskRef
+from ._tasks import TaskChoice
 from ._tick_log import TickLog
 from ._timeutil import utcnow
 from ._validation import check_job_id, check_metadata
@@ -63,6 +65,7 @@ class JobEditor:
         tick_log: TickLog | None = None,
     ) -> None:
         self._table = table
+        self._tasks = table.tasks
         self._gateway = gateway
         self._store = gateway.store
         self._codec = codec
@@ -83,6 +86,21 @@ class JobEditor:
             raise InvalidIntervalError(None, "a schedule is required")
         return self._codec.encode(schedule)
 
+    def new_job(
+        self,
+        job_id: str,
+        schedule: Schedule,
+        metadata: Mapping[str, str] | None,
+        task: TaskChoice,
+        options: JobOptions | None,
+        option_fields: Mapping[str, Any],
+    ) -> JobEntry:
+        """``add_job``'s new job: its task resolved, its run policies starting from the
+        task's, every argument checked (nothing is stored yet)."""
+        ref, task_options = task.resolve(self._tasks)
+        opts = (options or task_options).replace(**option_fields)
+        return self.new_entry(job_id, schedule, metadata, opts, utcnow(), ref)
+
     def new_entry(
         self,
         job_id: str,
@@ -90,6 +108,7 @@ class JobEditor:
         metadata: Mapping[str, str] | None,
         options: JobOptions,
         now: datetime,
+        task: TaskRef | None = None,
     ) -> JobEntry:
         """A new job's state, every argument checked (nothing is stored yet)."""
         check_job_id(job_id)
@@ -106,6 +125,7 @@ class JobEditor:
             created_at=now,
             updated_at=now,
             options=options,
+            task=task,
         )
 
     async def add(self, entry: JobEntry) -> JobEntry:
@@ -125,8 +145,18 @@ class JobEditor:
         await arm(self._trigger, entry)
         return entry
 
-    def new_entries(self, jobs: Iterable[JobSpec], options: JobOptions) -> dict[str, JobEntry]:
+    def new_entries(
+        self,
+        jobs: Iterable[JobSpec],
+        task: TaskChoice,
+        options: JobOptions | None,
+        option_fields: Mapping[str, Any],
+    ) -> dict[str, JobEntry]:
         """Entries for ``add_jobs``, every item checked before anything is saved."""
+        ref, task_options = task.resolve(self._tasks)
+        options = (options or task_options).replace(**option_fields)
+        if options == DEFAULT_OPTIONS:
+            options = DEFAULT_OPTIONS  # one shared value: cheaper to compare, less memory
         now = utcnow()
         entries: dict[str, JobEntry] = {}
         for item in jobs:
@@ -137,7 +167,7 @@ class JobEditor:
                 )
             job_id = item[0]
             entry = self.new_entry(
-                job_id, item[1], item[2] if len(item) == 3 else None, options, now
+                job_id, item[1], item[2] if len(item) == 3 else None, options, now, ref
             )
             known = self._table.get(job_id)
             if job_id in entries or (known is not None and not known.removed):

@@ -17,6 +17,8 @@ from ._entry import JobEntry, UndecodableSchedule, first_run
 from ._errors import JobNotFoundError, TickworkError
 from ._models import JobData, JobStatus
 from ._policy import DEFAULT_OPTIONS, options_from_metadata, user_metadata
+from ._task_ref import TaskRef, task_from_metadata
+from ._tasks import TaskRegistry
 from ._timeutil import utcnow
 from .abc import Schedule, ScheduleCodec
 
@@ -30,8 +32,9 @@ Decode = Callable[[str, str], Schedule]
 class JobTable:
     """Entries by id, their locks, and the codec that makes entries of stored rows."""
 
-    def __init__(self, codec: ScheduleCodec) -> None:
+    def __init__(self, codec: ScheduleCodec, tasks: TaskRegistry | None = None) -> None:
         self.codec = codec
+        self.tasks = tasks if tasks is not None else TaskRegistry()
         self.entries: dict[str, JobEntry] = {}
         # Read-modify-write of one job (a run finishing, a pause, an update) happens
         # under its lock, so a change made while a run ends is never written over.
@@ -78,6 +81,7 @@ class JobTable:
         """A fresh entry for a stored row; quarantined when the row cannot be used."""
         schedule: Schedule
         options = DEFAULT_OPTIONS
+        task: TaskRef | None = None
         if data.unreadable is not None:
             schedule = UndecodableSchedule(
                 data.schedule_type, data.schedule_config, data.unreadable
@@ -86,6 +90,7 @@ class JobTable:
             try:
                 schedule = (decode or self.codec.decode)(data.schedule_type, data.schedule_config)
                 options = options_from_metadata(data.metadata)
+                task = task_from_metadata(data.metadata)
             except TickworkError as exc:
                 # Never drop or rewrite a job we cannot read: it may belong to a plugin
                 # that is not installed here. It stays in the store untouched.
@@ -109,6 +114,7 @@ class JobTable:
             updated_at=data.updated_at,
             options=options,
         )
+        self._set_task(entry, task)
         if entry.quarantine_reason:
             entry.metadata = dict(data.metadata)  # kept verbatim
             entry.unreadable = data.unreadable is not None
@@ -119,6 +125,14 @@ class JobTable:
         if entry.next_run is None and entry.last_run is None and entry.status == JobStatus.PENDING:
             entry.next_run = first_run(schedule, utcnow())
         return entry
+
+    def _set_task(self, entry: JobEntry, task: TaskRef | None) -> None:
+        entry.task = task
+        entry.task_missing = (
+            None
+            if task is None or task.name in self.tasks
+            else f"task {task.name!r} is not registered in this process"
+        )
 
     def load(self, rows: list[JobData], decode: Decode | None = None) -> dict[str, JobEntry]:
         """Entries for many rows (a listing), sharing decoded schedules."""
@@ -137,6 +151,7 @@ class JobTable:
         ):
             try:
                 entry.options = options_from_metadata(data.metadata)
+                self._set_task(entry, task_from_metadata(data.metadata))
             except TickworkError:
                 logger.warning("job %r: stored options unreadable; keeping the old ones", data.id)
             entry.metadata = user_metadata(data.metadata)

@@ -65,6 +65,7 @@ class ExecutionStatus(StrEnum):
     SKIPPED_OVERLAP = "skipped_overlap"  # due while the previous run was still going
     PAUSED = "paused"  # due while the job was paused
     DST_SKIPPED = "dst_skipped"  # its wall-clock time did not exist (daylight saving)
+    TASK_MISSING = "task_missing"  # its task is registered in no process that saw it due
 
 
 #: Outcomes of runs whose handler actually started.

@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 from ._errors import InvalidJobDataError
+from ._task_ref import ARGS_KEY, TASK_KEY, TASK_KEYS
 
 __all__ = [
     "OPTIONS_KEY",
@@ -237,7 +238,7 @@ def options_from_metadata(metadata: dict[str, str]) -> JobOptions:
 
 
 def user_metadata(metadata: dict[str, str]) -> dict[str, str]:
-    """The metadata as users gave it (the options key removed)."""
-    if OPTIONS_KEY not in metadata:
+    """The metadata as users gave it (the options and task keys removed)."""
+    if OPTIONS_KEY not in metadata and TASK_KEY not in metadata and ARGS_KEY not in metadata:
         return dict(metadata)
-    return {k: v for k, v in metadata.items() if k != OPTIONS_KEY}
+    return {k: v for k, v in metadata.items() if k != OPTIONS_KEY and k not in TASK_KEYS}

@@ -16,7 +16,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -31,7 +31,11 @@ from ._models import (
     build_unchecked,
     to_execution_status,
 )
+from ._task_ref import TaskRef
 from ._timeutil import utcnow
+
+if TYPE_CHECKING:
+    from ._task_runner import TaskRunner
 
 __all__ = ["Attempts", "RunExecutor"]
 
@@ -65,8 +69,11 @@ class RunExecutor:
         handler: Callable[[JobEvent], Any],
         worker_id: str,
         save_records: Callable[[Sequence[ExecutionRecord]], Awaitable[None]],
+        tasks: TaskRunner | None = None,
     ) -> None:
         self.handler = handler
+        #: Runs the jobs that name a task; the others go to ``handler``.
+        self.tasks = tasks
         self._is_async = is_async_callable(handler)
         self.worker_id = worker_id
         self._save_records = save_records
@@ -108,7 +115,7 @@ class RunExecutor:
             handler_started = True
             event = self._event(entry, tick, started, attempt, jitter, manual, execution_id)
             try:
-                status, error = await self._call(event, opts.timeout, hold)
+                status, error = await self._call(event, opts.timeout, hold, entry.task)
             except asyncio.CancelledError:
                 cancelled = self.cancel_reasons.pop(task, "cancelled")
                 status, error = JobStatus.FAILED, cancelled
@@ -156,12 +163,19 @@ class RunExecutor:
         )
 
     async def _call(
-        self, event: JobEvent, timeout: timedelta | None, hold: Hold | None
+        self, event: JobEvent, timeout: timedelta | None, hold: Hold | None, task: TaskRef | None
     ) -> tuple[JobStatus | ExecutionStatus, str | None]:
         if hold is None:
-            return await call_handler(self.handler, self._is_async, event, self.threads, timeout)
+            return await self._attempt(event, timeout, task)
         async with hold(event.id):
-            return await call_handler(self.handler, self._is_async, event, self.threads, timeout)
+            return await self._attempt(event, timeout, task)
+
+    def _attempt(
+        self, event: JobEvent, timeout: timedelta | None, task: TaskRef | None
+    ) -> Awaitable[tuple[JobStatus | ExecutionStatus, str | None]]:
+        if task is not None and self.tasks is not None:
+            return self.tasks.call(task, event, timeout)
+        return call_handler(self.handler, self._is_async, event, self.threads, timeout)
 
     def _record(
         self,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import attrs
 
@@ -49,6 +49,10 @@ logger = logging.getLogger("tickwork.scheduler")
 
 ReadJob = Callable[[str], Awaitable[JobEntry]]
 """Read one job from the store into the table (:raises JobNotFoundError:)."""
+
+#: On a shared store, how long a job whose task is not registered here must stay due
+#: before this process records that nobody ran it.
+TASK_MISSING_AFTER = timedelta(seconds=2)
 
 #: How often a finish that failed for a reason other than an outage is tried again.
 _FINISH_TRIES_SHARED = 3
@@ -468,6 +472,23 @@ class RunFlow:
         fresh.next_run, fresh.last_run = merged.next_run, merged.last_run
         fresh.updated_at = utcnow()
         return fresh, seen, merged.status
+
+    # -- a job whose task this process does not have -------------------------------------
+
+    async def note_task_missing(self, entry: JobEntry, tick: datetime) -> None:
+        """The job is due at ``tick`` but its task is not registered here: it is not
+        run, claimed or rewritten (another process may have the task). When no process
+        runs it (it stays due past :data:`TASK_MISSING_AFTER` on a shared store, at once
+        alone), one tick-log record and one WARNING say so, once per stored tick: the
+        job stays due there, so the whole window of ticks it misses gets one record."""
+        if entry.task_missing is None or entry.task_missing_noted == tick:
+            return
+        if self._shared and utcnow() - tick < TASK_MISSING_AFTER:
+            return  # a process that has the task may be running it right now
+        entry.task_missing_noted = tick
+        logger.warning("job %r: not run (due at %s): %s", entry.id, tick, entry.task_missing)
+        record = self._tick_log.record(entry.id, tick, ExecutionStatus.TASK_MISSING)
+        await self._tick_log.write(entry.id, [attrs.evolve(record, error=entry.task_missing)])
 
     # -- state writes outside a run's finish ----------------------------------------------
 

@@ -20,14 +20,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self
 
 from . import _job_changes as job_changes
 from ._coordination import DEFAULT_LEASE, DEFAULT_SYNC_INTERVAL
-from ._delivery_intake import DeliveryIntake, arm_all
+from ._delivery_intake import arm_all
 from ._entry import JobEntry, first_run
 from ._errors import (
     HandlerNotDefinedError,
@@ -40,16 +40,15 @@ from ._job import Job, JobEvent
 from ._job_editor import JobEditor, JobSpec
 from ._job_table import JobTable
 from ._models import ExecutionRecord, JobData, QueryOptions
-from ._policy import DEFAULT_OPTIONS, JobOptions
-from ._reconciler import DEFAULT_RECONCILE_INTERVAL, Reconciler
-from ._run_executor import RunExecutor
-from ._run_flow import RunFlow
+from ._plugins import create_executor
+from ._policy import JobOptions
+from ._run_path import build_run_path
 from ._shutdown import Shutdown
 from ._startup import ChangesWhileStopped, StartUp
 from ._store_gateway import StoreCapabilities, StoreGateway
-from ._store_outage import StoreOutage
+from ._task_runner import TaskRunner
+from ._tasks import TaskChoice, TaskRegistry, TaskSpec
 from ._thread_adds import ThreadAdds
-from ._tick_log import TickLog
 from ._timeutil import utcnow
 from ._validation import check_job_id
 from ._wiring import (
@@ -78,10 +77,12 @@ class AsyncScheduler:
 
     :param store: a :class:`~tickwork.abc.Store`, a registered store name or a URL
         (``"sqlite:///jobs.db"``); ``None`` keeps jobs in memory.
-    :param handler: called for every run with a :class:`JobEvent`. A plain function runs
-        in a worker thread; a coroutine function (or any callable returning an
-        awaitable) is awaited on the loop. An exception marks the run ``failed``; the
-        scheduler and the other jobs go on.
+    :param handler: called for every run of a job without a task, with a
+        :class:`JobEvent`. A plain function runs in a worker thread; a coroutine function
+        (or any callable returning an awaitable) is awaited on the loop. An exception
+        marks the run ``failed``; the scheduler and the other jobs go on.
+    :param tasks: a :class:`TaskRegistry` to share with other schedulers; ``None`` gives
+        this scheduler one of its own (:attr:`tasks`, :meth:`task`).
     :param codec: turns schedules into storable strings; ``None`` uses every schedule
         type the installed plugins registered (:func:`tickwork.default_codec`).
     :param trigger: a :class:`~tickwork.abc.Trigger` or a registered trigger name.
@@ -115,6 +116,7 @@ class AsyncScheduler:
         coordinate: bool | None = None,
         claim_lease: timedelta = DEFAULT_LEASE,
         sync_interval: float = DEFAULT_SYNC_INTERVAL,
+        tasks: TaskRegistry | None = None,
     ) -> None:
         self._store: Store = resolve_store(store, store_options)
         self._trigger: Trigger = resolve_trigger(trigger, trigger_options)
@@ -129,7 +131,10 @@ class AsyncScheduler:
         )
         shared = self._trigger.shared or self._coordinator is not None
         self._gateway = StoreGateway(self._store, StoreCapabilities.of(self._store, shared=shared))
-        self._table = JobTable(self._codec)
+        #: The tasks this scheduler can run (jobs name them; see :meth:`task`).
+        self.tasks: TaskRegistry = tasks if tasks is not None else TaskRegistry()
+        self._table = JobTable(self._codec, self.tasks)
+        self._task_runner = TaskRunner(self.tasks, self.worker_id, create_executor)
         self._stopped_changes = ChangesWhileStopped()
         self._startup = StartUp(self._table, self._gateway, self._trigger)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -141,49 +146,22 @@ class AsyncScheduler:
         self._wire_run_path(sync_interval)
 
     def _wire_run_path(self, sync_interval: float) -> None:
-        """The parts a due run goes through, from the trigger's delivery to the store."""
-        self._tick_log = TickLog(self.worker_id, self._gateway.save_records)
-        self._executor = RunExecutor(
-            self._handler or _no_handler, self.worker_id, self._gateway.save_records
-        )
-        protect = self._coordinator.protect_claims_since if self._coordinator else None
-        self._outage = StoreOutage(
-            self._store, lambda: self._reconciler.rearm_all(), on_back=protect
-        )
-        self._flow = RunFlow(
-            table=self._table,
+        """The parts a due run goes through (:mod:`~tickwork._run_path`)."""
+        path = build_run_path(
+            store=self._store,
             gateway=self._gateway,
-            executor=self._executor,
-            tick_log=self._tick_log,
-            trigger=self._trigger,
-            coordinator=self._coordinator,
-            outage=self._outage,
-            read_job=self._refresh,
-            is_running=lambda: self._running,
-        )
-        self._intake = DeliveryIntake(
             table=self._table,
-            flow=self._flow,
             trigger=self._trigger,
             coordinator=self._coordinator,
-            outage=self._outage,
+            handler=self._handler or _no_handler,
+            tasks=self._task_runner,
             read_job=self._refresh,
             spawn=self._spawn,
             is_running=lambda: self._running,
+            sync_interval=sync_interval,
         )
-        self._reconciler = Reconciler(
-            store=self._store,
-            due_jobs=self._gateway.caps.due_jobs,
-            table=self._table,
-            trigger=self._trigger,
-            intake=self._intake,
-            coordinator=self._coordinator,
-            outage=self._outage,
-            is_running=lambda: self._running,
-            interval=max(DEFAULT_RECONCILE_INTERVAL, 5 * sync_interval),
-        )
-        if self._coordinator is not None:
-            self._coordinator.watch_outages(self._outage.report, lambda: self._outage.down)
+        self._tick_log, self._executor, self._outage = path.tick_log, path.executor, path.outage
+        self._flow, self._intake, self._reconciler = path.flow, path.intake, path.reconciler
         self._wire_editor()
 
     def _wire_editor(self) -> None:
@@ -286,10 +264,10 @@ class AsyncScheduler:
         start whose id the store already holds takes the stored job's place only when
         its schedule differs; otherwise the stored state (next run, last run) is kept.
 
-        :raises HandlerNotDefinedError: no handler was given.
+        :raises HandlerNotDefinedError: no handler was given and no task registered.
         :raises SchedulerAlreadyStartedError: already running (or starting).
         """
-        if self._handler is None:
+        if self._handler is None and not len(self.tasks):
             raise HandlerNotDefinedError()
         if self._running or self._starting:
             raise SchedulerAlreadyStartedError()
@@ -409,6 +387,7 @@ class AsyncScheduler:
         threads, self._executor.threads = self._executor.threads, None
         if threads is not None:
             threads.shutdown(wait=False, cancel_futures=True)
+        await self._task_runner.aclose(wait=False)
         try:
             await self._outage.close()
             self._outage.report_losses()
@@ -425,22 +404,31 @@ class AsyncScheduler:
         schedule: Schedule,
         metadata: Mapping[str, str] | None = None,
         *,
+        task: TaskSpec | None = None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
         options: JobOptions | None = None,
         **option_fields: Any,
     ) -> Job:
         """Add a job. It is ``pending`` until its first run.
 
-        Run policies (see :class:`JobOptions`) may be given as ``options=`` or as
-        keywords: ``add_job("sync", schedule, timeout=timedelta(seconds=30), retry=3)``.
+        ``task`` (a function, a registered name) makes the job call that task with
+        ``args`` and ``kwargs``, which are stored as JSON (see :class:`TaskRegistry`); a
+        function not registered yet is registered under its ``module:qualname``.
+        Without a task, the job's runs go to the scheduler's handler. Run policies (see
+        :class:`JobOptions`) start from the task's and may be given as ``options=`` or
+        as keywords: ``add_job("sync", schedule, task=sync, timeout=timedelta(30))``.
 
         :raises EmptyJobIDError: ``job_id`` is empty.
         :raises InvalidIntervalError: ``schedule`` is None.
         :raises UnsupportedScheduleError: no codec can store the schedule.
-        :raises InvalidJobDataError: bad metadata or options.
+        :raises InvalidJobDataError: bad metadata, options, or an argument that cannot
+            be stored (the message names it).
+        :raises TaskNotFoundError: ``task`` names no registered task.
         :raises JobAlreadyExistsError: the id is taken.
         """
-        opts = (options or JobOptions()).replace(**option_fields)
-        entry = self._editor.new_entry(job_id, schedule, metadata, opts, utcnow())
+        choice = TaskChoice(task, args, kwargs)
+        entry = self._editor.new_job(job_id, schedule, metadata, choice, options, option_fields)
         return (await self._editor.add(entry)).snapshot()
 
     def _add_from_thread(
@@ -448,6 +436,7 @@ class AsyncScheduler:
         job_id: str,
         schedule: Schedule,
         metadata: Mapping[str, str] | None,
+        task: TaskChoice,
         options: JobOptions | None,
         option_fields: Mapping[str, Any],
     ) -> Job | None:
@@ -456,22 +445,24 @@ class AsyncScheduler:
         :mod:`~tickwork._thread_adds`)."""
         if not (self._running and self._gateway.caps.local) or self._loop is None:
             return None
-        opts = (options or JobOptions()).replace(**option_fields)
-        entry = self._editor.new_entry(job_id, schedule, metadata, opts, utcnow())
+        entry = self._editor.new_job(job_id, schedule, metadata, task, options, option_fields)
         return self._thread_adds.offer(entry, self._loop).snapshot()
 
     async def add_jobs(
         self,
         jobs: Iterable[JobSpec],
         *,
+        task: TaskSpec | None = None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
         options: JobOptions | None = None,
         **option_fields: Any,
     ) -> list[Job]:
         """Add many jobs at once: all of them, or none.
 
         Each item is ``(job_id, schedule)`` or ``(job_id, schedule, metadata)``; the
-        run policies given here apply to every job. Every item is checked before
-        anything is saved, and a store that saves in bulk
+        task, its arguments and the run policies given here apply to every job. Every
+        item is checked before anything is saved, and a store that saves in bulk
         (:class:`~tickwork.abc.BulkStore`) receives them all in one call, so adding
         thousands of jobs costs about one round trip instead of one per job.
 
@@ -479,12 +470,11 @@ class AsyncScheduler:
         :raises InvalidIntervalError: a schedule is None.
         :raises UnsupportedScheduleError: no codec can store a schedule.
         :raises InvalidJobDataError: bad metadata or options.
+        :raises TaskNotFoundError: ``task`` names no registered task.
         :raises JobAlreadyExistsError: an id is taken, or given twice.
         """
-        opts = (options or DEFAULT_OPTIONS).replace(**option_fields)
-        if opts == DEFAULT_OPTIONS:
-            opts = DEFAULT_OPTIONS  # one shared value: cheaper to compare, less memory
-        entries = self._editor.new_entries(jobs, opts)
+        choice = TaskChoice(task, args, kwargs)
+        entries = self._editor.new_entries(jobs, choice, options, option_fields)
         await self._editor.add_many(entries)
         return [entry.snapshot() for entry in entries.values()]
 
@@ -524,6 +514,40 @@ class AsyncScheduler:
         async with self._table.lock(job_id):
             entry = await self._editor.change(job_id, job_changes.new_options(options, changes))
             return entry.snapshot()
+
+    async def update_job_task(
+        self,
+        job_id: str,
+        task: TaskSpec | None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> Job:
+        """Make a job run another task, or the same task with other arguments (from its
+        next run on); ``task=None`` hands its runs to the scheduler's handler again.
+        The job keeps its own run policies.
+
+        :raises JobNotFoundError: no such job.
+        :raises TaskNotFoundError: ``task`` names no registered task.
+        :raises InvalidJobDataError: an argument cannot be stored.
+        """
+        ref, _ = TaskChoice(task, args, kwargs).resolve(self.tasks)
+        async with self._table.lock(job_id):
+            return (await self._editor.change(job_id, job_changes.new_task(ref))).snapshot()
+
+    def task(
+        self,
+        function: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        executor: str | None = None,
+        options: JobOptions | None = None,
+        **option_fields: Any,
+    ) -> Any:
+        """Register a task with this scheduler's :attr:`tasks` (a decorator, bare or
+        with arguments: see :meth:`TaskRegistry.task`)."""
+        decorate = self.tasks.task(name=name, executor=executor, options=options, **option_fields)
+        return decorate if function is None else decorate(function)
 
     async def pause_job(self, job_id: str) -> Job:
         """Stop a job from running (status ``disabled``) until :meth:`resume_job`.

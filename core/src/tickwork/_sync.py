@@ -27,7 +27,7 @@ import concurrent.futures.thread  # noqa: F401 - registers its exit hook before 
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import CancelledError
 from datetime import timedelta
 from types import TracebackType
@@ -40,6 +40,7 @@ from ._job import Job
 from ._models import ExecutionRecord, QueryOptions
 from ._policy import JobOptions
 from ._scheduler import DEFAULT_MAX_WORKERS, AsyncScheduler, Handler, JobSpec
+from ._tasks import TaskChoice, TaskRegistry, TaskSpec
 from .abc import Schedule, ScheduleCodec, Store, Trigger
 
 __all__ = ["Scheduler"]
@@ -243,6 +244,7 @@ class Scheduler:
         coordinate: bool | None = None,
         claim_lease: timedelta = DEFAULT_LEASE,
         sync_interval: float = DEFAULT_SYNC_INTERVAL,
+        tasks: TaskRegistry | None = None,
     ) -> None:
         self._async = AsyncScheduler(
             store,
@@ -256,6 +258,7 @@ class Scheduler:
             coordinate=coordinate,
             claim_lease=claim_lease,
             sync_interval=sync_interval,
+            tasks=tasks,
         )
         self._lock = threading.Lock()
         self._thread: _LoopThread | None = None
@@ -264,6 +267,11 @@ class Scheduler:
 
     def __repr__(self) -> str:
         return repr(self._async).replace("AsyncScheduler", "Scheduler", 1)
+
+    @property
+    def tasks(self) -> TaskRegistry:
+        """The tasks this scheduler can run (those of :attr:`async_scheduler`)."""
+        return self._async.tasks
 
     @property
     def async_scheduler(self) -> AsyncScheduler:
@@ -442,16 +450,31 @@ class Scheduler:
         schedule: Schedule,
         metadata: Mapping[str, str] | None = None,
         *,
+        task: TaskSpec | None = None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
         options: JobOptions | None = None,
         **option_fields: Any,
     ) -> Job:
         # A store in this process: checked and queued here, written by the loop (see
         # tickwork._thread_adds); the loop's answer is awaited only where it decides.
-        added = self._async._add_from_thread(job_id, schedule, metadata, options, option_fields)
+        choice = TaskChoice(task, args, kwargs)
+        added = self._async._add_from_thread(
+            job_id, schedule, metadata, choice, options, option_fields
+        )
         if added is not None:
             return added
         return self._call(
-            self._async.add_job(job_id, schedule, metadata, options=options, **option_fields)
+            self._async.add_job(
+                job_id,
+                schedule,
+                metadata,
+                task=task,
+                args=args,
+                kwargs=kwargs,
+                options=options,
+                **option_fields,
+            )
         )
 
     @_mirrors(AsyncScheduler.add_jobs, "The jobs go to the loop in one hand-over.")
@@ -459,10 +482,42 @@ class Scheduler:
         self,
         jobs: Iterable[JobSpec],
         *,
+        task: TaskSpec | None = None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
         options: JobOptions | None = None,
         **option_fields: Any,
     ) -> list[Job]:
-        return self._call(self._async.add_jobs(list(jobs), options=options, **option_fields))
+        return self._call(
+            self._async.add_jobs(
+                list(jobs), task=task, args=args, kwargs=kwargs, options=options, **option_fields
+            )
+        )
+
+    @_mirrors(AsyncScheduler.update_job_task)
+    def update_job_task(
+        self,
+        job_id: str,
+        task: TaskSpec | None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> Job:
+        return self._call(self._async.update_job_task(job_id, task, args, kwargs))
+
+    @_mirrors(AsyncScheduler.task)
+    def task(
+        self,
+        function: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        executor: str | None = None,
+        options: JobOptions | None = None,
+        **option_fields: Any,
+    ) -> Any:
+        return self._async.task(
+            function, name=name, executor=executor, options=options, **option_fields
+        )
 
     @_mirrors(AsyncScheduler.update_job_options)
     def update_job_options(

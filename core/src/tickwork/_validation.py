@@ -8,6 +8,7 @@ from typing import Any
 from ._errors import EmptyJobIDError, InvalidJobDataError
 from ._models import ExecutionRecord, JobData
 from ._policy import OPTIONS_KEY
+from ._task_ref import TASK_KEYS
 
 __all__ = ["check_execution", "check_job", "check_job_id", "check_metadata"]
 
@@ -62,5 +63,10 @@ def check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
             raise InvalidJobDataError(
                 f"metadata key {OPTIONS_KEY!r} is reserved for run policies; "
                 "pass options=JobOptions(...) instead"
+            )
+        if key in TASK_KEYS:
+            raise InvalidJobDataError(
+                f"metadata key {key!r} is reserved for the job's task; "
+                "pass task=, args= and kwargs= instead"
             )
     return dict(metadata)

@@ -1,0 +1,106 @@
+"""The parts a due run goes through, built and connected in one place.
+
+A delivery from the trigger enters the :class:`~tickwork._delivery_intake.DeliveryIntake`
+(claims, stale runs), goes through the :class:`~tickwork._run_flow.RunFlow` (policy,
+run, one-write finish) and the :class:`~tickwork._run_executor.RunExecutor` (the
+handler or the job's task); the :class:`~tickwork._store_outage.StoreOutage` and the
+:class:`~tickwork._reconciler.Reconciler` get it through a store that goes away.
+:func:`build_run_path` connects them, so the scheduler holds them without knowing how.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+
+from ._coordination import Coordinator
+from ._delivery_intake import DeliveryIntake
+from ._entry import JobEntry
+from ._job_table import JobTable
+from ._reconciler import DEFAULT_RECONCILE_INTERVAL, Reconciler
+from ._run_executor import RunExecutor
+from ._run_flow import RunFlow
+from ._store_gateway import StoreGateway
+from ._store_outage import StoreOutage
+from ._task_runner import TaskRunner
+from ._tick_log import TickLog
+from .abc import Store, Trigger
+
+__all__ = ["RunPath", "build_run_path"]
+
+
+@attrs.frozen
+class RunPath:
+    """The run path's parts, connected."""
+
+    tick_log: TickLog
+    executor: RunExecutor
+    outage: StoreOutage
+    flow: RunFlow
+    intake: DeliveryIntake
+    reconciler: Reconciler
+
+
+def build_run_path(
+    *,
+    store: Store,
+    gateway: StoreGateway,
+    table: JobTable,
+    trigger: Trigger,
+    coordinator: Coordinator | None,
+    handler: Callable[..., Any],
+    tasks: TaskRunner,
+    read_job: Callable[[str], Awaitable[JobEntry]],
+    spawn: Callable[[Awaitable[None]], None],
+    is_running: Callable[[], bool],
+    sync_interval: float,
+) -> RunPath:
+    """Build the run path of one scheduler (``worker_id`` is ``tasks``' worker)."""
+    worker_id = tasks.worker_id
+    tick_log = TickLog(worker_id, gateway.save_records)
+    executor = RunExecutor(handler, worker_id, gateway.save_records, tasks)
+    reconciler: Reconciler | None = None
+
+    async def rearm_all() -> str:
+        assert reconciler is not None
+        return await reconciler.rearm_all()
+
+    protect = coordinator.protect_claims_since if coordinator else None
+    outage = StoreOutage(store, rearm_all, on_back=protect)
+    flow = RunFlow(
+        table=table,
+        gateway=gateway,
+        executor=executor,
+        tick_log=tick_log,
+        trigger=trigger,
+        coordinator=coordinator,
+        outage=outage,
+        read_job=read_job,
+        is_running=is_running,
+    )
+    intake = DeliveryIntake(
+        table=table,
+        flow=flow,
+        trigger=trigger,
+        coordinator=coordinator,
+        outage=outage,
+        read_job=read_job,
+        spawn=spawn,
+        is_running=is_running,
+    )
+    reconciler = Reconciler(
+        store=store,
+        due_jobs=gateway.caps.due_jobs,
+        table=table,
+        trigger=trigger,
+        intake=intake,
+        coordinator=coordinator,
+        outage=outage,
+        is_running=is_running,
+        interval=max(DEFAULT_RECONCILE_INTERVAL, 5 * sync_interval),
+    )
+    if coordinator is not None:
+        coordinator.watch_outages(outage.report, lambda: outage.down)
+    return RunPath(tick_log, executor, outage, flow, intake, reconciler)

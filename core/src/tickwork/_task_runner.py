@@ -1,0 +1,105 @@
+"""Running a job's task: find it, decode its arguments, hand it to its executor.
+
+The run executor (:mod:`~tickwork._run_executor`) keeps everything a run's policy
+says (jitter, retries, the timeout's length, the claim's lease); this module only
+turns one attempt of a task into an outcome, the same outcome a handler's attempt
+gives, so retries, records and the tick log treat both alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from ._errors import TickworkError
+from ._invoke import Outcome
+from ._job import JobEvent
+from ._models import ExecutionStatus, JobStatus
+from ._run_context import RunContext
+from ._task_args import decode_arguments
+from ._task_call import TaskCall
+from ._task_ref import TaskRef
+from ._tasks import TaskRegistry
+from .abc import TaskExecutor
+
+__all__ = ["TaskRunner"]
+
+logger = logging.getLogger("tickwork.tasks")
+
+MakeExecutor = Callable[[str], TaskExecutor]
+"""An executor by its registered name (``create_executor``)."""
+
+
+class TaskRunner:
+    """Calls tasks on their executors; one executor of each kind, made when first used."""
+
+    def __init__(self, registry: TaskRegistry, worker_id: str, make: MakeExecutor) -> None:
+        self.registry = registry
+        self.worker_id = worker_id
+        self._make = make
+        self._executors: dict[str, TaskExecutor] = {}
+
+    async def call(self, ref: TaskRef, event: JobEvent, timeout: timedelta | None) -> Outcome:
+        """Run one attempt of ``ref``'s task for ``event``; how it ended.
+
+        :raises asyncio.CancelledError: the run itself was cancelled.
+        """
+        try:
+            call = self._prepare(ref, event)
+            executor = self._executor(call.task)
+        except TickworkError as exc:  # not registered, arguments unreadable, no executor
+            logger.error("job %r: task %r cannot run: %s", event.id, ref.name, exc)
+            return JobStatus.FAILED, str(exc)
+        limit = None if timeout is None else timeout.total_seconds()
+        try:
+            await executor.call(call, limit)
+        except TimeoutError:
+            return ExecutionStatus.TIMED_OUT, f"timed out after {timeout}"
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = str(exc) or type(exc).__name__
+            logger.warning("job %r: task %r failed: %s", event.id, ref.name, error, exc_info=True)
+            return JobStatus.FAILED, error
+        return JobStatus.COMPLETED, None
+
+    def _prepare(self, ref: TaskRef, event: JobEvent) -> TaskCall:
+        task = self.registry.get(ref.name)
+        args, kwargs = decode_arguments(ref.arguments)
+        context = RunContext(
+            job_id=event.id,
+            execution_id=event.execution_id,
+            scheduled_at=event.scheduled_at,
+            started_at=event.started_at,
+            attempt=event.attempt,
+            worker_id=self.worker_id,
+            task=task.name,
+            manual=event.manual,
+        )
+        return TaskCall(
+            task=task.name,
+            function=task.function,
+            import_path=task.import_path,
+            args=args,
+            kwargs=kwargs,
+            arguments=ref.arguments,
+            context=context,
+        )
+
+    def _executor(self, task_name: str) -> TaskExecutor:
+        name = self.registry.get(task_name).executor
+        executor = self._executors.get(name)
+        if executor is None:
+            executor = self._executors[name] = self._make(name)
+        return executor
+
+    async def aclose(self, *, wait: bool) -> None:
+        """End every executor made so far (the scheduler is stopping)."""
+        executors, self._executors = list(self._executors.values()), {}
+        for executor in executors:
+            try:
+                await executor.aclose(wait=wait)
+            except Exception:
+                logger.exception("closing a task executor failed")
