@@ -270,7 +270,7 @@ def test_add_job_on_a_shared_store_waits_for_the_store() -> None:
     store = MemoryStore(shared=True)
     with Scheduler(store, lambda event: None) as scheduler:
         assert (
-            scheduler._async._add_from_thread(  # type: ignore[attr-defined]
+            scheduler._async._thread_adds.add(  # type: ignore[attr-defined]
                 "j", IntervalSchedule(timedelta(hours=1)), None, NO_TASK, None, {}
             )
             is None

@@ -369,3 +369,30 @@ async def test_history_of_task_runs_is_queryable_like_any_other() -> None:
         records = await scheduler.run_history("j", QueryOptions(limit=1))
     assert records
     assert records[0].status == JobStatus.COMPLETED
+
+
+def kill_self() -> None:
+    """A task whose process dies by a signal (a crash, the OOM killer)."""
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+async def test_a_process_task_killed_by_a_signal_is_a_failed_run_naming_it() -> None:
+    registry = TaskRegistry()
+    registry.register(kill_self, executor="process")
+    async with AsyncScheduler(tasks=registry) as scheduler:
+        await scheduler.add_job("crash", OnceSchedule(datetime.now(UTC)), task=kill_self)
+        await until(lambda: _ended(scheduler, "crash"), timeout=10, what="the crash")
+        records = await scheduler.run_history("crash")
+    assert [r.status for r in records] == [JobStatus.FAILED]
+    assert "SIGKILL" in (records[0].error or "")
+
+
+async def test_a_job_without_a_task_and_no_handler_fails_saying_so() -> None:
+    async with AsyncScheduler(tasks=tasks) as scheduler:
+        await scheduler.add_job("plain", OnceSchedule(datetime.now(UTC)))
+        await until(lambda: _ended(scheduler, "plain"), what="the failed run")
+        records = await scheduler.run_history("plain")
+    assert "'plain' has no task" in (records[0].error or "")

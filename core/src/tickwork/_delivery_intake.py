@@ -69,9 +69,10 @@ class DeliveryIntake:
         job_id, scheduled_at = delivery.job_id, delivery.scheduled_at
         local = self._table.get(job_id)
         if local is not None and local.task_missing is not None:
-            # Never claimed here: a process that has the task takes the run.
+            # Never claimed here: a process that has the task takes the run (a shared
+            # trigger hands the delivery back, for another worker to take).
             await self._flow.note_task_missing(local, scheduled_at)
-            await _settle(delivery.ack)
+            await _settle(delivery.nak if self._trigger.shared else delivery.ack)
             return
         try:
             entry = await self._wanted(job_id, scheduled_at)

@@ -10,6 +10,7 @@ handler or the job's task); the :class:`~tickwork._store_outage.StoreOutage` and
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,10 +19,12 @@ import attrs
 from ._coordination import Coordinator
 from ._delivery_intake import DeliveryIntake
 from ._entry import JobEntry
+from ._invoke import HandlerThreads
 from ._job_table import JobTable
 from ._reconciler import DEFAULT_RECONCILE_INTERVAL, Reconciler
 from ._run_executor import RunExecutor
 from ._run_flow import RunFlow
+from ._shutdown import Shutdown
 from ._store_gateway import StoreGateway
 from ._store_outage import StoreOutage
 from ._task_runner import TaskRunner
@@ -33,7 +36,7 @@ __all__ = ["RunPath", "build_run_path"]
 
 @attrs.frozen
 class RunPath:
-    """The run path's parts, connected."""
+    """The run path's parts, connected; opened at each start, closed at each stop."""
 
     tick_log: TickLog
     executor: RunExecutor
@@ -41,6 +44,31 @@ class RunPath:
     flow: RunFlow
     intake: DeliveryIntake
     reconciler: Reconciler
+    tasks: TaskRunner
+
+    def open(self, max_workers: int, loop: asyncio.AbstractEventLoop) -> None:
+        """Ready for runs (a start): threads for plain-function handlers, no outage."""
+        self.outage.reopen()
+        self.executor.threads = HandlerThreads(max_workers, loop)
+
+    def drop_threads(self, *, cancel_futures: bool = False) -> None:
+        threads, self.executor.threads = self.executor.threads, None
+        if threads is not None:
+            threads.shutdown(wait=False, cancel_futures=cancel_futures)
+
+    async def stop_intake(self) -> None:
+        """No more deliveries are taken: no reconciling, no rechecks of claims."""
+        await self.reconciler.stop()
+        self.intake.cancel_all()
+
+    async def close(self, shutdown: Shutdown, runs: set[asyncio.Task[None]]) -> None:
+        """Wait for the runs under way as ``shutdown`` says, then end the threads, the
+        task executors and the outage's probe (logging outcomes it could not write)."""
+        await shutdown.wait_for_runs(runs, self.executor, self.outage)
+        self.drop_threads(cancel_futures=True)
+        await self.tasks.aclose(wait=False)
+        await self.outage.close()
+        self.outage.report_losses()
 
 
 def build_run_path(
@@ -103,4 +131,4 @@ def build_run_path(
     )
     if coordinator is not None:
         coordinator.watch_outages(outage.report, lambda: outage.down)
-    return RunPath(tick_log, executor, outage, flow, intake, reconciler)
+    return RunPath(tick_log, executor, outage, flow, intake, reconciler, tasks)

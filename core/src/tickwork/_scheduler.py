@@ -35,7 +35,6 @@ from ._errors import (
     SchedulerNotStartedError,
 )
 from ._ids import new_execution_id
-from ._invoke import HandlerThreads
 from ._job import Job, JobEvent
 from ._job_editor import JobEditor, JobSpec
 from ._job_table import JobTable
@@ -160,11 +159,8 @@ class AsyncScheduler:
             is_running=lambda: self._running,
             sync_interval=sync_interval,
         )
-        self._tick_log, self._executor, self._outage = path.tick_log, path.executor, path.outage
-        self._flow, self._intake, self._reconciler = path.flow, path.intake, path.reconciler
-        self._wire_editor()
-
-    def _wire_editor(self) -> None:
+        self._path, self._outage, self._flow = path, path.outage, path.flow
+        self._intake, self._reconciler = path.intake, path.reconciler
         self._editor = JobEditor(
             table=self._table,
             gateway=self._gateway,
@@ -175,16 +171,20 @@ class AsyncScheduler:
             stopped_changes=self._stopped_changes,
             is_running=lambda: self._running,
             reserved=lambda job_id: self._thread_adds.taken(job_id),
-            tick_log=self._tick_log,
+            tick_log=self._path.tick_log,
         )
-        self._thread_adds = ThreadAdds(self._table, self._editor.add_many)
+        self._thread_adds = ThreadAdds(
+            self._table, self._editor.add_many, self._editor.new_job, self._loop_for_threads
+        )
 
-    async def _refresh(self, job_id: str) -> JobEntry:
-        """Re-read a job from the store into the table (for the run path)."""
+    def _loop_for_threads(self) -> asyncio.AbstractEventLoop | None:
+        # Adds from other threads skip the loop only on a store in this process.
+        return self._loop if self._running and self._gateway.caps.local else None
+
+    async def _refresh(self, job_id: str) -> JobEntry:  # re-read a job for the run path
         return await self._editor.refresh(job_id)
 
-    async def _apply_changes(self, changed: list[JobData]) -> None:
-        """What the change poll found (jobs changed by other processes)."""
+    async def _apply_changes(self, changed: list[JobData]) -> None:  # the change poll's
         await self._editor.apply_changes(changed)
 
     def __repr__(self) -> str:
@@ -293,12 +293,11 @@ class AsyncScheduler:
     async def _start_running(self) -> None:
         if isinstance(self._trigger, StoreReadingTrigger):
             self._trigger.attach(self._store, self._codec)
-        self._outage.reopen()
         due_first = self._loads_due_first()
         if not due_first:
             await self._startup.load(self._stopped_changes)
         assert self._loop is not None
-        self._executor.threads = HandlerThreads(self._max_workers, self._loop)
+        self._path.open(self._max_workers, self._loop)
         self._running = True
         await self._trigger.start(self._intake.dispatch)
         if due_first:
@@ -315,9 +314,7 @@ class AsyncScheduler:
             for task in self._tasks:
                 task.cancel()
             await asyncio.wait(set(self._tasks), timeout=1.0)
-        threads, self._executor.threads = self._executor.threads, None
-        if threads is not None:
-            threads.shutdown(wait=False)
+        self._path.drop_threads()
         if self._coordinator is not None:
             await self._coordinator.stop_polling()
         await self._reconciler.stop()
@@ -377,20 +374,13 @@ class AsyncScheduler:
             self._running_event.clear()
         if self._coordinator is not None:
             await self._coordinator.stop_polling()
-        await self._reconciler.stop()
-        self._intake.cancel_all()
+        await self._path.stop_intake()
         try:
             await self._trigger.stop()
         except Exception:
             logger.exception("stopping the trigger failed")
-        await shutdown.wait_for_runs(self._tasks, self._executor, self._outage)
-        threads, self._executor.threads = self._executor.threads, None
-        if threads is not None:
-            threads.shutdown(wait=False, cancel_futures=True)
-        await self._task_runner.aclose(wait=False)
+        await self._path.close(shutdown, self._tasks)
         try:
-            await self._outage.close()
-            self._outage.report_losses()
             await self._gateway.drain()
             await self._store.close()
         finally:
@@ -430,23 +420,6 @@ class AsyncScheduler:
         choice = TaskChoice(task, args, kwargs)
         entry = self._editor.new_job(job_id, schedule, metadata, choice, options, option_fields)
         return (await self._editor.add(entry)).snapshot()
-
-    def _add_from_thread(
-        self,
-        job_id: str,
-        schedule: Schedule,
-        metadata: Mapping[str, str] | None,
-        task: TaskChoice,
-        options: JobOptions | None,
-        option_fields: Mapping[str, Any],
-    ) -> Job | None:
-        """``add_job`` for the blocking facade, from the caller's thread, without
-        waiting for the loop; None when this store needs the loop's answer (see
-        :mod:`~tickwork._thread_adds`)."""
-        if not (self._running and self._gateway.caps.local) or self._loop is None:
-            return None
-        entry = self._editor.new_job(job_id, schedule, metadata, task, options, option_fields)
-        return self._thread_adds.offer(entry, self._loop).snapshot()
 
     async def add_jobs(
         self,
@@ -621,4 +594,7 @@ class AsyncScheduler:
 
 
 def _no_handler(event: JobEvent) -> None:
-    raise HandlerNotDefinedError()
+    raise HandlerNotDefinedError(
+        f"job {event.id!r} has no task and the scheduler has no handler: give the job a "
+        "task (update_job_task) or the scheduler a handler"
+    )

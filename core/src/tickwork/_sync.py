@@ -459,11 +459,11 @@ class Scheduler:
         # A store in this process: checked and queued here, written by the loop (see
         # tickwork._thread_adds); the loop's answer is awaited only where it decides.
         choice = TaskChoice(task, args, kwargs)
-        added = self._async._add_from_thread(
+        added = self._async._thread_adds.add(
             job_id, schedule, metadata, choice, options, option_fields
         )
         if added is not None:
-            return added
+            return added.snapshot()
         return self._call(
             self._async.add_job(
                 job_id,

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from ._entry import JobEntry
 from ._errors import JobAlreadyExistsError
@@ -26,14 +27,22 @@ __all__ = ["ThreadAdds"]
 logger = logging.getLogger("tickwork.scheduler")
 
 AddMany = Callable[[dict[str, JobEntry]], Awaitable[None]]
+NewJob = Callable[..., JobEntry]
+"""``JobEditor.new_job``: a checked new job from ``add_job``'s arguments."""
+LoopIfReady = Callable[[], "asyncio.AbstractEventLoop | None"]
+"""The scheduler's loop when it runs on an in-process store, else None."""
 
 
 class ThreadAdds:
     """New jobs offered from other threads, written by the loop in batches."""
 
-    def __init__(self, table: JobTable, add_many: AddMany) -> None:
+    def __init__(
+        self, table: JobTable, add_many: AddMany, new_job: NewJob, loop_if_ready: LoopIfReady
+    ) -> None:
         self._table = table
         self._add_many = add_many
+        self._new_job = new_job
+        self._loop_if_ready = loop_if_ready
         self._lock = threading.Lock()
         # Reserved ids: offered, and not in the table yet.
         self._reserved: dict[str, JobEntry] = {}
@@ -44,6 +53,17 @@ class ThreadAdds:
     def taken(self, job_id: str) -> bool:
         """Whether ``job_id`` was offered from a thread and is not written yet."""
         return job_id in self._reserved
+
+    def add(self, *job: Any) -> JobEntry | None:
+        """``add_job(*job)`` from the caller's thread, without waiting for the loop;
+        None when this store needs the loop's answer (then the caller asks the loop).
+
+        :raises JobAlreadyExistsError: the id is taken (and every ``add_job`` error).
+        """
+        loop = self._loop_if_ready()
+        if loop is None:
+            return None
+        return self.offer(self._new_job(*job), loop)
 
     def offer(self, entry: JobEntry, loop: asyncio.AbstractEventLoop) -> JobEntry:
         """Reserve the job's id and queue it for the loop (from any thread); the entry.
