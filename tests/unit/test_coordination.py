@@ -14,6 +14,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from support.rows import save_row
 from support.waiting import until
 
 from tickwork import (
@@ -458,19 +459,7 @@ def test_the_takeover_cutoff_goes_back_to_the_outage_for_the_grace() -> None:
 
 async def _job_due_now(store: MemoryStore, job_id: str) -> datetime:
     due = datetime.now(UTC).replace(microsecond=0)
-    data = JobData(
-        id=job_id,
-        schedule_type="interval",
-        schedule_config="1s",
-        status=JobStatus.PENDING,
-        next_run=due,
-        last_run=None,
-        created_at=due,
-        updated_at=due,
-        metadata={},
-    )
-    await store.initialize()
-    await store.save_job(data)
+    await save_row(store, job_id, schedule_config="1s", next_run=due)
     return due
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from support.rows import save_row
 from support.waiting import until, until_sync
 
 from tickwork import (
@@ -167,20 +168,7 @@ async def test_jobs_without_a_task_still_go_to_the_handler() -> None:
 
 async def test_a_row_written_by_the_go_library_runs_through_the_handler() -> None:
     store = MemoryStore()
-    await store.initialize()
-    now = datetime.now(UTC)
-    await store.save_job(
-        JobData(
-            id="go",
-            schedule_type="interval",
-            schedule_config="50ms",
-            status=JobStatus.PENDING,
-            next_run=now,
-            created_at=now,
-            updated_at=now,
-            metadata={"owner": "go"},
-        )
-    )
+    await save_row(store, "go", metadata={"owner": "go"})
     seen: list[JobEvent] = []
     async with AsyncScheduler(store, seen.append, tasks=tasks):
         await until(lambda: seen, what="the Go job's run")
