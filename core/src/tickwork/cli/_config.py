@@ -1,8 +1,11 @@
-"""The TOML configuration of ``tickwork run``: store, trigger, handler and jobs."""
+"""The TOML configuration of ``tickwork run``: store, trigger, app, handler and jobs.
+
+Everything is checked here, before the worker starts, so that a mistake is one line
+naming the key (and the job) at fault rather than a failure on the first run.
+"""
 
 from __future__ import annotations
 
-import importlib
 import tomllib
 from collections.abc import Callable
 from datetime import datetime
@@ -16,13 +19,16 @@ from .._durations import parse_go_duration
 from .._errors import InvalidScheduleConfigError, TickworkError
 from .._policy import JobOptions
 from .._schedules import IntervalSchedule, OnceSchedule, StartAtIntervalSchedule
+from .._task_args import encode_arguments
 from ..abc import Schedule
+from ._app import import_object
 
 EXAMPLE = """\
 [scheduler]
 store = "sqlite:///jobs.db"        # a store name or URL
 trigger = "local"                  # a trigger name
-handler = "myapp.jobs:handle"      # module:function, called with each JobEvent
+app = "myapp.tasks:registry"       # module:attribute: a TaskRegistry, a scheduler...
+handler = "myapp.jobs:handle"      # ...and/or module:function, called with each JobEvent
 max_workers = 20
 
 [scheduler.store_options]          # optional, passed to the store
@@ -33,6 +39,13 @@ id = "cleanup"
 interval = "10m"                   # or cron = "0 3 * * *" (+ timezone), once = "...",
 metadata = { task = "cleanup" }    # or start_at = "..." with interval
 options = { timeout = 300, retry = 3, overlap = "skip" }   # optional run policies
+
+[[jobs]]
+id = "report"
+cron = "0 9 * * *"
+task = "myapp.tasks:report"        # a task the app registers, and its arguments
+args = [1, "x"]
+kwargs = { when = 2026-03-01T09:00:00Z }
 """
 
 
@@ -48,6 +61,14 @@ class JobSpec:
     schedule: Schedule
     metadata: dict[str, str]
     options: JobOptions = attrs.field(factory=JobOptions)
+    #: The registered name of the task it runs, or None (the handler's job).
+    task: str | None = None
+    #: The task's arguments, as TOML gave them (TOML datetimes are datetimes).
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = attrs.field(factory=dict)
+    #: The ``options`` table as written: a task job's policies start from the task's
+    #: defaults and change only these (``options`` starts from the plain defaults).
+    option_fields: dict[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -56,11 +77,14 @@ class RunConfig:
 
     store: str
     trigger: str
-    handler: str
+    #: ``module:function`` of the handler, or None (the app's, if it has one).
+    handler: str | None
     store_options: dict[str, Any]
     trigger_options: dict[str, Any]
     max_workers: int
     jobs: list[JobSpec]
+    #: ``module:attribute`` of the tasks (see :func:`~tickwork.cli._app.load_app`).
+    app: str | None = None
 
 
 def load_config(path: Path) -> RunConfig:
@@ -75,8 +99,13 @@ def load_config(path: Path) -> RunConfig:
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: needs a [scheduler] table; for example:\n{EXAMPLE}")
     handler = section.get("handler")
-    if not isinstance(handler, str) or ":" not in handler:
+    app = section.get("app")
+    if handler is None and app is None:
+        raise ConfigError(f"{path}: [scheduler] needs app = 'module:attribute' or handler")
+    if handler is not None and (not isinstance(handler, str) or ":" not in handler):
         raise ConfigError(f"{path}: scheduler.handler must be 'module:function', got {handler!r}")
+    if app is not None and (not isinstance(app, str) or ":" not in app):
+        raise ConfigError(f"{path}: scheduler.app must be 'module:attribute', got {app!r}")
     jobs = [_job(path, i, table) for i, table in enumerate(raw.get("jobs", []))]
     return RunConfig(
         store=_str(path, section, "store", "memory"),
@@ -86,22 +115,14 @@ def load_config(path: Path) -> RunConfig:
         trigger_options=_table(path, section, "trigger_options"),
         max_workers=int(section.get("max_workers", 20)),
         jobs=jobs,
+        app=app,
     )
 
 
 def import_handler(spec: str) -> Callable[..., Any]:
-    """Import ``module:attribute`` and check that it is callable."""
-    module_name, _, attr = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"cannot import handler module {module_name!r}: {exc}") from None
-    target: Any = module
-    for part in attr.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise ConfigError(f"module {module_name!r} has no attribute {attr!r}") from None
+    """Import ``module:attribute`` (from the current directory first, see
+    :mod:`~tickwork.cli._app`) and check that it is callable."""
+    target = import_object(spec, "handler")
     if not callable(target):
         raise ConfigError(f"handler {spec!r} is not callable")
     return target  # type: ignore[no-any-return]
@@ -137,12 +158,44 @@ def _job(path: Path, index: int, table: Any) -> JobSpec:
         raise ConfigError(f"{where}.options: {exc}") from None
     except TickworkError as exc:
         raise ConfigError(f"{where}.options: {exc}") from None
+    task, args, kwargs = _task(where, table)
     return JobSpec(
         id=table["id"],
         schedule=schedule_from_table(table, where),
         metadata={str(k): str(v) for k, v in metadata.items()},
         options=job_options,
+        task=task,
+        args=args,
+        kwargs=kwargs,
+        option_fields=dict(options),
     )
+
+
+def _task(where: str, table: dict[str, Any]) -> tuple[str | None, tuple[Any, ...], dict[str, Any]]:
+    """The ``task``, ``args`` and ``kwargs`` keys of a job, checked.
+
+    The arguments are encoded once here, only to refuse at load time what the store could
+    not keep (the message names the value's path, such as ``kwargs['when']``); whether
+    the task exists is checked once the app is imported (see ``tickwork run``).
+    """
+    task = table.get("task")
+    args = table.get("args", [])
+    kwargs = table.get("kwargs", {})
+    if task is None:
+        if "args" in table or "kwargs" in table:
+            raise ConfigError(f"{where}: args and kwargs are a task's arguments: give task too")
+        return None, (), {}
+    if not isinstance(task, str) or not task:
+        raise ConfigError(f"{where}.task must be a task name (a non-empty string), got {task!r}")
+    if not isinstance(args, list):
+        raise ConfigError(f"{where}.args must be an array, got {args!r}")
+    if not isinstance(kwargs, dict):
+        raise ConfigError(f"{where}.kwargs must be a table, got {kwargs!r}")
+    try:
+        encode_arguments(args, kwargs)
+    except TickworkError as exc:
+        raise ConfigError(f"{where} (task {task!r}): {exc}") from None
+    return task, tuple(args), dict(kwargs)
 
 
 def schedule_from_table(table: dict[str, Any], where: str = "job") -> Schedule:
