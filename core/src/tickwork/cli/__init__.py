@@ -28,12 +28,14 @@ from .._plugins import (
 )
 from .._policy import OPTIONS_KEY
 from .._scheduler import first_run
+from .._task_ref import TASK_KEY, TASK_KEYS
 from .._ticks import preview
 from ..abc import Store
 from ._config import ConfigError, schedule_from_table
 from ._demo import DEFAULT_STORE, run_demo
-from ._run import run_worker
+from ._run import load_worker_config, run_worker
 from ._table import print_table
+from ._tasks import add_tasks_parser, list_tasks
 
 __all__ = ["main"]
 
@@ -49,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     store_help = f"store name or URL (default: ${STORE_ENV} or {DEFAULT_STORE})"
     _add_demo(sub, store_help)
-    _add_run(sub)
+    _add_run(sub, store_help)
+    add_tasks_parser(sub)
     _add_jobs(sub, store_help)
     _add_history(sub, store_help)
     _add_explain(sub)
@@ -68,9 +71,18 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser], store_he
     )
 
 
-def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    run = sub.add_parser("run", help="run a worker from a TOML configuration file")
-    run.add_argument("--config", "-c", required=True, type=Path, help="the TOML file")
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser], store_help: str) -> None:
+    run = sub.add_parser("run", help="run a worker for an app and/or a TOML configuration file")
+    run.add_argument("--config", "-c", type=Path, help="the TOML file")
+    run.add_argument(
+        "--app",
+        metavar="MODULE:ATTRIBUTE",
+        help="a TaskRegistry, a scheduler (its tasks and handler) or a handler function, "
+        "imported from the current directory (replaces the file's app)",
+    )
+    run.add_argument(
+        "--store", default=None, help=f"{store_help}; replaces the file's store when given"
+    )
     run.add_argument(
         "--stop-timeout",
         type=float,
@@ -158,7 +170,10 @@ async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
     if command == "demo":
         return await run_demo(_store_arg(args.store), args.seconds, out)
     if command == "run":
-        return await run_worker(args.config, out, args.stop_timeout)
+        config = load_worker_config(args.config, args.app, args.store, _store_arg(None))
+        return await run_worker(config, out, args.stop_timeout)
+    if command == "tasks":
+        return list_tasks(args, out)
     if command == "plugins":
         return _plugins(out)
     if command == "migrate":
@@ -253,7 +268,9 @@ async def _list_jobs(store: Store, as_json: bool, out: TextIO) -> int:
     jobs = await store.list_jobs()
     if as_json:
         for data in jobs:
-            out.write(json.dumps(unstructure(data), ensure_ascii=False) + "\n")
+            document = unstructure(data)
+            document["task"] = data.metadata.get(TASK_KEY)
+            out.write(json.dumps(document, ensure_ascii=False) + "\n")
         return 0
     codec = default_codec()
     rows = []
@@ -269,19 +286,22 @@ async def _list_jobs(store: Store, as_json: bool, out: TextIO) -> int:
             except TickworkError as exc:
                 status = f"quarantined ({status})"
                 notes.append(f"job {job.id!r} is quarantined: {exc}")
-        metadata = {k: v for k, v in job.metadata.items() if k != OPTIONS_KEY}
+        metadata = {
+            k: v for k, v in job.metadata.items() if k != OPTIONS_KEY and k not in TASK_KEYS
+        }
         rows.append(
             [
                 job.id,
                 job.schedule_type,
                 job.schedule_config,
                 status,
+                job.metadata.get(TASK_KEY, ""),
                 job.next_run,
                 job.last_run,
                 metadata,
             ]
         )
-    headers = ["id", "type", "config", "status", "next run", "last run", "metadata"]
+    headers = ["id", "type", "config", "status", "task", "next run", "last run", "metadata"]
     print_table(out, headers, rows)
     if notes:
         out.write("\n" + "\n".join(notes) + "\n")
