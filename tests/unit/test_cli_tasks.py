@@ -213,6 +213,15 @@ def test_a_config_task_job_runs_with_its_arguments(
     assert options["retry"]["max_attempts"] == 2
     assert main(["history", "--store", store, "daily", "--status", "completed"]) == 0
     assert "completed" in capsys.readouterr().out
+    assert main(["jobs", "--store", store, "show", "daily"]) == 0
+    shown = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())
+    assert shown["task"] == "myapp:report"
+    assert shown["args"] == "1, 'x'"
+    assert shown["kwargs"] == (
+        "when=datetime.datetime(2026, 3, 1, 9, 0, tzinfo=datetime.timezone.utc)"
+    )
+    assert main(["jobs", "--store", store, "show", "nothing"]) == 1
+    assert "nothing" in capsys.readouterr().err
 
 
 def test_an_unknown_task_is_refused_before_start(
@@ -281,3 +290,19 @@ def test_run_needs_an_app_or_a_config(tmp_path: Path, capsys: pytest.CaptureFixt
     path = _config(tmp_path, "", app='app = "a:b"')
     config = load_worker_config(path, "c:d", "memory", "unused")
     assert (config.app, config.store) == ("c:d", "memory")
+
+
+def test_show_a_handler_job(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = f"sqlite:///{tmp_path / 'jobs.db'}"
+    assert (
+        main(["jobs", "--store", store, "add", "plain", "--interval", "1m", "--meta", "a=b"]) == 0
+    )
+    capsys.readouterr()
+    assert main(["jobs", "--store", store, "list"]) == 0
+    header, _, row = capsys.readouterr().out.splitlines()
+    assert row[header.index("TASK") : header.index("NEXT RUN")].strip() == ""
+    assert main(["jobs", "--store", store, "show", "plain"]) == 0
+    out = capsys.readouterr().out
+    assert "- (runs go to the handler)" in out
+    assert "a=b" in out
+    assert "args" not in out

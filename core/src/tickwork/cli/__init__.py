@@ -26,14 +26,15 @@ from .._plugins import (
     plugin_distributions,
     plugin_errors,
 )
-from .._policy import OPTIONS_KEY
+from .._policy import OPTIONS_KEY, user_metadata
 from .._scheduler import first_run
-from .._task_ref import TASK_KEY, TASK_KEYS
+from .._task_ref import TASK_KEY
 from .._ticks import preview
-from ..abc import Store
+from ..abc import ScheduleCodec, Store
 from ._config import ConfigError, schedule_from_table
 from ._demo import DEFAULT_STORE, run_demo
 from ._run import load_worker_config, run_worker
+from ._show import show_job
 from ._table import print_table
 from ._tasks import add_tasks_parser, list_tasks
 
@@ -93,11 +94,13 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser], store_hel
 
 
 def _add_jobs(sub: argparse._SubParsersAction[argparse.ArgumentParser], store_help: str) -> None:
-    jobs = sub.add_parser("jobs", help="list, add, remove, pause or resume stored jobs")
+    jobs = sub.add_parser("jobs", help="list, show, add, remove, pause or resume stored jobs")
     jobs.add_argument("--store", default=None, help=store_help)
     jsub = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = jsub.add_parser("list", help="list every job")
     listing.add_argument("--json", action="store_true", help="print JSON lines, one per job")
+    show = jsub.add_parser("show", help="show one job in full, its task's arguments decoded")
+    show.add_argument("job_id")
     add = jsub.add_parser("add", help="add a job")
     add.add_argument("job_id")
     group = add.add_mutually_exclusive_group(required=True)
@@ -276,19 +279,9 @@ async def _list_jobs(store: Store, as_json: bool, out: TextIO) -> int:
     rows = []
     notes: list[str] = []
     for job in jobs:
-        status = job.status.value
-        if job.unreadable is not None:
-            status = "unreadable"
-            notes.append(f"job {job.id!r} cannot be read: {job.unreadable}")
-        else:
-            try:
-                codec.decode(job.schedule_type, job.schedule_config)
-            except TickworkError as exc:
-                status = f"quarantined ({status})"
-                notes.append(f"job {job.id!r} is quarantined: {exc}")
-        metadata = {
-            k: v for k, v in job.metadata.items() if k != OPTIONS_KEY and k not in TASK_KEYS
-        }
+        status, note = _job_status(job, codec)
+        if note is not None:
+            notes.append(note)
         rows.append(
             [
                 job.id,
@@ -298,7 +291,7 @@ async def _list_jobs(store: Store, as_json: bool, out: TextIO) -> int:
                 job.metadata.get(TASK_KEY, ""),
                 job.next_run,
                 job.last_run,
-                metadata,
+                user_metadata(job.metadata),
             ]
         )
     headers = ["id", "type", "config", "status", "task", "next run", "last run", "metadata"]
@@ -312,10 +305,23 @@ async def _list_jobs(store: Store, as_json: bool, out: TextIO) -> int:
     return 0
 
 
+def _job_status(job: JobData, codec: ScheduleCodec) -> tuple[str, str | None]:
+    """The job's status as listed, and why it cannot run (None when it can)."""
+    if job.unreadable is not None:
+        return "unreadable", f"job {job.id!r} cannot be read: {job.unreadable}"
+    try:
+        codec.decode(job.schedule_type, job.schedule_config)
+    except TickworkError as exc:
+        return f"quarantined ({job.status.value})", f"job {job.id!r} is quarantined: {exc}"
+    return job.status.value, None
+
+
 async def _jobs(store: Store, args: argparse.Namespace, out: TextIO) -> int:
     action = args.action
     if action == "list":
         return await _list_jobs(store, args.json, out)
+    if action == "show":
+        return await show_job(store, args.job_id, out)
     if action == "add":
         table: dict[str, Any] = {"timezone": args.timezone}
         for key in ("interval", "cron", "once", "start_at"):

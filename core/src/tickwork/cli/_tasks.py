@@ -25,7 +25,7 @@ from ._config import load_config
 from ._run import worker_app
 from ._table import print_table
 
-__all__ = ["add_tasks_parser", "list_tasks"]
+__all__ = ["add_tasks_parser", "changed_options", "list_tasks", "options_text"]
 
 
 def add_tasks_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,7 +51,7 @@ def list_tasks(args: argparse.Namespace, out: TextIO) -> int:
         for task in app.tasks:
             out.write(json.dumps(_task_json(task), ensure_ascii=False) + "\n")
         return 0
-    rows = [[t.name, t.executor, t.import_path or "-", _options_text(t.options)] for t in app.tasks]
+    rows = [[t.name, t.executor, t.import_path or "-", options_text(t.options)] for t in app.tasks]
     print_table(out, ["name", "executor", "import path", "run policies"], rows)
     if app.handler is not None:
         out.write(f"(and a handler for jobs without a task: {_name(app.handler)})\n")
@@ -85,7 +85,8 @@ def _task_json(task: Task) -> dict[str, Any]:
     }
 
 
-def _options_text(options: JobOptions) -> str:
+def options_text(options: JobOptions) -> str:
+    """The run policies that differ from the defaults, for a person: ``timeout=30s``."""
     return ", ".join(f"{k}={_value_text(v)}" for k, v in changed_options(options).items())
 
 
