@@ -110,6 +110,11 @@ async def test_an_outage_between_ticks_is_one_warning_and_every_job_runs_again(
             timeout=2.0,
             what="every job to run again within 2 s of the store's return",
         )
+        await until(
+            lambda: any("reachable again after" in r.getMessage() for r in caplog.records),
+            timeout=3.0,
+            what="the line that says the outage is over (after its settle pause)",
+        )
     assert max(runs.ticks().values()) == 1, "a tick ran twice"
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert [r.getMessage()[:31] for r in warnings] == ["the store cannot be reached (co"]
@@ -207,3 +212,24 @@ async def test_stop_during_an_outage_gives_up_after_a_bound(
     await scheduler.stop(timeout=0.5)
     assert loop.time() - began < 3
     assert "were not written" in caplog.text
+
+
+async def test_an_outage_is_one_store_error_event_and_one_recovered_event() -> None:
+    from tickwork import StoreError, StoreRecovered
+
+    store = Unplugged()
+    seen: list[object] = []
+    scheduler = AsyncScheduler(store, Runs(), sync_interval=0.05)
+    scheduler.subscribe(seen.append, StoreError, StoreRecovered)
+    async with scheduler:
+        await scheduler.add_jobs([(f"job-{i}", grid()) for i in range(3)])
+        store.down = True
+        await until(lambda: seen, what="the store error event")
+        await asyncio.sleep(0.5)
+        store.down = False
+        await until(lambda: len(seen) >= 2, timeout=5, what="the recovered event")
+    error, recovered = seen
+    assert isinstance(error, StoreError)
+    assert "unplugged" in error.error
+    assert isinstance(recovered, StoreRecovered)
+    assert recovered.lasted >= timedelta(seconds=0.4)

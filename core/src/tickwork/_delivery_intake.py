@@ -22,6 +22,8 @@ from datetime import datetime
 from ._coordination import Coordinator
 from ._entry import JobEntry
 from ._errors import JobNotFoundError, StorageConnectionError
+from ._event_bus import EventBus
+from ._events import ClaimLost, RunTakenOver
 from ._job_table import JobTable
 from ._run_flow import ReadJob, RunFlow
 from ._store_outage import StoreOutage
@@ -48,7 +50,9 @@ class DeliveryIntake:
         read_job: ReadJob,
         spawn: Spawn,
         is_running: Callable[[], bool],
+        events: EventBus | None = None,
     ) -> None:
+        self._events = events if events is not None else EventBus("")
         self._table = table
         self._flow = flow
         self._trigger = trigger
@@ -85,6 +89,11 @@ class DeliveryIntake:
             logger.exception("job %r: could not load it for its run at %s", job_id, scheduled_at)
             await _settle(delivery.nak)
             return
+        if entry is not None and isinstance(delivery, RecheckDelivery):
+            # Claimed at the end of another worker's lease, still due: it never finished.
+            self._events.publish(
+                RunTakenOver, job_id=job_id, scheduled_at=scheduled_at, task=_task_of(entry)
+            )
         try:
             if entry is not None:
                 await self._flow.on_due(entry, scheduled_at)
@@ -141,6 +150,9 @@ class DeliveryIntake:
             await self._trigger.disarm(job_id)
             return
         if entry.next_run == scheduled_at and entry.wants_to_run:
+            self._events.publish(
+                ClaimLost, job_id=job_id, scheduled_at=scheduled_at, task=_task_of(entry)
+            )
             # Someone holds the claim and is still running it. Ask again when their
             # lease would run out: if they died, we take over then.
             assert self._coordinator is not None
@@ -182,6 +194,10 @@ async def arm_all(trigger: Trigger, entries: Iterable[JobEntry]) -> None:
     await trigger.arm_many(
         (e.id, e.next_run) for e in entries if e.wants_to_run and e.next_run is not None
     )
+
+
+def _task_of(entry: JobEntry) -> str | None:
+    return entry.task.name if entry.task is not None else None
 
 
 class RecheckDelivery:

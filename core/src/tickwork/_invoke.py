@@ -21,6 +21,7 @@ from ._models import ExecutionStatus, JobStatus
 __all__ = ["HandlerThreads", "Outcome", "call_handler", "is_async_callable"]
 
 logger = logging.getLogger("tickwork.scheduler")
+runs_logger = logging.getLogger("tickwork.runs")
 
 Outcome = tuple[JobStatus | ExecutionStatus, str | None]
 
@@ -226,7 +227,20 @@ async def call_handler(
         raise
     except Exception as exc:
         error = str(exc) or type(exc).__name__
-        logger.warning("job %r failed: %s", event.id, error, exc_info=True)
+        runs_logger.error(
+            "job %r failed (attempt %d, execution %s): %s",
+            event.id,
+            event.attempt,
+            event.execution_id,
+            error,
+            exc_info=True,
+            extra={
+                "job_id": event.id,
+                "execution_id": event.execution_id,
+                "attempt": event.attempt,
+                "scheduled_at": event.scheduled_at.isoformat(),
+            },
+        )
         return JobStatus.FAILED, error
     return JobStatus.COMPLETED, None
 

@@ -29,6 +29,8 @@ from ._errors import (
     JobNotFoundError,
     SchedulerStoppedError,
 )
+from ._event_bus import EventBus
+from ._events import JobAdded, JobChange, JobChanged, JobRemoved, JobResumed
 from ._job_table import JobTable
 from ._models import ExecutionStatus, JobData, JobStatus
 from ._policy import DEFAULT_OPTIONS, JobOptions, Overlap
@@ -63,7 +65,9 @@ class JobEditor:
         is_running: Callable[[], bool],
         reserved: Callable[[str], bool] = lambda _job_id: False,
         tick_log: TickLog | None = None,
+        events: EventBus | None = None,
     ) -> None:
+        self._events = events if events is not None else EventBus("")
         self._table = table
         self._tasks = table.tasks
         self._gateway = gateway
@@ -136,14 +140,21 @@ class JobEditor:
         if not self._is_running():
             self._table.entries[entry.id] = entry
             self._stopped.added([entry.id])
-            return entry
-        try:
-            await self._store.save_job(entry.to_data())
-        except JobDataAlreadyExistsError:
-            raise JobAlreadyExistsError(entry.id) from None
-        self._table.entries[entry.id] = entry
-        await arm(self._trigger, entry)
+        else:
+            try:
+                await self._store.save_job(entry.to_data())
+            except JobDataAlreadyExistsError:
+                raise JobAlreadyExistsError(entry.id) from None
+            self._table.entries[entry.id] = entry
+            await arm(self._trigger, entry)
+        self._added([entry])
         return entry
+
+    def _added(self, entries: Iterable[JobEntry]) -> None:
+        if self._events.active:
+            for entry in entries:
+                task = entry.task.name if entry.task is not None else None
+                self._events.publish(JobAdded, job_id=entry.id, task=task)
 
     def new_entries(
         self,
@@ -182,10 +193,11 @@ class JobEditor:
         if not self._is_running():
             self._table.entries.update(entries)
             self._stopped.added(entries)
-            return
-        await self._save_new(list(entries.values()))
-        self._table.entries.update(entries)
-        await arm_all(self._trigger, entries.values())
+        else:
+            await self._save_new(list(entries.values()))
+            self._table.entries.update(entries)
+            await arm_all(self._trigger, entries.values())
+        self._added(entries.values())
 
     async def _save_new(self, entries: list[JobEntry]) -> None:
         """Save new jobs in one call when the store can, else one by one (undoing the
@@ -271,7 +283,13 @@ class JobEditor:
     # -- changing -------------------------------------------------------------------------
 
     async def change(
-        self, job_id: str, change: job_changes.Change, *, quarantined: bool = False
+        self,
+        job_id: str,
+        change: job_changes.Change,
+        *,
+        quarantined: bool = False,
+        said: type[JobChange] = JobChanged,
+        what: str = "",
     ) -> JobEntry:
         """Apply ``change`` to the job, save it and bring the trigger in line with it.
 
@@ -282,6 +300,14 @@ class JobEditor:
 
         :raises StorageOperationError: other processes wrote the job every time.
         """
+        entry = await self._change(job_id, change, quarantined)
+        if said is JobChanged:
+            self._events.publish(JobChanged, job_id=job_id, what=what)
+        else:
+            self._events.publish(said, job_id=job_id)
+        return entry
+
+    async def _change(self, job_id: str, change: job_changes.Change, quarantined: bool) -> JobEntry:
         read = self.entry if quarantined else self.changeable
         if not self._is_running():
             entry = await read(job_id)
@@ -313,7 +339,7 @@ class JobEditor:
         as ``paused`` once the change is stored (a change redone after a conflict must
         not record them twice)."""
         change = job_changes.resume(record_ticks=self._is_running())
-        entry = await self.change(job_id, change)
+        entry = await self.change(job_id, change, said=JobResumed)
         if change.span is not None and self._tick_log is not None:
             first, until = change.span
             records = self._tick_log.span(
@@ -330,6 +356,7 @@ class JobEditor:
         if not self._is_running():
             del self._table.entries[job_id]
             self._stopped.removed(job_id)
+            self._events.publish(JobRemoved, job_id=job_id)
             return
         self._intake.cancel_recheck(job_id)
         await self._trigger.disarm(job_id)
@@ -352,6 +379,7 @@ class JobEditor:
         finally:
             if self._table.get(job_id) is entry:
                 del self._table.entries[job_id]
+        self._events.publish(JobRemoved, job_id=job_id)
 
 
 def _updated_at(entry: JobEntry) -> datetime:

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 
 from ._entry import JobEntry, UndecodableSchedule, first_run
 from ._errors import JobNotFoundError, TickworkError
+from ._event_bus import EventBus
+from ._events import JobQuarantined
 from ._models import JobData, JobStatus
 from ._policy import DEFAULT_OPTIONS, options_from_metadata, user_metadata
 from ._task_ref import TaskRef, task_from_metadata
@@ -32,8 +34,14 @@ Decode = Callable[[str, str], Schedule]
 class JobTable:
     """Entries by id, their locks, and the codec that makes entries of stored rows."""
 
-    def __init__(self, codec: ScheduleCodec, tasks: TaskRegistry | None = None) -> None:
+    def __init__(
+        self,
+        codec: ScheduleCodec,
+        tasks: TaskRegistry | None = None,
+        events: EventBus | None = None,
+    ) -> None:
         self.codec = codec
+        self.events = events if events is not None else EventBus("")
         self.tasks = tasks if tasks is not None else TaskRegistry()
         self.entries: dict[str, JobEntry] = {}
         # Read-modify-write of one job (a run finishing, a pause, an update) happens
@@ -188,7 +196,8 @@ class JobTable:
         if not new:
             return
         for entry in new:
-            self._reported[entry.id] = entry.quarantine_reason or ""
+            self._reported[entry.id] = reason = entry.quarantine_reason or ""
+            self.events.publish(JobQuarantined, job_id=entry.id, reason=reason)
         shown = "; ".join(f"{e.id!r}: {e.quarantine_reason}" for e in new[:20])
         more = f" (and {len(new) - 20} more)" if len(new) > 20 else ""
         logger.error(

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._entry import JobEntry
+from ._event_bus import EventBus
 from ._ids import new_execution_id
 from ._invoke import HandlerThreads, call_handler, is_async_callable
 from ._job import JobEvent
@@ -31,6 +32,7 @@ from ._models import (
     build_unchecked,
     to_execution_status,
 )
+from ._run_reports import RunReports
 from ._task_ref import TaskRef
 from ._timeutil import utcnow
 
@@ -70,8 +72,10 @@ class RunExecutor:
         worker_id: str,
         save_records: Callable[[Sequence[ExecutionRecord]], Awaitable[None]],
         tasks: TaskRunner | None = None,
+        reports: RunReports | None = None,
     ) -> None:
         self.handler = handler
+        self._reports = reports or RunReports(EventBus(worker_id))
         #: Runs the jobs that name a task; the others go to ``handler``.
         self.tasks = tasks
         self._is_async = is_async_callable(handler)
@@ -102,18 +106,19 @@ class RunExecutor:
         record: ExecutionRecord | None = None
         cancelled: str | None = None
         handler_started = False
+        task_name = entry.task.name if entry.task is not None else None
+        pause = jitter
         for attempt in range(1, attempts + 1):
             try:
-                if attempt == 1 and jitter:
-                    await asyncio.sleep(jitter.total_seconds())
-                elif attempt > 1 and opts.retry is not None:
-                    await asyncio.sleep(opts.retry.delay_before(attempt).total_seconds())
+                if pause:
+                    await asyncio.sleep(pause.total_seconds())
             except asyncio.CancelledError:
                 cancelled = self.cancel_reasons.pop(task, "cancelled")
                 break
             started = utcnow()
             handler_started = True
             event = self._event(entry, tick, started, attempt, jitter, manual, execution_id)
+            self._reports.started(event, task_name)
             try:
                 status, error = await self._call(event, opts.timeout, hold, entry.task)
             except asyncio.CancelledError:
@@ -121,8 +126,17 @@ class RunExecutor:
                 status, error = JobStatus.FAILED, cancelled
             ended = utcnow()
             record = self._record(event, status, error, ended)
-            if status == JobStatus.COMPLETED or cancelled or attempt == attempts:
+            raised = status == JobStatus.FAILED and not cancelled  # logged with its traceback
+            self._reports.ended(event, task_name, status, error, ended, logged=raised)
+            if status == JobStatus.COMPLETED or cancelled:
                 break
+            if attempt == attempts:
+                if attempts > 1:
+                    self._reports.exhausted(event, task_name, error)
+                break
+            assert opts.retry is not None
+            pause = opts.retry.delay_before(attempt + 1)
+            self._reports.retrying(event, task_name, pause, error)
             await self._save_early(record)  # another attempt follows: record this one now
             record = None
         return Attempts(status, started, ended, record, cancelled, handler_started)

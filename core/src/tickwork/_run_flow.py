@@ -487,7 +487,7 @@ class RunFlow:
             return  # a process that has the task may be running it right now
         entry.task_missing_noted = tick
         logger.warning("job %r: not run (due at %s): %s", entry.id, tick, entry.task_missing)
-        record = self._tick_log.record(entry.id, tick, ExecutionStatus.TASK_MISSING)
+        [record] = self._tick_log.records(entry.id, [tick], ExecutionStatus.TASK_MISSING, 1)
         await self._tick_log.write(entry.id, [attrs.evolve(record, error=entry.task_missing)])
 
     # -- state writes outside a run's finish ----------------------------------------------

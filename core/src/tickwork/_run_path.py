@@ -19,11 +19,13 @@ import attrs
 from ._coordination import Coordinator
 from ._delivery_intake import DeliveryIntake
 from ._entry import JobEntry
+from ._event_bus import EventBus
 from ._invoke import HandlerThreads
 from ._job_table import JobTable
 from ._reconciler import DEFAULT_RECONCILE_INTERVAL, Reconciler
 from ._run_executor import RunExecutor
 from ._run_flow import RunFlow
+from ._run_reports import RunReports
 from ._shutdown import Shutdown
 from ._store_gateway import StoreGateway
 from ._store_outage import StoreOutage
@@ -84,11 +86,12 @@ def build_run_path(
     spawn: Callable[[Awaitable[None]], None],
     is_running: Callable[[], bool],
     sync_interval: float,
+    events: EventBus,
 ) -> RunPath:
     """Build the run path of one scheduler (``worker_id`` is ``tasks``' worker)."""
     worker_id = tasks.worker_id
-    tick_log = TickLog(worker_id, gateway.save_records)
-    executor = RunExecutor(handler, worker_id, gateway.save_records, tasks)
+    tick_log = TickLog(worker_id, gateway.save_records, events)
+    executor = RunExecutor(handler, worker_id, gateway.save_records, tasks, RunReports(events))
     reconciler: Reconciler | None = None
 
     async def rearm_all() -> str:
@@ -96,7 +99,7 @@ def build_run_path(
         return await reconciler.rearm_all()
 
     protect = coordinator.protect_claims_since if coordinator else None
-    outage = StoreOutage(store, rearm_all, on_back=protect)
+    outage = StoreOutage(store, rearm_all, on_back=protect, events=events)
     flow = RunFlow(
         table=table,
         gateway=gateway,
@@ -117,6 +120,7 @@ def build_run_path(
         read_job=read_job,
         spawn=spawn,
         is_running=is_running,
+        events=events,
     )
     reconciler = Reconciler(
         store=store,

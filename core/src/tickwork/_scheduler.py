@@ -34,6 +34,8 @@ from ._errors import (
     SchedulerAlreadyStartedError,
     SchedulerNotStartedError,
 )
+from ._event_bus import DEFAULT_QUEUE_SIZE, EventBus, EventStream, Subscription
+from ._events import Event, JobPaused, SchedulerStarted, SchedulerStopped
 from ._ids import new_execution_id
 from ._job import Job, JobEvent
 from ._job_editor import JobEditor, JobSpec
@@ -132,7 +134,8 @@ class AsyncScheduler:
         self._gateway = StoreGateway(self._store, StoreCapabilities.of(self._store, shared=shared))
         #: The tasks this scheduler can run (jobs name them; see :meth:`task`).
         self.tasks: TaskRegistry = tasks if tasks is not None else TaskRegistry()
-        self._table = JobTable(self._codec, self.tasks)
+        self._events = EventBus(self.worker_id)
+        self._table = JobTable(self._codec, self.tasks, self._events)
         self._task_runner = TaskRunner(self.tasks, self.worker_id, create_executor)
         self._stopped_changes = ChangesWhileStopped()
         self._startup = StartUp(self._table, self._gateway, self._trigger)
@@ -158,6 +161,7 @@ class AsyncScheduler:
             spawn=self._spawn,
             is_running=lambda: self._running,
             sync_interval=sync_interval,
+            events=self._events,
         )
         self._path, self._outage, self._flow = path, path.outage, path.flow
         self._intake, self._reconciler = path.intake, path.reconciler
@@ -172,6 +176,7 @@ class AsyncScheduler:
             is_running=lambda: self._running,
             reserved=lambda job_id: self._thread_adds.taken(job_id),
             tick_log=self._path.tick_log,
+            events=self._events,
         )
         self._thread_adds = ThreadAdds(
             self._table, self._editor.add_many, self._editor.new_job, self._loop_for_threads
@@ -283,6 +288,7 @@ class AsyncScheduler:
         finally:
             self._starting = False
         self._event().set()
+        self._events.publish(SchedulerStarted, jobs=len(self._table))
         logger.info(
             "scheduler started with %d jobs (store %r, trigger %r)",
             len(self._table),
@@ -385,6 +391,38 @@ class AsyncScheduler:
             await self._store.close()
         finally:
             logger.info("scheduler stopped")
+            self._events.publish(SchedulerStopped)
+            await self._events.drain(timeout=1.0)
+
+    # -- events ---------------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        callback: Callable[[Any], Any],
+        *event_types: type[Event],
+        job_id: str | None = None,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+    ) -> Subscription:
+        """Call ``callback(event)`` for each event of ``event_types`` (every event when
+        none is given; a base class such as :class:`RunEvent` stands for its family),
+        only those of ``job_id`` when given; ``unsubscribe()`` on the result ends it.
+
+        A coroutine callback is awaited on the loop, a plain one is called in a thread;
+        either way in order, and never in the way of a run: a subscriber that falls
+        ``queue_size`` events behind loses the newest (counted in ``dropped``, logged
+        once), and its exceptions are logged on ``tickwork.events``.
+        """
+        return self._events.subscribe(callback, *event_types, job_id=job_id, queue_size=queue_size)
+
+    def events(
+        self,
+        *event_types: type[Event],
+        job_id: str | None = None,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+    ) -> EventStream:
+        """``async for event in scheduler.events(RunFailed): ...``: the events to come,
+        filtered as :meth:`subscribe` does; ``aclose()`` (or ``async with``) ends it."""
+        return self._events.events(*event_types, job_id=job_id, queue_size=queue_size)
 
     # -- job management -------------------------------------------------------------------
 
@@ -473,7 +511,8 @@ class AsyncScheduler:
         schedule_type, config = self._editor.encode(schedule)
         change = job_changes.new_schedule(schedule, schedule_type, config)
         async with self._table.lock(job_id):
-            return (await self._editor.change(job_id, change, quarantined=True)).snapshot()
+            entry = await self._editor.change(job_id, change, quarantined=True, what="schedule")
+            return entry.snapshot()
 
     async def update_job_options(
         self, job_id: str, options: JobOptions | None = None, **changes: Any
@@ -485,7 +524,8 @@ class AsyncScheduler:
         :raises InvalidJobDataError: an unknown or invalid option.
         """
         async with self._table.lock(job_id):
-            entry = await self._editor.change(job_id, job_changes.new_options(options, changes))
+            change = job_changes.new_options(options, changes)
+            entry = await self._editor.change(job_id, change, what="options")
             return entry.snapshot()
 
     async def update_job_task(
@@ -505,7 +545,8 @@ class AsyncScheduler:
         """
         ref, _ = TaskChoice(task, args, kwargs).resolve(self.tasks)
         async with self._table.lock(job_id):
-            return (await self._editor.change(job_id, job_changes.new_task(ref))).snapshot()
+            entry = await self._editor.change(job_id, job_changes.new_task(ref), what="task")
+            return entry.snapshot()
 
     def task(
         self,
@@ -533,7 +574,7 @@ class AsyncScheduler:
             the job while the change was being saved.
         """
         async with self._table.lock(job_id):
-            return (await self._editor.change(job_id, job_changes.pause)).snapshot()
+            return (await self._editor.change(job_id, job_changes.pause, said=JobPaused)).snapshot()
 
     async def resume_job(self, job_id: str) -> Job:
         """Let a paused job run again, from its next fire time after now.

@@ -17,8 +17,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from ._event_bus import EventBus
+from ._events import StoreError, StoreRecovered
 from ._timeutil import utcnow
 from .abc import Store
 
@@ -55,7 +57,9 @@ class StoreOutage:
         max_pause: float = MAX_PAUSE,
         settle: float = SETTLE,
         on_back: BackHook | None = None,
+        events: EventBus | None = None,
     ) -> None:
+        self._events = events
         self._store = store
         self._recover = recover
         self._on_back = on_back
@@ -83,6 +87,8 @@ class StoreOutage:
         self._began = utcnow()
         self._back = asyncio.Event()
         self._caught_up = self._given_up = 0
+        if self._events is not None:
+            self._events.publish(StoreError, error=_first_line(error))
         logger.warning(
             "the store cannot be reached (%s); runs that need it wait, and it is tried "
             "again with growing pauses up to %.1f s",
@@ -140,6 +146,10 @@ class StoreOutage:
             summary = "re-arming failed; it is tried again"
             self._probe = None
             self.report(exc)
+        if self._events is not None:
+            self._events.publish(
+                StoreRecovered, lasted=timedelta(seconds=lasted), caught_up=self._caught_up
+            )
         logger.info(
             "the store is reachable again after %.1f s: %d run outcome(s) kept meanwhile "
             "written; %s",

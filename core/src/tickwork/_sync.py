@@ -36,6 +36,8 @@ from typing import Any, Self, TypeVar
 from . import _invoke  # noqa: F401 - registers its exit hook before ours (below)
 from ._coordination import DEFAULT_LEASE, DEFAULT_SYNC_INTERVAL
 from ._errors import SchedulerNotStartedError
+from ._event_bus import DEFAULT_QUEUE_SIZE, BlockingEventStream, Subscription
+from ._events import Event
 from ._job import Job
 from ._models import ExecutionRecord, QueryOptions
 from ._policy import JobOptions
@@ -503,6 +505,31 @@ class Scheduler:
         kwargs: Mapping[str, Any] | None = None,
     ) -> Job:
         return self._call(self._async.update_job_task(job_id, task, args, kwargs))
+
+    @_mirrors(AsyncScheduler.subscribe, "Plain callbacks suit a program without asyncio.")
+    def subscribe(
+        self,
+        callback: Callable[[Any], Any],
+        *event_types: type[Event],
+        job_id: str | None = None,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+    ) -> Subscription:
+        return self._async.subscribe(callback, *event_types, job_id=job_id, queue_size=queue_size)
+
+    @_mirrors(
+        AsyncScheduler.events,
+        "Here a blocking iterator: ``for event in scheduler.events(): ...`` in a thread of "
+        "your own; ``get(timeout)`` takes one, ``close()`` (or ``with``) ends it.",
+    )
+    def events(
+        self,
+        *event_types: type[Event],
+        job_id: str | None = None,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+    ) -> BlockingEventStream:
+        return self._async._events.blocking_events(
+            *event_types, job_id=job_id, queue_size=queue_size
+        )
 
     @_mirrors(AsyncScheduler.task)
     def task(

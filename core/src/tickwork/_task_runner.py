@@ -18,6 +18,7 @@ from ._invoke import Outcome
 from ._job import JobEvent
 from ._models import ExecutionStatus, JobStatus
 from ._run_context import RunContext
+from ._run_reports import run_extra
 from ._task_args import decode_arguments
 from ._task_call import TaskCall
 from ._task_ref import TaskRef
@@ -27,6 +28,7 @@ from .abc import TaskExecutor
 __all__ = ["TaskRunner"]
 
 logger = logging.getLogger("tickwork.tasks")
+runs_logger = logging.getLogger("tickwork.runs")
 
 MakeExecutor = Callable[[str], TaskExecutor]
 """An executor by its registered name (``create_executor``)."""
@@ -61,7 +63,16 @@ class TaskRunner:
             raise
         except Exception as exc:
             error = str(exc) or type(exc).__name__
-            logger.warning("job %r: task %r failed: %s", event.id, ref.name, error, exc_info=True)
+            runs_logger.error(
+                "job %r: task %r failed (attempt %d, execution %s): %s",
+                event.id,
+                ref.name,
+                event.attempt,
+                event.execution_id,
+                error,
+                exc_info=True,
+                extra={**run_extra(event), "task": ref.name},
+            )
             return JobStatus.FAILED, error
         return JobStatus.COMPLETED, None
 

@@ -14,6 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
+from ._event_bus import EventBus
+from ._events import RunCoalesced, RunMissed, RunSkipped
 from ._ids import new_execution_id
 from ._models import ExecutionRecord, ExecutionStatus
 from ._run_plan import TICK_LOG_LIMIT
@@ -35,9 +37,11 @@ class TickLog:
         self,
         worker_id: str,
         write: Callable[[Sequence[ExecutionRecord]], Awaitable[None]],
+        events: EventBus | None = None,
     ) -> None:
         self._worker_id = worker_id
         self._write = write
+        self._events = events
         # Whether a schedule class can skip ticks, per class: isinstance against a
         # runtime protocol costs tens of microseconds, and this is asked after each run.
         self._skips: _SkipsCache = {}
@@ -68,6 +72,8 @@ class TickLog:
         the limit, then one that counts the rest."""
         if total <= 0:
             return []
+        if self._events is not None and self._events.active:
+            self._tell(job_id, ticks[0] if ticks else utcnow(), status, total)
         shown = list(ticks[:TICK_LOG_LIMIT])
         out = [self.record(job_id, t, status) for t in shown]
         rest = total - len(shown)
@@ -78,6 +84,19 @@ class TickLog:
             last.metadata["note"] = f"{more}{rest} more tick(s) not listed one by one"
             out.append(last)
         return out
+
+    def _tell(self, job_id: str, first: datetime, status: ExecutionStatus, total: int) -> None:
+        """One event for ``total`` ticks of one kind (subscribers want the fact, the
+        store wants each tick)."""
+        assert self._events is not None
+        if status == ExecutionStatus.MISSED:
+            self._events.publish(RunMissed, job_id=job_id, scheduled_at=first)
+        elif status == ExecutionStatus.COALESCED:
+            self._events.publish(RunCoalesced, job_id=job_id, scheduled_at=first, count=total)
+        else:
+            self._events.publish(
+                RunSkipped, job_id=job_id, scheduled_at=first, reason=status.value, count=total
+            )
 
     def span(
         self,
