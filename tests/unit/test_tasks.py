@@ -384,3 +384,66 @@ async def test_a_job_without_a_task_and_no_handler_fails_saying_so() -> None:
         await until(lambda: _ended(scheduler, "plain"), what="the failed run")
         records = await scheduler.run_history("plain")
     assert "'plain' has no task" in (records[0].error or "")
+
+
+async def test_adding_a_job_again_before_start_takes_its_new_task_and_arguments() -> None:
+    store = MemoryStore()
+    async with AsyncScheduler(store, tasks=tasks) as scheduler:
+        await scheduler.add_job("j", FAST, task=collect, args=(1,))
+    again = AsyncScheduler(store, tasks=tasks)
+    await again.add_job("j", FAST, task="collect-async", args=(2,))  # the program changed
+    async with again:
+        await until(lambda: any(name == "collect-async" for name, *_ in calls))
+        job = await again.get_job("j")
+    assert job.task == "collect-async"
+    assert next(c[1] for c in calls if c[0] == "collect-async") == (2,)
+
+
+def test_a_process_task_from_the_script_being_run_is_refused() -> None:
+    def script_task() -> None: ...
+
+    script_task.__module__ = "__main__"
+    script_task.__qualname__ = "script_task"
+    with pytest.raises(TaskRegistrationError, match="script being run"):
+        TaskRegistry().register(script_task, executor="process")
+
+
+async def test_plain_function_tasks_get_the_schedulers_thread_count() -> None:
+    running = threading.Semaphore(0)
+    release = threading.Event()
+    registry = TaskRegistry()
+
+    def hold(_: int) -> None:
+        running.release()
+        release.wait(5)
+
+    registry.register(hold, name="hold")
+    async with AsyncScheduler(tasks=registry, max_workers=12) as scheduler:
+        await scheduler.add_jobs(
+            [(f"h{i}", OnceSchedule(datetime.now(UTC))) for i in range(12)], task="hold", args=(0,)
+        )
+        got = 0
+        deadline = asyncio.get_running_loop().time() + 5
+        while got < 12 and asyncio.get_running_loop().time() < deadline:
+            if running.acquire(blocking=False):
+                got += 1
+            else:
+                await asyncio.sleep(0.01)
+        release.set()
+    assert got == 12, "tasks waited for threads beyond the executor's default of 8"
+
+
+async def test_workers_and_restarts_note_a_missing_task_in_one_record() -> None:
+    store = MemoryStore(shared=True)
+    other = TaskRegistry()
+    other.register(collect, name="elsewhere")
+    past = datetime.now(UTC) - timedelta(seconds=5)
+    await save_row(
+        store, "j", metadata={TASK_KEY: "elsewhere"}, schedule_config="1h", next_run=past
+    )
+    for worker in ("w1", "w2", "w1"):  # two workers, then the first one again
+        async with AsyncScheduler(store, tasks=tasks, worker_id=worker) as scheduler:
+            await _some_history(scheduler, "j")
+    await store.initialize()
+    records = await store.list_executions("j", QueryOptions())
+    assert [r.status for r in records] == [ExecutionStatus.TASK_MISSING]

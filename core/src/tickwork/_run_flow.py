@@ -25,6 +25,7 @@ import attrs
 from ._coordination import Coordinator
 from ._entry import JobEntry
 from ._errors import JobNotFoundError, StorageConnectionError
+from ._ids import note_id
 from ._job_table import JobTable
 from ._models import (
     ExecutionRecord,
@@ -480,7 +481,9 @@ class RunFlow:
         run, claimed or rewritten (another process may have the task). When no process
         runs it (it stays due past :data:`TASK_MISSING_AFTER` on a shared store, at once
         alone), one tick-log record and one WARNING say so, once per stored tick: the
-        job stays due there, so the whole window of ticks it misses gets one record."""
+        job stays due there, so the whole window of ticks it misses gets one record,
+        and its execution id is made of the job and the tick, so every worker (and a
+        restarted one) that notes it writes that same record."""
         if entry.task_missing is None or entry.task_missing_noted == tick:
             return
         if self._shared and utcnow() - tick < TASK_MISSING_AFTER:
@@ -488,7 +491,12 @@ class RunFlow:
         entry.task_missing_noted = tick
         logger.warning("job %r: not run (due at %s): %s", entry.id, tick, entry.task_missing)
         [record] = self._tick_log.records(entry.id, [tick], ExecutionStatus.TASK_MISSING, 1)
-        await self._tick_log.write(entry.id, [attrs.evolve(record, error=entry.task_missing)])
+        record = attrs.evolve(
+            record,
+            execution_id=note_id(entry.id, tick, "task_missing"),  # one, whoever notes it
+            error=entry.task_missing,
+        )
+        await self._tick_log.write(entry.id, [record])
 
     # -- state writes outside a run's finish ----------------------------------------------
 

@@ -60,7 +60,7 @@ from ._wiring import (
     resolve_store,
     resolve_trigger,
 )
-from .abc import Schedule, ScheduleCodec, Store, StoreReadingTrigger, Trigger
+from .abc import Schedule, ScheduleCodec, Store, StoreReadingTrigger, TaskExecutor, Trigger
 
 __all__ = ["AsyncScheduler", "Handler", "JobSpec", "first_run", "new_execution_id"]
 
@@ -136,7 +136,7 @@ class AsyncScheduler:
         self.tasks: TaskRegistry = tasks if tasks is not None else TaskRegistry()
         self._events = EventBus(self.worker_id)
         self._table = JobTable(self._codec, self.tasks, self._events)
-        self._task_runner = TaskRunner(self.tasks, self.worker_id, create_executor)
+        self._task_runner = TaskRunner(self.tasks, self.worker_id, self._make_executor)
         self._stopped_changes = ChangesWhileStopped()
         self._startup = StartUp(self._table, self._gateway, self._trigger)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -181,6 +181,12 @@ class AsyncScheduler:
         self._thread_adds = ThreadAdds(
             self._table, self._editor.add_many, self._editor.new_job, self._loop_for_threads
         )
+
+    def _make_executor(self, name: str) -> TaskExecutor:
+        # Plain-function tasks get as many threads as plain-function handlers.
+        if name == "thread":
+            return create_executor(name, max_workers=self._max_workers)
+        return create_executor(name)
 
     def _loop_for_threads(self) -> asyncio.AbstractEventLoop | None:
         # Adds from other threads skip the loop only on a store in this process.

@@ -221,17 +221,25 @@ class StartUp:
 
 def merge_added(existing: JobEntry, added: JobEntry) -> JobEntry | None:
     """What to store for a job added before start() that the store holds as
-    ``existing``; None when the stored job can stay as it is."""
+    ``existing``; None when the stored job can stay as it is. On the same schedule the
+    stored state (next run, last run) stays and what the program says now (metadata,
+    run policies, task and arguments) is taken."""
     if (existing.schedule_type, existing.schedule_config) == (
         added.schedule_type,
         added.schedule_config,
     ):
-        if (existing.metadata, existing.options) == (added.metadata, added.options):
+        if (existing.metadata, existing.options, existing.task) == (
+            added.metadata,
+            added.options,
+            added.task,
+        ):
             return None
         return attrs.evolve(
             existing,
             metadata=added.metadata,
             options=added.options,
+            task=added.task,
+            task_missing=added.task_missing,
             updated_at=utcnow(),
             running={},
         )

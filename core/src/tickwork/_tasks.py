@@ -186,6 +186,11 @@ def _new_task(
     chosen = executor or ("loop" if is_async_callable(function) else "thread")
     if chosen == "process":
         import_path = default_task_name(function)  # a child process must import it
+        if import_path.startswith("__main__:"):
+            raise TaskRegistrationError(
+                f"task {import_path!r} is defined in the script being run, which a child "
+                "process cannot import by name; move it into a module for executor='process'"
+            )
     else:
         try:
             import_path = default_task_name(function)

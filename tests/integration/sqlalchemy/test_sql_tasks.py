@@ -253,12 +253,6 @@ async def test_workers_with_different_tasks_each_run_only_theirs_once_and_miss_n
 
 
 @pytest.mark.postgresql
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: each process notes a missing task once per stored tick in its own memory "
-    "(JobEntry.task_missing_noted), with a random execution id, so N workers that lack "
-    "the task write N task_missing records for the same tick, not one",
-)
 async def test_a_job_whose_task_nobody_has_is_recorded_once(
     postgres_url: str, workers: list[Worker], tmp_path: Path
 ) -> None:
