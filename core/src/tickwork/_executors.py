@@ -39,16 +39,21 @@ def _closed_error(executor: object) -> RuntimeError:
 class LoopExecutor:
     """Runs tasks on the scheduler's event loop: the executor for coroutine functions.
 
-    Each call runs in a task of its own (so a timeout, a cancellation of the caller or
-    :meth:`aclose` can cancel it without touching the caller's task), created in the
-    copied context so that ``current_run()`` answers inside. A plain function is called
-    too, on the loop, and what it returns is awaited when it is awaitable; it blocks the
-    loop while it runs and no timeout can interrupt it, which is why plain functions
-    belong on a :class:`ThreadExecutor`.
+    Each call runs inline in the caller's task (the scheduler gives every run a task of
+    its own, with its own copy of the context), with ``call.context`` made the current
+    run for its duration: a task of its own per call would cost a loop iteration and a
+    context copy, about seventy times what calling a coroutine costs. A timeout or a
+    cancellation of the caller cancels the task's coroutine with it; :meth:`aclose`
+    cancels the callers under way and turns that into :class:`TaskFailedError` for
+    them. A plain function is called too, on the loop, and what it returns is awaited
+    when it is awaitable; it blocks the loop while it runs and no timeout can interrupt
+    it, which is why plain functions belong on a :class:`ThreadExecutor`.
     """
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing: set[asyncio.Task[Any]] = set()
+        self._drained: asyncio.Event | None = None  # set when the last call under way ends
         self._closed = False
 
     def __repr__(self) -> str:
@@ -67,33 +72,40 @@ class LoopExecutor:
         """
         if self._closed:
             raise _closed_error(self)
-        context = context_of(call)
-        task = asyncio.create_task(_call_on_loop(call), context=context)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        current = asyncio.current_task()
+        assert current is not None
+        self._tasks.add(current)
         try:
-            async with asyncio.timeout(timeout):
-                # Awaiting the task itself (no shield): cancelling this caller, or the
-                # timeout doing so, cancels the task too.
-                return await task
+            with running(call.context):
+                if timeout is None:
+                    return await _call_on_loop(call)
+                async with asyncio.timeout(timeout):
+                    return await _call_on_loop(call)
         except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if self.closed and current is not None and not current.cancelling():
-                # Only the task was cancelled, by aclose(wait=False): not the caller.
+            if current in self._closing:  # aclose(wait=False) cancelled it, not its caller
+                self._closing.discard(current)
+                current.uncancel()
                 raise TaskFailedError(
                     f"task {call.task!r} was cancelled: the executor closed"
                 ) from None
             raise
+        finally:
+            self._tasks.discard(current)
+            if self._drained is not None and not self._tasks:
+                self._drained.set()
 
     async def aclose(self, *, wait: bool) -> None:
         """Take no more calls; let the calls under way finish (``wait``) or cancel them."""
         self._closed = True
-        tasks = list(self._tasks)
+        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
         if not wait:
             for task in tasks:
+                self._closing.add(task)
                 task.cancel()
         if tasks:
-            await asyncio.wait(tasks)
+            self._drained = asyncio.Event()
+            if self._tasks - {asyncio.current_task()}:
+                await self._drained.wait()  # the calls, not the callers' tasks, have ended
 
 
 async def _call_on_loop(call: TaskCall) -> object:

@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
 
 from ._errors import TickworkError
 from ._invoke import Outcome
@@ -42,6 +45,9 @@ class TaskRunner:
         self.worker_id = worker_id
         self._make = make
         self._executors: dict[str, TaskExecutor] = {}
+        # Decoded arguments by their stored text, for arguments no task can change (a
+        # job's arguments are decoded at every run, most often to the same few values).
+        self._decoded: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
 
     async def call(self, ref: TaskRef, event: JobEvent, timeout: timedelta | None) -> Outcome:
         """Run one attempt of ``ref``'s task for ``event``; how it ended.
@@ -78,7 +84,7 @@ class TaskRunner:
 
     def _prepare(self, ref: TaskRef, event: JobEvent) -> TaskCall:
         task = self.registry.get(ref.name)
-        args, kwargs = decode_arguments(ref.arguments)
+        args, kwargs = self._arguments(ref.arguments)
         context = RunContext(
             job_id=event.id,
             execution_id=event.execution_id,
@@ -99,6 +105,19 @@ class TaskRunner:
             context=context,
         )
 
+    def _arguments(self, text: str | None) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        if text is None:
+            return (), {}
+        known = self._decoded.get(text)
+        if known is not None:
+            return known[0], dict(known[1])
+        args, kwargs = decode_arguments(text)
+        if _immutable(args) and all(_immutable(v) for v in kwargs.values()):
+            if len(self._decoded) >= _DECODED_LIMIT:
+                self._decoded.clear()
+            self._decoded[text] = (args, dict(kwargs))
+        return args, kwargs
+
     def _executor(self, task_name: str) -> TaskExecutor:
         name = self.registry.get(task_name).executor
         executor = self._executors.get(name)
@@ -114,3 +133,14 @@ class TaskRunner:
                 await executor.aclose(wait=wait)
             except Exception:
                 logger.exception("closing a task executor failed")
+
+
+_DECODED_LIMIT = 4096
+_SCALARS = (type(None), bool, int, float, str, Decimal, UUID, date)  # datetime is a date
+
+
+def _immutable(value: Any) -> bool:
+    """Whether a decoded argument cannot be changed by the task (so it can be shared)."""
+    if isinstance(value, tuple):
+        return all(_immutable(item) for item in value)
+    return type(value) in _SCALARS or isinstance(value, datetime)
