@@ -89,8 +89,16 @@ def _outage_under_grid_jobs(
     assert not report.problems(), "\n".join([report.summary(), *report.problems()])
 
 
-@pytest.mark.parametrize("timing", [IN_FLIGHT, BETWEEN_TICKS], ids=["in-flight", "between-ticks"])
-@pytest.mark.parametrize("workers", [1, 3], ids=["1-worker", "3-workers"])
+@pytest.mark.parametrize(
+    ("workers", "timing"),
+    [
+        pytest.param(1, BETWEEN_TICKS, id="1-worker-between-ticks"),
+        pytest.param(3, BETWEEN_TICKS, id="3-workers-between-ticks"),
+        # (One worker with runs in flight: the one-off test below, and each of these
+        # three workers holds runs in flight as the server stops.)
+        pytest.param(3, IN_FLIGHT, id="3-workers-in-flight"),
+    ],
+)
 def test_postgresql_down_for_10_s(
     postgres_server: ThrowawayServer,
     new_database: Callable[[ThrowawayServer], str],
@@ -107,8 +115,10 @@ def test_postgresql_down_for_10_s(
 @pytest.mark.parametrize(
     ("workers", "timing"),
     [
+        # The issue's own case: one worker ran nothing for 28 s after a 30 s outage.
+        # Several workers with runs in flight through an outage ten times the lease are
+        # the 10 s cases above and the paused-holders test below.
         pytest.param(1, BETWEEN_TICKS, id="1-worker-between-ticks"),
-        pytest.param(3, IN_FLIGHT, id="3-workers-in-flight"),
     ],
 )
 def test_postgresql_down_for_30_s(

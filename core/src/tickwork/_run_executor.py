@@ -127,7 +127,9 @@ class RunExecutor:
             ended = utcnow()
             record = self._record(event, status, error, ended)
             raised = status == JobStatus.FAILED and not cancelled  # logged with its traceback
-            self._reports.ended(event, task_name, status, error, ended, logged=raised)
+            self._reports.ended(
+                event, task_name, status, error, ended, logged=raised, cut_short=bool(cancelled)
+            )
             if status == JobStatus.COMPLETED or cancelled:
                 break
             if attempt == attempts:

@@ -69,10 +69,21 @@ class RunReports:
         ended: datetime,
         *,
         logged: bool = False,
+        cut_short: bool = False,
     ) -> None:
         """One attempt ended with ``status`` (``error``: why, when it did not complete;
-        ``logged``: the failure was logged where it was raised)."""
-        if status != JobStatus.COMPLETED and not logged:
+        ``logged``: the failure was logged where it was raised; ``cut_short``: a stop
+        cancelled it, which the stop's own WARNING announced, so it is noted at INFO)."""
+        if cut_short:
+            logger.info(
+                "job %r: run cut short (attempt %d, execution %s): %s",
+                event.id,
+                event.attempt,
+                event.execution_id,
+                error,
+                extra=run_extra(event),
+            )
+        elif status != JobStatus.COMPLETED and not logged:
             level = "timed out" if status == ExecutionStatus.TIMED_OUT else "failed"
             logger.error(
                 "job %r %s (attempt %d, execution %s): %s",

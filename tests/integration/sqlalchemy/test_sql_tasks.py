@@ -247,38 +247,9 @@ async def test_workers_with_different_tasks_each_run_only_theirs_once_and_miss_n
     assert {r.status for r in ghost_history} == {ExecutionStatus.TASK_MISSING}
     stored_tick = ghost_before.next_run.isoformat()
     assert {r.metadata["scheduled_at"] for r in ghost_history} == {stored_tick}
-    per_worker = Counter(r.metadata["worker"] for r in ghost_history)
-    assert max(per_worker.values()) == 1, f"a worker noted the same tick twice: {per_worker}"
+    # One record for the tick, whichever workers noted it (the same execution id).
+    assert len(ghost_history) == 1, [r.metadata.get("worker") for r in ghost_history]
     assert all("ghost" in (r.error or "") for r in ghost_history)
-
-
-@pytest.mark.postgresql
-async def test_a_job_whose_task_nobody_has_is_recorded_once(
-    postgres_url: str, workers: list[Worker], tmp_path: Path
-) -> None:
-    """docs/api.md: "when nobody runs it, one task_missing tick-log record says so per
-    stored tick", whatever the number of workers that see it due."""
-    url = postgres_url
-    await start_workers(url, tmp_path, workers, {"A": ["a"], "B": ["b"]})
-    registry = TaskRegistry()
-    registry.register(never, name="ghost")
-    schedule = StartAtIntervalSchedule(start_at=now(), interval=INTERVAL)
-    async with AsyncScheduler(SQLAlchemyStore(url), trigger=NoRuns(), tasks=registry) as adder:
-        await adder.add_job("ghost", schedule, task="ghost")
-    check = SQLAlchemyStore(url, shared=False)
-    await check.initialize()
-    try:
-        await wait_for_history(check, "ghost")
-        # Both workers started together, so both have made their pass by now; and
-        # several ticks more go by.
-        await asyncio.sleep(2)
-        await asyncio.gather(*(w.stop() for w in workers))
-        history = await check.list_executions("ghost")
-    finally:
-        await check.close()
-    assert read_runs(tmp_path) == []
-    noted = [(r.status, r.metadata.get("worker")) for r in history]
-    assert [r.status for r in history] == [ExecutionStatus.TASK_MISSING], noted
 
 
 # -- arguments through a restart ------------------------------------------------------
