@@ -68,6 +68,10 @@ def test_jobs_add_list_pause_resume_remove(db: str, capsys: pytest.CaptureFixtur
 
 def test_errors_are_one_line_and_nonzero(db: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["jobs", "--store", db, "remove", "missing"]) == 1
+    assert "no tickwork store" in capsys.readouterr().err  # removing never creates one
+    assert main(["jobs", "--store", db, "add", "present", "--interval", "5m"]) == 0
+    capsys.readouterr()
+    assert main(["jobs", "--store", db, "remove", "missing"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "missing" in err

@@ -155,6 +155,17 @@ class StorageNotInitializedError(TickworkError):
         super().__init__(f"{store} is not initialized: call initialize() first (or it was closed)")
 
 
+class StoreNotFoundError(TickworkError, LookupError):
+    """The store's backend (a SQLite file, tables, KV buckets) does not exist, and the
+    store was opened with ``create=False``, so it did not create it.
+
+    Commands that only read (``tickwork jobs list``, ``history``, the source of
+    ``migrate``) open stores that way: a typo in a URL must be reported, not answered
+    with a new, empty store left behind. The message names the store (password hidden)
+    and says what creates it.
+    """
+
+
 class StorageConnectionError(TickworkError):
     """The store cannot reach its backend."""
 

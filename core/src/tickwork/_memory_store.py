@@ -145,7 +145,10 @@ class MemoryStore:
     #: Its data lives in this process (:class:`~tickwork.abc.InProcessStore`).
     in_process = True
 
-    def __init__(self, *, shared: bool = False) -> None:
+    def __init__(self, *, shared: bool = False, create: bool = True) -> None:
+        # ``create`` is accepted for the same call to work on every built-in store
+        # (``create_store(url, create=False)``); memory has nothing to create.
+        del create
         self.shared = shared
         self._claims: dict[str, tuple[datetime, str, datetime]] = {}
         self._initialized = False

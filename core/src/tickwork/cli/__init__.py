@@ -16,8 +16,9 @@ from typing import Any, TextIO
 from .._converter import unstructure
 from .._cron import CronSchedule
 from .._errors import JobDataNotFoundError, TickworkError
+from .._memory_store import MemoryStore
 from .._migrate import migrate_storage
-from .._models import ExecutionStatus, JobData, JobStatus, QueryOptions
+from .._models import ExecutionStatus, JobData, JobStatus, MigrateResult, QueryOptions
 from .._plugins import (
     available_plugins,
     create_store,
@@ -41,6 +42,8 @@ from ._tasks import add_tasks_parser, list_tasks
 __all__ = ["main"]
 
 STORE_ENV = "TICKWORK_STORE"
+
+logger = logging.getLogger("tickwork.cli")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -183,14 +186,40 @@ async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
         return await _migrate(args.source, args.destination, out)
     if command == "explain":
         return _explain(args, out)
-    store = create_store(_store_arg(args.store))
-    await store.initialize()
+    # Only `jobs add` may create the store: every other action needs one that exists.
+    creates = command == "jobs" and args.action == "add"
+    store = await open_store(_store_arg(args.store), create=creates)
     try:
         if command == "jobs":
             return await _jobs(store, args, out)
         return await _history(store, args, out)
     finally:
         await store.close()
+
+
+async def open_store(name_or_url: str, *, create: bool) -> Store:
+    """Create and initialize a store; with ``create=False`` it must exist already.
+
+    Commands that only read open stores with ``create=False`` (the project's rule: a
+    command that only reads never creates), so a mistyped URL is reported with
+    :class:`StoreNotFoundError` instead of leaving an empty store behind. A third-party
+    store whose constructor has no ``create`` option is opened without it, with a
+    warning, since refusing it would make it unreadable from the command line.
+    """
+    if create:
+        store = create_store(name_or_url)
+    else:
+        try:
+            store = create_store(name_or_url, create=False)
+        except TypeError as exc:
+            if "create" not in str(exc):
+                raise
+            logger.warning(
+                "store %s has no create= option: it may create what it lacks", name_or_url
+            )
+            store = create_store(name_or_url)
+    await store.initialize()
+    return store
 
 
 def _plugins(out: TextIO) -> int:
@@ -221,43 +250,97 @@ def _dist(dists: dict[str, tuple[str, str]], plugin: str) -> tuple[str, str]:
     return dists.get(plugin, (plugin, "?"))
 
 
+class SameStoreError(TickworkError, ValueError):
+    """``tickwork migrate`` was given one store as both source and destination."""
+
+
 async def _migrate(source: str, destination: str, out: TextIO) -> int:
-    src, dst = create_store(source), create_store(destination)
-    await src.initialize()
+    """Copy every job and record from ``source`` (opened read-only: never created) to
+    ``destination``, one line per step.
+
+    The source is opened with ``create=False`` (a mistyped source URL is an error, not
+    a new empty store the copy then reads nothing from), and only read. Copying a store
+    onto itself is refused before anything is opened for writing.
+    """
+    src = await open_store(source, create=False)
     try:
+        dst = create_store(destination)
+        if _identity(src) is not None and _identity(src) == _identity(dst):
+            raise SameStoreError(
+                f"source and destination are the same store ({source} and {destination}); "
+                "give a different destination"
+            )
+        out.write(f"source {source} opened (read only)\n")
         await dst.initialize()
         try:
-            counts = {"jobs": 0, "executions": 0}
-
-            def progress(kind: str, n: int) -> None:
-                counts[kind] += n
-                if counts[kind] % 500 == 0 or kind == "jobs":
-                    out.write(f"\rcopied {counts['jobs']} jobs, {counts['executions']} executions")
-                    out.flush()
-
-            result = await migrate_storage(src, dst, progress=progress)
+            out.write(f"destination {destination} ready\n")
+            result = await migrate_storage(src, dst, progress=_MigrateProgress(out))
         finally:
             await dst.close()
     finally:
         await src.close()
-    out.write("\n")
-    print_table(
-        out,
-        ["", "migrated", "skipped (already there)"],
-        [
-            ["jobs", result.jobs_migrated, result.jobs_skipped],
-            ["executions", result.executions_migrated, result.executions_skipped],
-        ],
+    _report_migration(result, out)
+    return 0
+
+
+def _identity(store: Store) -> object:
+    """What makes two stores the same backend (``None``: never the same as another).
+
+    A SQLite file is compared by its resolved path (``./jobs.db`` and its absolute path
+    are one file); other stores by their ``repr``, which names their URL and buckets
+    or schema. A memory store is its own backend only.
+    """
+    if isinstance(store, MemoryStore):
+        return None
+    url = getattr(store, "url", None)
+    database = getattr(url, "database", None)
+    if getattr(url, "drivername", "").startswith("sqlite") and database not in (
+        None,
+        "",
+        ":memory:",
+    ):
+        return ("sqlite", Path(str(database)).resolve())
+    return repr(store)
+
+
+class _MigrateProgress:
+    """The progress callback of ``tickwork migrate``: a line when the jobs are copied,
+    then a live count of records (rewritten in place on a terminal only, so a log file
+    gets no carriage returns)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._live = out.isatty()
+        self.jobs = 0
+        self.records = 0
+
+    def __call__(self, kind: str, count: int) -> None:
+        if kind == "jobs":
+            self.jobs += count
+            return
+        self.records += count
+        if self._live and self.records % 500 == 0:
+            self._out.write(f"\rcopying records: {self.records} ...")
+            self._out.flush()
+
+
+def _report_migration(result: MigrateResult, out: TextIO) -> None:
+    """One line per step: jobs, records, then the jobs the source could not read."""
+    if out.isatty():
+        out.write("\r\033[K")
+    out.write(
+        f"jobs: {result.jobs_migrated} copied, {result.jobs_skipped} already there\n"
+        f"records: {result.executions_migrated} copied, "
+        f"{result.executions_skipped} already there\n"
     )
     if result.unreadable_jobs:
         out.write(
-            f"\nnot copied: {len(result.unreadable_jobs)} job(s) whose stored row the source "
+            f"not copied: {len(result.unreadable_jobs)} job(s) whose stored row the source "
             "cannot read (left there as they are; their history was copied; fix the rows "
             "and migrate again to copy them):\n"
         )
         for job_id, reason in result.unreadable_jobs:
             out.write(f"job {job_id!r}: {reason}\n")
-    return 0
 
 
 async def _list_jobs(store: Store, as_json: bool, out: TextIO) -> int:

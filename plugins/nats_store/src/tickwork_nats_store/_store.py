@@ -8,6 +8,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import nats.js.errors
 from nats.aio.client import Client
@@ -26,6 +27,7 @@ from tickwork import (
     RunFinish,
     StorageNotInitializedError,
     StorageOperationError,
+    StoreNotFoundError,
 )
 
 from . import _keys as keys
@@ -54,6 +56,16 @@ from ._errors import is_wrong_last_sequence, translate_errors
 from ._once import DEFAULT_LOCK_BUCKET, JetStreamOnce, OnceFunc
 
 __all__ = ["NATSStore"]
+
+
+def _hide_password(url: str) -> str:
+    """``nats://user:***@host:4222`` for a URL with a password: messages never show it."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
 
 logger = logging.getLogger("tickwork.nats")
 
@@ -113,6 +125,11 @@ class NATSStore:
     :param connect_options: extra keyword arguments for
         :meth:`nats.aio.client.Client.connect` (``tls``, ``user_credentials``,
         ``token``, ``user``/``password``, …) (``servers=`` only).
+    :param create: whether :meth:`initialize` creates missing buckets. ``False`` opens
+        only existing ones, for callers that only read (``tickwork jobs list``, the
+        source of ``tickwork migrate``): a missing bucket raises
+        :class:`tickwork.StoreNotFoundError` and nothing is created (not even the lock
+        bucket).
     """
 
     def __init__(
@@ -136,6 +153,7 @@ class NATSStore:
         exec_max_bytes: int | None = None,
         exec_ttl: timedelta | float | None = None,
         connect_options: Mapping[str, Any] | None = None,
+        create: bool = True,
     ) -> None:
         if js is not None and servers is not None:
             raise ValueError("pass either servers=... or js=..., not both")
@@ -176,6 +194,7 @@ class NATSStore:
         self._request_timeout = float(request_timeout)
         self._reconnect_time_wait = float(reconnect_time_wait)
         self._connect_options = dict(connect_options or {})
+        self._create = bool(create)
         self._replicas = replicas
         kind = api.StorageType.FILE if storage == "file" else api.StorageType.MEMORY
         self._job_settings = BucketSettings(
@@ -269,7 +288,8 @@ class NATSStore:
                 await open_bucket(js, self.exec_bucket, None),
             )
         except nats.js.errors.BucketNotFoundError:
-            pass
+            if not self._create:
+                raise await self._not_found(js) from None
 
         async def provision() -> None:
             await open_bucket(js, self.job_bucket, self._job_settings)
@@ -284,6 +304,25 @@ class NATSStore:
         return (
             await open_bucket(js, self.job_bucket, self._job_settings),
             await open_bucket(js, self.exec_bucket, self._exec_settings),
+        )
+
+    async def _not_found(self, js: JetStreamContext) -> StoreNotFoundError:
+        """The error for missing buckets under ``create=False``, naming each one."""
+        missing = []
+        for name in (self.job_bucket, self.exec_bucket):
+            try:
+                await js.key_value(name)
+            except nats.js.errors.BucketNotFoundError:
+                missing.append(name)
+        where = (
+            ", ".join(_hide_password(url) for url in self.servers)
+            if self.servers
+            else "the given JetStream connection"
+        )
+        return StoreNotFoundError(
+            f"no tickwork store on NATS {where}: KV bucket(s) {', '.join(missing)} missing; "
+            "they are created by `tickwork run`, by adding a job (`tickwork jobs add`), or "
+            "by any store opened with create=True"
         )
 
     async def close(self) -> None:

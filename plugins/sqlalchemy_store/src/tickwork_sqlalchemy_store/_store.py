@@ -88,6 +88,11 @@ class SQLAlchemyStore:
         (``pool_size``, ``echo``, ...); for a SQLite URL with the default aiosqlite
         driver, for :func:`~sqlalchemy.create_engine`, since the store then drives
         ``sqlite3`` in a thread of its own. Ignored with ``engine``.
+    :param create: whether :meth:`initialize` creates what is missing (the SQLite file,
+        the tables, their indexes). ``False`` opens only an existing store, for callers
+        that only read (``tickwork jobs list``, the source of ``tickwork migrate``): a
+        missing file or table raises :class:`tickwork.StoreNotFoundError` and nothing is
+        created; a missing index is left missing.
     :raises ValueError: neither or both of ``url`` and ``engine``, or a URL that is
         malformed or names a blocking driver.
     :raises TypeError: ``engine`` is not an ``AsyncEngine``.
@@ -102,6 +107,7 @@ class SQLAlchemyStore:
         shared: bool | None = None,
         connect_timeout: float = 10.0,
         engine_options: Mapping[str, Any] | None = None,
+        create: bool = True,
     ) -> None:
         if engine is not None and url is None:
             if not isinstance(engine, AsyncEngine):
@@ -130,6 +136,7 @@ class SQLAlchemyStore:
         self.shared: bool = not is_memory_sqlite(self._url) if shared is None else bool(shared)
         self._connect_timeout = connect_timeout
         self._engine_options = dict(engine_options or {})
+        self._create = bool(create)
         self._where = describe(self._url)
         self._runner: Runner | None = None
         self._tables: Tables | None = None
@@ -160,6 +167,9 @@ class SQLAlchemyStore:
                 f"cannot open {self._where}: directory {path.absolute().parent} does not "
                 "exist; create it or fix the path"
             )
+        if not self._create and path is not None and not path.is_file():
+            # Checked before connecting: opening a missing file with sqlite3 creates it.
+            raise _not_found(self._where, "the file does not exist")
         runner = self._create_runner()
         try:
             tables = await self._prepare_schema(runner)
@@ -210,6 +220,8 @@ class SQLAlchemyStore:
             last = attempt == _SCHEMA_ATTEMPTS
 
             def prepare(conn: Connection, last: bool = last) -> Tables | None:
+                if not self._create:
+                    return _existing_tables(conn, self._schema, self._where)
                 return _prepare_tables(conn, self._schema, self._where, last_attempt=last)
 
             tables = await runner.session(prepare)
@@ -866,6 +878,34 @@ def _create_missing(conn: Connection, tables: Tables) -> None:
             if index.name not in present:
                 logger.info("creating index %s on %s", index.name, table.name)
                 index.create(conn)
+
+
+def _not_found(where: str, reason: str) -> tickwork.StoreNotFoundError:
+    return tickwork.StoreNotFoundError(
+        f"no tickwork store in {where}: {reason}; it is created by `tickwork run`, "
+        "by adding a job (`tickwork jobs add`), or by any store opened with create=True"
+    )
+
+
+def _existing_tables(conn: Connection, schema: str | None, where: str) -> Tables:
+    """The tables, when they all exist; creates nothing (``create=False``).
+
+    Only the inspector looks: no CREATE is sent, and a missing index is not needed to
+    read, so it is not reported.
+    """
+    tables = build_tables(schema=schema, id_collation=_id_collation(conn, where))
+    with statement_errors("look at the tables", where):
+        inspector = inspect(conn)
+        missing = [
+            table.name
+            for table in (tables.jobs, tables.executions, tables.claims)
+            if not inspector.has_table(table.name, schema=table.schema)
+        ]
+        conn.rollback()
+    if missing:
+        place = f" (schema {schema})" if schema is not None else ""
+        raise _not_found(where, f"table(s) {', '.join(missing)} missing{place}")
+    return tables
 
 
 def _prepare_tables(
