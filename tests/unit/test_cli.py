@@ -265,3 +265,22 @@ def test_jobs_list_marks_quarantined_jobs(db: str, capsys: pytest.CaptureFixture
         "job 'bad' is quarantined: invalid cron schedule configuration '9 9 9': expected 5 "
         "fields" in out
     )
+
+
+def test_jobs_takes_store_before_or_after_the_action(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["jobs", "add", "--store", db, "after", "--interval", "5m"]) == 0
+    assert main(["jobs", "--store", db, "add", "before", "--interval", "5m"]) == 0
+    capsys.readouterr()
+    for argv in (["jobs", "list", "--store", db], ["jobs", "--store", db, "list"]):
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert "after" in out
+        assert "before" in out
+    assert main(["jobs", "show", "after", "--store", db]) == 0
+    assert "5m0s" in capsys.readouterr().out
+    # After the action, it wins over one given before it.
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    assert main(["jobs", "--store", other, "list", "--store", db]) == 0
+    assert "after" in capsys.readouterr().out

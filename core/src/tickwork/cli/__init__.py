@@ -100,11 +100,18 @@ def _add_jobs(sub: argparse._SubParsersAction[argparse.ArgumentParser], store_he
     jobs = sub.add_parser("jobs", help="list, show, add, remove, pause or resume stored jobs")
     jobs.add_argument("--store", default=None, help=store_help)
     jsub = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = jsub.add_parser("list", help="list every job")
+    # Each action takes --store too, so it may come before or after the action.
+    # SUPPRESS: an action without it keeps the value given before the action.
+    store_parent = argparse.ArgumentParser(add_help=False)
+    store_parent.add_argument("--store", default=argparse.SUPPRESS, help=store_help)
+    parents = [store_parent]
+    listing = jsub.add_parser("list", parents=parents, help="list every job")
     listing.add_argument("--json", action="store_true", help="print JSON lines, one per job")
-    show = jsub.add_parser("show", help="show one job in full, its task's arguments decoded")
+    show = jsub.add_parser(
+        "show", parents=parents, help="show one job in full, its task's arguments decoded"
+    )
     show.add_argument("job_id")
-    add = jsub.add_parser("add", help="add a job")
+    add = jsub.add_parser("add", parents=parents, help="add a job")
     add.add_argument("job_id")
     group = add.add_mutually_exclusive_group(required=True)
     group.add_argument("--interval", help="Go-style duration, e.g. 5m or 1h30m")
@@ -114,7 +121,7 @@ def _add_jobs(sub: argparse._SubParsersAction[argparse.ArgumentParser], store_he
     add.add_argument("--timezone", default="UTC", help="with --cron: IANA zone")
     add.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE")
     for name, text in (("remove", "delete"), ("pause", "disable"), ("resume", "enable")):
-        p = jsub.add_parser(name, help=f"{text} a job")
+        p = jsub.add_parser(name, parents=parents, help=f"{text} a job")
         p.add_argument("job_id")
 
 
