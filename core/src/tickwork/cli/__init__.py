@@ -118,7 +118,7 @@ def _add_jobs(sub: argparse._SubParsersAction[argparse.ArgumentParser], store_he
     group.add_argument("--cron", help="5-field cron expression")
     group.add_argument("--once", help="RFC 3339 time")
     add.add_argument("--start-at", help="with --interval: the first run (RFC 3339)")
-    add.add_argument("--timezone", default="UTC", help="with --cron: IANA zone")
+    add.add_argument("--timezone", help="with --cron: IANA zone (default UTC)")
     add.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE")
     for name, text in (("remove", "delete"), ("pause", "disable"), ("resume", "enable")):
         p = jsub.add_parser(name, parents=parents, help=f"{text} a job")
@@ -195,6 +195,10 @@ async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
         return _explain(args, out)
     # Only `jobs add` may create the store: every other action needs one that exists.
     creates = command == "jobs" and args.action == "add"
+    if creates:
+        # Checked before the store is opened: a refused flag leaves no new store behind.
+        args.schedule = schedule_from_table(_schedule_flags(args), "job")
+        args.metadata = _metadata_flags(args.meta)
     store = await open_store(_store_arg(args.store), create=creates)
     try:
         if command == "jobs":
@@ -413,29 +417,7 @@ async def _jobs(store: Store, args: argparse.Namespace, out: TextIO) -> int:
     if action == "show":
         return await show_job(store, args.job_id, out)
     if action == "add":
-        table: dict[str, Any] = {"timezone": args.timezone}
-        for key in ("interval", "cron", "once", "start_at"):
-            if getattr(args, key) is not None:
-                table[key] = getattr(args, key)
-        schedule = schedule_from_table(table, "job")
-        schedule_type, config = default_codec().encode(schedule)
-        metadata = dict(_key_value(item) for item in args.meta)
-        if OPTIONS_KEY in metadata:
-            raise ConfigError(f"metadata key {OPTIONS_KEY!r} is reserved for run policies")
-        now = datetime.now(UTC)
-        await store.save_job(
-            JobData(
-                id=args.job_id,
-                schedule_type=schedule_type,
-                schedule_config=config,
-                next_run=first_run(schedule, now),
-                created_at=now,
-                updated_at=now,
-                metadata=metadata,
-            )
-        )
-        out.write(f"added job {args.job_id!r} ({schedule_type} {config})\n")
-        return 0
+        return await _add_job(store, args, out)
     job = await store.get_job(args.job_id)
     if action == "remove":
         await store.delete_job(args.job_id)
@@ -456,6 +438,51 @@ async def _jobs(store: Store, args: argparse.Namespace, out: TextIO) -> int:
     await store.update_job(job)
     out.write(f"job {args.job_id!r} is now {job.status.value}\n")
     out.write("(a running scheduler on a local trigger picks this up when it restarts)\n")
+    return 0
+
+
+def _schedule_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The schedule flags of ``jobs add`` as a config table, each refused where it
+    would be ignored (``--timezone`` without ``--cron``, ``--start-at`` without
+    ``--interval``), naming the flags."""
+    kind = next(k for k in ("interval", "cron", "once") if getattr(args, k) is not None)
+    if args.timezone is not None and kind != "cron":
+        raise ConfigError(f"--timezone goes with --cron, not with --{kind}")
+    if args.start_at is not None and kind != "interval":
+        raise ConfigError(f"--start-at goes with --interval, not with --{kind}")
+    table: dict[str, Any] = {kind: getattr(args, kind)}
+    if args.timezone is not None:
+        table["timezone"] = args.timezone
+    if args.start_at is not None:
+        table["start_at"] = args.start_at
+    return table
+
+
+def _metadata_flags(items: list[str]) -> dict[str, str]:
+    metadata = dict(_key_value(item) for item in items)
+    if OPTIONS_KEY in metadata:
+        raise ConfigError(f"metadata key {OPTIONS_KEY!r} is reserved for run policies")
+    return metadata
+
+
+async def _add_job(store: Store, args: argparse.Namespace, out: TextIO) -> int:
+    """Save the job ``args`` describe (``args.schedule`` and ``args.metadata`` were
+    checked before the store was opened)."""
+    schedule, metadata = args.schedule, args.metadata
+    schedule_type, config = default_codec().encode(schedule)
+    now = datetime.now(UTC)
+    await store.save_job(
+        JobData(
+            id=args.job_id,
+            schedule_type=schedule_type,
+            schedule_config=config,
+            next_run=first_run(schedule, now),
+            created_at=now,
+            updated_at=now,
+            metadata=metadata,
+        )
+    )
+    out.write(f"added job {args.job_id!r} ({schedule_type} {config})\n")
     return 0
 
 
