@@ -3,8 +3,9 @@
 Each variant follows its base workload: W1, W1-tasks, W1-pg, W1-mariadb, W1-nats,
 W1-nats-trig1, W1-nats-trig3, W2, ... Only the base workloads W1-W6 run by default;
 the variants on servers (``benchmarks/backends.py``, ``benchmarks/nats_trigger.py``),
-W1-tasks (W1 through a registered task, ``benchmarks/w1_tasks.py``, group ``tasks``)
-and W7 (several processes on one SQL database, ``benchmarks/w7_multi.py``: W7-pg,
+W1-tasks (W1 through a registered task, ``benchmarks/w1_tasks.py``, group ``tasks``),
+W1-events (W1 with a subscriber to every event, ``benchmarks/w1_events.py``, group
+``events``) and W7 (several processes on one SQL database, ``benchmarks/w7_multi.py``: W7-pg,
 W7-mariadb, group ``w7``) are selected by id or by group.
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Iterable
 from . import (
     backends,
     nats_trigger,
+    w1_events,
     w1_interval,
     w1_tasks,
     w2_burst,
@@ -30,7 +32,7 @@ _BASE = [
     module.WORKLOAD
     for module in (w1_interval, w2_burst, w3_idle, w4_cold_start, w5_add, w6_interval_sqlite)
 ]
-_VARIANTS = [w1_tasks.WORKLOAD, *backends.WORKLOADS, *nats_trigger.WORKLOADS]
+_VARIANTS = [w1_tasks.WORKLOAD, w1_events.WORKLOAD, *backends.WORKLOADS, *nats_trigger.WORKLOADS]
 
 
 def _table_order() -> list[Workload]:
@@ -55,7 +57,7 @@ def _groups() -> dict[str, tuple[str, ...]]:
 
 GROUPS: dict[str, tuple[str, ...]] = _groups()
 """``default`` (W1-W6), ``backends`` (every variant on a server), ``pg``, ``mariadb``,
-``nats-store``, ``nats-trigger``, ``tasks``, ``w7``, and ``all``."""
+``nats-store``, ``nats-trigger``, ``tasks``, ``events``, ``w7``, and ``all``."""
 
 
 def select(names: Iterable[str]) -> tuple[list[str], list[str]]:

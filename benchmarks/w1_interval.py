@@ -25,6 +25,7 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -131,8 +132,13 @@ def _tickwork_jobs(jobs: int, interval: float, base: float) -> list[tuple[str, A
     ]
 
 
-def run_tickwork(case: str, p: Params) -> Figures:
-    """The blocking ``tickwork.Scheduler`` with a plain handler (run in its thread pool)."""
+Attach = Callable[[Any], None]
+"""Something a variant adds to the scheduler before it starts."""
+
+
+def run_tickwork(case: str, p: Params, *, attach: Attach | None = None) -> Figures:
+    """The blocking ``tickwork.Scheduler`` with a plain handler (run in its thread pool);
+    ``attach(scheduler)`` adds to it before it starts (a variant's subscriber)."""
     import tickwork
 
     folder, path = _temp_db("tickwork-w1-")
@@ -145,6 +151,8 @@ def run_tickwork(case: str, p: Params) -> Figures:
 
         jobs, interval, duration, base = _plan(p)
         scheduler = tickwork.Scheduler(store, handler)
+        if attach is not None:
+            attach(scheduler)
         planned = _tickwork_jobs(jobs, interval, base)
         for job_id, schedule in planned:
             scheduler.add_job(job_id, schedule)
@@ -165,7 +173,7 @@ def run_tickwork(case: str, p: Params) -> Figures:
         return figures
 
 
-def run_tickwork_async(case: str, p: Params) -> Figures:
+def run_tickwork_async(case: str, p: Params, *, attach: Attach | None = None) -> Figures:
     """``AsyncScheduler`` with a coroutine handler, awaited on the event loop."""
     import tickwork
 
@@ -178,6 +186,8 @@ def run_tickwork_async(case: str, p: Params) -> Figures:
 
         jobs, interval, duration, base = _plan(p)
         scheduler = tickwork.AsyncScheduler(store, handler)
+        if attach is not None:
+            attach(scheduler)
         planned = _tickwork_jobs(jobs, interval, base)
         for job_id, schedule in planned:
             await scheduler.add_job(job_id, schedule)
