@@ -224,6 +224,29 @@ class PluginNotFoundError(TickworkError, LookupError):
         super().__init__(f"no {kind} named {name!r} is registered (available: {listed}).{install}")
 
 
+class StoreOptionError(TickworkError, TypeError):
+    """A store was given an option its constructor does not take.
+
+    Raised by :func:`tickwork.create_store` (and so by a scheduler given a store name or
+    URL with ``store_options``, and by ``--store-option`` on the command line) instead
+    of the constructor's bare ``TypeError``. ``option`` and ``store`` name the option
+    and the store; ``accepted`` lists the options the store takes, when it says.
+    """
+
+    def __init__(
+        self, store: str, option: str, accepted: Iterable[str] = (), why: str = ""
+    ) -> None:
+        self.store = store
+        self.option = option
+        self.accepted = sorted(accepted)
+        if why:
+            message = f"store {store!r}: option {option!r} {why}"
+        else:
+            known = f" (its options: {', '.join(self.accepted)})" if self.accepted else ""
+            message = f"store {store!r} has no option {option!r}{known}"
+        super().__init__(message)
+
+
 class PluginRegistrationError(TickworkError):
     """A plugin registered something invalid (a duplicate name, a wrong type)."""
 

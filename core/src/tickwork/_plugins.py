@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable
 from importlib import metadata
@@ -25,7 +27,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from ._errors import PluginNotFoundError, PluginRegistrationError
+from ._errors import PluginNotFoundError, PluginRegistrationError, StoreOptionError
 from .abc import Schedule, ScheduleCodec, Store, TaskExecutor, Trigger
 
 __all__ = [
@@ -464,11 +466,49 @@ def create_store(name_or_url: str, **options: Any) -> Store:
     keywords.
 
     :raises PluginNotFoundError: nothing registered that name or scheme.
+    :raises StoreOptionError: the store takes no option of that name (or the URL gives
+        it already), named with the store; not the constructor's ``TypeError``.
     """
     if not isinstance(name_or_url, str) or not name_or_url:
         raise PluginNotFoundError("store", repr(name_or_url), get_registry().stores)
     entry, url_options = get_registry().resolve_store(name_or_url)
-    return entry.factory(**url_options, **options)
+    for key in options:
+        if key in url_options:
+            raise StoreOptionError(
+                entry.name, key, why="is given by the URL already; drop one of them"
+            )
+    accepted = _keyword_options(entry.factory)
+    if accepted is not None:
+        for key in options:
+            if key not in accepted:
+                raise StoreOptionError(entry.name, key, accepted - set(url_options))
+    try:
+        return entry.factory(**url_options, **options)
+    except TypeError as exc:
+        # A factory taking **options hands them on: a constructor further in refuses one.
+        match = _UNEXPECTED_KEYWORD.search(str(exc))
+        if match is None or match.group(1) not in options:
+            raise
+        raise StoreOptionError(entry.name, match.group(1)) from None
+
+
+_UNEXPECTED_KEYWORD = re.compile(r"unexpected keyword argument '(\w+)'")
+
+
+def _keyword_options(factory: Callable[..., Any]) -> set[str] | None:
+    """The keywords ``factory`` takes, or None when it takes any (``**options``) or its
+    signature cannot be read."""
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    return {
+        p.name
+        for p in parameters
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
 
 
 def create_trigger(name: str, **options: Any) -> Trigger:

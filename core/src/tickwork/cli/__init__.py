@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from .._converter import unstructure
 from .._cron import CronSchedule
-from .._errors import JobDataNotFoundError, TickworkError
+from .._errors import JobDataNotFoundError, StoreOptionError, TickworkError
 from .._memory_store import MemoryStore
 from .._migrate import migrate_storage
 from .._models import ExecutionStatus, JobData, JobStatus, MigrateResult, QueryOptions
@@ -32,7 +32,7 @@ from .._scheduler import first_run
 from .._task_ref import TASK_KEY
 from .._ticks import preview
 from ..abc import ScheduleCodec, Store
-from ._config import ConfigError, schedule_from_table
+from ._config import ConfigError, parse_option_value, schedule_from_table
 from ._demo import DEFAULT_STORE, run_demo
 from ._run import load_worker_config, run_worker
 from ._show import show_job
@@ -54,28 +54,52 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     store_help = f"store name or URL (default: ${STORE_ENV} or {DEFAULT_STORE})"
-    _add_demo(sub, store_help)
-    _add_run(sub, store_help)
+    option_help = (
+        "a keyword option for the store's constructor (repeatable), e.g. schema=jobs; "
+        "true/false and numbers are typed, anything else is a string"
+    )
+    _add_demo(sub, store_help, option_help)
+    _add_run(sub, store_help, option_help)
     add_tasks_parser(sub)
-    _add_jobs(sub, store_help)
-    _add_history(sub, store_help)
+    _add_jobs(sub, store_help, option_help)
+    _add_history(sub, store_help, option_help)
     _add_explain(sub)
     migrate = sub.add_parser("migrate", help="copy every job and record between stores")
     migrate.add_argument("source", help="source store name or URL (read only)")
     migrate.add_argument("destination", help="destination store name or URL")
+    _option_flag(migrate, "--source-option", "the source store's", option_help)
+    _option_flag(migrate, "--dest-option", "the destination store's", option_help)
     sub.add_parser("plugins", help="list installed stores, triggers and schedule types")
     return parser
 
 
-def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser], store_help: str) -> None:
+def _option_flag(
+    parser: argparse.ArgumentParser,
+    flag: str = "--store-option",
+    whose: str = "",
+    option_help: str = "",
+    dest: str | None = None,
+) -> None:
+    text = option_help.replace("the store's", whose) if whose else option_help
+    parser.add_argument(
+        flag, action="append", default=[], metavar="KEY=VALUE", help=text, dest=dest or None
+    )
+
+
+def _add_demo(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], store_help: str, option_help: str
+) -> None:
     demo = sub.add_parser("demo", help="run sample jobs on a local SQLite file, live")
     demo.add_argument("--store", default=None, help=store_help)
+    _option_flag(demo, option_help=option_help)
     demo.add_argument(
         "--seconds", type=float, default=12.0, help="how long to run (0: until Ctrl-C)"
     )
 
 
-def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser], store_help: str) -> None:
+def _add_run(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], store_help: str, option_help: str
+) -> None:
     run = sub.add_parser("run", help="run a worker for an app and/or a TOML configuration file")
     run.add_argument("--config", "-c", type=Path, help="the TOML file")
     run.add_argument(
@@ -87,6 +111,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser], store_hel
     run.add_argument(
         "--store", default=None, help=f"{store_help}; replaces the file's store when given"
     )
+    _option_flag(run, option_help=f"{option_help}; added to the file's [scheduler.store_options]")
     run.add_argument(
         "--stop-timeout",
         type=float,
@@ -96,14 +121,19 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser], store_hel
     )
 
 
-def _add_jobs(sub: argparse._SubParsersAction[argparse.ArgumentParser], store_help: str) -> None:
+def _add_jobs(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], store_help: str, option_help: str
+) -> None:
     jobs = sub.add_parser("jobs", help="list, show, add, remove, pause or resume stored jobs")
     jobs.add_argument("--store", default=None, help=store_help)
+    _option_flag(jobs, option_help=option_help)
     jsub = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
     # Each action takes --store too, so it may come before or after the action.
     # SUPPRESS: an action without it keeps the value given before the action.
     store_parent = argparse.ArgumentParser(add_help=False)
     store_parent.add_argument("--store", default=argparse.SUPPRESS, help=store_help)
+    # A dest of its own: options given before and after the action add up.
+    _option_flag(store_parent, option_help=option_help, dest="store_option_after")
     parents = [store_parent]
     listing = jsub.add_parser("list", parents=parents, help="list every job")
     listing.add_argument("--json", action="store_true", help="print JSON lines, one per job")
@@ -125,10 +155,13 @@ def _add_jobs(sub: argparse._SubParsersAction[argparse.ArgumentParser], store_he
         p.add_argument("job_id")
 
 
-def _add_history(sub: argparse._SubParsersAction[argparse.ArgumentParser], store_help: str) -> None:
+def _add_history(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], store_help: str, option_help: str
+) -> None:
     history = sub.add_parser("history", help="show a job's executions")
     history.add_argument("job_id")
     history.add_argument("--store", default=None, help=store_help)
+    _option_flag(history, option_help=option_help)
     history.add_argument("--limit", type=int, default=20)
     history.add_argument("--offset", type=int, default=0)
     history.add_argument(
@@ -178,28 +211,74 @@ def _store_arg(value: str | None) -> str:
     return value or os.environ.get(STORE_ENV) or DEFAULT_STORE
 
 
+def store_options(
+    items: Sequence[str], flag: str = "--store-option", *, reserved: bool = False
+) -> dict[str, Any]:
+    """``KEY=VALUE`` flags as the store's keyword options.
+
+    ``true``/``false``, whole numbers and decimals become those types, anything else
+    stays a string (``schema=jobs``). Each error is one line naming the flag.
+
+    :raises ConfigError: no ``=``, a key that is not an identifier, a key given twice,
+        or, with ``reserved``, ``create`` (a command that opens a store to read or add
+        decides itself whether the store may be created).
+    """
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep:
+            raise ConfigError(f"{flag} takes KEY=VALUE, got {item!r}")
+        if not key.isidentifier():
+            raise ConfigError(
+                f"{flag} {item!r}: the key must be an option name (letters, digits, _), got {key!r}"
+            )
+        if key in options:
+            raise ConfigError(f"{flag} {key} is given twice")
+        if reserved and key == "create":
+            raise ConfigError(
+                f"{flag} {key}: set by the command (only `jobs add` and a migration's "
+                "destination create a store)"
+            )
+        options[key] = parse_option_value(value)
+    return options
+
+
 async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
     command = args.command
     if command == "demo":
-        return await run_demo(_store_arg(args.store), args.seconds, out)
+        options = store_options(args.store_option)
+        return await run_demo(_store_arg(args.store), args.seconds, out, options)
     if command == "run":
-        config = load_worker_config(args.config, args.app, args.store, _store_arg(None))
+        options = store_options(args.store_option)
+        config = load_worker_config(
+            args.config, args.app, args.store, _store_arg(None), store_options=options
+        )
         return await run_worker(config, out, args.stop_timeout)
     if command == "tasks":
         return list_tasks(args, out)
     if command == "plugins":
         return _plugins(out)
     if command == "migrate":
-        return await _migrate(args.source, args.destination, out)
+        return await _migrate(
+            args.source,
+            args.destination,
+            out,
+            store_options(args.source_option, "--source-option", reserved=True),
+            store_options(args.dest_option, "--dest-option"),
+        )
     if command == "explain":
         return _explain(args, out)
     # Only `jobs add` may create the store: every other action needs one that exists.
     creates = command == "jobs" and args.action == "add"
+    options = store_options(
+        [*args.store_option, *getattr(args, "store_option_after", [])], reserved=True
+    )
     if creates:
         # Checked before the store is opened: a refused flag leaves no new store behind.
         args.schedule = schedule_from_table(_schedule_flags(args), "job")
         args.metadata = _metadata_flags(args.meta)
-    store = await open_store(_store_arg(args.store), create=creates)
+    store = await open_store(_store_arg(args.store), create=creates, options=options)
     try:
         if command == "jobs":
             return await _jobs(store, args, out)
@@ -208,7 +287,9 @@ async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
         await store.close()
 
 
-async def open_store(name_or_url: str, *, create: bool) -> Store:
+async def open_store(
+    name_or_url: str, *, create: bool, options: dict[str, Any] | None = None
+) -> Store:
     """Create and initialize a store; with ``create=False`` it must exist already.
 
     Commands that only read open stores with ``create=False`` (the project's rule: a
@@ -216,19 +297,22 @@ async def open_store(name_or_url: str, *, create: bool) -> Store:
     :class:`StoreNotFoundError` instead of leaving an empty store behind. A third-party
     store whose constructor has no ``create`` option is opened without it, with a
     warning, since refusing it would make it unreadable from the command line.
+    ``options`` (``--store-option``) go to the constructor; one it does not take is a
+    :class:`~tickwork.StoreOptionError` naming the option and the store.
     """
+    options = dict(options or {})
     if create:
-        store = create_store(name_or_url)
+        store = create_store(name_or_url, **options)
     else:
         try:
-            store = create_store(name_or_url, create=False)
-        except TypeError as exc:
-            if "create" not in str(exc):
+            store = create_store(name_or_url, create=False, **options)
+        except StoreOptionError as exc:
+            if exc.option != "create":
                 raise
             logger.warning(
                 "store %s has no create= option: it may create what it lacks", name_or_url
             )
-            store = create_store(name_or_url)
+            store = create_store(name_or_url, **options)
     await store.initialize()
     return store
 
@@ -265,7 +349,13 @@ class SameStoreError(TickworkError, ValueError):
     """``tickwork migrate`` was given one store as both source and destination."""
 
 
-async def _migrate(source: str, destination: str, out: TextIO) -> int:
+async def _migrate(
+    source: str,
+    destination: str,
+    out: TextIO,
+    source_options: dict[str, Any] | None = None,
+    dest_options: dict[str, Any] | None = None,
+) -> int:
     """Copy every job and record from ``source`` (opened read-only: never created) to
     ``destination``, one line per step.
 
@@ -273,9 +363,9 @@ async def _migrate(source: str, destination: str, out: TextIO) -> int:
     a new empty store the copy then reads nothing from), and only read. Copying a store
     onto itself is refused before anything is opened for writing.
     """
-    src = await open_store(source, create=False)
+    src = await open_store(source, create=False, options=source_options)
     try:
-        dst = create_store(destination)
+        dst = create_store(destination, **(dest_options or {}))
         if _identity(src) is not None and _identity(src) == _identity(dst):
             raise SameStoreError(
                 f"source and destination are the same store ({source} and {destination}); "

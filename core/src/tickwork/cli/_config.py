@@ -7,6 +7,8 @@ naming the key (and the job) at fault rather than a failure on the first run.
 from __future__ import annotations
 
 import difflib
+import json
+import math
 import tomllib
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -188,10 +190,31 @@ def _str(path: Path, section: dict[str, Any], key: str, default: str) -> str:
 
 
 def _table(path: Path, section: dict[str, Any], key: str) -> dict[str, Any]:
+    """An options table (``store_options``, ``trigger_options``): keyword options, so
+    every key must be an identifier; whether the store or trigger takes it is checked
+    when it is built, before it opens anything (an error naming the option)."""
     value = section.get(key, {})
     if not isinstance(value, dict):
-        raise ConfigError(f"{path}: scheduler.{key} must be a table")
+        raise ConfigError(f"{path}: scheduler.{key} must be a table, got {value!r}")
+    for name in value:
+        if not name.isidentifier():
+            raise ConfigError(
+                f"{path}: scheduler.{key}: {name!r} is not an option name "
+                "(letters, digits and _, not starting with a digit)"
+            )
     return dict(value)
+
+
+def parse_option_value(text: str) -> Any:
+    """A ``KEY=VALUE`` flag's value: ``true``/``false`` and JSON numbers become bool,
+    int and float; anything else (``jobs``, ``null``, ``NaN``, ``"x"``) stays the text."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    return text
 
 
 def _job(path: Path, index: int, table: Any) -> JobSpec:

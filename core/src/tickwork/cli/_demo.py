@@ -49,12 +49,17 @@ class DemoHandler:
             raise RuntimeError(error)
 
 
-async def run_demo(store: str, seconds: float, out: TextIO = sys.stdout) -> int:
+async def run_demo(
+    store: str,
+    seconds: float,
+    out: TextIO = sys.stdout,
+    store_options: dict[str, Any] | None = None,
+) -> int:
     """Run the sample jobs for ``seconds`` (0: until interrupted), then summarise."""
     handler = DemoHandler(out)
     # The demo's failures are on purpose and printed as rows: keep their tracebacks out.
     logging.getLogger("tickwork.scheduler").setLevel(logging.ERROR)
-    scheduler = AsyncScheduler(store, handler)
+    scheduler = AsyncScheduler(store, handler, store_options=store_options or None)
     await _add_sample_jobs(scheduler)
     out.write(f"tickwork demo: store {store}; ")
     out.write(f"running for {seconds:g} s\n" if seconds else "press Ctrl-C to stop\n")

@@ -41,14 +41,22 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def load_worker_config(
-    config_path: Path | None, app: str | None, store: str | None, default_store: str
+    config_path: Path | None,
+    app: str | None,
+    store: str | None,
+    default_store: str,
+    store_options: dict[str, Any] | None = None,
 ) -> RunConfig:
     """The worker's configuration: the file's, with ``--app`` and ``--store`` (when
-    given) in place of its keys; without a file, the app alone on ``store`` (or
-    ``default_store``), the local trigger and the jobs already stored."""
+    given) in place of its keys and ``--store-option`` added to (and overriding) its
+    ``store_options``; without a file, the app alone on ``store`` (or
+    ``default_store``) with ``store_options``, the local trigger and the jobs already
+    stored."""
     if config_path is not None:
         config = load_config(config_path)
         changes: dict[str, Any] = {}
+        if store_options:
+            changes["store_options"] = {**config.store_options, **store_options}
         if app is not None:
             changes["app"] = app
         if store is not None:
@@ -60,7 +68,7 @@ def load_worker_config(
         store=store or default_store,
         trigger="local",
         handler=None,
-        store_options={},
+        store_options=dict(store_options or {}),
         trigger_options={},
         max_workers=20,
         jobs=[],

@@ -43,7 +43,14 @@ from ._schema import (
     chunks,
 )
 from ._statements import Statements
-from ._urls import describe, driver_connect_args, is_memory_sqlite, sqlite_file, to_async_url
+from ._urls import (
+    describe,
+    driver_connect_args,
+    is_memory_sqlite,
+    schema_from_url,
+    sqlite_file,
+    to_async_url,
+)
 
 __all__ = ["SQLAlchemyStore"]
 
@@ -73,6 +80,8 @@ class SQLAlchemyStore:
     :param engine: an async engine to use instead of ``url``.
     :param schema: PostgreSQL schema or MySQL database for the tables (default: the
         connection's), so several services can share one database, each in its own.
+        A server URL may give it as ``?schema=NAME`` instead (taken out of the URL, not
+        passed to the driver); given both ways, they must agree.
     :param shared: whether several scheduler processes may use these tables at once.
         Schedulers on a shared store claim each due run in ``scheduler_claims`` before
         running it (so it runs once across all of them) and poll the store for jobs
@@ -94,7 +103,8 @@ class SQLAlchemyStore:
         missing file or table raises :class:`tickwork.StoreNotFoundError` and nothing is
         created; a missing index is left missing.
     :raises ValueError: neither or both of ``url`` and ``engine``, or a URL that is
-        malformed or names a blocking driver.
+        malformed, names a blocking driver, or (SQLite) has a query key the driver
+        would ignore.
     :raises TypeError: ``engine`` is not an ``AsyncEngine``.
     """
 
@@ -117,7 +127,7 @@ class SQLAlchemyStore:
                 )
             self._url: URL = engine.url
         elif url is not None and engine is None:
-            self._url = to_async_url(url)
+            self._url, schema = schema_from_url(to_async_url(url), schema)
         else:
             raise ValueError(
                 "SQLAlchemyStore needs exactly one of url=... (for example "
@@ -144,7 +154,9 @@ class SQLAlchemyStore:
         self._starting = asyncio.Lock()
 
     def __repr__(self) -> str:
-        return f"SQLAlchemyStore({self._url.render_as_string(hide_password=True)!r})"
+        url = self._url.render_as_string(hide_password=True)
+        schema = "" if self._schema is None else f", schema={self._schema!r}"
+        return f"SQLAlchemyStore({url!r}{schema})"
 
     @property
     def url(self) -> URL:

@@ -15,6 +15,7 @@ __all__ = [
     "describe",
     "driver_connect_args",
     "is_memory_sqlite",
+    "schema_from_url",
     "sqlite_file",
     "to_async_url",
 ]
@@ -34,6 +35,13 @@ _BACKEND_ALIASES: dict[str, str] = {"postgres": "postgresql"}
 #: The URL schemes this store answers to in ``tickwork.create_store``; the registry also
 #: matches them with any ``+driver`` suffix.
 URL_SCHEMES: tuple[str, ...] = ("sqlite", "postgresql", "postgres", "mysql", "mariadb")
+
+#: What SQLAlchemy's SQLite dialects take from a URL's query (anything else they would
+#: drop with a warning, unless ``uri=true`` makes the rest SQLite URI parameters).
+SQLITE_QUERY_KEYS = frozenset(
+    {"timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements"}
+    | {"uri"}
+)
 
 _DEFAULT_PORTS: dict[str, int] = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
 
@@ -76,7 +84,49 @@ def to_async_url(url: str | URL) -> URL:
         raise ValueError(
             f"{parsed.drivername!r} is a blocking driver and tickwork stores are async{hint}"
         )
+    if backend == "sqlite":
+        _check_sqlite_query(parsed)
     return parsed
+
+
+def _check_sqlite_query(url: URL) -> None:
+    """Refuse a query key the SQLite driver would ignore (SQLAlchemy only warns)."""
+    if str(url.query.get("uri", "")).lower() in ("true", "1"):
+        return  # the rest are SQLite URI parameters (mode=ro, cache=shared, ...)
+    for key in url.query:
+        if key == "schema":
+            raise ValueError(
+                "?schema= names a PostgreSQL schema or a MySQL database; with SQLite, "
+                "give each service its own database file instead"
+            )
+        if key not in SQLITE_QUERY_KEYS:
+            raise ValueError(
+                f"SQLite URL query key {key!r} is not one the driver takes "
+                f"(it takes: {', '.join(sorted(SQLITE_QUERY_KEYS))}; with uri=true, "
+                "SQLite URI parameters); remove it or fix its name"
+            )
+
+
+def schema_from_url(url: URL, schema: str | None) -> tuple[URL, str | None]:
+    """Move ``?schema=NAME`` from a server URL's query into the store's ``schema``.
+
+    The drivers would take it as a connection keyword and fail at the first connect
+    (``connect() got an unexpected keyword argument 'schema'``), so it is taken out
+    here; given both ways, the two must agree.
+
+    :raises ValueError: the query gives the key more than once or empty, or a
+        ``schema=`` option that differs.
+    """
+    if "schema" not in url.query:
+        return url, schema
+    value = url.query["schema"]
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"?schema= in the URL must be given once, with a name; got {value!r}")
+    if schema is not None and schema != value:
+        raise ValueError(
+            f"the URL says ?schema={value} and the schema option says {schema!r}; give one"
+        )
+    return url.difference_update_query(["schema"]), value
 
 
 def is_memory_sqlite(url: URL) -> bool:
