@@ -22,20 +22,16 @@ import json
 import math
 import os
 import sys
-import threading
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID
-from zoneinfo import ZoneInfo
 
-import attrs
 import pytest
 from sql_helpers import query
 from sql_multi_worker import NoRuns
+from support.task_arguments import RICH_ARGS, RICH_KWARGS, assert_same, receive, received, tasks
 
 from tickwork import (
     AsyncScheduler,
@@ -44,7 +40,6 @@ from tickwork import (
     RunContext,
     StartAtIntervalSchedule,
     TaskRegistry,
-    current_run,
 )
 from tickwork_sqlalchemy_store import SQLAlchemyStore
 
@@ -255,64 +250,6 @@ async def test_workers_with_different_tasks_each_run_only_theirs_once_and_miss_n
 # -- arguments through a restart ------------------------------------------------------
 
 
-@attrs.frozen
-class Parcel:
-    """An argument of a user's class: rebuilt from its module-level name, never imported."""
-
-    label: str
-    due: datetime
-    sizes: tuple[int, ...]
-
-
-PARIS = ZoneInfo("Europe/Paris")
-RICH_ARGS = (
-    (1, "two", (3.5, [None, True])),
-    {"$": "a key that looks like a tag", "nested": {"$tuple": [1], "list": [1, 2]}},
-)
-RICH_KWARGS = {
-    # 02:30 happens twice in Paris that night: fold=1 is the second, the zone's name kept.
-    "when": datetime(2026, 10, 25, 2, 30, tzinfo=PARIS, fold=1),
-    "day": date(2026, 1, 2),
-    "amount": Decimal("1.10"),
-    "id": UUID("12345678-1234-5678-1234-567812345678"),
-    "parcel": Parcel("p-1", datetime(2026, 3, 1, 9, 15, 30, 123456, tzinfo=PARIS), (1, 2)),
-    "big": 2**70,
-}
-
-received: list[tuple[tuple[Any, ...], dict[str, Any], RunContext]] = []
-received_lock = threading.Lock()
-tasks = TaskRegistry()
-
-
-@tasks.task
-def receive(*args: Any, **kwargs: Any) -> None:
-    with received_lock:
-        received.append((args, kwargs, current_run()))
-
-
-def assert_same(actual: Any, expected: Any, path: str = "") -> None:
-    """``actual == expected`` with the same types all the way down, the same key order,
-    and for datetimes the same zone, wall time and fold (``==`` compares instants)."""
-    assert type(actual) is type(expected), f"{path}: {type(actual)} != {type(expected)}"
-    if isinstance(expected, list | tuple):
-        assert len(actual) == len(expected), f"{path}: {actual!r} != {expected!r}"
-        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
-            assert_same(a, e, f"{path}[{i}]")
-    elif isinstance(expected, dict):
-        assert list(actual) == list(expected), f"{path}: keys {list(actual)} != {list(expected)}"
-        for key in expected:
-            assert_same(actual[key], expected[key], f"{path}[{key!r}]")
-    elif attrs.has(type(expected)):
-        for field in attrs.fields(type(expected)):
-            assert_same(getattr(actual, field.name), getattr(expected, field.name), path)
-    elif isinstance(expected, datetime):
-        assert (actual, actual.tzinfo, actual.fold) == (expected, expected.tzinfo, expected.fold)
-        assert actual.replace(tzinfo=None) == expected.replace(tzinfo=None), path
-    else:
-        assert actual == expected, f"{path}: {actual!r} != {expected!r}"
-        assert str(actual) == str(expected), f"{path}: {actual!r} != {expected!r}"  # 1.10
-
-
 async def round_trip(make_store: Any) -> tuple[tuple[Any, ...], dict[str, Any], RunContext]:
     """Add the job with one scheduler, then run it with a new one on a new store
     object over the same data; what the task received."""
@@ -340,7 +277,11 @@ async def round_trip(make_store: Any) -> tuple[tuple[Any, ...], dict[str, Any], 
 
 def check_received(got: tuple[tuple[Any, ...], dict[str, Any], RunContext]) -> None:
     args, kwargs, run = got
-    assert (run.job_id, run.worker_id, run.task) == ("rich", "second", f"{__name__}:receive")
+    assert (run.job_id, run.worker_id, run.task) == (
+        "rich",
+        "second",
+        f"{receive.__module__}:receive",
+    )
     assert_same(args, RICH_ARGS)
     assert_same(kwargs, dict(sorted(RICH_KWARGS.items())))  # kwargs are stored by name
 
@@ -350,7 +291,7 @@ def check_metadata_is_text(metadata: Any) -> None:
     assert isinstance(metadata, dict)
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()), metadata
     assert metadata["team"] == "ops"
-    assert metadata[TASK_KEY] == f"{__name__}:receive"
+    assert metadata[TASK_KEY] == f"{receive.__module__}:receive"
     document = json.loads(metadata[ARGS_KEY])  # plain JSON text
     assert set(document) == {"args", "kwargs"}
 

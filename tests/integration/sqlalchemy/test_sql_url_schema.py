@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 from sql_helpers import admin_engine, execute, job
-from sqlalchemy import make_url
+from sqlalchemy import make_url, text
 
 import tickwork
 from tickwork.cli import main
@@ -33,6 +33,14 @@ async def _has_table(url: str, schema: str | None) -> bool:
         )
 
 
+async def _job_ids_in_default_schema(url: str) -> set[str]:
+    if not await _has_table(url, None):
+        return set()
+    async with admin_engine(url).connect() as conn:
+        rows = await conn.execute(text("SELECT id FROM scheduler_jobs"))
+        return {row[0] for row in rows}
+
+
 async def test_a_postgresql_url_with_schema_keeps_the_tables_in_that_schema(
     postgres_url: str,
 ) -> None:
@@ -47,7 +55,8 @@ async def test_a_postgresql_url_with_schema_keeps_the_tables_in_that_schema(
         await store.save_job(job("nightly"))
         assert (await store.get_job("nightly")).id == "nightly"
         assert await _has_table(postgres_url, SCHEMA)
-        assert not await _has_table(postgres_url, None)  # nothing in the default schema
+        # Not in the default schema (where other tests may have left tables of theirs).
+        assert "nightly" not in await _job_ids_in_default_schema(postgres_url)
     finally:
         await store.close()
         await execute(postgres_url, f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
