@@ -146,7 +146,6 @@ def test_create_store_refuses_an_unknown_option_with_a_typed_error() -> None:
 
 
 async def test_a_sqlite_store_receives_its_connect_timeout(tmp_path: Path) -> None:
-    pytest.importorskip("tickwork_sqlalchemy_store")
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     store = await open_store(url, create=True, options=store_options(["connect_timeout=2.5"]))
     try:
@@ -158,7 +157,6 @@ async def test_a_sqlite_store_receives_its_connect_timeout(tmp_path: Path) -> No
 def test_the_sql_store_names_an_option_it_does_not_take(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("tickwork_sqlalchemy_store")
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     err = _error(
         capsys,
@@ -181,7 +179,6 @@ def test_the_sql_store_names_an_option_it_does_not_take(
 def test_a_sqlite_url_with_an_unknown_query_key_is_one_line_naming_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("tickwork_sqlalchemy_store")
     url = f"sqlite:///{tmp_path / 'jobs.db'}?tiemout=5"
     err = _error(capsys, ["jobs", "add", "x", "--interval", "1m", "--store", url])
     assert "query key 'tiemout'" in err
@@ -189,14 +186,12 @@ def test_a_sqlite_url_with_an_unknown_query_key_is_one_line_naming_it(
 
 
 def test_a_sqlite_url_with_schema_points_to_files(capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("tickwork_sqlalchemy_store")
     err = _error(capsys, ["jobs", "--store", "sqlite:///x.db?schema=a", "list"])
     assert "?schema=" in err
     assert "database file" in err
 
 
 def test_the_url_option_cannot_also_be_an_option(capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("tickwork_sqlalchemy_store")
     argv = ["jobs", "--store", "sqlite:///x.db", "--store-option", "url=sqlite://", "list"]
     err = _error(capsys, argv)
     assert "option 'url' is given by the URL already" in err

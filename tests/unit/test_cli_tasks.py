@@ -82,8 +82,7 @@ def _command(*args: str) -> list[str]:
     """The installed console script (its sys.path does not hold the current directory,
     unlike ``python -m``), and an environment without PYTHONPATH."""
     script = Path(sys.executable).with_name("tickwork")
-    if not script.exists():
-        pytest.skip("the tickwork console script is not installed next to this Python")
+    assert script.exists(), f"no tickwork console script at {script}: run python3 dev.py setup"
     return [str(script), *args]
 
 
