@@ -6,7 +6,8 @@
 
 It needs only Python 3.11+ and pip: it installs a pinned `uv` into `.tools/`, and uv
 installs the locked workspace (core, plugins, example plugin, dev tools) into `.venv/`.
-Extra arguments after `test` go to pytest; after `demo`, to `tickwork demo`.
+Extra arguments after `test` go to pytest (one run); without them the suite runs as
+two pytest processes at once (see `run_in_two`). After `demo`, they go to `tickwork demo`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -100,7 +102,49 @@ def test(extra: list[str]) -> int:
         if run(*step, check=False) != 0:
             say(f"failed: {' '.join(str(s) for s in step)}")
             return 1
-    return run(py / "pytest", *extra, check=False)
+    if extra:
+        return run(py / "pytest", *extra, check=False)
+    return run_in_two(py / "pytest")
+
+
+# Tests that use only servers they start themselves (their own PostgreSQL, MariaDB and
+# NATS, on free loopback ports) and that spend most of their time waiting on purpose:
+# an outage held for 30 s, workers on a one-second grid. They run in a second pytest
+# beside the rest, which keeps the whole command near half its serial time on two
+# cores. Everything that uses the machine's shared servers stays in the main run: its
+# tests count the connections to the shared `test` databases.
+BESIDE = [
+    "tests/faults",
+    "tests/integration/nats_trigger/test_nats_trigger_workers.py",
+    "tests/integration/nats_trigger/test_nats_trigger_cluster.py",
+]
+
+
+def run_in_two(pytest: Path) -> int:
+    """The whole suite as two pytest runs at once; non-zero if either fails.
+
+    The second run's output goes to a file and is printed after the main run's, so
+    neither interleaves with the other.
+    """
+    scratch = Path(tempfile.gettempdir())
+    log = scratch / "tickwork-tests-beside.log"
+    beside_cmd = [str(pytest), "--basetemp", str(scratch / "tickwork-pytest-beside"), *BESIDE]
+    say(" ".join(beside_cmd) + f"  (beside the main run; output in {log})")
+    with open(log, "w") as out:
+        beside = subprocess.Popen(beside_cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        ignored = [f"--ignore={path}" for path in BESIDE]
+        main = run(pytest, "--basetemp", scratch / "tickwork-pytest-main", *ignored, check=False)
+        beside_code = beside.wait()
+    finally:
+        if beside.poll() is None:
+            beside.kill()
+    say(f"the run beside ({' '.join(BESIDE)}):")
+    print(log.read_text(), flush=True)
+    if main or beside_code:
+        say(f"failed: main run exit {main}, run beside exit {beside_code}")
+        return main or beside_code
+    return 0
 
 
 def main(argv: list[str]) -> int:
