@@ -201,7 +201,13 @@ def test_unknown_type(schedule_type: Any) -> None:
     with pytest.raises(UnsupportedScheduleError) as caught:
         CODEC.decode(schedule_type, "5m")
     assert "interval" in str(caught.value)
-    assert caught.value.known == ["cron", "interval", "once", "start_at_interval"]
+    assert caught.value.known == [
+        "cron",
+        "cron_ext",
+        "interval",
+        "once",
+        "start_at_interval",
+    ]
 
 
 @attrs.frozen
@@ -239,7 +245,13 @@ def test_subclasses_encode_as_their_base() -> None:
 def test_codecs_satisfy_the_protocol() -> None:
     assert isinstance(BasicScheduleCodec(), ScheduleCodec)
     assert isinstance(CompositeScheduleCodec(), ScheduleCodec)
-    assert BasicScheduleCodec().known_types == ("cron", "interval", "once", "start_at_interval")
+    assert BasicScheduleCodec().known_types == (
+        "cron",
+        "cron_ext",
+        "interval",
+        "once",
+        "start_at_interval",
+    )
 
 
 # --- CompositeScheduleCodec ----------------------------------------------------------

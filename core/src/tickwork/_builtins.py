@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ._bounded import BoundedSchedule
+from ._calendar_interval import CalendarIntervalSchedule
 from ._codecs import BasicScheduleCodec
+from ._combined import ExceptDatesSchedule, UnionSchedule
+from ._compound_codec import CompoundScheduleCodec
 from ._cron import CronSchedule
 from ._executors import LoopExecutor, ThreadExecutor
 from ._local_trigger import LocalTrigger
@@ -29,12 +33,19 @@ def register_triggers(register: Callable[..., None]) -> None:
 
 @hookimpl
 def register_codecs(register: Callable[..., Any]) -> None:
-    """The four built-in schedule types, all persisted by the basic codec."""
+    """The built-in schedule types: the reference's four in its basic codec, and the
+    calendar intervals and combinations in the compound (JSON) codec."""
     codec = BasicScheduleCodec()
     register("interval", IntervalSchedule, codec)
     register("start_at_interval", StartAtIntervalSchedule, codec)
     register("once", OnceSchedule, codec)
     register("cron", CronSchedule, codec)
+    register("cron_ext", CronSchedule, codec)
+    compound = CompoundScheduleCodec()
+    register("calendar_interval", CalendarIntervalSchedule, compound)
+    register("bounded", BoundedSchedule, compound)
+    register("union", UnionSchedule, compound)
+    register("except_dates", ExceptDatesSchedule, compound)
 
 
 @hookimpl

@@ -13,10 +13,11 @@ exception type: a corrupt row is then reported as such, with the row's text.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any, NoReturn
 
-from ._cron import CronSchedule
+from ._cron import CronSchedule, require_standard
 from ._durations import format_go_duration, parse_go_duration
 from ._errors import (
     InvalidScheduleConfigError,
@@ -34,6 +35,9 @@ INTERVAL = "interval"
 START_AT_INTERVAL = "start_at_interval"
 ONCE = "once"
 CRON = "cron"
+# Cron using syntax beyond the 5-field grammar: a type of its own, so that a reader that
+# knows only 5-field cron (the reference library, older tickwork) quarantines the row.
+CRON_EXT = "cron_ext"
 
 # Longer configs are refused before any parsing: no real schedule comes close, and
 # it bounds the work a corrupt or hostile row can cause.
@@ -111,11 +115,13 @@ class BasicScheduleCodec:
     - ``cron``: ``0 9 * * 1-5``, or ``CRON_TZ=Europe/Paris 0 9 * * 1-5`` outside UTC;
       non-default daylight-saving options follow the zone as ``DST_GAP=skip`` and
       ``DST_FOLD=both`` (only tickwork reads those)
+    - ``cron_ext``: the same for an expression that needs the extended grammar (a
+      seconds field, ``L``, ``W``, ``#``): ``CRON_TZ=Europe/Paris 0 30 9 L * *``
 
     Subclasses of the built-in classes encode as their base type (and decode as it).
     """
 
-    known_types: tuple[str, ...] = (CRON, INTERVAL, ONCE, START_AT_INTERVAL)
+    known_types: tuple[str, ...] = (CRON, CRON_EXT, INTERVAL, ONCE, START_AT_INTERVAL)
 
     def encode(self, schedule: Schedule) -> tuple[str, str]:
         if isinstance(schedule, IntervalSchedule):
@@ -131,8 +137,8 @@ class BasicScheduleCodec:
                 prefix += f"DST_GAP={schedule.on_gap} "
             if schedule.on_fold != "once":
                 prefix += f"DST_FOLD={schedule.on_fold} "
-            return CRON, prefix + schedule.expression
-        raise UnsupportedScheduleError(_class_name(schedule), known=self.known_types)
+            return (CRON_EXT if schedule.extended else CRON), prefix + schedule.expression
+        raise unsupported(schedule, self.known_types)
 
     def decode(self, schedule_type: str, config: str) -> Schedule:
         if schedule_type not in self.known_types:
@@ -179,6 +185,8 @@ class BasicScheduleCodec:
                 break
             policy[key] = head[0][len(key) :]
             expression = "".join(head[1:])
+        if schedule_type == CRON:
+            require_standard(expression)
         return CronSchedule(
             expression, zone, on_gap=policy["DST_GAP="], on_fold=policy["DST_FOLD="]
         )
@@ -196,6 +204,21 @@ def _invalid(
 def _class_name(schedule: Any) -> str:
     cls = type(schedule)
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def unsupported(schedule: Any, known: Iterable[str]) -> UnsupportedScheduleError:
+    """The error for a schedule no codec encodes. A string is the common mistake
+    (``add_job("x", "*/5 * * * *")``, as in APScheduler's trigger names): its message
+    says which object to build instead, not which plugin to install."""
+    if isinstance(schedule, str):
+        return UnsupportedScheduleError(
+            _class_name(schedule),
+            known,
+            reason=f"a schedule is an object, not the string {schedule!r}: pass "
+            f"CronSchedule({schedule!r}) for a cron expression (or IntervalSchedule, "
+            "OnceSchedule...; `tickwork explain` shows what an expression means)",
+        )
+    return UnsupportedScheduleError(_class_name(schedule), known=known)
 
 
 class CompositeScheduleCodec:
@@ -243,7 +266,7 @@ class CompositeScheduleCodec:
             codec = self._by_class.get(cls)
             if codec is not None:
                 return codec.encode(schedule)
-        raise UnsupportedScheduleError(_class_name(schedule), known=self._by_type)
+        raise unsupported(schedule, self._by_type)
 
     def decode(self, schedule_type: str, config: str) -> Schedule:
         codec = self._by_type.get(schedule_type) if isinstance(schedule_type, str) else None

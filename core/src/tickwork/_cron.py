@@ -1,202 +1,82 @@
 """Cron schedules evaluated on the wall clock of a time zone.
 
-croniter finds the matching wall-clock minutes; it is always given *naive* datetimes, so
-its arithmetic never meets a time zone. Mapping each naive minute to a real instant is
-done here, because that is where the daylight-saving rules of the contract live:
+:class:`~tickwork._cron_fields.CronFields` finds the matching wall-clock seconds; it
+only ever sees *naive* datetimes, so its arithmetic never meets a time zone. Mapping
+each naive wall time to a real instant is done here, because that is where the
+daylight-saving rules of the contract live:
 
 - a wall-clock time that does not exist (a spring-forward gap) fires once, at the first
-  instant after the gap, however many matching minutes the gap swallowed;
+  instant after the gap, however many matching times the gap swallowed;
 - a wall-clock time that happens twice (a fall-back fold) fires at its first
   occurrence only, so the repeated stretch of the clock fires nothing the second time.
 
 Both are defaults that a schedule can change: ``on_gap="skip"`` lets a nonexistent time
 not fire at all that day, and ``on_fold="both"`` fires a repeated time on both passes.
 
-Mapped this way, later wall-clock minutes never map to earlier instants, so the first
-matching minute whose instant lies after ``t`` gives the smallest fire time after ``t``.
+Mapped this way, later wall-clock times never map to earlier instants, so the first
+matching time whose instant lies after ``t`` gives the smallest fire time after ``t``.
+Every step below asks the fields for "the next match after", never walks the clock, so
+a seconds field or a sparse expression costs no more than ``* * * * *``.
 """
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
 import functools
-import re
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
-from croniter import CroniterBadDateError, croniter
 
+from ._cron_fields import CronFields
+from ._cron_grammar import parse_expression
 from ._errors import InvalidCronExpressionError, InvalidScheduleConfigError
 from ._timeutil import UTC, as_utc
 
-__all__ = ["CronSchedule", "CronSpec"]
-
-_FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
-_BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
-_MONTH_NAMES = {
-    name: number
-    for number, name in enumerate(
-        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
-        start=1,
-    )
-}
-_DAY_NAMES = {
-    name: number for number, name in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))
-}
-_NAMES: tuple[dict[str, int], ...] = ({}, {}, {}, _MONTH_NAMES, _DAY_NAMES)
-_DAY_OF_MONTH, _DAY_OF_WEEK = 2, 4
-
-# One list item of a standard cron field. croniter also understands L, W, #, H and R;
-# they are refused so an expression means the same thing to every cron reader (R is
-# even random per parse).
-_ITEM = re.compile(
-    r"(?:(?P<star>\*)|(?P<any>\?)|(?P<low>[0-9]+|[a-z]+)(?:-(?P<high>[0-9]+|[a-z]+))?)"
-    r"(?:/(?P<step>[0-9]+))?",
-    re.IGNORECASE,
-)
-_SYNTAX_HINT = (
-    "use numbers, names (jan, mon), *, ranges (1-5), lists (1,3,5) and steps (*/15); "
-    "the extensions L, W, #, H and R are not supported"
-)
+__all__ = ["CronSchedule", "CronSpec", "require_standard"]
 
 # A fixed point from which to compute once, at construction, so an expression that can
 # never match (30 February) fails where it is written, not in the scheduler later.
 _PROBE = datetime(2000, 1, 1)
 _ONE_SECOND = timedelta(seconds=1)
 _TINY = timedelta(microseconds=1)
-
-
-def _normalise_expression(expression: Any) -> str:
-    """Check the shape of an expression and return it with single spaces."""
-    if not isinstance(expression, str):
-        raise InvalidCronExpressionError(expression, "expected a string such as '0 9 * * 1-5'")
-    fields = expression.split()
-    if not fields:
-        raise InvalidCronExpressionError(expression, "it is empty")
-    if fields[0].upper().startswith(("CRON_TZ=", "TZ=")):
-        raise InvalidCronExpressionError(
-            expression,
-            "a time zone prefix is not part of the expression; pass timezone=... instead",
-        )
-    if len(fields) != 5:
-        raise InvalidCronExpressionError(
-            expression,
-            f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}",
-        )
-    return " ".join(fields)
-
-
-def _canonical(expression: str) -> str:
-    """Spell each restricted field as an explicit list of numbers for croniter.
-
-    croniter reads some standard spellings in its own way (an equal range such as
-    ``5-5`` means the whole cycle to it), so it only ever sees plain lists, and ``*``
-    for a field written ``*`` or ``?``. That keeps the classic day rule intact: the
-    days are OR-ed only when neither day field is ``*``.
-    """
-    fields = []
-    for index, field in enumerate(expression.split()):
-        if field in ("*", "?") and (field == "*" or index in (_DAY_OF_MONTH, _DAY_OF_WEEK)):
-            fields.append("*")
-            continue
-        values: set[int] = set()
-        for item in field.split(","):
-            values.update(_expand_item(expression, index, field, item))
-        fields.append(",".join(str(value) for value in sorted(values)))
-    return " ".join(fields)
-
-
-def _expand_item(expression: str, index: int, field: str, item: str) -> range | set[int]:
-    name = _FIELDS[index]
-    match = _ITEM.fullmatch(item) if item.isascii() else None
-    if match is None:
-        raise InvalidCronExpressionError(
-            expression, f"{name} field {field!r} is not valid: {_SYNTAX_HINT}"
-        )
-    if match["any"]:
-        raise InvalidCronExpressionError(
-            expression, "'?' may only stand alone in the day-of-month or day-of-week field"
-        )
-    step = 1
-    if match["step"] is not None:
-        step = _number(match["step"])
-        if step == 0:
-            raise InvalidCronExpressionError(
-                expression, f"{name} step in {item!r} must be at least 1"
-            )
-    # Day-of-week accepts 7 for Sunday, but a "*" or "n/step" sweep stops at Saturday.
-    low, high = _BOUNDS[index] if index != _DAY_OF_WEEK else (0, 6)
-    if match["low"] is not None:
-        low = _value(expression, index, match["low"])
-        if match["high"] is not None:
-            high = _value(expression, index, match["high"])
-            if index == _DAY_OF_WEEK and match["high"].lower() == "sun":
-                high = 7  # "mon-sun": Sunday closes the week here
-            if low > high:
-                raise InvalidCronExpressionError(
-                    expression,
-                    f"{name} range {item!r} runs backwards; "
-                    "write it as a list (for example 22-23,0-2)",
-                )
-        elif match["step"] is None:
-            high = low
-    if index == _DAY_OF_WEEK:
-        return {value % 7 for value in range(low, high + 1, step)}
-    return range(low, high + 1, step)
-
-
-def _number(digits: str) -> int:
-    """Digits as an int; anything with more than four significant digits is just big."""
-    significant = digits.lstrip("0") or "0"
-    return int(significant) if len(significant) <= 4 else 10**4
-
-
-def _value(expression: str, index: int, token: str) -> int:
-    name = _FIELDS[index]
-    if token.isdigit():
-        number = _number(token)
-    else:
-        known = _NAMES[index]
-        if token.lower() not in known:
-            hint = f"; use one of {', '.join(known)}" if known else f"; {_SYNTAX_HINT}"
-            raise InvalidCronExpressionError(
-                expression, f"unknown name {token!r} in the {name} field{hint}"
-            )
-        number = known[token.lower()]
-    low, high = _BOUNDS[index]
-    if not low <= number <= high:
-        raise InvalidCronExpressionError(
-            expression, f"{name} value {token!r} is out of range {low}-{high}"
-        )
-    return number
+# How far on_fold="both" looks for a fold when the schedule has no later fire time.
+_FOLD_HORIZON = timedelta(days=400)
+# No zone has repeated more than two hours of its clock at once.
+_LONGEST_FOLD = timedelta(hours=3)
 
 
 @functools.lru_cache(maxsize=1024)
-def _matcher(expression: str) -> croniter:
-    """The parsed croniter for a normalised expression, built once and shared.
-
-    croniter objects are stateful, so callers work on copies.
+def _parse(expression: str) -> tuple[str, CronFields]:
+    """The normalised text and fields of an expression, parsed once and shared.
 
     :raises InvalidCronExpressionError: the expression is malformed or never matches.
     """
-    canonical = _canonical(expression)
-    try:
-        matcher = croniter(canonical, _PROBE, ret_type=datetime)
-        copy.copy(matcher).get_next(datetime, _PROBE)
-    except CroniterBadDateError:
-        raise InvalidCronExpressionError(expression, "it never matches a real date") from None
-    except Exception as exc:  # croniter's failure modes are not a documented set
-        raise InvalidCronExpressionError(expression, str(exc) or type(exc).__name__) from None
-    return matcher
+    normalised, fields = parse_expression(expression, standard=False)
+    if fields.next_after(_PROBE) is None:
+        raise InvalidCronExpressionError(expression, "it never matches a real date")
+    return normalised, fields
 
 
-def _next_wall_minute(expression: str, start: datetime) -> datetime:
-    """The first matching naive wall-clock minute after the minute ``start`` is in."""
-    result: datetime = copy.copy(_matcher(expression)).get_next(datetime, start)
-    return result
+def require_standard(expression: str) -> None:
+    """Refuse, with the messages of the 5-field grammar, what the ``cron`` type cannot hold.
+
+    :raises InvalidCronExpressionError: not a standard 5-field expression.
+    """
+    parse_expression(expression, standard=True)
+    _parse(expression)
+
+
+def _normalised(expression: object) -> str:
+    """The normalised text of a valid expression; anything else raises the grammar's error."""
+    if isinstance(expression, str):
+        return _parse(expression)[0]
+    return parse_expression(expression, standard=False)[0]  # raises: not a string
+
+
+def _fields(expression: str) -> CronFields:
+    return _parse(expression)[1]
 
 
 def _zone(value: Any) -> ZoneInfo:
@@ -277,13 +157,19 @@ def _first_instant(zone: ZoneInfo, wall: datetime) -> datetime:
 
 
 def _resume_after(zone: ZoneInfo, wall: datetime) -> datetime:
-    """Where to search on when ``wall`` fired too early: past the fold it sits in."""
+    """Where to search on from ``wall``: the last second of the gap or fold it sits in.
+
+    Every time in a gap stands for the same instant, and every time in a fold's first
+    pass was already met, so once one of them is too early the rest are too.
+    """
     earlier, later = _readings(zone, wall)
-    if earlier <= later:
+    if earlier == later:
         return wall
-    change = _transition(zone, wall - earlier, wall - later)
-    fold_end = change + earlier  # the wall clock stops repeating here
-    return max(wall, (fold_end - _TINY).replace(second=0, microsecond=0))
+    if earlier < later:  # a gap: the wall clock resumes at the change plus the new offset
+        end = _transition(zone, wall - later, wall - earlier) + later
+    else:  # a fold: the wall clock stops repeating at the change plus the old offset
+        end = _transition(zone, wall - earlier, wall - later) + earlier
+    return max(wall, (end - _TINY).replace(microsecond=0))
 
 
 def _spec_field(value: Any) -> str:
@@ -296,6 +182,12 @@ def _spec_field(value: Any) -> str:
     return str(value).strip() or "*"
 
 
+def _second_field(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return _spec_field(value)
+
+
 @attrs.frozen
 class CronSpec:
     """A cron expression spelled field by field; an empty field means ``*``."""
@@ -305,10 +197,14 @@ class CronSpec:
     day_of_month: str = attrs.field(default="*", converter=_spec_field)
     month: str = attrs.field(default="*", converter=_spec_field)
     day_of_week: str = attrs.field(default="*", converter=_spec_field)
+    #: A leading seconds field; ``None`` (or empty) leaves the expression at 5 fields,
+    #: firing on whole minutes.
+    second: str | None = attrs.field(default=None, converter=_second_field)
 
     @property
     def expression(self) -> str:
-        return " ".join((self.minute, self.hour, self.day_of_month, self.month, self.day_of_week))
+        fields = (self.minute, self.hour, self.day_of_month, self.month, self.day_of_week)
+        return " ".join(fields if self.second is None else (self.second, *fields))
 
 
 ON_GAP = ("run_after", "skip")
@@ -325,11 +221,13 @@ def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
 
 @attrs.frozen(init=False, repr=False)
 class CronSchedule:
-    """Fires at every minute matching a standard 5-field cron expression in a time zone.
+    """Fires at every wall-clock time matching a cron expression in a time zone.
 
-    The expression is validated (and whitespace normalised to single spaces) at
-    construction. When both day-of-month and day-of-week are restricted (neither is
-    ``*`` or ``?``), a day matches if either field matches, as in classic cron.
+    The expression is validated (whitespace normalised to single spaces, a descriptor
+    such as ``@daily`` replaced by its 5 fields) at construction. Five fields match
+    whole minutes; a sixth, leading field gives the seconds. When both day-of-month
+    and day-of-week are restricted (neither is ``*`` or ``?``), a day matches if
+    either field matches, as in classic cron.
 
     :param on_gap: what a matching wall-clock time that does not exist (the hour
         skipped when clocks spring forward) does: ``"run_after"`` fires once at the
@@ -352,8 +250,7 @@ class CronSchedule:
         on_gap: str = "run_after",
         on_fold: str = "once",
     ) -> None:
-        normalised = _normalise_expression(expression)
-        _matcher(normalised)
+        normalised = _normalised(expression)
         zone = _zone(timezone)
         self.__attrs_init__(
             normalised,
@@ -387,6 +284,15 @@ class CronSchedule:
         return self.on_gap == "run_after" and self.on_fold == "once"
 
     @property
+    def extended(self) -> bool:
+        """Whether the expression needs more than the standard 5-field grammar.
+
+        Such a schedule is stored as type ``cron_ext``, which a reader that only knows
+        5-field cron (the reference library, older tickwork) sets aside unread.
+        """
+        return _fields(self.expression).extended
+
+    @property
     def tzinfo(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
@@ -400,24 +306,24 @@ class CronSchedule:
             found = self._next_naive(zone, naive_moment)
             if self.on_fold == "both":
                 found = self._second_pass(zone, naive_moment, found)
-        except (CroniterBadDateError, OverflowError, ValueError):
-            return None  # no matching minute before datetime.max
+        except (OverflowError, ValueError):
+            return None  # no matching time before datetime.max
         return None if found is None else found.replace(tzinfo=UTC)
 
     def _next_naive(self, zone: ZoneInfo, naive_moment: datetime) -> datetime | None:
-        """The next fire time (naive UTC) by walking matching wall-clock minutes."""
-        wall = (
-            naive_moment.replace(tzinfo=UTC)
-            .astimezone(zone)
-            .replace(tzinfo=None, second=0, microsecond=0)
-        )
-        # Each pass moves strictly forward on the wall clock; only a candidate in the
-        # second pass of a fold fires too early, and then the fold is skipped.
-        for _ in range(100_000):
-            candidate = _next_wall_minute(self.expression, wall)
+        """The next fire time (naive UTC), asking the fields for matching wall times."""
+        fields = _fields(self.expression)
+        wall = naive_moment.replace(tzinfo=UTC).astimezone(zone).replace(tzinfo=None)
+        # Each pass moves strictly forward on the wall clock; a candidate fires too
+        # early only in the second pass of a fold or in a gap already reported, and
+        # then the rest of that fold or gap is passed over in one step.
+        for _ in range(10_000):
+            candidate = fields.next_after(wall)
+            if candidate is None:
+                return None
             earlier, later = _readings(zone, candidate)
             if earlier < later and self.on_gap == "skip":
-                wall = candidate  # a time that does not exist today: not fired
+                wall = _resume_after(zone, candidate)  # times that do not exist: not fired
                 continue
             instant = _first_instant(zone, candidate)
             if instant > naive_moment:
@@ -430,32 +336,20 @@ class CronSchedule:
     ) -> datetime | None:
         """With ``on_fold="both"``: an earlier fire time in a repeated stretch of clock.
 
-        Walking wall-clock minutes only meets each repeated minute once, at its first
-        occurrence. The second occurrences form one contiguous span of instants right
-        after the offset change; look there, minute by minute (at most a few hours).
+        Walking wall-clock times only meets each repeated time once, at its first
+        occurrence. The second occurrences of a fold form one contiguous span of
+        instants right after the offset change; each fold before ``found`` is asked
+        for its first matching time there.
         """
-        limit = found if found is not None else naive_moment + timedelta(days=400)
-        before = _offset_at(zone, naive_moment)
-        after = _offset_at(zone, limit)
-        if before is None or after is None or after >= before:
-            return found
-        change = _transition(zone, naive_moment, limit)
-        new_offset = _offset_at(zone, change)
-        old_offset = _offset_at(zone, change - _ONE_SECOND)
-        if new_offset is None or old_offset is None or new_offset >= old_offset:
-            return found
-        instant = max(
-            change, (naive_moment + timedelta(minutes=1)).replace(second=0, microsecond=0)
-        )
-        end = change + (old_offset - new_offset)
-        while instant < end and instant < limit:
-            if instant > naive_moment and self._matches(instant + new_offset):
-                return instant
-            instant += timedelta(minutes=1)
+        limit = found if found is not None else naive_moment + _FOLD_HORIZON
+        # A fold that began before naive_moment may still be in its second pass.
+        for change, old, new in _falls_back(zone, naive_moment - _LONGEST_FOLD, limit):
+            # Second-pass instants are [change, change + old - new), read as instant + new.
+            start = max(naive_moment, change - _ONE_SECOND) + new
+            candidate = _fields(self.expression).next_after(start)
+            if candidate is not None and candidate < change + old and candidate - new < limit:
+                return candidate - new
         return found
-
-    def _matches(self, wall: datetime) -> bool:
-        return _next_wall_minute(self.expression, wall - timedelta(minutes=1)) == wall
 
     def skipped_between(self, after: datetime, until: datetime) -> list[datetime]:
         """Fire times that did not happen in ``(after, until]`` because of ``on_gap="skip"``.
@@ -483,11 +377,28 @@ class CronSchedule:
         now = _offset_at(zone, naive)
         if before is None or now is None or now <= before:
             return False
+        fields = _fields(self.expression)
+        if fields.matches(naive + now):
+            return False  # the first time after the gap matches itself: it fires anyway
         # The clock jumped at this instant: did a matching wall time fall in the gap?
-        gap_start = naive + before
-        wall = gap_start.replace(second=0, microsecond=0)
-        while wall < naive + now:
-            if self._matches(wall) and _readings(zone, wall)[0] < _readings(zone, wall)[1]:
-                return True
-            wall += timedelta(minutes=1)
-        return False
+        match = fields.next_after(naive + before - _ONE_SECOND)
+        return match is not None and match < naive + now
+
+
+def _falls_back(
+    zone: ZoneInfo, start: datetime, limit: datetime
+) -> list[tuple[datetime, timedelta, timedelta]]:
+    """The offset decreases in ``(start, limit]`` (naive UTC): (instant, old, new) each.
+
+    Probed a day at a time (no zone changes its offset twice in a day), then each
+    change found is pinned to the second.
+    """
+    found: list[tuple[datetime, timedelta, timedelta]] = []
+    low = start
+    while low < limit:
+        high = min(low + timedelta(days=1), limit)
+        old, new = _offset_at(zone, low), _offset_at(zone, high)
+        if old is not None and new is not None and new < old:
+            found.append((_transition(zone, low, high), old, new))
+        low = high
+    return found
