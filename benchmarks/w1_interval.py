@@ -25,7 +25,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -134,11 +134,16 @@ def _tickwork_jobs(jobs: int, interval: float, base: float) -> list[tuple[str, A
 
 Attach = Callable[[Any], None]
 """Something a variant adds to the scheduler before it starts."""
+Options = Mapping[str, Any]
+"""Constructor keywords a variant adds (``instruments=[...]``)."""
 
 
-def run_tickwork(case: str, p: Params, *, attach: Attach | None = None) -> Figures:
+def run_tickwork(
+    case: str, p: Params, *, attach: Attach | None = None, options: Options | None = None
+) -> Figures:
     """The blocking ``tickwork.Scheduler`` with a plain handler (run in its thread pool);
-    ``attach(scheduler)`` adds to it before it starts (a variant's subscriber)."""
+    ``attach(scheduler)`` adds to it before it starts (a variant's subscriber), and
+    ``options`` are more constructor keywords (a variant's ``instruments``)."""
     import tickwork
 
     folder, path = _temp_db("tickwork-w1-")
@@ -150,7 +155,7 @@ def run_tickwork(case: str, p: Params, *, attach: Attach | None = None) -> Figur
             raw.append((event.scheduled_at, time.time()))
 
         jobs, interval, duration, base = _plan(p)
-        scheduler = tickwork.Scheduler(store, handler)
+        scheduler = tickwork.Scheduler(store, handler, **(options or {}))
         if attach is not None:
             attach(scheduler)
         planned = _tickwork_jobs(jobs, interval, base)
@@ -173,7 +178,9 @@ def run_tickwork(case: str, p: Params, *, attach: Attach | None = None) -> Figur
         return figures
 
 
-def run_tickwork_async(case: str, p: Params, *, attach: Attach | None = None) -> Figures:
+def run_tickwork_async(
+    case: str, p: Params, *, attach: Attach | None = None, options: Options | None = None
+) -> Figures:
     """``AsyncScheduler`` with a coroutine handler, awaited on the event loop."""
     import tickwork
 
@@ -185,7 +192,7 @@ def run_tickwork_async(case: str, p: Params, *, attach: Attach | None = None) ->
             raw.append((event.scheduled_at, time.time()))
 
         jobs, interval, duration, base = _plan(p)
-        scheduler = tickwork.AsyncScheduler(store, handler)
+        scheduler = tickwork.AsyncScheduler(store, handler, **(options or {}))
         if attach is not None:
             attach(scheduler)
         planned = _tickwork_jobs(jobs, interval, base)

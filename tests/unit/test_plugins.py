@@ -42,7 +42,7 @@ def plugin() -> Iterator[Callable[[object, str], None]]:
 
 def test_builtins_are_registered() -> None:
     names = available_plugins()
-    assert set(names) == {"stores", "triggers", "codecs", "executors"}
+    assert set(names) == {"stores", "triggers", "codecs", "executors", "instruments"}
     assert "memory" in names["stores"]
     assert "local" in names["triggers"]
     assert {"interval", "start_at_interval", "once", "cron"} <= set(names["codecs"])

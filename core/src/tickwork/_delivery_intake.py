@@ -24,6 +24,7 @@ from ._entry import JobEntry
 from ._errors import JobNotFoundError, StorageConnectionError
 from ._event_bus import EventBus
 from ._events import ClaimLost, RunTakenOver
+from ._instrument_set import InstrumentSet
 from ._job_table import JobTable
 from ._run_flow import ReadJob, RunFlow
 from ._store_outage import StoreOutage
@@ -33,7 +34,7 @@ __all__ = ["DeliveryIntake", "RecheckDelivery", "arm", "arm_all"]
 
 logger = logging.getLogger("tickwork.scheduler")
 
-Spawn = Callable[[Awaitable[None]], None]
+Spawn = Callable[[Awaitable[None]], object]
 
 
 class DeliveryIntake:
@@ -63,6 +64,8 @@ class DeliveryIntake:
         self._is_running = is_running
         #: Runs held by another process, asked for again when its lease would end.
         self.rechecks: dict[str, asyncio.TimerHandle] = {}
+        #: Told of each claim's time and of claims another process won (None: nothing).
+        self.instruments: InstrumentSet | None = None
 
     def dispatch(self, delivery: Delivery) -> None:
         """Called by the trigger on the loop for each due run; returns at once."""
@@ -115,8 +118,12 @@ class DeliveryIntake:
             if self._outage.down:
                 logger.debug("job %r: its run at %s waits for the store", job_id, scheduled_at)
                 return None
-            claimed = await coordinator.claim(job_id, scheduled_at)
+            claim = coordinator.claim(job_id, scheduled_at)
+            instruments = self.instruments
+            claimed = await (claim if instruments is None else instruments.timed("claim", claim))
             if claimed is None:
+                if instruments is not None:
+                    instruments.claim_conflict(job_id)
                 await self._lost_claim(job_id, scheduled_at)
                 return None
             entry = self._table.apply(claimed)

@@ -20,8 +20,10 @@ from ._coordination import Coordinator
 from ._delivery_intake import DeliveryIntake
 from ._entry import JobEntry
 from ._event_bus import EventBus
+from ._instrument_set import InstrumentSet
 from ._invoke import HandlerThreads
 from ._job_table import JobTable
+from ._jobs_view import JobsView
 from ._reconciler import DEFAULT_RECONCILE_INTERVAL, Reconciler
 from ._run_executor import RunExecutor
 from ._run_flow import RunFlow
@@ -47,16 +49,27 @@ class RunPath:
     intake: DeliveryIntake
     reconciler: Reconciler
     tasks: TaskRunner
+    #: The scheduler's instruments, None when it was given none.
+    instruments: InstrumentSet | None = None
+    #: What the instruments see of the jobs (counts by status).
+    jobs: JobsView | None = None
 
     def open(self, max_workers: int, loop: asyncio.AbstractEventLoop) -> None:
-        """Ready for runs (a start): threads for plain-function handlers, no outage."""
+        """Ready for runs (a start): threads for plain-function handlers, no outage,
+        the instruments told."""
         self.outage.reopen()
         self.executor.threads = HandlerThreads(max_workers, loop)
+        if self.instruments is not None and self.jobs is not None:
+            self.instruments.open(self.jobs)
 
     def drop_threads(self, *, cancel_futures: bool = False) -> None:
+        """End what :meth:`open` began (a stop, or a start that failed): the handler
+        threads, and the instruments' opening (told to close)."""
         threads, self.executor.threads = self.executor.threads, None
         if threads is not None:
             threads.shutdown(wait=False, cancel_futures=cancel_futures)
+            if self.instruments is not None:
+                self.instruments.close()
 
     async def stop_intake(self) -> None:
         """No more deliveries are taken: no reconciling, no rechecks of claims."""
@@ -83,12 +96,14 @@ def build_run_path(
     handler: Callable[..., Any],
     tasks: TaskRunner,
     read_job: Callable[[str], Awaitable[JobEntry]],
-    spawn: Callable[[Awaitable[None]], None],
+    spawn: Callable[[Awaitable[None]], object],
     is_running: Callable[[], bool],
     sync_interval: float,
     events: EventBus,
+    instruments: InstrumentSet | None = None,
 ) -> RunPath:
-    """Build the run path of one scheduler (``worker_id`` is ``tasks``' worker)."""
+    """Build the run path of one scheduler (``worker_id`` is ``tasks``' worker);
+    ``instruments`` are connected to the executor, the claims and the store gateway."""
     worker_id = tasks.worker_id
     tick_log = TickLog(worker_id, gateway.save_records, events)
     executor = RunExecutor(handler, worker_id, gateway.save_records, tasks, RunReports(events))
@@ -135,4 +150,8 @@ def build_run_path(
     )
     if coordinator is not None:
         coordinator.watch_outages(outage.report, lambda: outage.down)
-    return RunPath(tick_log, executor, outage, flow, intake, reconciler, tasks)
+    jobs = None
+    if instruments is not None:
+        executor.instruments = intake.instruments = gateway.instruments = instruments
+        jobs = JobsView(worker_id, lambda: table.entries.values())
+    return RunPath(tick_log, executor, outage, flow, intake, reconciler, tasks, instruments, jobs)

@@ -22,6 +22,7 @@ import attrs
 from ._batching import Batcher
 from ._errors import JobDataNotFoundError, StorageOperationError
 from ._group_commit import RunWrites, conditional_writes, drain_writes, run_writes
+from ._instrument_set import InstrumentSet
 from ._models import ExecutionRecord, FinishOutcome, JobData, QueryOptions, RunFinish
 from .abc import (
     BulkStore,
@@ -91,6 +92,8 @@ class StoreGateway:
         self._finishes: Batcher[RunFinish, FinishOutcome] | None = None
         if capabilities.finishing is not None:
             self._finishes = Batcher(self._finish_batch)
+        #: Told how long each finish and record save took (None: nothing is timed).
+        self.instruments: InstrumentSet | None = None
 
     @property
     def one_round_trip(self) -> bool:
@@ -104,6 +107,13 @@ class StoreGateway:
         A store without :class:`~tickwork.abc.FinishingStore` gets the same effects as
         separate (group-committed) writes, and ``release`` for the claim.
         """
+        if self.instruments is not None:
+            return await self.instruments.timed("finish", self._finish(finish, release))
+        if self._finishes is not None:  # the usual case, without a coroutine of its own
+            return await self._finishes.submit(finish)
+        return await self._finish(finish, release)
+
+    async def _finish(self, finish: RunFinish, release: Release | None) -> FinishOutcome:
         if self._finishes is not None:
             return await self._finishes.submit(finish)
         for record in finish.records:
@@ -131,6 +141,14 @@ class StoreGateway:
     async def save_records(self, records: Sequence[ExecutionRecord]) -> None:
         """Save execution records (tick-log records, a retried run's earlier attempts)
         in the same batches as runs' finishes."""
+        if self.instruments is not None:
+            await self.instruments.timed("save_records", self._save_records(records))
+        elif self._finishes is not None:
+            await self._finishes.submit(RunFinish(records=tuple(records)))
+        else:
+            await self._save_records(records)
+
+    async def _save_records(self, records: Sequence[ExecutionRecord]) -> None:
         if self._finishes is not None:
             await self._finishes.submit(RunFinish(records=tuple(records)))
             return

@@ -24,6 +24,7 @@ __all__ = [
     "hookspec",
     "register_codecs",
     "register_executors",
+    "register_instruments",
     "register_stores",
     "register_triggers",
 ]
@@ -53,3 +54,9 @@ def register_codecs(register: Callable[..., Any]) -> None:
 def register_executors(register: Callable[..., None]) -> None:
     """Register task executors: ``register(name, factory)``; ``factory(**options)``
     returns a :class:`tickwork.abc.TaskExecutor`."""
+
+
+@hookspec
+def register_instruments(register: Callable[..., None]) -> None:
+    """Register instruments: ``register(name, factory)``; ``factory(**options)``
+    returns a :class:`tickwork.abc.Instrument` (metrics, traces)."""

@@ -33,6 +33,7 @@ trigger = "local"                  # a trigger name
 app = "myapp.tasks:registry"       # module:attribute: a TaskRegistry, a scheduler...
 handler = "myapp.jobs:handle"      # ...and/or module:function, called with each JobEvent
 max_workers = 20
+instruments = []                   # optional: instrument names, e.g. ["otel"] (tickwork-otel)
 
 [scheduler.store_options]          # optional, passed to the store
 [scheduler.trigger_options]        # optional, passed to the trigger
@@ -59,11 +60,12 @@ class ConfigError(TickworkError, ValueError):
 TOP_KEYS = frozenset({"scheduler", "jobs"})
 SCHEDULER_KEYS = frozenset(
     {"store", "trigger", "app", "handler", "max_workers", "store_options", "trigger_options"}
+    | {"instruments"}
 )
 SCHEDULE_KEYS = ("interval", "cron", "once")
 JOB_KEYS = frozenset(
     {"id", *SCHEDULE_KEYS, "start_at", "timezone", "metadata", "options", "task", "args"}
-    | {"kwargs"}
+    | {"kwargs", "schedule"}
 )
 POLICY_KEYS = frozenset(f.name for f in attrs.fields(JobOptions))
 #: Run policies and retry settings that are durations: they take the syntax of
@@ -120,6 +122,8 @@ class RunConfig:
     jobs: list[JobSpec]
     #: ``module:attribute`` of the tasks (see :func:`~tickwork.cli._app.load_app`).
     app: str | None = None
+    #: Registered instrument names (``otel``) the scheduler is given.
+    instruments: tuple[str, ...] = ()
 
 
 def load_config(path: Path) -> RunConfig:
@@ -161,7 +165,18 @@ def load_config(path: Path) -> RunConfig:
         max_workers=_max_workers(path, section),
         jobs=jobs,
         app=app,
+        instruments=_instruments(path, section),
     )
+
+
+def _instruments(path: Path, section: dict[str, Any]) -> tuple[str, ...]:
+    value = section.get("instruments", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(
+            f"{path}: scheduler.instruments must be a list of instrument names "
+            f'(such as ["otel"]), got {value!r}'
+        )
+    return tuple(dict.fromkeys(value))
 
 
 def _max_workers(path: Path, section: dict[str, Any]) -> int:
@@ -324,12 +339,15 @@ def _task(where: str, table: dict[str, Any]) -> tuple[str | None, tuple[Any, ...
 
 
 def schedule_from_table(table: dict[str, Any], where: str = "job") -> Schedule:
-    """Build a schedule from ``interval``/``cron``/``once``/``start_at`` keys.
+    """Build a schedule from ``interval``/``cron``/``once``/``start_at`` keys, or from
+    ``schedule`` (any registered type; see :mod:`._schedule_table`).
 
     Exactly one kind must be given, and ``timezone`` only with ``cron``, ``start_at``
     only with ``interval``: a key that would be ignored is refused instead, since its
     author meant something by it.
     """
+    if "schedule" in table:  # any registered type, as TYPE:CONFIG or a table
+        return _any_schedule(table, where)
     kinds = [key for key in SCHEDULE_KEYS if key in table]
     if len(kinds) > 1:
         raise ConfigError(f"{where}: give one schedule, not {' and '.join(kinds)}")
@@ -350,6 +368,18 @@ def schedule_from_table(table: dict[str, Any], where: str = "job") -> Schedule:
             return StartAtIntervalSchedule(_when(table["start_at"]), interval)
         return IntervalSchedule(interval)
     except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _any_schedule(table: dict[str, Any], where: str) -> Schedule:
+    others = [key for key in (*SCHEDULE_KEYS, "start_at", "timezone") if key in table]
+    if others:
+        raise ConfigError(f"{where}: schedule goes alone, not with {' and '.join(others)}")
+    from ._schedule_table import schedule_from_key  # it needs the plugins loaded
+
+    try:
+        return schedule_from_key(table["schedule"])
+    except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -46,15 +46,18 @@ def load_worker_config(
     store: str | None,
     default_store: str,
     store_options: dict[str, Any] | None = None,
+    instruments: Sequence[str] = (),
 ) -> RunConfig:
     """The worker's configuration: the file's, with ``--app`` and ``--store`` (when
     given) in place of its keys and ``--store-option`` added to (and overriding) its
     ``store_options``; without a file, the app alone on ``store`` (or
     ``default_store``) with ``store_options``, the local trigger and the jobs already
-    stored."""
+    stored. ``instruments`` (``--instrument``) are added to the file's."""
     if config_path is not None:
         config = load_config(config_path)
         changes: dict[str, Any] = {}
+        if instruments:
+            changes["instruments"] = tuple(dict.fromkeys([*config.instruments, *instruments]))
         if store_options:
             changes["store_options"] = {**config.store_options, **store_options}
         if app is not None:
@@ -73,6 +76,7 @@ def load_worker_config(
         max_workers=20,
         jobs=[],
         app=app,
+        instruments=tuple(dict.fromkeys(instruments)),
     )
 
 
@@ -117,6 +121,7 @@ async def run_worker(config: RunConfig, out: TextIO, stop_timeout: float | None 
         trigger_options=config.trigger_options or None,
         max_workers=config.max_workers,
         tasks=app.tasks,
+        instruments=list(config.instruments) or None,
     )
     for spec in config.jobs:
         if spec.task is None:
