@@ -5,7 +5,9 @@ due run; the store's atomic claim decides which one runs it. The winner keeps it
 claim alive while the handler runs and releases it after saving the job's next run.
 A loser asks again when the winner's lease would expire, which is how a run whose
 process died is taken over. Jobs that other processes add, change, pause or resume are
-picked up by polling the store for recently updated jobs every ``sync_interval``.
+picked up by polling the store for recently updated jobs every ``sync_interval``; with
+a :class:`~tickwork.abc.ChangeSignalingStore` a signal from the process that made the
+change wakes that poll at once (:mod:`tickwork._change_push`).
 
 A store outage longer than the lease lets every claim taken before it run out while
 its holder could not write. When the store is back, the holder may notice up to a
@@ -27,10 +29,11 @@ from datetime import datetime, timedelta
 import attrs
 
 from ._batching import Batcher
+from ._change_push import ChangeAnnouncer, ChangeListener
 from ._errors import JobDataNotFoundError, StorageConnectionError
 from ._models import FinishOutcome, JobData
 from ._timeutil import utcnow
-from .abc import BatchClaimingStore, ClaimingStore
+from .abc import BatchClaimingStore, ChangeSignalingStore, ClaimingStore
 
 __all__ = [
     "DEFAULT_LEASE",
@@ -124,6 +127,12 @@ class Coordinator:
             self._claims = Batcher(self._claim_batch)
             self._releases = Batcher(self._release_batch)
             self._reads = Batcher(self._read_batch)
+        # Pushed changes: signals sent after user changes, heard to wake the poll.
+        self._signals: ChangeSignalingStore | None = None
+        if isinstance(store, ChangeSignalingStore) and store.signals_changes:
+            self._signals = store
+        self._announcer = None if self._signals is None else ChangeAnnouncer(self._signals)
+        self._listener: ChangeListener | None = None
 
     def watch_outages(
         self,
@@ -309,10 +318,26 @@ class Coordinator:
                 return
 
     def start_polling(self, apply: Callable[[list[JobData]], Awaitable[None]]) -> None:
-        """Poll for changed jobs every ``sync_interval`` and hand them to ``apply``."""
+        """Poll for changed jobs every ``sync_interval``, and at once when another
+        process signals a change, and hand them to ``apply``."""
         if self._poller is None:
             self._polling = True
-            self._poller = asyncio.create_task(self._poll(apply), name="tickwork-sync")
+            wake = asyncio.Event()  # set: poll now (made on the loop that polls)
+            self._poller = asyncio.create_task(self._poll(apply, wake), name="tickwork-sync")
+            if self._signals is not None:
+                self._listener = ChangeListener(self._signals, wake.set)
+                self._listener.start()
+
+    @property
+    def listening(self) -> bool:
+        """Whether changes signalled by other processes wake this one's poll now."""
+        return self._listener is not None and self._listener.listening
+
+    def announce_change(self) -> None:
+        """This process stored a change a user made (a job added, changed, paused,
+        resumed or removed): tell the other processes, when the store can push."""
+        if self._announcer is not None:
+            self._announcer.announce()
 
     async def stop_polling(self) -> None:
         # The flag ends the loop even if a store turns the cancel into an error of its
@@ -320,10 +345,15 @@ class Coordinator:
         # loop would log and survive.
         self._polling = False
         poller, self._poller = self._poller, None
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.stop()
         if poller is not None:
             poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
+        if self._announcer is not None:
+            await self._announcer.drain()  # before the scheduler closes the store
 
     def note_saved(self, job: JobData) -> None:
         """This process stored ``job``: the poll need not hand that version back.
@@ -335,12 +365,14 @@ class Coordinator:
         if self._poller is not None:
             self._seen[job.id] = _version(job)
 
-    async def _poll(self, apply: Callable[[list[JobData]], Awaitable[None]]) -> None:
+    async def _poll(
+        self, apply: Callable[[list[JobData]], Awaitable[None]], wake: asyncio.Event
+    ) -> None:
         since = utcnow() - _OVERLAP
         seen: dict[str, _Version] = {}  # what the last polls handed on (or we saved)
         self._seen = seen
         while self._polling:
-            await asyncio.sleep(self.sync_interval)
+            await self._next_poll(wake)
             started = utcnow()
             if self._outage_down():
                 continue  # the outage's end re-reads every job
@@ -363,6 +395,14 @@ class Coordinator:
             seen.update((job.id, _version(job)) for job in fresh)
             # What the next poll cannot list any more need not be remembered.
             self._seen = seen = {job_id: v for job_id, v in seen.items() if v[0] >= since}
+
+    async def _next_poll(self, wake: asyncio.Event) -> None:
+        """Wait ``sync_interval``, or less when a signal wakes the poll. Signals that
+        come while a poll is under way make one more poll right after it."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.sync_interval):
+                await wake.wait()
+        wake.clear()
 
 
 # What identifies a stored state of a job: some writes move next_run or the status

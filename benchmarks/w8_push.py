@@ -1,0 +1,257 @@
+"""W8: how fast a job change made in one process reaches a scheduler in another.
+
+    .venv/bin/python -m benchmarks --workloads push --repeat 1        # W8-pg and W8-nats
+    .venv/bin/python -m benchmarks --workloads W8-pg --scale 0.5
+
+Two processes: the measuring one writes, a worker process
+(``python -m benchmarks.w8_push SPEC``) listens. The writer stores each change through
+a store of its own, as ``tickwork jobs add`` does, then signals it; the time from just
+before the write to the effect in the worker is one sample. Each change waits for the
+previous one to arrive, then for a random pause: 0.05 to 0.25 s with pushes, 0 to 1 s
+(one ``sync_interval``) with polling alone, so that its samples fall at random points
+of the poll cycle (half as many of them: each takes about a second).
+
+- ``W8-pg``, a fresh PostgreSQL schema: the worker runs an ``AsyncScheduler`` with
+  every option at its default (``sync_interval`` 1 s) and a coroutine handler. Each
+  change adds a one-off job due at once; a sample ends when the handler is entered,
+  so it includes the poll that reads the job, the claim and the start of the run.
+  Case ``push``: the stores signal changes (LISTEN/NOTIFY, the default); case
+  ``poll``: both are made with ``push_changes=False``, so the change waits for the
+  next poll.
+- ``W8-nats``, a ``nats-server`` of its own: schedulers on the NATS store share the
+  NATS trigger, which carries arming itself, and do not poll; what is measured is the
+  signal alone, from ``signal_changes()`` in the writer to the wake-up of the worker's
+  change listener (the one a polling scheduler runs). Case ``push`` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import random
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ._common import quiet_logging, require_tickwork_plugin, utc
+from ._harness import Figures, Metric, Params, Workload, percentile
+from ._workers import WorkerProcesses
+
+SIDE = "tickwork-async"
+ARRIVES_WITHIN = 10.0
+"""Seconds a change may take to arrive before the measurement fails."""
+
+
+def _metrics(cases: tuple[str, ...]) -> tuple[Metric, ...]:
+    found: list[Metric] = []
+    for case in cases:
+        target = 100.0 if case == "push" else None
+        found += [
+            Metric(f"{case}_p50_ms", f"{case}: change → other process, p50", "ms"),
+            Metric(f"{case}_p99_ms", f"{case}: change → other process, p99", "ms", target=target),
+            Metric(f"{case}_max_ms", f"{case}: change → other process, max", "ms"),
+        ]
+    return tuple(found)
+
+
+def _params(store: str, scale: float, duration: float | None) -> Params:
+    del duration
+    return {"store": store, "changes": max(10, round(100 * scale))}
+
+
+WORKLOADS: list[Workload] = [
+    Workload(
+        id="W8-pg",
+        title="a job change reaching another process, PostgreSQL",
+        module="w8_push",
+        metrics=_metrics(("push", "poll")),
+        params=functools.partial(_params, "postgresql"),
+        sides=(SIDE,),
+        cases=("push", "poll"),
+        timeout=300.0,
+        notes="one-off jobs added by another process: push (LISTEN/NOTIFY) against polling",
+        default=False,
+        service="postgresql",
+        groups=("push",),
+    ),
+    Workload(
+        id="W8-nats",
+        title="a change signal reaching another process, NATS",
+        module="w8_push",
+        metrics=_metrics(("push",)),
+        params=functools.partial(_params, "nats"),
+        sides=(SIDE,),
+        cases=("push",),
+        timeout=300.0,
+        notes="signal_changes() in one process to the change listener's wake-up in another",
+        default=False,
+        service="nats",
+        groups=("push",),
+    ),
+]
+
+
+# -- the worker process ---------------------------------------------------------------------
+
+
+def _store(spec: dict[str, Any]) -> Any:
+    import tickwork
+
+    if spec["store"] == "nats":
+        return tickwork.create_store(spec["url"])
+    return tickwork.create_store(spec["url"], schema=spec["schema"], push_changes=spec["push"])
+
+
+async def _listen(spec: dict[str, Any], arrivals: list[float]) -> Any:
+    """Start the worker's listener; return what must be stopped at the end."""
+    import tickwork
+    from tickwork._change_push import ChangeListener
+
+    store = _store(spec)
+    if spec["store"] == "nats":
+        await store.initialize()
+        listener = ChangeListener(store, lambda: arrivals.append(time.time()))
+        listener.start()
+        await _until(lambda: listener.listening)
+        arrivals.clear()  # the wake-up on starting to listen
+        return listener, store
+
+    async def handler(_event: tickwork.JobEvent) -> None:
+        arrivals.append(time.time())
+
+    scheduler = tickwork.AsyncScheduler(store, handler, worker_id="listener")
+    await scheduler.start()
+    coordinator = scheduler._coordinator
+    if spec["push"]:
+        await _until(lambda: coordinator is not None and coordinator.listening)
+    return scheduler, None
+
+
+async def _until(condition: Callable[[], bool], timeout: float = ARRIVES_WITHIN) -> None:
+    for _ in range(round(timeout / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise RuntimeError("the worker did not start listening for changes")
+
+
+async def _stop(running: Any) -> None:
+    first, store = running
+    await first.stop()
+    if store is not None:
+        await store.close()
+
+
+async def _worker(spec: dict[str, Any]) -> None:
+    arrivals: list[float] = []
+    running = await _listen(spec, arrivals)
+    loop = asyncio.get_running_loop()
+    say("ready")
+    while True:
+        command = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
+        if command == "count":
+            say(f"count {len(arrivals)}")
+        else:
+            break
+    await _stop(running)
+    say("result " + json.dumps({"arrivals": arrivals}))
+
+
+def say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+# -- the measuring process ------------------------------------------------------------------
+
+
+class Listener(WorkerProcesses):
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__()
+        self.spawn("benchmarks.w8_push", json.dumps(spec))
+        self._hear(self.processes[0], "ready")
+
+    def arrived(self) -> int:
+        self._tell("count")
+        return int(self._hear(self.processes[0], "count"))
+
+    def result(self) -> list[float]:
+        self._tell("stop")
+        found = json.loads(self._hear(self.processes[0], "result"))["arrivals"]
+        self.processes[0].wait(30)
+        return [float(t) for t in found]
+
+
+async def _change(store: Any, spec: dict[str, Any], n: int) -> None:
+    """One change: a one-off job due now (SQL), or the signal alone (NATS)."""
+    import tickwork
+
+    if spec["store"] != "nats":
+        now = time.time()
+        schedule_type, config = tickwork.default_codec().encode(tickwork.OnceSchedule(utc(now)))
+        job = tickwork.JobData(
+            id=f"change-{n:04d}",
+            schedule_type=schedule_type,
+            schedule_config=config,
+            next_run=utc(now),
+            created_at=utc(now),
+            updated_at=utc(now),
+        )
+        await store.save_job(job)
+    if store.signals_changes:
+        await store.signal_changes()
+
+
+async def _write(spec: dict[str, Any], changes: int, listener: Listener) -> list[float]:
+    store = _store(spec)
+    await store.initialize()
+    sent: list[float] = []
+    low, high = (0.05, 0.25) if spec["push"] else (0.0, 1.0)
+    try:
+        for n in range(changes if spec["push"] else max(10, changes // 2)):
+            await asyncio.sleep(random.uniform(low, high))
+            sent.append(time.time())
+            await _change(store, spec, n)
+            deadline = time.monotonic() + ARRIVES_WITHIN
+            while listener.arrived() < n + 1:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"change {n} did not arrive in {ARRIVES_WITHIN} s")
+                await asyncio.sleep(0.002)
+    finally:
+        await store.close()
+    return sent
+
+
+def _measure(case: str, p: Params) -> Figures:
+    if p["store"] == "nats":
+        require_tickwork_plugin("stores", "nats", "tickwork-nats-store")
+    else:
+        require_tickwork_plugin("stores", "sqlalchemy", "tickwork-sqlalchemy-store")
+    spec = {"store": p["store"], "push": case == "push", **p["service"]}
+    listener = Listener(spec)
+    try:
+        sent = asyncio.run(_write(spec, p["changes"], listener))
+        arrivals = listener.result()
+    finally:
+        listener.kill()
+    latencies = [1000 * (arrived - at) for at, arrived in zip(sent, arrivals, strict=True)]
+    return {
+        f"{case}_p50_ms": percentile(latencies, 50),
+        f"{case}_p99_ms": percentile(latencies, 99),
+        f"{case}_max_ms": max(latencies),
+        f"{case}_samples": len(latencies),
+    }
+
+
+def run_tickwork_async(case: str, p: Params) -> Figures:
+    """A scheduler (SQL) or the change listener (NATS) in a worker process."""
+    return _measure(case, p)
+
+
+if __name__ == "__main__":
+    quiet_logging()
+    with contextlib.suppress(BrokenPipeError):
+        asyncio.run(_worker(json.loads(sys.argv[1])))

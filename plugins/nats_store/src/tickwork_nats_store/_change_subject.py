@@ -1,0 +1,94 @@
+"""A core NATS subject as the store's change signal
+(:class:`tickwork.abc.ChangeSignalingStore`).
+
+A signal is a plain publish (no JetStream: nothing is kept) on
+``tickwork.jobs-changed.<job bucket>``; a bucket name is ``[A-Za-z0-9_-]+``, which is
+always one valid subject token, so stores on different buckets never wake each other.
+The message body is the sending store object's random id, so a listener can leave out
+its own store's signals. ``signal_changes`` flushes, so a signal sent just before a
+CLI command closes its connection still leaves.
+
+nats-py reconnects a dropped connection by itself and subscribes again, but whatever
+was published while it was away is gone. A listener therefore checks the connection
+every :data:`CHECK_EVERY` seconds, and when it finds it down, or reconnected since it
+began to listen, it reports the connection lost: the scheduler listens again once the
+connection is back and polls at once, which finds the changes made meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from tickwork import StorageConnectionError
+
+from ._errors import translate_errors
+
+__all__ = ["CHECK_EVERY", "ChangeSubject"]
+
+#: Seconds between checks of the listening connection.
+CHECK_EVERY = 0.25
+
+_FLUSH_TIMEOUT = 5  # seconds (nats-py wants an int)
+
+
+class ChangeSubject:
+    """Sends and hears the store's "jobs changed" messages."""
+
+    def __init__(self, job_bucket: str) -> None:
+        self.subject = f"tickwork.jobs-changed.{job_bucket}"
+        self.sender = secrets.token_hex(8).encode()
+
+    async def signal(self, nc: Client) -> None:
+        with translate_errors(f"signal a job change on {self.subject}"):
+            await nc.publish(self.subject, self.sender)
+            await nc.flush(timeout=_FLUSH_TIMEOUT)
+
+    @contextlib.asynccontextmanager
+    async def listen(self, nc: Client) -> AsyncIterator[AsyncIterator[None]]:
+        """Subscribe on ``nc``; the iterator yields once per batch of messages from
+        other store objects."""
+        if not nc.is_connected:
+            raise StorageConnectionError(
+                f"not connected to NATS, cannot listen on {self.subject}; "
+                "the connection reconnects on its own"
+            )
+        heard: asyncio.Queue[None] = asyncio.Queue()
+
+        async def on_message(msg: Msg) -> None:
+            if msg.data != self.sender:
+                heard.put_nowait(None)
+
+        reconnects = nc.stats["reconnects"]
+        with translate_errors(f"subscribe to {self.subject}"):
+            subscription = await nc.subscribe(self.subject, cb=on_message)
+        try:
+            with translate_errors(f"subscribe to {self.subject}"):
+                await nc.flush(timeout=_FLUSH_TIMEOUT)  # the server has the interest now
+            yield self._heard(nc, heard, reconnects)
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def _heard(
+        self, nc: Client, heard: asyncio.Queue[None], reconnects: int
+    ) -> AsyncIterator[None]:
+        while True:
+            if not nc.is_connected or nc.stats["reconnects"] != reconnects:
+                raise StorageConnectionError(
+                    f"the NATS connection listening on {self.subject} was lost; "
+                    "messages sent meanwhile are missed"
+                )
+            try:
+                async with asyncio.timeout(CHECK_EVERY):
+                    await heard.get()
+            except TimeoutError:
+                continue
+            while not heard.empty():  # a burst wakes the poll once
+                heard.get_nowait()
+            yield None

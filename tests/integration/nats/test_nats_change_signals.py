@@ -1,0 +1,105 @@
+"""Job changes signalled on a core NATS subject: the capability contract (with the
+store's own connection and with a caller's), the subject per job bucket, and a server
+killed and restarted under a listener.
+
+Schedulers on the NATS store do not poll (they share the NATS trigger, whose stream
+carries every arm and disarm), so nothing here waits for a scheduler's poll; the
+listener is the scheduler's own (:class:`tickwork._change_push.ChangeListener`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import pytest
+from nats.js import JetStreamContext
+from support.change_push import PUSHED_WITHIN
+from support.nats_server import NatsServer
+from support.waiting import until
+
+from tickwork._change_push import ChangeListener
+from tickwork.abc import Store
+from tickwork.testing import ChangeSignalingStoreContract
+from tickwork.testing._change_contract import next_signal
+from tickwork_nats_store import NATSStore
+
+pytestmark = pytest.mark.nats
+
+
+def _store(server: NatsServer, **options: object) -> NATSStore:
+    return NATSStore(
+        server.url,
+        connect_timeout=3,
+        jetstream_ready_timeout=5,
+        reconnect_time_wait=0.2,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+class TestNATSChangeSignalsOwnConnection(ChangeSignalingStoreContract):
+    @pytest.fixture
+    def make_store(self, nats_server: NatsServer) -> Callable[[], Store]:
+        return lambda: _store(nats_server)
+
+
+class TestNATSChangeSignalsSharedConnection(ChangeSignalingStoreContract):
+    """Store objects over one caller's connection hear each other (each object has a
+    sender id of its own)."""
+
+    @pytest.fixture
+    def make_store(self, jetstream: JetStreamContext) -> Callable[[], Store]:
+        return lambda: NATSStore(js=jetstream, jetstream_ready_timeout=5)
+
+
+async def test_stores_on_other_buckets_are_not_woken(nats_server: NatsServer) -> None:
+    sender = _store(nats_server, job_bucket="TEAM_A", exec_bucket="TEAM_A_EXEC")
+    listener = _store(nats_server, job_bucket="TEAM_A", exec_bucket="TEAM_A_EXEC")
+    other = _store(nats_server)
+    try:
+        for store in (sender, listener, other):
+            await store.initialize()
+        async with (
+            listener.listen_for_changes() as signals,
+            other.listen_for_changes() as elsewhere,
+        ):
+            await sender.signal_changes()
+            await next_signal(signals)
+            with pytest.raises(TimeoutError):
+                await next_signal(elsewhere, timeout=0.2)
+    finally:
+        for store in (sender, listener, other):
+            await store.close()
+
+
+async def test_a_restarted_server_under_a_listener_misses_nothing(
+    nats_server: NatsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server is killed and restarted: the listener reports the loss once, listens
+    again once the connection is back and then wakes its poll at once (which finds
+    what changed meanwhile), and signals reach it again."""
+    caplog.set_level(logging.INFO, logger="tickwork.coordination")
+    sender, listening = _store(nats_server), _store(nats_server)
+    wakes: list[float] = []
+    await sender.initialize()
+    await listening.initialize()
+    listener = ChangeListener(listening, lambda: wakes.append(time.monotonic()))
+    try:
+        listener.start()
+        await until(lambda: listener.listening and wakes, what="listening (and one wake)")
+        await sender.signal_changes()
+        await until(lambda: len(wakes) == 2, what="the signal")
+        await asyncio.to_thread(nats_server.restart, kill=True)
+        await until(lambda: not listener.listening, what="the loss to be noticed")
+        await until(lambda: listener.listening, PUSHED_WITHIN, "listening again")
+        await until(lambda: len(wakes) == 3, what="the wake after listening again")
+        await sender.signal_changes()  # its connection is back too (it reconnects)
+        await until(lambda: len(wakes) == 4, PUSHED_WITHIN, "a signal after the restart")
+    finally:
+        await listener.stop()
+        await sender.close()
+        await listening.close()
+    messages = [r.getMessage() for r in caplog.records if r.name == "tickwork.coordination"]
+    assert len([m for m in messages if m.startswith("not listening for job changes")]) == 1
+    assert len([m for m in messages if "job changes from other processes again" in m]) == 1
