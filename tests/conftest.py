@@ -6,8 +6,10 @@ import logging
 
 import pytest
 
-# The real-server fixtures (nats_server, nats_cluster, ...) are shared by every suite.
-pytest_plugins = ["support.nats_fixtures"]
+# The real-server fixtures (nats_server, nats_cluster, ...) are shared by every suite,
+# and so are the fixtures tickwork ships to plugin authors (the tests use them as a
+# plugin's suite would).
+pytest_plugins = ["support.nats_fixtures", "tickwork.testing.pytest_plugin"]
 
 
 @pytest.fixture(autouse=True)

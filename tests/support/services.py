@@ -1,7 +1,9 @@
 """Access to the real services the integration tests use.
 
 Under ``CI=true`` a missing service fails the test (CI must never go green by skipping);
-elsewhere the test is skipped with a reason that says how to provide the service.
+elsewhere the test is skipped with a reason that says how to provide the service. The
+rule is the one ``tickwork.testing`` ships to plugin authors (``server_unavailable``);
+this module adds where this project's servers are and how to start them.
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ from __future__ import annotations
 import os
 import socket
 
-import pytest
+from tickwork.testing import in_ci, server_unavailable
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+IN_CI = in_ci()
 
 POSTGRES_URL = os.environ.get(
     "TICKWORK_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -46,10 +48,7 @@ def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
 
 def unavailable(service: str, detail: str = "") -> None:
     """Fail (CI) or skip (elsewhere) because ``service`` is missing."""
-    message = f"{service} is not available{': ' + detail if detail else ''}; {HOW_TO[service]}"
-    if IN_CI:
-        pytest.fail(f"CI=true and {message}", pytrace=False)
-    pytest.skip(message)
+    server_unavailable(service, detail, HOW_TO[service])
 
 
 def require_port(service: str, host: str, port: int) -> None:

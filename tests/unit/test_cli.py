@@ -240,7 +240,8 @@ def test_jobs_and_history_as_json(db: str, capsys: pytest.CaptureFixture[str]) -
     assert main(["history", "--store", db, "heartbeat", "--json", "--limit", "1"]) == 0
     (record,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert record["status"] == "completed"
-    assert isinstance(record["duration"], int)
+    assert isinstance(record["duration_seconds"], float)
+    assert "duration" not in record
 
 
 def test_jobs_list_marks_quarantined_jobs(db: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,6 +21,7 @@ from tickwork import (
     StartAtIntervalSchedule,
     TickworkError,
 )
+from tickwork._durations import format_go_duration
 
 PARIS = ZoneInfo("Europe/Paris")
 T0 = datetime(2025, 10, 2, 15, 4, 5, tzinfo=UTC)
@@ -74,7 +75,9 @@ def test_interval_accepts_seconds_as_numbers(seconds: float, expected: timedelta
 def test_interval_rejects_non_positive_or_non_durations(bad: Any) -> None:
     with pytest.raises(InvalidIntervalError) as caught:
         IntervalSchedule(bad)
-    assert repr(bad) in str(caught.value)
+    # A timedelta is shown as a duration (-5s), not as timedelta(days=-1, seconds=86395).
+    shown = format_go_duration(bad) if isinstance(bad, timedelta) else repr(bad)
+    assert shown in str(caught.value)
     assert caught.value.interval is bad or caught.value.interval == bad or bad != bad
     assert isinstance(caught.value, ValueError)
     assert isinstance(caught.value, TickworkError)

@@ -13,17 +13,30 @@ from support.nats_server import NatsServer
 
 from tickwork import ExecutionRecord
 from tickwork.abc import Store
-from tickwork.testing import ConditionalUpdateStoreContract, FinishingStoreContract
+from tickwork.testing import (
+    ConditionalUpdateStoreContract,
+    ConnectionLeakCheck,
+    FinishingStoreContract,
+    IdLimitedStoreContract,
+)
 from tickwork_nats_store import NATSStore
 
 pytestmark = pytest.mark.nats
 
 
-class TestNATSStoreOwnConnection(ConditionalUpdateStoreContract, FinishingStoreContract):
+class TestNATSStoreOwnConnection(
+    ConditionalUpdateStoreContract, FinishingStoreContract, IdLimitedStoreContract
+):
     persistent = True
 
     @pytest.fixture
-    def make_store(self, nats_server: NatsServer) -> Callable[[], Store]:
+    def make_store(
+        self,
+        nats_server: NatsServer,
+        tickwork_connection_leaks: Callable[[str, int], ConnectionLeakCheck],
+    ) -> Callable[[], Store]:
+        # Every store a test makes owns a connection: each must be gone after the test.
+        tickwork_connection_leaks(nats_server.host, nats_server.port)
         return lambda: NATSStore(nats_server.url, connect_timeout=3, jetstream_ready_timeout=5)
 
 

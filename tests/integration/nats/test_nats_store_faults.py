@@ -21,7 +21,9 @@ from tickwork import (
     JobStatus,
     StorageConnectionError,
     StorageOperationError,
+    StoreURLError,
 )
+from tickwork.abc import IdLimitedStore
 from tickwork_nats_store import NATSStore
 from tickwork_nats_store._keys import MAX_TOKEN_LENGTH
 
@@ -191,22 +193,24 @@ async def test_close_during_an_outage_does_not_hang(
         await store.get_job("x")
 
 
-async def test_initialize_waits_for_jetstream_of_a_restarting_server(
+async def test_initialize_fails_at_once_naming_a_port_that_refuses_then_works(
     nats_server: NatsServer,
 ) -> None:
+    """A refused port is reported in a moment with its host and port, not after
+    ``connect_timeout``; once the server is back, the same store initializes."""
     nats_server.kill()
-
-    async def bring_back() -> None:
-        await asyncio.sleep(0.5)
-        await asyncio.to_thread(nats_server.restart)
-
-    restarting = asyncio.create_task(bring_back())
     store = NATSStore(nats_server.url, connect_timeout=10, reconnect_time_wait=0.1)
+    started = time.monotonic()
+    with pytest.raises(StorageConnectionError, match="connection refused") as info:
+        await store.initialize()
+    assert time.monotonic() - started < 2
+    assert f"127.0.0.1:{nats_server.port}" in str(info.value)
+    assert isinstance(info.value.__cause__, ConnectionRefusedError)
+    await asyncio.to_thread(nats_server.restart)
     try:
         await store.initialize()
         await store.health_check()
     finally:
-        await restarting
         await store.close()
 
 
@@ -292,3 +296,31 @@ async def test_ids_up_to_the_length_limit_work_and_longer_ones_are_rejected(
     assert await store.list_executions(too_long) == []
     await store.delete_executions(too_long, T0)
     await store.health_check()  # the connection was never disturbed
+
+
+def test_an_at_sign_in_a_password_is_refused_at_construction_without_the_secret() -> None:
+    with pytest.raises(StoreURLError) as info:
+        NATSStore("nats://app:p@ss@127.0.0.1:4222")
+    text = str(info.value)
+    assert "connect_options" in text
+    assert "'127.0.0.1:4222'" in text
+    assert "ss@" not in text
+    assert isinstance(info.value, ValueError)
+
+
+def test_passwords_and_tokens_stay_out_of_repr() -> None:
+    shown = repr(NATSStore(["nats://app:s3cret@a:4222", "nats://t0ken@b:4222"]))
+    assert "s3cret" not in shown
+    assert "t0ken" not in shown
+    assert "nats://app:***@a:4222" in shown
+    assert "nats://***@b:4222" in shown
+
+
+def test_the_store_declares_the_ids_it_holds() -> None:
+    store = NATSStore()
+    assert isinstance(store, IdLimitedStore)
+    assert store.max_id_length == 125
+    assert store.id_too_long("x" * MAX_TOKEN_LENGTH) is None
+    reason = store.id_too_long("é" * 300)
+    assert reason is not None
+    assert "1800" in reason

@@ -15,7 +15,7 @@ from typing import Any
 import nats
 import nats.js.errors
 import pytest
-from support.nats_server import NatsServer
+from support.nats_server import NatsServer, free_port
 from support.services import require_port
 from support.waiting import until
 
@@ -31,6 +31,7 @@ from tickwork import (
     OnceSchedule,
     Schedule,
     StartAtIntervalSchedule,
+    StorageConnectionError,
     available_plugins,
     create_trigger,
 )
@@ -145,6 +146,18 @@ async def test_start_against_no_server_fails_within_the_connect_timeout() -> Non
     with pytest.raises(Exception, match="cannot connect to NATS"):
         await scheduler.start()
     assert loop.time() - began < 5
+
+
+async def test_a_port_that_refuses_fails_at_once_naming_it() -> None:
+    """Not after the whole connect_timeout, and with the host and port at fault."""
+    port = free_port()
+    trigger = NATSTrigger(f"nats://127.0.0.1:{port}", connect_timeout=30)
+    scheduler = AsyncScheduler(MemoryStore(), Recorder(), trigger=trigger)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    with pytest.raises(StorageConnectionError, match=f"refused at 127.0.0.1:{port}"):
+        await scheduler.start()
+    assert loop.time() - began < 3
 
 
 # -- schedule types --------------------------------------------------------------------------

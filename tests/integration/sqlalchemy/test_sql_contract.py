@@ -23,6 +23,7 @@ from tickwork.testing import (
     ConditionalBatchRunStoreContract,
     DueJobsStoreContract,
     FinishingClaimingStoreContract,
+    IdLimitedStoreContract,
     make_job,
 )
 from tickwork_sqlalchemy_store import SQLAlchemyStore
@@ -34,6 +35,7 @@ class TestSQLAlchemyStore(
     DueJobsStoreContract,
     ConditionalBatchRunStoreContract,
     FinishingClaimingStoreContract,
+    IdLimitedStoreContract,
 ):
     """SQLite in a file, PostgreSQL and MariaDB (ids ``[sqlite]``, ``[postgresql]``, ...)."""
 

@@ -1,4 +1,8 @@
-"""``tickwork demo``: a scheduler on a local SQLite file, with sample jobs, shown live."""
+"""``tickwork demo``: a scheduler on a local SQLite file, with sample jobs, shown live.
+
+With only the core installed there is no SQLite store; the demo then runs on the
+memory store rather than fail, since it is the first command a new user types.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,31 @@ from typing import Any, TextIO
 
 from .._cron import CronSchedule
 from .._job import JobEvent
+from .._plugins import get_registry
 from .._scheduler import AsyncScheduler
 from .._schedules import IntervalSchedule, OnceSchedule, StartAtIntervalSchedule
 from ..abc import Store
 from ._table import cell, print_table
 
 DEFAULT_STORE = "sqlite:///tickwork-demo.db"
+FALLBACK_STORE = "memory"
+
+
+def demo_store(chosen: str | None) -> tuple[str, str | None]:
+    """The store the demo runs on, and a note when it is not the one asked for.
+
+    A store the user named (``--store``, ``TICKWORK_STORE``) is used as given; without
+    one the demo's SQLite file is used if a store owns ``sqlite``, else memory.
+    """
+    if chosen:
+        return chosen, None
+    if "sqlite" in get_registry().url_schemes:
+        return DEFAULT_STORE, None
+    return FALLBACK_STORE, (
+        "no SQL store is installed, so this demo keeps its jobs in memory (they are gone "
+        "when it ends); pip install tickwork-sqlalchemy-store to keep them in "
+        "tickwork-demo.db"
+    )
 
 
 class DemoHandler:
@@ -50,12 +73,19 @@ class DemoHandler:
 
 
 async def run_demo(
-    store: str,
+    store: str | None,
     seconds: float,
     out: TextIO = sys.stdout,
     store_options: dict[str, Any] | None = None,
 ) -> int:
-    """Run the sample jobs for ``seconds`` (0: until interrupted), then summarise."""
+    """Run the sample jobs for ``seconds`` (0: until interrupted), then summarise.
+
+    ``store`` is the one the user named, or None for the demo's own (see
+    :func:`demo_store`).
+    """
+    store, note = demo_store(store)
+    if note:
+        out.write(f"tickwork demo: {note}\n")
     handler = DemoHandler(out)
     # The demo's failures are on purpose and printed as rows: keep their tracebacks out.
     logging.getLogger("tickwork.scheduler").setLevel(logging.ERROR)
@@ -74,12 +104,12 @@ async def run_demo(
             pass
     # Stopping waited for the runs in progress; read the final state from the store.
     rows = await _summary_rows(scheduler.store)
-    out.write("\nJobs in the store (history kept across runs):\n")
-    print_table(out, ["job", "status", "runs", "failed", "last run", "next run"], rows)
     out.write(
-        f"\n{handler.runs} executions in this run. Try: tickwork jobs list, "
-        "tickwork history heartbeat --limit 5\n"
+        "\nJobs in memory:\n" if note else "\nJobs in the store (history kept across runs):\n"
     )
+    print_table(out, ["job", "status", "runs", "failed", "last run", "next run"], rows)
+    out.write(f"\n{handler.runs} executions in this run.")
+    out.write("\n" if note else " Try: tickwork jobs list, tickwork history heartbeat --limit 5\n")
     return 0
 
 

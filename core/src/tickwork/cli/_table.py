@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
+from ._duration_text import duration_cell
+
 
 def cell(value: Any) -> str:
     """Render one value the way a person wants to read it in a table."""
@@ -14,7 +16,7 @@ def cell(value: Any) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
     if isinstance(value, timedelta):
-        return f"{value.total_seconds() * 1000:.1f} ms"
+        return duration_cell(value)
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
     text = str(value)

@@ -56,6 +56,30 @@ class ClaimingStoreContract(StoreContract):
         assert not await s.renew_claim("job-1", "a", later + LEASE)
         assert await s.renew_claim("job-1", "b", later + 2 * LEASE)
 
+    async def test_a_claim_expires_exactly_at_its_lease_until(self, store: Store) -> None:
+        """A claim blocks others while ``lease_until`` is after ``now``: one microsecond
+        before it the claim holds, at it the run is free."""
+        s = self._claiming(store)
+        due = T0 + timedelta(minutes=5)
+        await s.save_job(make_job(next_run=due))
+        lease_end = T0 + LEASE
+        assert await s.claim_job("job-1", due, "a", lease_end, T0) is not None
+        just_before = lease_end - timedelta(microseconds=1)
+        assert await s.claim_job("job-1", due, "b", lease_end + LEASE, just_before) is None
+        assert await s.claim_job("job-1", due, "b", lease_end + LEASE, lease_end) is not None
+
+    async def test_a_deleted_jobs_claim_does_not_outlive_it(self, store: Store) -> None:
+        """Deleting a job drops its claim: a job added again with the same id can be
+        claimed at once, not only after the old lease has run out."""
+        s = self._claiming(store)
+        due = T0 + timedelta(minutes=5)
+        await s.save_job(make_job(next_run=due))
+        assert await s.claim_job("job-1", due, "a", T0 + LEASE, T0) is not None
+        await s.delete_job("job-1")
+        await s.save_job(make_job(next_run=due))
+        assert await s.claim_job("job-1", due, "b", T0 + LEASE, T0) is not None
+        assert not await s.renew_claim("job-1", "a", T0 + 2 * LEASE)
+
     async def test_renewed_claim_is_not_taken_over(self, store: Store) -> None:
         s = self._claiming(store)
         due = T0 + timedelta(minutes=5)
@@ -168,6 +192,19 @@ class BatchClaimingStoreContract(ClaimingStoreContract):
         later = T0 + 2 * LEASE
         claimed = await s.claim_jobs([("x", due), ("y", due)], "b", later + LEASE, later)
         assert list(claimed) == ["x"]
+
+    async def test_claim_jobs_honours_the_lease_boundary(self, store: Store) -> None:
+        s = self._batch(store)
+        due = T0 + timedelta(minutes=5)
+        for job_id in ("x", "y"):
+            await s.save_job(make_job(job_id, next_run=due))
+        lease_end = T0 + LEASE
+        await s.claim_jobs([("x", due), ("y", due)], "a", lease_end, T0)
+        just_before = lease_end - timedelta(microseconds=1)
+        runs = [("x", due), ("y", due)]
+        assert await s.claim_jobs(runs, "b", lease_end + LEASE, just_before) == {}
+        claimed = await s.claim_jobs(runs, "b", lease_end + LEASE, lease_end)
+        assert sorted(claimed) == ["x", "y"]
 
     async def test_claim_jobs_of_many_and_of_none(self, store: Store) -> None:
         s = self._batch(store)

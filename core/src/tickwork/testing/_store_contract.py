@@ -52,6 +52,10 @@ TRICKY_JOB_IDS: tuple[str, ...] = (
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 
+# Forty ids, saved in an order unrelated to their sort order (every collation sorts
+# these the same way: lower-case letters, digits and dashes of one length).
+_SHUFFLED_IDS: tuple[str, ...] = tuple(f"job-{(n * 17) % 40:02d}" for n in range(40))
+
 
 def make_job(job_id: str = "job-1", **changes: Any) -> JobData:
     """A fully populated job (every field set) for round-trip checks."""
@@ -304,6 +308,19 @@ class StoreContract:
             await store.save_job(make_job(job_id))
         assert [j.id for j in await store.list_jobs()] == ["a", "b", "c"]
 
+    async def test_list_jobs_sorted_by_id_at_any_count(self, store: Store) -> None:
+        """The order holds for many jobs saved in no particular order, not only for a
+        handful (a store that sorted only short lists once passed the test above)."""
+        for job_id in _SHUFFLED_IDS:
+            status = JobStatus.DISABLED if job_id.endswith(("3", "7")) else JobStatus.PENDING
+            await store.save_job(make_job(job_id, status=status))
+        assert [j.id for j in await store.list_jobs()] == sorted(_SHUFFLED_IDS)
+        disabled = sorted(i for i in _SHUFFLED_IDS if i.endswith(("3", "7")))
+        got = await store.list_jobs_by_status(JobStatus.DISABLED)
+        assert [j.id for j in got] == disabled
+        pending = await store.list_jobs_by_status(JobStatus.PENDING)
+        assert [j.id for j in pending] == sorted(set(_SHUFFLED_IDS) - set(disabled))
+
     async def test_list_jobs_by_status(self, store: Store) -> None:
         await store.save_job(make_job("p1"))
         await store.save_job(make_job("d1", status=JobStatus.DISABLED))
@@ -448,6 +465,29 @@ class StoreContract:
             "job-1", QueryOptions(sort_by=sort_by, sort_desc=sort_desc)
         )
         assert [r.execution_id for r in got] == [r.execution_id for r in expected]
+
+    @pytest.mark.parametrize("sort_by", ["start_time", "end_time", "duration"])
+    async def test_ties_are_broken_by_execution_id_in_the_sort_direction(
+        self, store: Store, sort_by: Any
+    ) -> None:
+        """Records equal on the sort field come by ``execution_id``, ascending when the
+        sort is ascending and descending when it is descending: a descending list is
+        the ascending one reversed, so paging either way is stable."""
+        ids = [f"tie-{n}" for n in (3, 0, 4, 1, 2)]
+        for execution_id in ids:
+            await store.save_execution(make_record(execution_id=execution_id, minutes=5))
+        await store.save_execution(make_record(execution_id="tie-early", minutes=1))
+        ascending = await store.list_executions("job-1", QueryOptions(sort_by=sort_by))
+        expected = ["tie-early", *sorted(ids)]
+        assert [r.execution_id for r in ascending] == expected
+        descending = await store.list_executions(
+            "job-1", QueryOptions(sort_by=sort_by, sort_desc=True)
+        )
+        assert [r.execution_id for r in descending] == expected[::-1]
+        page = await store.list_executions(
+            "job-1", QueryOptions(sort_by=sort_by, sort_desc=True, limit=2, offset=1)
+        )
+        assert [r.execution_id for r in page] == expected[::-1][1:3]
 
     async def test_list_executions_paging(self, store: Store) -> None:
         await self._seed_history(store)

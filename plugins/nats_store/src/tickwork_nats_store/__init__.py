@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ._keys import SAFE_CHARS, decode_id, encode_id
 
 if TYPE_CHECKING:
+    from ._connect import fail_if_all_refuse
     from ._errors import CONNECTION_ERRORS
     from ._once import JetStreamOnce, OnceFunc
     from ._store import NATSStore
@@ -30,10 +31,12 @@ __all__ = [
     "OnceFunc",
     "decode_id",
     "encode_id",
+    "fail_if_all_refuse",
 ]
 
 _LAZY = {
     "CONNECTION_ERRORS": "._errors",
+    "fail_if_all_refuse": "._connect",
     "NATSStore": "._store",
     "JetStreamOnce": "._once",
     "OnceFunc": "._once",

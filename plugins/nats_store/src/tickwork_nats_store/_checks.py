@@ -18,6 +18,7 @@ from tickwork import (
     FinishOutcome,
     InvalidJobDataError,
     JobData,
+    JobIDTooLongError,
     RunFinish,
 )
 
@@ -31,7 +32,9 @@ __all__ = [
     "check_job_id",
     "decode_or_none",
     "existing_key",
+    "id_too_long",
     "key_for_write",
+    "new_job_key",
     "seconds_or_none",
 ]
 
@@ -42,6 +45,14 @@ def key_for_write(build: Callable[..., str], *ids: str) -> str:
         return build(*ids)
     except keys.IdTooLongError as exc:
         raise InvalidJobDataError(str(exc)) from exc
+
+
+def new_job_key(job_id: str) -> str:
+    """The key of a job about to be saved; a too-long id is refused naming the limit."""
+    too_long = id_too_long(job_id)
+    if too_long is not None:
+        raise JobIDTooLongError(job_id, too_long)
+    return keys.job_key(job_id)
 
 
 def existing_key(build: Callable[..., str], *ids: str) -> str | None:
@@ -81,6 +92,19 @@ def check_job_id(job_id: Any) -> str:
     if not isinstance(job_id, str) or not job_id:
         raise EmptyJobIDError(job_id)
     return job_id
+
+
+def id_too_long(job_id: str) -> str | None:
+    """Why ``job_id`` makes a key longer than JetStream takes, or None when it fits."""
+    try:
+        keys.encode_id(job_id)
+    except keys.IdTooLongError as exc:
+        return (
+            f"the NATS store holds keys of at most {keys.MAX_TOKEN_LENGTH} characters and "
+            f"this id's would have {exc.length} (A-Z a-z 0-9 - _ count 1, any other "
+            "character 3 per UTF-8 byte)"
+        )
+    return None
 
 
 def check_job(job: Any) -> JobData:

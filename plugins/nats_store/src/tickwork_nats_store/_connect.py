@@ -9,9 +9,11 @@ raises :class:`tickwork.StorageConnectionError` within seconds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import nats
 import nats.errors
@@ -19,15 +21,16 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from tickwork import StorageConnectionError, StorageOperationError
+from tickwork import StorageConnectionError, StorageOperationError, StoreURLError
 
 from ._errors import is_connection_error
 
-__all__ = ["DEFAULT_SERVER", "connect", "parse_servers", "wait_for_jetstream"]
+__all__ = ["DEFAULT_SERVER", "connect", "parse_servers", "shown_server", "wait_for_jetstream"]
 
 logger = logging.getLogger("tickwork.nats")
 
 DEFAULT_SERVER = "nats://127.0.0.1:4222"
+_DEFAULT_PORT = 4222
 
 # JetStream answered "not enabled for this account": waiting will not help.
 _JETSTREAM_NOT_ENABLED = frozenset({10039})
@@ -40,8 +43,42 @@ def parse_servers(servers: str | Sequence[str] | None) -> tuple[str, ...]:
     items = servers.split(",") if isinstance(servers, str) else list(servers)
     urls = tuple(s.strip() for s in items if isinstance(s, str) and s.strip())
     if not urls or len(urls) != len([s for s in items if not isinstance(s, str) or s.strip()]):
-        raise ValueError(f"servers must be NATS URLs (str or list of str), got {servers!r}")
+        shown = repr(servers) if "@" not in repr(servers) else type(servers).__name__
+        raise StoreURLError(
+            "servers must be NATS URLs such as nats://HOST:4222 (a str, comma-separated, "
+            f"or a list of str), got {shown}"
+        )
+    for url in urls:
+        _check_userinfo(url)
     return urls
+
+
+def shown_server(url: str) -> str:
+    """``url`` for logs and ``repr``: a password or token replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    userinfo, at, host = netloc.rpartition("@")
+    if not sep or not at:
+        return url
+    user, colon, _password = userinfo.partition(":")
+    hidden = f"{user}:***" if colon else "***"
+    return f"{scheme}://{hidden}@{host}{slash}{path}"
+
+
+def _check_userinfo(url: str) -> None:
+    """Refuse a URL whose user name, password or token holds a raw ``@``: the rest of
+    it would be taken for the host, and the connection would fail far from the cause.
+    Only what follows the last ``@`` is shown (the rest is a secret)."""
+    netloc = url.partition("://")[2].partition("/")[0]
+    if netloc.count("@") > 1:
+        host = netloc.rpartition("@")[2]
+        raise StoreURLError(
+            f"the NATS URL for {host!r} has an '@' in its user name, password or token, "
+            "which nats-py cannot read even URL-encoded (it does not decode %40): put them "
+            "in connect_options={'user': ..., 'password': ...} (or {'token': ...}) instead; "
+            "in a tickwork config file, [scheduler.store_options] connect_options = "
+            "{user = ..., password = ...}"
+        )
 
 
 async def connect(
@@ -57,8 +94,10 @@ async def connect(
     again); ``options`` are passed to :meth:`nats.aio.client.Client.connect` and win
     over these defaults.
 
-    :raises StorageConnectionError: no server accepted a connection in time.
+    :raises StorageConnectionError: every server refused the connection (at once:
+        nothing listens there), or none accepted one in time.
     """
+    await fail_if_all_refuse(servers, timeout)
     nc = Client()
     kwargs: dict[str, Any] = {
         "servers": list(servers),
@@ -77,7 +116,8 @@ async def connect(
     except Exception as exc:
         await _close_quietly(nc)
         raise StorageConnectionError(
-            f"cannot connect to NATS at {', '.join(servers)} within {timeout:g} s: "
+            f"cannot connect to NATS at {', '.join(map(shown_server, servers))} within "
+            f"{timeout:g} s: "
             f"{type(exc).__name__}: {exc}. Start nats-server with JetStream (nats-server -js) "
             "or pass the right servers=..."
         ) from exc
@@ -86,6 +126,56 @@ async def connect(
         raise
     logger.debug("connected to NATS at %s", nc.connected_url.netloc if nc.connected_url else "?")
     return nc
+
+
+async def fail_if_all_refuse(servers: Sequence[str], timeout: float) -> None:
+    """Fail at once when every server's port refuses a TCP connection.
+
+    nats-py retries a refused port until the time budget is spent and then reports a
+    bare timeout; a refusal means nothing listens there (a wrong port, a server not
+    started), which waiting seldom fixes, so it is reported in a moment, naming each
+    host and port. A server that does not answer at all (a firewall) is still given
+    the whole budget.
+
+    :raises StorageConnectionError: every server refused.
+    """
+    addresses = [address for url in servers if (address := _address(url)) is not None]
+    if not addresses or len(addresses) < len(servers):
+        return  # a URL this cannot read: let nats-py report it
+    budget = max(0.05, min(1.0, timeout))
+    refusals = await asyncio.gather(*(_refusal(host, port, budget) for host, port in addresses))
+    if all(refusal is not None for refusal in refusals):
+        where = ", ".join(f"{host}:{port}" for host, port in addresses)
+        raise StorageConnectionError(
+            f"cannot connect to NATS: connection refused at {where} (nothing listens "
+            "there). Start nats-server with JetStream there (nats-server -js -p PORT) "
+            "or pass the right servers=..."
+        ) from refusals[0]
+
+
+def _address(url: str) -> tuple[str, int] | None:
+    """``(host, port)`` of a NATS URL (port 4222 when not given), or None."""
+    try:
+        parts = urlsplit(url if "://" in url else f"nats://{url}")
+        port = parts.port or _DEFAULT_PORT
+    except ValueError:
+        return None
+    return (parts.hostname, port) if parts.hostname else None
+
+
+async def _refusal(host: str, port: int, timeout: float) -> ConnectionRefusedError | None:
+    """The refusal of a TCP connection to ``host:port``; None when it accepts one, or
+    cannot be reached in ``timeout`` (only a refusal is certain)."""
+    try:
+        _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except ConnectionRefusedError as exc:
+        return exc
+    except (OSError, TimeoutError):
+        return None
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return None
 
 
 async def wait_for_jetstream(js: JetStreamContext, timeout: float) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -32,6 +33,7 @@ from tickwork import (
 
 from . import _keys as keys
 from ._bucket import Bucket, BucketSettings, Entry, gather_in_batches, open_bucket
+from ._change_subject import ChangeSubject
 from ._checks import (
     apply_in_order,
     check_bucket_name,
@@ -40,10 +42,12 @@ from ._checks import (
     check_job_id,
     decode_or_none,
     existing_key,
+    id_too_long,
     key_for_write,
+    new_job_key,
     seconds_or_none,
 )
-from ._connect import connect, parse_servers, wait_for_jetstream
+from ._connect import connect, parse_servers, shown_server, wait_for_jetstream
 from ._documents import (
     decode_index,
     encode_execution,
@@ -218,9 +222,25 @@ class NATSStore:
         self._jobs: Bucket | None = None
         self._execs: Bucket | None = None
         self._lock = asyncio.Lock()
+        self._changes = ChangeSubject(job_bucket)
+
+    #: Job changes are pushed to other processes on a core NATS subject
+    #: (:class:`tickwork.abc.ChangeSignalingStore`).
+    signals_changes = True
+
+    #: Every id of this many characters fits a key, whatever they are: a KV key holds
+    #: 1500 characters, and a character outside A-Z a-z 0-9 - _ takes 3 per UTF-8 byte
+    #: (12 for a 4-byte one). Plain ASCII ids may be up to 1500 characters
+    #: (:class:`tickwork.abc.IdLimitedStore`; :meth:`id_too_long` says exactly).
+    max_id_length = keys.MAX_TOKEN_LENGTH // 12
+
+    def id_too_long(self, job_id: str) -> str | None:
+        """Why ``job_id`` makes a key longer than JetStream takes, or None."""
+        return id_too_long(job_id)
 
     def __repr__(self) -> str:
-        where = "js=<given>" if self._given_js is not None else f"servers={list(self.servers)!r}"
+        servers = [shown_server(url) for url in self.servers]
+        where = "js=<given>" if self._given_js is not None else f"servers={servers!r}"
         state = "ready" if self._jobs is not None else "not initialized"
         return (
             f"NATSStore({where}, job_bucket={self.job_bucket!r}, "
@@ -339,6 +359,18 @@ class NATSStore:
             except Exception:  # closing is best effort: the data is on the server
                 logger.warning("closing the NATS connection failed", exc_info=True)
 
+    # -- pushed changes -------------------------------------------------------------------
+
+    async def signal_changes(self) -> None:
+        self._buckets()  # initialized
+        await self._changes.signal(self.connection)
+
+    @contextlib.asynccontextmanager
+    async def listen_for_changes(self) -> AsyncIterator[AsyncIterator[None]]:
+        self._buckets()
+        async with self._changes.listen(self.connection) as signals:
+            yield signals
+
     def _buckets(self) -> tuple[Bucket, Bucket]:
         jobs, execs = self._jobs, self._execs
         if jobs is None or execs is None:
@@ -355,7 +387,7 @@ class NATSStore:
     async def save_job(self, job: JobData) -> None:
         jobs, _ = self._buckets()
         check_job(job)
-        key = key_for_write(keys.job_key, job.id)
+        key = new_job_key(job.id)
         with translate_errors(f"save job {job.id!r}"):
             created = await jobs.create(key, encode_job(job))
         if created is None:

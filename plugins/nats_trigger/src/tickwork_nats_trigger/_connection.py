@@ -21,7 +21,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from tickwork import StorageConnectionError, StorageOperationError, TickworkError
-from tickwork_nats_store import CONNECTION_ERRORS
+from tickwork_nats_store import CONNECTION_ERRORS, fail_if_all_refuse
 
 __all__ = [
     "DEFAULT_SERVER",
@@ -94,8 +94,10 @@ async def connect(
     Once connected, the client reconnects forever (a restarted server or another
     cluster node is picked up again). ``options`` go to ``Client.connect`` and win.
 
-    :raises StorageConnectionError: no server accepted a connection in time.
+    :raises StorageConnectionError: every server refused the connection (at once,
+        naming each host and port), or none accepted one in time.
     """
+    await fail_if_all_refuse(servers, timeout)
     nc = Client()
 
     async def on_error(exc: Exception) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._drivers import MissingDriverError
+
 if TYPE_CHECKING:
     from ._store import SQLAlchemyStore
 
-__all__ = ["SQLAlchemyStore"]
+__all__ = ["MissingDriverError", "SQLAlchemyStore"]
 
 
 def __getattr__(name: str) -> Any:

@@ -35,6 +35,7 @@ __all__ = [
     "check_owner",
     "execution_from_row",
     "execution_to_row",
+    "id_too_long",
     "job_from_values",
     "job_to_row",
     "read_time",
@@ -62,6 +63,13 @@ def check_job_id(job_id: Any) -> str:
     if not isinstance(job_id, str) or not job_id:
         raise tickwork.EmptyJobIDError(job_id)
     return job_id
+
+
+def id_too_long(job_id: str) -> str | None:
+    """Why a job id does not fit the ``id`` columns (``VARCHAR(255)``), or None."""
+    if len(job_id) <= ID_LENGTH:
+        return None
+    return f"the SQL store holds ids of at most {ID_LENGTH} characters, it has {len(job_id)}"
 
 
 def _check_length(what: str, value: str, limit: int) -> None:
@@ -96,7 +104,9 @@ def check_job(job: Any) -> JobData:
             f"({job.unreadable}); it is never written back. Fix the row with SQL, or "
             "remove the job and add it again"
         )
-    _check_length("job id", job.id, ID_LENGTH)
+    too_long = id_too_long(job.id)
+    if too_long is not None:
+        raise tickwork.JobIDTooLongError(job.id, too_long)
     if not isinstance(job.schedule_type, str) or not job.schedule_type:
         raise tickwork.InvalidJobDataError(f"job {job.id!r} has no schedule_type")
     _check_length(f"schedule_type of job {job.id!r}", job.schedule_type, SCHEDULE_TYPE_LENGTH)

@@ -9,9 +9,10 @@ own for SQLite.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,10 +34,13 @@ import tickwork
 from tickwork import ExecutionRecord, FinishOutcome, JobData, JobStatus, QueryOptions, RunFinish
 
 from . import _rows
+from ._change_channel import ChangeChannel
 from ._claims import ClaimRequest
+from ._drivers import require_driver
 from ._finish import Finishing
 from ._runners import EngineRunner, Runner, ThreadRunner, statement_errors
 from ._schema import (
+    ID_LENGTH,
     NO_PAD_BINARY_COLLATIONS,
     Tables,
     build_tables,
@@ -90,6 +94,11 @@ class SQLAlchemyStore:
         SQLite file), false for in-memory SQLite (``sqlite://``, ``:memory:``), which
         no other process can see. Pass ``False`` when you know one process is the only
         user, to skip the claim statements and the polling.
+    :param push_changes: on PostgreSQL (asyncpg), tell the other schedulers of a job
+        added, changed, paused or removed at once (LISTEN/NOTIFY), so they need not
+        wait for their next poll (``signals_changes``). Pass ``False`` where LISTEN
+        does not work, such as behind PgBouncer in transaction mode; the schedulers
+        then poll. Other databases always poll.
     :param connect_timeout: seconds a connection attempt may take before
         :class:`tickwork.StorageConnectionError`; on SQLite, how long a write waits for
         another process to release the file. Ignored with ``engine``.
@@ -108,6 +117,10 @@ class SQLAlchemyStore:
     :raises TypeError: ``engine`` is not an ``AsyncEngine``.
     """
 
+    #: The longest job id the ``id`` columns hold (``VARCHAR(255)``, in characters), so
+    #: that ``add_job`` refuses a longer one at once (:class:`tickwork.abc.IdLimitedStore`).
+    max_id_length: int = ID_LENGTH
+
     def __init__(
         self,
         url: str | URL | None = None,
@@ -118,6 +131,7 @@ class SQLAlchemyStore:
         connect_timeout: float = 10.0,
         engine_options: Mapping[str, Any] | None = None,
         create: bool = True,
+        push_changes: bool = True,
     ) -> None:
         if engine is not None and url is None:
             if not isinstance(engine, AsyncEngine):
@@ -148,6 +162,15 @@ class SQLAlchemyStore:
         self._engine_options = dict(engine_options or {})
         self._create = bool(create)
         self._where = describe(self._url)
+        #: Whether the store pushes job changes to other processes
+        #: (:class:`tickwork.abc.ChangeSignalingStore`): PostgreSQL through asyncpg has
+        #: LISTEN/NOTIFY; on MySQL/MariaDB and SQLite the schedulers poll.
+        self.signals_changes: bool = (
+            bool(push_changes)
+            and self._url.get_backend_name() == "postgresql"
+            and self._url.get_driver_name() == "asyncpg"
+        )
+        self._changes = ChangeChannel(schema, self._where)
         self._runner: Runner | None = None
         self._tables: Tables | None = None
         self._statements: Statements | None = None
@@ -162,6 +185,10 @@ class SQLAlchemyStore:
     def url(self) -> URL:
         """The database URL (its ``str()`` hides the password)."""
         return self._url
+
+    def id_too_long(self, job_id: str) -> str | None:
+        """Why ``job_id`` does not fit the ``id`` columns, or None (``IdLimitedStore``)."""
+        return _rows.id_too_long(job_id)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -213,6 +240,7 @@ class SQLAlchemyStore:
             if not is_memory_sqlite(self._url):
                 event.listen(engine, "connect", _sqlite_pragmas)
             return ThreadRunner(engine, self._where)
+        require_driver(self._url.get_driver_name(), self._where)
         # A server may drop idle connections (restart, timeout): test each one before use.
         # SQLite has no server, and the test would double the cost of every call.
         options.setdefault("pool_pre_ping", self._url.get_backend_name() != "sqlite")
@@ -241,6 +269,26 @@ class SQLAlchemyStore:
                 return tables
             await asyncio.sleep(random.uniform(0.01, 0.05) * attempt)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- pushed changes ------------------------------------------------------------------
+
+    async def signal_changes(self) -> None:
+        await self._changes.signal(self._signaling_engine()[0])
+
+    @contextlib.asynccontextmanager
+    async def listen_for_changes(self) -> AsyncIterator[AsyncIterator[None]]:
+        async with self._changes.listen(self._signaling_engine()[1]) as signals:
+            yield signals
+
+    def _signaling_engine(self) -> tuple[Runner, AsyncEngine]:
+        runner, _ = self._ready()
+        if not self.signals_changes or not isinstance(runner, EngineRunner):
+            raise tickwork.StorageOperationError(
+                f"{self._where} does not push job changes (only PostgreSQL through asyncpg "
+                "does, unless push_changes=False; check signals_changes before calling "
+                "signal_changes() or listen_for_changes())"
+            )
+        return runner, runner.engine
 
     # -- plumbing ------------------------------------------------------------------------
 

@@ -9,8 +9,11 @@ from typing import Any
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from tickwork import StoreURLError
+
 __all__ = [
     "ASYNC_DRIVERS",
+    "SUPPORTED_FORMS",
     "URL_SCHEMES",
     "describe",
     "driver_connect_args",
@@ -20,8 +23,9 @@ __all__ = [
     "to_async_url",
 ]
 
-# The driver a URL without ``+driver`` gets: each one ships as a dependency of this
-# distribution, so ``sqlite:///jobs.db`` works out of the box.
+# The driver a URL without ``+driver`` gets. SQLite's ships with this distribution, so
+# ``sqlite:///jobs.db`` works out of the box; the servers' come with its extras
+# (``[postgresql]``, ``[mysql]``: see ``_drivers``).
 ASYNC_DRIVERS: dict[str, str] = {
     "sqlite": "aiosqlite",
     "postgresql": "asyncpg",
@@ -45,6 +49,14 @@ SQLITE_QUERY_KEYS = frozenset(
 
 _DEFAULT_PORTS: dict[str, int] = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
 
+#: The URLs this store takes, for messages about one it cannot use.
+SUPPORTED_FORMS = (
+    "sqlite:///relative/path.db, sqlite:////absolute/path.db, sqlite:// (in memory), "
+    "postgresql://USER:PASSWORD@HOST:5432/DATABASE, mysql://USER:PASSWORD@HOST:3306/DATABASE "
+    "(or mariadb://); a +DRIVER may name an asyncio driver: sqlite+aiosqlite, "
+    "postgresql+asyncpg, postgresql+psycopg, mysql+aiomysql, mysql+asyncmy"
+)
+
 
 def to_async_url(url: str | URL) -> URL:
     """Parse ``url`` and make sure it names an asyncio driver.
@@ -52,21 +64,23 @@ def to_async_url(url: str | URL) -> URL:
     A URL without a driver gets the one this distribution installs; a URL that names a
     blocking driver is refused here, at construction, rather than at the first query.
 
-    :raises ValueError: the URL is malformed, names an unknown backend, or a driver
-        that cannot run under asyncio.
+    :raises StoreURLError: (a ``ValueError``) the URL is malformed, names an unknown
+        backend or a driver that cannot run under asyncio, a host for SQLite, or has an
+        ``@`` left unencoded in its password; the message lists the forms that work.
     """
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise ValueError(f"not a database URL: {exc}") from exc
+        raise StoreURLError(f"not a database URL: {exc}; use one of: {SUPPORTED_FORMS}") from exc
     backend, _, driver = parsed.drivername.partition("+")
     backend = _BACKEND_ALIASES.get(backend, backend)
+    _check_host(parsed, backend)
     if not driver:
         default = ASYNC_DRIVERS.get(backend)
         if default is None:
-            raise ValueError(
+            raise StoreURLError(
                 f"no default async driver for {backend!r} URLs; name one explicitly "
-                f"({backend}+<driver>://...) or use one of: {', '.join(sorted(ASYNC_DRIVERS))}"
+                f"({backend}+<driver>://...) or use one of: {SUPPORTED_FORMS}"
             )
         driver = default
     parsed = parsed.set(drivername=f"{backend}+{driver}")
@@ -77,16 +91,40 @@ def to_async_url(url: str | URL) -> URL:
         # Some drivers (psycopg 3) have one dialect class per mode; ask for the async one.
         dialect = parsed.get_dialect().get_async_dialect_cls(parsed)
     except NoSuchModuleError as exc:
-        raise ValueError(f"SQLAlchemy has no dialect for {parsed.drivername!r}: {exc}") from exc
+        raise StoreURLError(
+            f"SQLAlchemy has no dialect for {parsed.drivername!r} ({exc}); use one of: "
+            f"{SUPPORTED_FORMS}"
+        ) from exc
     if not dialect.is_async:
         suggestion = ASYNC_DRIVERS.get(backend)
-        hint = f"; use {backend}+{suggestion}://..." if suggestion else ""
-        raise ValueError(
-            f"{parsed.drivername!r} is a blocking driver and tickwork stores are async{hint}"
+        hint = f"; use {backend}://... (it gets {suggestion})" if suggestion else ""
+        raise StoreURLError(
+            f"{parsed.drivername!r} is a blocking driver and tickwork stores are async"
+            f"{hint}. The forms that work: {SUPPORTED_FORMS}"
         )
     if backend == "sqlite":
         _check_sqlite_query(parsed)
     return parsed
+
+
+def _check_host(url: URL, backend: str) -> None:
+    """Refuse the two URL slips that still parse: ``sqlite://jobs.db`` (a host, which
+    SQLite ignores: the store would be an empty in-memory database), and a password
+    holding a raw ``@`` (the rest of it is taken for the host name)."""
+    host = url.host or ""
+    if backend == "sqlite" and host:
+        raise StoreURLError(
+            f"SQLite URL {url.render_as_string(hide_password=True)!r} has a host part "
+            f"({host!r}) and no file: a SQLite file takes three slashes, "
+            f"sqlite:///{host} (relative) or sqlite:////absolute/{host}"
+        )
+    if "@" in host:
+        # The password's tail is in ``host``: name only what follows the last "@".
+        raise StoreURLError(
+            f"the {backend} URL for host {host.rpartition('@')[2]!r} has an '@' in its "
+            "user name or password: write it URL-encoded as %40 (in Python, "
+            "urllib.parse.quote(password, safe=''))"
+        )
 
 
 def _check_sqlite_query(url: URL) -> None:
@@ -95,12 +133,12 @@ def _check_sqlite_query(url: URL) -> None:
         return  # the rest are SQLite URI parameters (mode=ro, cache=shared, ...)
     for key in url.query:
         if key == "schema":
-            raise ValueError(
+            raise StoreURLError(
                 "?schema= names a PostgreSQL schema or a MySQL database; with SQLite, "
                 "give each service its own database file instead"
             )
         if key not in SQLITE_QUERY_KEYS:
-            raise ValueError(
+            raise StoreURLError(
                 f"SQLite URL query key {key!r} is not one the driver takes "
                 f"(it takes: {', '.join(sorted(SQLITE_QUERY_KEYS))}; with uri=true, "
                 "SQLite URI parameters); remove it or fix its name"
@@ -114,16 +152,16 @@ def schema_from_url(url: URL, schema: str | None) -> tuple[URL, str | None]:
     (``connect() got an unexpected keyword argument 'schema'``), so it is taken out
     here; given both ways, the two must agree.
 
-    :raises ValueError: the query gives the key more than once or empty, or a
-        ``schema=`` option that differs.
+    :raises StoreURLError: (a ``ValueError``) the query gives the key more than once
+        or empty, or a ``schema=`` option that differs.
     """
     if "schema" not in url.query:
         return url, schema
     value = url.query["schema"]
     if not isinstance(value, str) or not value:
-        raise ValueError(f"?schema= in the URL must be given once, with a name; got {value!r}")
+        raise StoreURLError(f"?schema= in the URL must be given once, with a name; got {value!r}")
     if schema is not None and schema != value:
-        raise ValueError(
+        raise StoreURLError(
             f"the URL says ?schema={value} and the schema option says {schema!r}; give one"
         )
     return url.difference_update_query(["schema"]), value
