@@ -5,7 +5,8 @@ W1-nats-trig1, W1-nats-trig3, W2, ... Only the base workloads W1-W6 run by defau
 the variants on servers (``benchmarks/backends.py``, ``benchmarks/nats_trigger.py``),
 W1-tasks (W1 through a registered task, ``benchmarks/w1_tasks.py``, group ``tasks``),
 W1-events (W1 with a subscriber to every event, ``benchmarks/w1_events.py``, group
-``events``) and W7 (several processes on one SQL database, ``benchmarks/w7_multi.py``: W7-pg,
+``events``), W1-otel (W1 with the OpenTelemetry instrument, ``benchmarks/w1_otel.py``,
+group ``otel``) and W7 (several processes on one SQL database, ``benchmarks/w7_multi.py``: W7-pg,
 W7-mariadb, group ``w7``) are selected by id or by group.
 """
 
@@ -18,6 +19,7 @@ from . import (
     nats_trigger,
     w1_events,
     w1_interval,
+    w1_otel,
     w1_tasks,
     w2_burst,
     w3_idle,
@@ -25,6 +27,7 @@ from . import (
     w5_add,
     w6_interval_sqlite,
     w7_multi,
+    w8_push,
 )
 from ._harness import Workload
 
@@ -32,7 +35,13 @@ _BASE = [
     module.WORKLOAD
     for module in (w1_interval, w2_burst, w3_idle, w4_cold_start, w5_add, w6_interval_sqlite)
 ]
-_VARIANTS = [w1_tasks.WORKLOAD, w1_events.WORKLOAD, *backends.WORKLOADS, *nats_trigger.WORKLOADS]
+_VARIANTS = [
+    w1_tasks.WORKLOAD,
+    w1_events.WORKLOAD,
+    w1_otel.WORKLOAD,
+    *backends.WORKLOADS,
+    *nats_trigger.WORKLOADS,
+]
 
 
 def _table_order() -> list[Workload]:
@@ -40,7 +49,7 @@ def _table_order() -> list[Workload]:
     for base in _BASE:
         ordered.append(base)
         ordered += [v for v in _VARIANTS if v.id.partition("-")[0] == base.id]
-    return [*ordered, *w7_multi.WORKLOADS]
+    return [*ordered, *w7_multi.WORKLOADS, *w8_push.WORKLOADS]
 
 
 WORKLOADS: dict[str, Workload] = {w.id: w for w in _table_order()}
@@ -57,7 +66,7 @@ def _groups() -> dict[str, tuple[str, ...]]:
 
 GROUPS: dict[str, tuple[str, ...]] = _groups()
 """``default`` (W1-W6), ``backends`` (every variant on a server), ``pg``, ``mariadb``,
-``nats-store``, ``nats-trigger``, ``tasks``, ``events``, ``w7``, and ``all``."""
+``nats-store``, ``nats-trigger``, ``tasks``, ``events``, ``otel``, ``w7``, and ``all``."""
 
 
 def select(names: Iterable[str]) -> tuple[list[str], list[str]]:

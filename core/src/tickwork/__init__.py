@@ -5,13 +5,20 @@ Everything public is importable from here; the modules behind it are private.
 
 from __future__ import annotations
 
+from ._backfill import BackfillReport
+from ._bounded import BoundedSchedule
+from ._calendar_interval import CalendarIntervalSchedule
 from ._codecs import BasicScheduleCodec, CompositeScheduleCodec
+from ._combined import ExceptDatesSchedule, UnionSchedule, next_outside_dates, zone_of
+from ._compound_codec import CompoundScheduleCodec
 from ._cron import CronSchedule, CronSpec
 from ._entry import UndecodableSchedule
 from ._errors import (
+    BackfillError,
     EmptyJobIDError,
     ExecutionNotFoundError,
     HandlerNotDefinedError,
+    InstrumentError,
     InvalidCronExpressionError,
     InvalidIntervalError,
     InvalidJobDataError,
@@ -21,6 +28,7 @@ from ._errors import (
     JobAlreadyExistsError,
     JobDataAlreadyExistsError,
     JobDataNotFoundError,
+    JobIDTooLongError,
     JobNotFoundError,
     NATSServerTooOldError,
     PluginNotFoundError,
@@ -33,6 +41,7 @@ from ._errors import (
     StorageOperationError,
     StoreNotFoundError,
     StoreOptionError,
+    StoreURLError,
     TaskFailedError,
     TaskNotFoundError,
     TaskRegistrationError,
@@ -69,6 +78,7 @@ from ._events import (
 )
 from ._executors import LoopExecutor, ThreadExecutor
 from ._job import Job, JobEvent
+from ._jobs_view import JobsView
 from ._local_trigger import LocalTrigger
 from ._memory_store import MemoryStore
 from ._migrate import migrate_storage
@@ -85,6 +95,7 @@ from ._models import (
 from ._plugins import (
     available_plugins,
     create_executor,
+    create_instrument,
     create_store,
     create_trigger,
     default_codec,
@@ -93,6 +104,7 @@ from ._plugins import (
 )
 from ._policy import CatchUp, JobOptions, Overlap, RetryPolicy
 from ._process_executor import ProcessExecutor
+from ._run_attempt import AttemptInfo, AttemptOutcome
 from ._run_context import NotInRunError, RunContext, current_run
 from ._scheduler import AsyncScheduler, Handler
 from ._schedules import IntervalSchedule, OnceSchedule, StartAtIntervalSchedule
@@ -101,15 +113,19 @@ from ._task_call import TaskCall
 from ._tasks import Task, TaskRegistry
 from ._ticks import preview
 from .abc import (
+    AttemptScope,
     BatchClaimingStore,
     BatchRunStore,
     BulkStore,
+    ChangeSignalingStore,
     ClaimingStore,
     ConditionalBatchRunStore,
     ConditionalUpdateStore,
     Delivery,
     DueJobsStore,
+    EndingSchedule,
     FinishingStore,
+    Instrument,
     Schedule,
     ScheduleCodec,
     Store,
@@ -120,15 +136,24 @@ from .hookspecs import hookimpl
 
 __all__ = [
     "AsyncScheduler",
+    "AttemptInfo",
+    "AttemptOutcome",
+    "AttemptScope",
+    "BackfillError",
+    "BackfillReport",
     "BasicScheduleCodec",
     "BatchClaimingStore",
     "BatchRunStore",
     "BlockingEventStream",
+    "BoundedSchedule",
     "BulkStore",
+    "CalendarIntervalSchedule",
     "CatchUp",
+    "ChangeSignalingStore",
     "ClaimLost",
     "ClaimingStore",
     "CompositeScheduleCodec",
+    "CompoundScheduleCodec",
     "ConditionalBatchRunStore",
     "ConditionalUpdateStore",
     "CronSchedule",
@@ -136,8 +161,10 @@ __all__ = [
     "Delivery",
     "DueJobsStore",
     "EmptyJobIDError",
+    "EndingSchedule",
     "Event",
     "EventStream",
+    "ExceptDatesSchedule",
     "ExecutionNotFoundError",
     "ExecutionRecord",
     "ExecutionStatus",
@@ -145,6 +172,8 @@ __all__ = [
     "FinishingStore",
     "Handler",
     "HandlerNotDefinedError",
+    "Instrument",
+    "InstrumentError",
     "IntervalSchedule",
     "InvalidCronExpressionError",
     "InvalidIntervalError",
@@ -161,6 +190,7 @@ __all__ = [
     "JobDataAlreadyExistsError",
     "JobDataNotFoundError",
     "JobEvent",
+    "JobIDTooLongError",
     "JobNotFoundError",
     "JobOptions",
     "JobPaused",
@@ -168,6 +198,7 @@ __all__ = [
     "JobRemoved",
     "JobResumed",
     "JobStatus",
+    "JobsView",
     "LocalTrigger",
     "LoopExecutor",
     "MemoryStore",
@@ -212,6 +243,7 @@ __all__ = [
     "StoreNotFoundError",
     "StoreOptionError",
     "StoreRecovered",
+    "StoreURLError",
     "Subscription",
     "Task",
     "TaskCall",
@@ -224,16 +256,20 @@ __all__ = [
     "TickworkError",
     "Trigger",
     "UndecodableSchedule",
+    "UnionSchedule",
     "UnsupportedScheduleError",
     "available_plugins",
     "create_executor",
+    "create_instrument",
     "create_store",
     "create_trigger",
     "current_run",
     "default_codec",
     "hookimpl",
     "migrate_storage",
+    "next_outside_dates",
     "preview",
     "register_plugin",
     "unregister_plugin",
+    "zone_of",
 ]

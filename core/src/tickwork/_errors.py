@@ -9,7 +9,10 @@ offending value as an attribute and builds its message from it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
+
+from ._durations import format_go_duration
 
 
 class TickworkError(Exception):
@@ -38,6 +41,10 @@ class SchedulerStoppedError(TickworkError):
 
     def __init__(self, message: str = "the scheduler was stopped") -> None:
         super().__init__(message)
+
+
+class BackfillError(TickworkError, ValueError):
+    """A backfill's range cannot be run: empty, naive, or holding too many ticks."""
 
 
 class HandlerNotDefinedError(TickworkError):
@@ -90,7 +97,15 @@ class InvalidIntervalError(TickworkError, ValueError):
         self, interval: Any, reason: str = "must be a timedelta greater than zero"
     ) -> None:
         self.interval = interval
-        super().__init__(f"invalid schedule interval {interval!r}: {reason}")
+        super().__init__(f"invalid schedule interval {_shown(interval)}: {reason}")
+
+
+def _shown(value: Any) -> str:
+    """A value as a message shows it: a timedelta as a duration (``-5s``), since
+    ``timedelta(days=-1, seconds=86395)`` hides that it is minus five seconds."""
+    if isinstance(value, timedelta):
+        return format_go_duration(value)
+    return repr(value)
 
 
 class InvalidCronExpressionError(TickworkError, ValueError):
@@ -123,9 +138,13 @@ class InvalidScheduleConfigError(TickworkError, ValueError):
 class UnsupportedScheduleError(TickworkError, ValueError):
     """No codec knows this schedule type or schedule class."""
 
-    def __init__(self, what: Any, known: Iterable[str] = ()) -> None:
+    def __init__(self, what: Any, known: Iterable[str] = (), *, reason: str = "") -> None:
         self.what = what
         self.known = sorted(known)
+        if reason:
+            # Not a missing plugin (a string given as a schedule): say what to pass.
+            super().__init__(reason)
+            return
         hint = (
             f"; known types: {', '.join(self.known)}"
             if self.known
@@ -177,21 +196,59 @@ class StorageOperationError(TickworkError):
 class JobDataNotFoundError(TickworkError, LookupError):
     """The store has no job with this id."""
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, store: str | None = None, hint: str = "") -> None:
         self.job_id = job_id
-        super().__init__(f"job data not found for id {job_id!r}")
+        self.store = store
+        super().__init__(f"no job with id {job_id!r}{_in_store(store)}{_then(hint)}")
+
+
+def _in_store(store: str | None) -> str:
+    """Where a job was looked for: a store's name or URL, its password hidden by the
+    caller (messages end up in logs)."""
+    return f" in {store}" if store else ""
+
+
+def _then(hint: str) -> str:
+    """The next step, suggested in the caller's terms (a command, a method)."""
+    return f"; {hint}" if hint else ""
 
 
 class JobDataAlreadyExistsError(TickworkError, ValueError):
     """The store already holds a job with this id."""
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, store: str | None = None, hint: str = "") -> None:
         self.job_id = job_id
-        super().__init__(f"job data already exists for id {job_id!r}; use update_job()")
+        self.store = store
+        super().__init__(
+            f"a job with id {job_id!r} is stored already{_in_store(store)}{_then(hint)}"
+        )
 
 
 class InvalidJobDataError(TickworkError, ValueError):
     """A job or execution record is malformed (or stored data is corrupt)."""
+
+
+class JobIDTooLongError(InvalidJobDataError):
+    """A job id longer than the store can hold (see ``tickwork.abc.IdLimitedStore``).
+
+    Raised by ``add_job`` before anything is written, so a long id is refused where it
+    is given, not later by a ``start()`` that fails to save it; and by the store's
+    ``save_job``. ``reason`` is the store's own account of its limit.
+    """
+
+    def __init__(self, job_id: str, reason: str) -> None:
+        self.job_id = job_id
+        self.reason = reason
+        shown = job_id if len(job_id) <= 40 else job_id[:37] + "..."
+        super().__init__(
+            f"job id {shown!r} is too long: {reason}; use a shorter id (a hash of a long key, say)"
+        )
+
+
+class StoreURLError(TickworkError, ValueError):
+    """A store URL that cannot be used: malformed, a blocking driver, a password with
+    an unescaped ``@``. The message names the URL (password hidden) and the forms that
+    work."""
 
 
 class ExecutionNotFoundError(TickworkError, LookupError):
@@ -279,3 +336,14 @@ class TaskFailedError(TickworkError):
     def __init__(self, message: str, *, error_type: str | None = None) -> None:
         super().__init__(message)
         self.error_type = error_type
+
+
+class InstrumentError(TickworkError, TypeError):
+    """Something given as a scheduler's instrument is neither an instrument nor a name."""
+
+    def __init__(self, given: Any) -> None:
+        self.given = given
+        super().__init__(
+            f"instruments must be tickwork.abc.Instrument objects or registered instrument "
+            f"names (such as 'otel'); got {given!r}"
+        )

@@ -137,6 +137,7 @@ class RunStarted(RunEvent):
     started_at: datetime
     attempt: int = 1
     manual: bool = False
+    backfill: bool = False
 
     @property
     def lateness(self) -> timedelta:

@@ -60,6 +60,8 @@ class JobEvent:
     jitter: timedelta = timedelta(0)
     #: True for a run started with ``run_job_now`` rather than by the schedule.
     manual: bool = False
+    #: True for a run of a past tick asked for with ``backfill`` (``manual`` too).
+    backfill: bool = False
 
     @property
     def name(self) -> str:

@@ -31,6 +31,7 @@ from ._errors import (
 )
 from ._event_bus import EventBus
 from ._events import JobAdded, JobChange, JobChanged, JobRemoved, JobResumed
+from ._id_limit import IdLimit
 from ._job_table import JobTable
 from ._models import ExecutionStatus, JobData, JobStatus
 from ._policy import DEFAULT_OPTIONS, JobOptions, Overlap
@@ -82,6 +83,7 @@ class JobEditor:
         self._reserved = reserved
         self._tick_log = tick_log
         self._shared = gateway.caps.shared
+        self._id_limit = IdLimit(self._store)
 
     # -- adding ---------------------------------------------------------------------------
 
@@ -116,6 +118,7 @@ class JobEditor:
     ) -> JobEntry:
         """A new job's state, every argument checked (nothing is stored yet)."""
         check_job_id(job_id)
+        self._id_limit.check(job_id)
         schedule_type, config = self.encode(schedule)
         return JobEntry(
             id=job_id,
@@ -146,6 +149,7 @@ class JobEditor:
             except JobDataAlreadyExistsError:
                 raise JobAlreadyExistsError(entry.id) from None
             self._table.entries[entry.id] = entry
+            self._announce()
             await arm(self._trigger, entry)
         self._added([entry])
         return entry
@@ -196,6 +200,7 @@ class JobEditor:
         else:
             await self._save_new(list(entries.values()))
             self._table.entries.update(entries)
+            self._announce()
             await arm_all(self._trigger, entries.values())
         self._added(entries.values())
 
@@ -330,6 +335,7 @@ class JobEditor:
         if wrote[0]:
             if self._coordinator is not None:
                 self._coordinator.note_saved(entry.to_data())
+                self._coordinator.announce_change()
             if not entry.running or entry.options.overlap != Overlap.SKIP:
                 await arm(self._trigger, entry)
         return entry
@@ -373,6 +379,7 @@ class JobEditor:
                 )
         try:
             await self._store.delete_job(job_id)
+            self._announce()
         except JobDataNotFoundError:
             if not self._shared:
                 raise JobNotFoundError(job_id) from None
@@ -380,6 +387,11 @@ class JobEditor:
             if self._table.get(job_id) is entry:
                 del self._table.entries[job_id]
         self._events.publish(JobRemoved, job_id=job_id)
+
+    def _announce(self) -> None:
+        """Tell other processes sharing the store that jobs changed (when it can push)."""
+        if self._coordinator is not None:
+            self._coordinator.announce_change()
 
 
 def _updated_at(entry: JobEntry) -> datetime:

@@ -66,6 +66,7 @@ class ExecutionStatus(StrEnum):
     PAUSED = "paused"  # due while the job was paused
     DST_SKIPPED = "dst_skipped"  # its wall-clock time did not exist (daylight saving)
     TASK_MISSING = "task_missing"  # its task is registered in no process that saw it due
+    SCHEDULE_ENDED = "schedule_ended"  # the schedule has no fire time left: the job is done
 
 
 #: Outcomes of runs whose handler actually started.

@@ -6,7 +6,8 @@ the local trigger, the basic codec and the task executors through the same hooks
 third party uses.
 Entry points of the ``tickwork`` group are loaded lazily, once, the first time a
 registry is consulted. ``TICKWORK_PLUGINS`` steers discovery: unset loads every entry
-point, an empty value loads none, a comma-separated list loads only those names.
+point, an empty value loads none, a comma-separated list loads only those names (a
+name no entry point has is warned about).
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ import pluggy
 
 from . import hookspecs
 from ._errors import PluginNotFoundError, PluginRegistrationError, StoreOptionError
-from .abc import Schedule, ScheduleCodec, Store, TaskExecutor, Trigger
+from ._url_text import malformed_store_url
+from .abc import Instrument, Schedule, ScheduleCodec, Store, TaskExecutor, Trigger
 
 __all__ = [
     "PluginRegistry",
     "available_plugins",
     "create_executor",
+    "create_instrument",
     "create_store",
     "create_trigger",
     "default_codec",
@@ -52,6 +55,7 @@ _DISTRIBUTION_HINTS: dict[tuple[str, str], str] = {
     ("store", "sqlalchemy"): "tickwork-sqlalchemy-store",
     ("store", "nats"): "tickwork-nats-store",
     ("trigger", "nats"): "tickwork-nats-trigger",
+    ("instrument", "otel"): "tickwork-otel",
 }
 _SCHEME_HINTS: dict[str, str] = {
     "sqlite": "sqlalchemy",
@@ -61,6 +65,13 @@ _SCHEME_HINTS: dict[str, str] = {
     "mariadb": "sqlalchemy",
     "nats": "nats",
     "tls": "nats",
+}
+# The extra of the SQL store that brings a server's driver (SQLite needs none).
+_SCHEME_EXTRAS: dict[str, str] = {
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "mysql": "mysql",
+    "mariadb": "mysql",
 }
 
 
@@ -94,6 +105,15 @@ class ExecutorEntry:
 
 
 @attrs.frozen
+class InstrumentEntry:
+    """A registered instrument factory."""
+
+    name: str
+    factory: Callable[..., Instrument]
+    plugin: str
+
+
+@attrs.frozen
 class CodecEntry:
     """A registered schedule type: its class and the codec that persists it."""
 
@@ -112,6 +132,7 @@ class PluginRegistry:
         self.codecs: dict[str, CodecEntry] = {}
         self.url_schemes: dict[str, str] = {}
         self.executors: dict[str, ExecutorEntry] = {}
+        self.instruments: dict[str, InstrumentEntry] = {}
 
     # -- registration callbacks (handed to the hooks) -------------------------------
 
@@ -171,6 +192,19 @@ class PluginRegistry:
             )
         self.executors[name] = ExecutorEntry(name, factory, plugin)
 
+    def add_instrument(self, plugin: str, name: str, factory: Callable[..., Instrument]) -> None:
+        _check_name(plugin, "instrument", name)
+        if not callable(factory):
+            raise PluginRegistrationError(
+                f"plugin {plugin!r}: instrument factory {name!r} is not callable"
+            )
+        if name in self.instruments:
+            raise PluginRegistrationError(
+                f"plugin {plugin!r} registers instrument {name!r}, "
+                f"already registered by {self.instruments[name].plugin!r}"
+            )
+        self.instruments[name] = InstrumentEntry(name, factory, plugin)
+
     def add_codec(
         self, plugin: str, schedule_type: str, schedule_class: type[Any], codec: ScheduleCodec
     ) -> None:
@@ -205,17 +239,16 @@ class PluginRegistry:
             base = scheme.split("+", 1)[0]
             owner = self.url_schemes.get(scheme) or self.url_schemes.get(base)
             if owner is None:
-                hinted = _SCHEME_HINTS.get(base)
                 raise PluginNotFoundError(
-                    "store for URL scheme",
-                    scheme or name_or_url,
-                    self.url_schemes,
-                    _DISTRIBUTION_HINTS.get(("store", hinted)) if hinted else None,
+                    "store for URL scheme", scheme or name_or_url, self.url_schemes, _hint(base)
                 )
             entry = self.stores[owner]
             return entry, {entry.url_option: name_or_url}
         entry_or_none = self.stores.get(name_or_url)
         if entry_or_none is None:
+            malformed = malformed_store_url(name_or_url, self.url_schemes)
+            if malformed is not None:
+                raise malformed
             raise PluginNotFoundError(
                 "store", name_or_url, self.stores, _DISTRIBUTION_HINTS.get(("store", name_or_url))
             )
@@ -236,6 +269,15 @@ class PluginRegistry:
                 "executor", name, self.executors, _DISTRIBUTION_HINTS.get(("executor", name))
             )
         return entry
+
+
+def _hint(scheme: str) -> str | None:
+    """What to install for a URL scheme no store owns (with the driver's extra)."""
+    hinted = _SCHEME_HINTS.get(scheme)
+    distribution = _DISTRIBUTION_HINTS.get(("store", hinted)) if hinted else None
+    if distribution is not None and scheme in _SCHEME_EXTRAS:
+        return f"{distribution}[{_SCHEME_EXTRAS[scheme]}]"
+    return distribution
 
 
 def _core_dist() -> tuple[str, str]:
@@ -267,6 +309,7 @@ class _Loader:
         self.order: list[str] = []
         self.explicit: set[str] = set()
         self.entry_point_errors: dict[str, str] = {}
+        self.unknown_selected: tuple[str, ...] = ()
         self.distributions: dict[str, tuple[str, str]] = {"tickwork._builtins": _core_dist()}
 
     def plugin_manager(self) -> pluggy.PluginManager:
@@ -296,7 +339,10 @@ class _Loader:
     def _load_entry_points(self, pm: pluggy.PluginManager) -> None:
         wanted = os.environ.get(ENV_VAR)
         allowed = None if wanted is None else {n.strip() for n in wanted.split(",") if n.strip()}
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        entry_points = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+        if allowed is not None:
+            self._warn_unknown(allowed, {ep.name for ep in entry_points})
+        for ep in entry_points:
             if allowed is not None and ep.name not in allowed:
                 continue
             if pm.has_plugin(ep.name):
@@ -311,6 +357,20 @@ class _Loader:
             dist = getattr(ep, "dist", None)
             if dist is not None:
                 self.distributions[ep.name] = (dist.name, dist.version)
+
+    def _warn_unknown(self, selected: set[str], installed: set[str]) -> None:
+        """A name in ``TICKWORK_PLUGINS`` that no entry point has is most likely a typo:
+        without a word the plugin would just be missing, far from the cause."""
+        self.unknown_selected = tuple(sorted(selected - installed))
+        if self.unknown_selected:
+            logger.warning(
+                "%s names %s, which no installed plugin has (installed: %s). Check the "
+                "spelling (the names are the entry-point names `tickwork plugins` shows) "
+                "or install the plugin.",
+                ENV_VAR,
+                ", ".join(repr(n) for n in self.unknown_selected),
+                ", ".join(sorted(installed)) or "none",
+            )
 
     def registry(self) -> PluginRegistry:
         with self._lock:
@@ -335,6 +395,7 @@ class _Loader:
             registry.stores, registry.triggers = staged.stores, staged.triggers
             registry.codecs, registry.url_schemes = staged.codecs, staged.url_schemes
             registry.executors = staged.executors
+            registry.instruments = staged.instruments
         return registry
 
     def reset(self) -> None:
@@ -345,6 +406,7 @@ class _Loader:
             self.order = []
             self.explicit = set()
             self.entry_point_errors = {}
+            self.unknown_selected = ()
             _default_codec_cache.clear()
 
 
@@ -379,11 +441,13 @@ def _registrations_of(
     staged.stores, staged.triggers = dict(current.stores), dict(current.triggers)
     staged.codecs, staged.url_schemes = dict(current.codecs), dict(current.url_schemes)
     staged.executors = dict(current.executors)
+    staged.instruments = dict(current.instruments)
     adders: dict[str, Callable[..., None]] = {
         "register_stores": staged.add_store,
         "register_triggers": staged.add_trigger,
         "register_codecs": staged.add_codec,
         "register_executors": staged.add_executor,
+        "register_instruments": staged.add_instrument,
     }
     for hook_name, add in adders.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
@@ -456,6 +520,13 @@ def plugin_errors() -> dict[str, str]:
     """Entry points that failed to load, with the reason (shown by ``tickwork plugins``)."""
     get_registry()
     return dict(_loader.entry_point_errors)
+
+
+def unknown_selected_plugins() -> tuple[str, ...]:
+    """Names in ``TICKWORK_PLUGINS`` that no installed entry point has (each a warning
+    when plugins load, and a line of ``tickwork plugins``)."""
+    plugin_manager()
+    return _loader.unknown_selected
 
 
 def create_store(name_or_url: str, **options: Any) -> Store:
@@ -544,6 +615,33 @@ def create_executor(name: str, **options: Any) -> TaskExecutor:
     return executor
 
 
+def create_instrument(name: str, **options: Any) -> Instrument:
+    """Create an instrument by registered name (``otel``); ``options`` go to its factory.
+
+    :raises PluginNotFoundError: nothing registered that name (the message says which
+        distribution provides a first-party one).
+    :raises PluginRegistrationError: the factory returned something that is not a
+        :class:`~tickwork.abc.Instrument`: the plugin is at fault.
+    """
+    registry = get_registry()
+    entry = registry.instruments.get(name) if isinstance(name, str) else None
+    if entry is None:
+        raise PluginNotFoundError(
+            "instrument",
+            name if isinstance(name, str) else repr(name),
+            registry.instruments,
+            _DISTRIBUTION_HINTS.get(("instrument", name)) if isinstance(name, str) else None,
+        )
+    instrument = entry.factory(**options)
+    if not isinstance(instrument, Instrument):
+        raise PluginRegistrationError(
+            f"plugin {entry.plugin!r}: instrument factory {name!r} returned "
+            f"{type(instrument).__name__}, which is not an Instrument (it needs open, "
+            "attempt, store_call, claim_conflict and close)"
+        )
+    return instrument
+
+
 def default_codec() -> ScheduleCodec:
     """One codec for every schedule type that any loaded plugin registered."""
     codec = _default_codec_cache.get("default")
@@ -560,13 +658,14 @@ def default_codec() -> ScheduleCodec:
 
 def available_plugins() -> dict[str, list[str]]:
     """The registered names by kind: ``{"stores": [...], "triggers": [...], "codecs":
-    [...], "executors": [...]}``."""
+    [...], "executors": [...], "instruments": [...]}``."""
     registry = get_registry()
     return {
         "stores": sorted(registry.stores),
         "triggers": sorted(registry.triggers),
         "codecs": sorted(registry.codecs),
         "executors": sorted(registry.executors),
+        "instruments": sorted(registry.instruments),
     }
 
 

@@ -42,6 +42,8 @@ class RunContext:
     task: str
     #: True for a run started with ``run_job_now`` rather than by the schedule.
     manual: bool = False
+    #: True for a run of a past tick asked for with ``backfill``.
+    backfill: bool = False
 
 
 _CURRENT: ContextVar[RunContext] = ContextVar("tickwork_current_run")

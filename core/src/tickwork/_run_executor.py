@@ -11,8 +11,10 @@ with the job's new state and the claim's release in one round trip.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
@@ -23,7 +25,8 @@ import attrs
 from ._entry import JobEntry
 from ._event_bus import EventBus
 from ._ids import new_execution_id
-from ._invoke import HandlerThreads, call_handler, is_async_callable
+from ._instrument_set import InstrumentSet
+from ._invoke import HandlerThreads, Outcome, call_handler, is_async_callable
 from ._job import JobEvent
 from ._models import (
     ExecutionRecord,
@@ -32,6 +35,7 @@ from ._models import (
     build_unchecked,
     to_execution_status,
 )
+from ._run_attempt import AttemptInfo, AttemptOutcome
 from ._run_reports import RunReports
 from ._task_ref import TaskRef
 from ._timeutil import utcnow
@@ -82,6 +86,8 @@ class RunExecutor:
         self.worker_id = worker_id
         self._save_records = save_records
         self.threads: HandlerThreads | None = None
+        #: The scheduler's instruments; None (the usual case) costs nothing per attempt.
+        self.instruments: InstrumentSet | None = None
         #: Why a run's task was cancelled, set by whoever cancels it.
         self.cancel_reasons: dict[asyncio.Task[Any], str] = {}
 
@@ -93,6 +99,7 @@ class RunExecutor:
         manual: bool,
         execution_id: str | None,
         hold: Hold | None,
+        backfill: bool = False,
     ) -> Attempts:
         """Run the handler for ``tick`` until an attempt completes, the attempts run
         out, or the run is cancelled (a cancellation is reported, not raised)."""
@@ -118,9 +125,16 @@ class RunExecutor:
             started = utcnow()
             handler_started = True
             event = self._event(entry, tick, started, attempt, jitter, manual, execution_id)
+            if backfill:
+                event = attrs.evolve(event, backfill=True)
             self._reports.started(event, task_name)
             try:
-                status, error = await self._call(event, opts.timeout, hold, entry.task)
+                if self.instruments is None:
+                    status, error = await self._call(event, opts.timeout, hold, entry.task)
+                else:
+                    status, error = await self._watched(
+                        self.instruments, event, opts.timeout, hold, entry.task
+                    )
             except asyncio.CancelledError:
                 cancelled = self.cancel_reasons.pop(task, "cancelled")
                 status, error = JobStatus.FAILED, cancelled
@@ -179,19 +193,65 @@ class RunExecutor:
         )
 
     async def _call(
-        self, event: JobEvent, timeout: timedelta | None, hold: Hold | None, task: TaskRef | None
-    ) -> tuple[JobStatus | ExecutionStatus, str | None]:
+        self,
+        event: JobEvent,
+        timeout: timedelta | None,
+        hold: Hold | None,
+        task: TaskRef | None,
+        context: contextvars.Context | None = None,
+    ) -> Outcome:
         if hold is None:
-            return await self._attempt(event, timeout, task)
+            return await self._attempt(event, timeout, task, context)
         async with hold(event.id):
-            return await self._attempt(event, timeout, task)
+            return await self._attempt(event, timeout, task, context)
 
     def _attempt(
-        self, event: JobEvent, timeout: timedelta | None, task: TaskRef | None
-    ) -> Awaitable[tuple[JobStatus | ExecutionStatus, str | None]]:
+        self,
+        event: JobEvent,
+        timeout: timedelta | None,
+        task: TaskRef | None,
+        context: contextvars.Context | None,
+    ) -> Awaitable[Outcome]:
         if task is not None and self.tasks is not None:
             return self.tasks.call(task, event, timeout)
-        return call_handler(self.handler, self._is_async, event, self.threads, timeout)
+        return call_handler(self.handler, self._is_async, event, self.threads, timeout, context)
+
+    async def _watched(
+        self,
+        instruments: InstrumentSet,
+        event: JobEvent,
+        timeout: timedelta | None,
+        hold: Hold | None,
+        task: TaskRef | None,
+    ) -> Outcome:
+        """An attempt inside the instruments' scopes: they begin in this (the run's)
+        task, so what they set in the context is what the handler's thread gets a copy
+        of, and they end here, with the outcome, however the attempt ends."""
+        info = AttemptInfo(
+            job_id=event.id,
+            execution_id=event.execution_id,
+            task=task.name if task is not None else None,
+            scheduled_at=event.scheduled_at,
+            started_at=event.started_at,
+            attempt=event.attempt,
+            worker_id=self.worker_id,
+            manual=event.manual,
+        )
+        start = time.perf_counter()
+        scopes = instruments.begin(info)
+        status: JobStatus | ExecutionStatus = JobStatus.FAILED
+        error: str | None = "cancelled"
+        try:
+            status, error = await self._call(event, timeout, hold, task, contextvars.copy_context())
+        finally:
+            outcome = AttemptOutcome(
+                status=str(status.value),
+                error=error,
+                ended_at=utcnow(),
+                duration=time.perf_counter() - start,
+            )
+            instruments.end(scopes, outcome)
+        return status, error
 
     def _record(
         self,
@@ -207,6 +267,8 @@ class RunExecutor:
         }
         if event.manual:
             metadata["manual"] = "true"
+        if event.backfill:
+            metadata["backfill"] = "true"
         if event.jitter:
             metadata["jitter"] = str(event.jitter.total_seconds())
         # One per run: built without the converters, whose checks these values (times

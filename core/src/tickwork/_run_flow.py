@@ -167,6 +167,11 @@ class RunFlow:
         if entry.next_run is not None:
             skips = self._tick_log.gap_skips(entry.id, entry.schedule, now, entry.next_run)
             await self._tick_log.write(entry.id, skips)
+        else:
+            ended = self._tick_log.ended(entry.id, entry.schedule, now)
+            await self._tick_log.write(entry.id, ended)
+            if ended and entry.status != JobStatus.DISABLED:
+                entry.status = JobStatus.COMPLETED  # its bounded schedule has run out
         entry.updated_at = now
         saved = await self.save_state(entry)
         if saved and self._is_running() and entry.wants_to_run and not entry.running:
@@ -181,6 +186,7 @@ class RunFlow:
         *,
         manual: bool = False,
         execution_id: str | None = None,
+        backfill: bool = False,
     ) -> None:
         """Run the handler for one tick; then finish the run and arm the next one."""
         task = asyncio.current_task()
@@ -205,6 +211,7 @@ class RunFlow:
             manual=manual,
             execution_id=execution_id,
             hold=coordinator.held if coordinator is not None and not manual else None,
+            backfill=backfill,
         )
         # Cut short by a stop before its handler was called (in its jitter), the run
         # stays due for the next start. Once the handler was called it has had its run:
@@ -242,6 +249,13 @@ class RunFlow:
                 entry, tick, previous_status, attempts, manual, interrupted, others_running
             )
             records = self._finish_records(entry, tick, attempts, plan)
+            if not manual and _schedule_ended(plan):
+                ended = self._tick_log.ended(entry.id, entry.schedule, tick)
+                if ended and plan.status != JobStatus.DISABLED:
+                    # A job whose bounded schedule ran out is complete, whatever its
+                    # last run did (that run's own record keeps its outcome).
+                    plan = attrs.evolve(plan, status=JobStatus.COMPLETED)
+                records += ended
             entry.next_run, entry.last_run = plan.next_run, plan.last_run
             entry.last_completed_at = entry.updated_at = attempts.ended
             release = self._coordinator is not None and not manual and not others_running
@@ -538,6 +552,13 @@ class RunFlow:
             await self._gateway.store.update_job(entry.to_data())
         except Exception:
             logger.exception("job %r: recording rescheduling_failed failed too", entry.id)
+
+
+def _schedule_ended(plan: FinishPlan) -> bool:
+    """Whether a scheduled run leaves its job with no next run because the schedule has
+    none (not because it failed to compute one, nor while another run goes on)."""
+    ended = plan.next_run is None and plan.schedule_error is None
+    return ended and plan.status != JobStatus.RUNNING
 
 
 def _only_finishing(entry: JobEntry) -> bool:

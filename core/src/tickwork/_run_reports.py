@@ -58,6 +58,7 @@ class RunReports:
                 started_at=event.started_at,
                 attempt=event.attempt,
                 manual=event.manual,
+                backfill=event.backfill,
             )
 
     def ended(

@@ -21,11 +21,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
 from . import _job_changes as job_changes
+from ._backfill import DEFAULT_BACKFILL_LIMIT, Backfiller, BackfillReport, backfill_ticks
 from ._coordination import DEFAULT_LEASE, DEFAULT_SYNC_INTERVAL
 from ._delivery_intake import arm_all
 from ._entry import JobEntry, first_run
@@ -37,6 +38,7 @@ from ._errors import (
 from ._event_bus import DEFAULT_QUEUE_SIZE, EventBus, EventStream, Subscription
 from ._events import Event, JobPaused, SchedulerStarted, SchedulerStopped
 from ._ids import new_execution_id
+from ._instrument_set import resolve_instruments
 from ._job import Job, JobEvent
 from ._job_editor import JobEditor, JobSpec
 from ._job_table import JobTable
@@ -60,7 +62,15 @@ from ._wiring import (
     resolve_store,
     resolve_trigger,
 )
-from .abc import Schedule, ScheduleCodec, Store, StoreReadingTrigger, TaskExecutor, Trigger
+from .abc import (
+    Instrument,
+    Schedule,
+    ScheduleCodec,
+    Store,
+    StoreReadingTrigger,
+    TaskExecutor,
+    Trigger,
+)
 
 __all__ = ["AsyncScheduler", "Handler", "JobSpec", "first_run", "new_execution_id"]
 
@@ -101,6 +111,9 @@ class AsyncScheduler:
         died is taken over by another process after this.
     :param sync_interval: seconds between polls for jobs changed by other processes
         (the longest it takes an add, update, pause or removal to reach them).
+    :param instruments: :class:`~tickwork.abc.Instrument` objects or registered
+        instrument names (``"otel"`` with ``tickwork-otel`` installed) that watch every
+        run and store call, for metrics and traces; none by default, at no cost.
     """
 
     def __init__(
@@ -118,7 +131,9 @@ class AsyncScheduler:
         claim_lease: timedelta = DEFAULT_LEASE,
         sync_interval: float = DEFAULT_SYNC_INTERVAL,
         tasks: TaskRegistry | None = None,
+        instruments: Iterable[Instrument | str] | None = None,
     ) -> None:
+        self._instruments = resolve_instruments(instruments)
         self._store: Store = resolve_store(store, store_options)
         self._trigger: Trigger = resolve_trigger(trigger, trigger_options)
         self._codec: ScheduleCodec = resolve_codec(codec)
@@ -162,6 +177,7 @@ class AsyncScheduler:
             is_running=lambda: self._running,
             sync_interval=sync_interval,
             events=self._events,
+            instruments=self._instruments,
         )
         self._path, self._outage, self._flow = path, path.outage, path.flow
         self._intake, self._reconciler = path.intake, path.reconciler
@@ -307,7 +323,10 @@ class AsyncScheduler:
             self._trigger.attach(self._store, self._codec)
         due_first = self._loads_due_first()
         if not due_first:
+            stored_changes = bool(self._stopped_changes)
             await self._startup.load(self._stopped_changes)
+            if stored_changes and self._coordinator is not None:
+                self._coordinator.announce_change()  # what was changed while stopped
         assert self._loop is not None
         self._path.open(self._max_workers, self._loop)
         self._running = True
@@ -622,6 +641,35 @@ class AsyncScheduler:
         self._spawn(self._flow.manual_run(entry, utcnow(), execution_id))
         return execution_id
 
+    async def backfill(
+        self,
+        job_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        limit: int = DEFAULT_BACKFILL_LIMIT,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> BackfillReport:
+        """Run every tick of the job's schedule from ``start`` (included) to ``end``
+        (excluded) now, in order, and return when they have all ended.
+
+        The runs follow the job's run and overlap policies, do not move its schedule,
+        and are recorded with ``"backfill": "true"`` (see :mod:`tickwork._backfill`).
+        ``progress(done, total)`` is called as each tick is started or skipped.
+
+        :raises JobNotFoundError: no such job.
+        :raises BackfillError: an empty or naive range, or more than ``limit`` ticks.
+        :raises SchedulerNotStartedError: the scheduler is not running.
+        :raises SchedulerStoppedError: the scheduler stopped before every tick ran.
+        """
+        entry = await self._editor.changeable(job_id)
+        ticks = backfill_ticks(entry.schedule, start, end, limit=limit)
+        if not self._running or self._loop is None:
+            raise SchedulerNotStartedError()
+        backfiller = Backfiller(self._flow, self._path.tick_log, self._spawn)
+        ids, skipped = await backfiller.run(entry, ticks, progress)
+        return BackfillReport(job_id, start, end, tuple(ticks), tuple(ids), skipped)
+
     async def run_history(
         self, job_id: str, options: QueryOptions | None = None
     ) -> list[ExecutionRecord]:
@@ -633,11 +681,12 @@ class AsyncScheduler:
 
     # -- tasks ----------------------------------------------------------------------------
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
+    def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
         assert self._loop is not None
         task: asyncio.Task[None] = self._loop.create_task(coro)  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
 
 def _no_handler(event: JobEvent) -> None:

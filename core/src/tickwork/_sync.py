@@ -29,11 +29,12 @@ import logging
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import CancelledError
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from . import _invoke  # noqa: F401 - registers its exit hook before ours (below)
+from ._backfill import DEFAULT_BACKFILL_LIMIT, BackfillReport
 from ._coordination import DEFAULT_LEASE, DEFAULT_SYNC_INTERVAL
 from ._errors import SchedulerNotStartedError
 from ._event_bus import DEFAULT_QUEUE_SIZE, BlockingEventStream, Subscription
@@ -43,7 +44,7 @@ from ._models import ExecutionRecord, QueryOptions
 from ._policy import JobOptions
 from ._scheduler import DEFAULT_MAX_WORKERS, AsyncScheduler, Handler, JobSpec
 from ._tasks import TaskChoice, TaskRegistry, TaskSpec
-from .abc import Schedule, ScheduleCodec, Store, Trigger
+from .abc import Instrument, Schedule, ScheduleCodec, Store, Trigger
 
 __all__ = ["Scheduler"]
 
@@ -247,6 +248,7 @@ class Scheduler:
         claim_lease: timedelta = DEFAULT_LEASE,
         sync_interval: float = DEFAULT_SYNC_INTERVAL,
         tasks: TaskRegistry | None = None,
+        instruments: Iterable[Instrument | str] | None = None,
     ) -> None:
         self._async = AsyncScheduler(
             store,
@@ -261,6 +263,7 @@ class Scheduler:
             claim_lease=claim_lease,
             sync_interval=sync_interval,
             tasks=tasks,
+            instruments=instruments,
         )
         self._lock = threading.Lock()
         self._thread: _LoopThread | None = None
@@ -555,6 +558,19 @@ class Scheduler:
     @_mirrors(AsyncScheduler.run_job_now)
     def run_job_now(self, job_id: str) -> str:
         return self._call(self._async.run_job_now(job_id))
+
+    @_mirrors(AsyncScheduler.backfill)
+    def backfill(
+        self,
+        job_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        limit: int = DEFAULT_BACKFILL_LIMIT,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> BackfillReport:
+        # (progress is called on the scheduler's loop thread)
+        return self._call(self._async.backfill(job_id, start, end, limit=limit, progress=progress))
 
     @_mirrors(AsyncScheduler.update_job_schedule)
     def update_job_schedule(self, job_id: str, schedule: Schedule) -> Job:

@@ -94,6 +94,7 @@ class TaskRunner:
             worker_id=self.worker_id,
             task=task.name,
             manual=event.manual,
+            backfill=event.backfill,
         )
         return TaskCall(
             task=task.name,

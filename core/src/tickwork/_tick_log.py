@@ -21,7 +21,7 @@ from ._models import ExecutionRecord, ExecutionStatus
 from ._run_plan import TICK_LOG_LIMIT
 from ._ticks import ticks_between
 from ._timeutil import utcnow
-from .abc import GapSkippingSchedule, Schedule
+from .abc import EndingSchedule, GapSkippingSchedule, Schedule
 
 __all__ = ["TickLog"]
 
@@ -142,6 +142,20 @@ class TickLog:
             return []
         return self.records(job_id, skipped, ExecutionStatus.DST_SKIPPED, len(skipped))
 
+    def ended(self, job_id: str, schedule: Schedule, after: datetime) -> list[ExecutionRecord]:
+        """The record that closes a job whose schedule ended by its bounds (none for
+        other schedules): status ``schedule_ended``, at ``after``, with the reason in
+        its ``note``."""
+        if not isinstance(schedule, EndingSchedule):
+            return []
+        try:
+            reason = schedule.end_reason(after)
+        except Exception as exc:
+            reason = f"the schedule has no fire time after {after.isoformat()} ({exc!r})"
+        record = self.record(job_id, after, ExecutionStatus.SCHEDULE_ENDED)
+        record.metadata["note"] = reason
+        return [record]
+
     async def write(self, job_id: str, records: Sequence[ExecutionRecord]) -> None:
         """Save tick-log records now (they do not wait for a run's finish)."""
         if not records:
@@ -160,6 +174,7 @@ def log_ticks(job_id: str, records: Sequence[ExecutionRecord]) -> None:
     meant to run and did not); ticks folded into a catch-up, skipped by the overlap
     policy, paused or skipped for daylight saving at DEBUG, as the job's policy asked
     for them (after an outage that is one line per job, which would drown the rest).
+    A job whose schedule has ended gets one INFO line with the reason.
     The tick log in the store has every one of them."""
     counts: dict[str, int] = {}
     for record in records:
@@ -167,6 +182,10 @@ def log_ticks(job_id: str, records: Sequence[ExecutionRecord]) -> None:
             continue
         n = int(record.metadata["count"]) if "count" in record.metadata else 1
         counts[record.status.value] = counts.get(record.status.value, 0) + n
+    for record in records:
+        if record.status == ExecutionStatus.SCHEDULE_ENDED:
+            logger.info("job %r: %s; no further runs", job_id, record.metadata.get("note"))
+            counts.pop(record.status.value, None)
     for status, count in counts.items():
         level = logging.WARNING if status == "missed" else logging.DEBUG
         logger.log(level, "job %r: %d tick(s) %s", job_id, count, status)

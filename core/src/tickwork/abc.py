@@ -9,27 +9,37 @@ registry reject an object that does not fit at load time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ._models import ExecutionRecord, FinishOutcome, JobData, JobStatus, QueryOptions, RunFinish
+from ._run_attempt import AttemptInfo, AttemptOutcome
 from ._task_call import TaskCall
 
+if TYPE_CHECKING:
+    from ._jobs_view import JobsView
+
 __all__ = [
+    "AttemptScope",
     "BatchClaimingStore",
     "BatchRunStore",
     "BulkStore",
+    "ChangeSignalingStore",
     "ClaimingStore",
     "ConditionalBatchRunStore",
     "ConditionalUpdateStore",
     "Delivery",
     "Dispatch",
     "DueJobsStore",
+    "EndingSchedule",
     "FinishingStore",
     "FirstRunSchedule",
     "GapSkippingSchedule",
+    "IdLimitedStore",
     "InProcessStore",
+    "Instrument",
     "RunChainTrigger",
     "Schedule",
     "ScheduleCodec",
@@ -73,6 +83,21 @@ class FirstRunSchedule(Schedule, Protocol):
     def first_run(self, now: datetime) -> datetime | None:
         """The first fire time of a job given this schedule at ``now`` (aware UTC), or
         None when it will never fire."""
+        ...
+
+
+@runtime_checkable
+class EndingSchedule(Schedule, Protocol):
+    """A schedule that ends by its own bounds and can say why (optional capability).
+
+    When a job's schedule has no fire time left, the job is over; a schedule bounded by
+    an end time or a number of fire times owes its history a record saying which bound
+    ended it, so the scheduler writes a ``schedule_ended`` tick-log record with this
+    reason. (A one-off time needs none: its single run says it all.)
+    """
+
+    def end_reason(self, after: datetime) -> str:
+        """A one-line reason why ``next(after)`` is None (only asked when it is)."""
         ...
 
 
@@ -127,7 +152,8 @@ class Store(Protocol):
       ``initialize()`` after ``close()`` makes the store usable again.
     - Objects are copied in and out: mutating a saved or returned object never changes
       what is stored.
-    - Any non-empty string is a valid job id and round-trips exactly; ids compare
+    - Any non-empty string is a valid job id and round-trips exactly (up to
+      ``max_id_length`` characters for an :class:`IdLimitedStore`); ids compare
       exactly (``job``, ``Job`` and ``job `` are three jobs). An empty id raises
       :class:`EmptyJobIDError`.
     - Datetimes come back as aware UTC, equal to what was saved to the microsecond.
@@ -160,7 +186,8 @@ class Store(Protocol):
         ...
 
     async def delete_job(self, job_id: str) -> None:
-        """Delete a job (its execution records stay).
+        """Delete a job (its execution records stay). A claim on it goes with it
+        (:class:`ClaimingStore`): a job added again with the same id is free to claim.
 
         :raises JobDataNotFoundError: no such job.
         """
@@ -200,7 +227,8 @@ class Store(Protocol):
 
         ``start_time``/``end_time`` select records with ``start_time`` in
         ``[start_time, end_time)``. Without ``sort_by`` records come in ascending
-        ``start_time`` order. Ties are broken by ``execution_id`` so paging is stable.
+        ``start_time`` order. Ties are broken by ``execution_id`` in the sort's direction
+        (a descending list is the ascending one reversed), so paging is stable.
 
         :raises InvalidQueryError: before any I/O, for options no store can honour.
         """
@@ -247,7 +275,8 @@ class ClaimingStore(Store, Protocol):
 
         :return: the job as stored when ``owner`` now holds the claim; ``None`` when the
             job is gone or disabled, its ``next_run`` is not ``scheduled_at``, or another
-            owner holds a claim whose ``lease_until`` is after ``now``. Re-claiming a run
+            owner holds a claim whose ``lease_until`` is after ``now`` (at ``now ==
+            lease_until`` the claim has expired). Re-claiming a run
             the same owner already holds succeeds (and extends the lease).
         """
         ...
@@ -457,6 +486,79 @@ class InProcessStore(Store, Protocol):
 
 
 @runtime_checkable
+class IdLimitedStore(Store, Protocol):
+    """A store that holds job ids up to a length only (optional capability).
+
+    A SQL column has a size (255 characters), a NATS key a length; a store saving a
+    longer id would fail, and would fail late: a job added before ``start()`` is saved
+    by ``start()``. With the limit declared here, ``add_job`` asks
+    :meth:`id_too_long` and refuses such an id at once with a
+    :class:`~tickwork.JobIDTooLongError`. A store without this capability takes ids of
+    any length.
+    """
+
+    max_id_length: int
+    """Every id of at most this many characters fits, whatever the characters (a store
+    that counts encoded bytes takes longer ids of plain ASCII)."""
+
+    def id_too_long(self, job_id: str) -> str | None:
+        """Why ``job_id`` is longer than the store holds (naming the limit), or ``None``
+        when it fits. No I/O: ``add_job`` calls it for every new job.
+
+        ``save_job`` refuses exactly the ids this refuses, with
+        :class:`~tickwork.JobIDTooLongError`, and stores nothing.
+        """
+        ...
+
+
+@runtime_checkable
+class ChangeSignalingStore(Store, Protocol):
+    """A shared store that pushes "jobs changed" to the other processes using it
+    (optional capability).
+
+    Without it, a scheduler learns of a job that another process added, changed,
+    paused, resumed or removed only at its next poll (``sync_interval``, 1 s by
+    default). With it, the process that stored such a change calls
+    :meth:`signal_changes`, and every scheduler listening through
+    :meth:`listen_for_changes` polls at once. A signal only wakes the poll, which stays
+    the one source of truth: a signal lost, late or repeated never loses or repeats a
+    change, and the regular poll keeps running underneath. Signals are for changes a
+    user makes, never for a run's claim or finish (that would wake every replica
+    thousands of times a second).
+
+    ``signals_changes`` says whether this store object can do it, decided when it is
+    made (a SQL store can on PostgreSQL, not on MySQL or SQLite); when it is false the
+    two methods are never called and the scheduler polls as a store without the
+    capability.
+    """
+
+    signals_changes: bool
+
+    async def signal_changes(self) -> None:
+        """Tell every listener on this store (in any process) that jobs changed.
+
+        Called after the change is stored. Nothing is queued for a listener that is
+        not connected: it polls when it connects again.
+
+        :raises StorageConnectionError: the signal could not be sent (the change is
+            stored all the same; listeners find it at their next poll).
+        """
+        ...
+
+    def listen_for_changes(self) -> AbstractAsyncContextManager[AsyncIterator[None]]:
+        """A connection that listens for signals: entering it connects, and the
+        iterator it yields gives one item per signal (several signals may come out as
+        one item; signals sent through this same store object may be left out).
+        Leaving it disconnects.
+
+        :raises StorageConnectionError: on entering, the listening connection cannot be
+            made; from the iterator, the connection was lost, and signals sent from
+            then on are missed until the caller listens again.
+        """
+        ...
+
+
+@runtime_checkable
 class DueJobsStore(Store, Protocol):
     """A store that can find the jobs that are due without reading every job
     (optional capability).
@@ -625,3 +727,68 @@ class TaskExecutor(Protocol):
     async def call(self, call: TaskCall, timeout: float | None) -> object: ...
 
     async def aclose(self, *, wait: bool) -> None: ...
+
+
+@runtime_checkable
+class AttemptScope(Protocol):
+    """One attempt as an :class:`Instrument` watches it (a span, a start time).
+
+    Made by :meth:`Instrument.attempt` and ended once, by :meth:`end`, in the same
+    asyncio task and therefore the same context: a context variable the instrument set
+    when the attempt began (OpenTelemetry's current span) is reset here.
+    """
+
+    def end(self, outcome: AttemptOutcome) -> None:
+        """The attempt ended as ``outcome`` says; reset what the attempt set."""
+        ...
+
+
+@runtime_checkable
+class Instrument(Protocol):
+    """Watches a scheduler's runs and store calls, for metrics and traces.
+
+    Why a capability of its own rather than an event subscriber: events reach
+    subscribers later and elsewhere (a thread, a queue), while a trace needs a span
+    that is *current inside the handler*, so that the user's own spans nest under it,
+    and store latency needs timings the events do not carry. An instrument is given to
+    the scheduler (``AsyncScheduler(instruments=["otel"])``, a registered name or an
+    object) and is called on the run path itself, so it must be quick and must not
+    block; the scheduler pays nothing for instruments when none is given.
+    Contract (``tickwork.testing.InstrumentContract``):
+
+    - :meth:`open` is called at each start with a read-only view of the jobs (for
+      gauges, read from any thread), :meth:`close` at each stop, after the last run;
+    - :meth:`attempt` is called in the run's own asyncio task just before the handler
+      (or task) is called, once per attempt, and may set context variables: the
+      handler sees them, whether it is a coroutine, a plain function on the
+      scheduler's threads, or a task on the ``loop`` or ``thread`` executor (a task in
+      a child process does not). The returned scope's ``end`` is called in that task
+      when the attempt ends, however it ends (completed, failed, timed out,
+      cancelled);
+    - :meth:`store_call` is told of each run-path store call: ``operation`` is
+      ``claim``, ``finish`` or ``save_records``, ``seconds`` the time the run waited
+      for it (batching included), ``failed`` whether it raised;
+    - :meth:`claim_conflict` is told when another process had claimed a due run first;
+    - none of them raises: an instrument that does is logged (``tickwork.instruments``)
+      and the run goes on as if it were not there.
+    """
+
+    def open(self, jobs: JobsView) -> None:
+        """The scheduler started; ``jobs`` counts its jobs by status."""
+        ...
+
+    def attempt(self, info: AttemptInfo) -> AttemptScope:
+        """An attempt is starting, in the run's task; the scope it ends with."""
+        ...
+
+    def store_call(self, operation: str, seconds: float, failed: bool) -> None:
+        """A store call of the run path took ``seconds`` and failed or not."""
+        ...
+
+    def claim_conflict(self, job_id: str) -> None:
+        """Another process claimed ``job_id``'s due run first."""
+        ...
+
+    def close(self) -> None:
+        """The scheduler stopped; flush what is kept (the instrument may open again)."""
+        ...

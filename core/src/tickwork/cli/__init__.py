@@ -14,28 +14,39 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .._converter import unstructure
-from .._cron import CronSchedule
-from .._errors import JobDataNotFoundError, StoreOptionError, TickworkError
+from .._errors import (
+    JobDataAlreadyExistsError,
+    JobDataNotFoundError,
+    StoreOptionError,
+    TickworkError,
+)
 from .._memory_store import MemoryStore
 from .._migrate import migrate_storage
 from .._models import ExecutionStatus, JobData, JobStatus, MigrateResult, QueryOptions
 from .._plugins import (
+    DEFAULT_PLUGINS,
     available_plugins,
     create_store,
     default_codec,
     get_registry,
     plugin_distributions,
     plugin_errors,
+    unknown_selected_plugins,
 )
 from .._policy import OPTIONS_KEY, user_metadata
 from .._scheduler import first_run
 from .._task_ref import TASK_KEY
 from .._ticks import preview
-from ..abc import ScheduleCodec, Store
+from ..abc import ChangeSignalingStore, Schedule, ScheduleCodec, Store
+from ._argv import attach_negative_values
+from ._backfill import add_backfill_parser, run_backfill
 from ._config import ConfigError, parse_option_value, schedule_from_table
 from ._demo import DEFAULT_STORE, run_demo
+from ._duration_text import history_document
 from ._run import load_worker_config, run_worker
+from ._schedule_arg import explained_schedule, typed_schedule
 from ._show import show_job
+from ._store_name import redacted, with_store
 from ._table import print_table
 from ._tasks import add_tasks_parser, list_tasks
 
@@ -64,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_jobs(sub, store_help, option_help)
     _add_history(sub, store_help, option_help)
     _add_explain(sub)
+    add_backfill_parser(sub, store_help, lambda p: _option_flag(p, option_help=option_help))
     migrate = sub.add_parser("migrate", help="copy every job and record between stores")
     migrate.add_argument("source", help="source store name or URL (read only)")
     migrate.add_argument("destination", help="destination store name or URL")
@@ -89,7 +101,9 @@ def _option_flag(
 def _add_demo(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], store_help: str, option_help: str
 ) -> None:
-    demo = sub.add_parser("demo", help="run sample jobs on a local SQLite file, live")
+    demo = sub.add_parser(
+        "demo", help="run sample jobs on a local SQLite file (memory without one), live"
+    )
     demo.add_argument("--store", default=None, help=store_help)
     _option_flag(demo, option_help=option_help)
     demo.add_argument(
@@ -112,6 +126,14 @@ def _add_run(
         "--store", default=None, help=f"{store_help}; replaces the file's store when given"
     )
     _option_flag(run, option_help=f"{option_help}; added to the file's [scheduler.store_options]")
+    run.add_argument(
+        "--instrument",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an instrument to turn on, by registered name (otel, from tickwork-otel); "
+        "may be repeated; added to the file's scheduler.instruments",
+    )
     run.add_argument(
         "--stop-timeout",
         type=float,
@@ -145,8 +167,16 @@ def _add_jobs(
     add.add_argument("job_id")
     group = add.add_mutually_exclusive_group(required=True)
     group.add_argument("--interval", help="Go-style duration, e.g. 5m or 1h30m")
-    group.add_argument("--cron", help="5-field cron expression")
+    group.add_argument(
+        "--cron", help="cron expression: 5 fields, 6 with seconds first, or @daily etc."
+    )
     group.add_argument("--once", help="RFC 3339 time")
+    group.add_argument(
+        "--schedule",
+        dest="schedule_spec",
+        metavar="TYPE:CONFIG",
+        help="any registered schedule type as a store keeps it, e.g. 'cron_ext:0 0 9 L * *'",
+    )
     add.add_argument("--start-at", help="with --interval: the first run (RFC 3339)")
     add.add_argument("--timezone", help="with --cron: IANA zone (default UTC)")
     add.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE")
@@ -168,7 +198,7 @@ def _add_history(
         "--status",
         choices=[s.value for s in ExecutionStatus],
         help="only records with this outcome (the tick log also records missed, "
-        "coalesced, skipped_overlap, paused and dst_skipped ticks)",
+        "coalesced, skipped_overlap, paused and dst_skipped ticks, and schedule_ended)",
     )
     history.add_argument("--since", help="records starting at or after (RFC 3339)")
     history.add_argument("--until", help="records starting before (RFC 3339)")
@@ -186,14 +216,14 @@ def _add_explain(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="a cron expression ('0 9 * * 1-5'), or TYPE:CONFIG as stored "
         "('interval:90m', 'once:2030-01-01T09:00:00Z')",
     )
-    explain.add_argument("--tz", default="UTC", help="time zone of a cron expression")
+    explain.add_argument("--tz", help="time zone of a cron expression (default UTC)")
     explain.add_argument("--count", type=int, default=10, help="how many fire times")
     explain.add_argument("--after", help="start from this time (RFC 3339; default now)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tickwork`` command."""
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(attach_negative_values(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
         level=logging.WARNING - 10 * args.verbose,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -248,11 +278,17 @@ async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
     command = args.command
     if command == "demo":
         options = store_options(args.store_option)
-        return await run_demo(_store_arg(args.store), args.seconds, out, options)
+        chosen = args.store or os.environ.get(STORE_ENV)
+        return await run_demo(chosen, args.seconds, out, options)
     if command == "run":
         options = store_options(args.store_option)
         config = load_worker_config(
-            args.config, args.app, args.store, _store_arg(None), store_options=options
+            args.config,
+            args.app,
+            args.store,
+            _store_arg(None),
+            store_options=options,
+            instruments=args.instrument,
         )
         return await run_worker(config, out, args.stop_timeout)
     if command == "tasks":
@@ -269,6 +305,12 @@ async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
         )
     if command == "explain":
         return _explain(args, out)
+    if command == "backfill":
+        options = store_options(args.store_option, reserved=True)
+        try:
+            return await run_backfill(args, open_store, _store_arg(args.store), options, out)
+        except JobDataNotFoundError as exc:
+            raise with_store(exc, _store_arg(args.store)) from None
     # Only `jobs add` may create the store: every other action needs one that exists.
     creates = command == "jobs" and args.action == "add"
     options = store_options(
@@ -276,13 +318,15 @@ async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
     )
     if creates:
         # Checked before the store is opened: a refused flag leaves no new store behind.
-        args.schedule = schedule_from_table(_schedule_flags(args), "job")
+        args.schedule = _job_schedule(args)
         args.metadata = _metadata_flags(args.meta)
     store = await open_store(_store_arg(args.store), create=creates, options=options)
     try:
         if command == "jobs":
             return await _jobs(store, args, out)
         return await _history(store, args, out)
+    except (JobDataNotFoundError, JobDataAlreadyExistsError) as exc:
+        raise with_store(exc, _store_arg(args.store)) from None
     finally:
         await store.close()
 
@@ -323,26 +367,37 @@ def _plugins(out: TextIO) -> int:
     rows: list[list[Any]] = []
     for entry in registry.stores.values():
         extra = ", ".join(entry.url_schemes)
-        rows.append(["store", entry.name, *_dist(dists, entry.plugin), extra])
+        rows.append(["store", entry.name, *_origin(dists, entry.plugin), extra])
     for t in registry.triggers.values():
-        rows.append(["trigger", t.name, *_dist(dists, t.plugin), ""])
+        rows.append(["trigger", t.name, *_origin(dists, t.plugin), ""])
     for c in registry.codecs.values():
-        rows.append(["codec", c.schedule_type, *_dist(dists, c.plugin), c.schedule_class.__name__])
+        rows.append(
+            ["codec", c.schedule_type, *_origin(dists, c.plugin), c.schedule_class.__name__]
+        )
     for e in registry.executors.values():
-        rows.append(["executor", e.name, *_dist(dists, e.plugin), ""])
-    print_table(out, ["kind", "name", "distribution", "version", "details"], rows)
+        rows.append(["executor", e.name, *_origin(dists, e.plugin), ""])
+    for i in registry.instruments.values():
+        rows.append(["instrument", i.name, *_origin(dists, i.plugin), ""])
+    print_table(out, ["kind", "name", "plugin", "distribution", "version", "details"], rows)
     for name, error in plugin_errors().items():
         out.write(f"plugin {name!r} failed to load: {error}\n")
+    for name in unknown_selected_plugins():
+        out.write(f"TICKWORK_PLUGINS names {name!r}, which no installed plugin has\n")
     names = available_plugins()
     out.write(
         f"\n{len(names['stores'])} stores, {len(names['triggers'])} triggers, "
-        f"{len(names['codecs'])} schedule types, {len(names['executors'])} executors\n"
+        f"{len(names['codecs'])} schedule types, {len(names['executors'])} executors, "
+        f"{len(names['instruments'])} instruments\n"
     )
     return 0
 
 
-def _dist(dists: dict[str, tuple[str, str]], plugin: str) -> tuple[str, str]:
-    return dists.get(plugin, (plugin, "?"))
+def _origin(dists: dict[str, tuple[str, str]], plugin: str) -> tuple[str, str, str]:
+    """The plugin's name as ``TICKWORK_PLUGINS`` takes it (its entry-point name; the
+    core's own registrations always load), its distribution and version."""
+    shown = "(built-in)" if plugin in DEFAULT_PLUGINS else plugin
+    distribution, version = dists.get(plugin, ("?", "?"))
+    return shown, distribution, version
 
 
 class SameStoreError(TickworkError, ValueError):
@@ -511,6 +566,7 @@ async def _jobs(store: Store, args: argparse.Namespace, out: TextIO) -> int:
     job = await store.get_job(args.job_id)
     if action == "remove":
         await store.delete_job(args.job_id)
+        await _signal_changes(store)
         out.write(f"removed job {args.job_id!r} (its history stays)\n")
         return 0
     now = datetime.now(UTC)
@@ -526,16 +582,34 @@ async def _jobs(store: Store, args: argparse.Namespace, out: TextIO) -> int:
         job.status = JobStatus.PENDING
     job.updated_at = now
     await store.update_job(job)
+    await _signal_changes(store)
     out.write(f"job {args.job_id!r} is now {job.status.value}\n")
-    out.write("(a running scheduler on a local trigger picks this up when it restarts)\n")
+    out.write(
+        "(running schedulers sharing this store pick this up at their next poll, "
+        "at once when the store pushes changes)\n"
+    )
     return 0
+
+
+def _job_schedule(args: argparse.Namespace) -> Schedule:
+    """The schedule of ``jobs add``: ``--schedule TYPE:CONFIG`` or the per-kind flags."""
+    if args.schedule_spec is None:
+        flags = _schedule_flags(args)
+        return schedule_from_table(flags, "--" + next(k for k in SCHEDULE_FLAGS if k in flags))
+    for flag, value in (("--timezone", args.timezone), ("--start-at", args.start_at)):
+        if value is not None:
+            raise ConfigError(f"{flag} does not go with --schedule; put it in the config")
+    return typed_schedule(args.schedule_spec)
+
+
+SCHEDULE_FLAGS = ("interval", "cron", "once")
 
 
 def _schedule_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The schedule flags of ``jobs add`` as a config table, each refused where it
     would be ignored (``--timezone`` without ``--cron``, ``--start-at`` without
     ``--interval``), naming the flags."""
-    kind = next(k for k in ("interval", "cron", "once") if getattr(args, k) is not None)
+    kind = next(k for k in SCHEDULE_FLAGS if getattr(args, k) is not None)
     if args.timezone is not None and kind != "cron":
         raise ConfigError(f"--timezone goes with --cron, not with --{kind}")
     if args.start_at is not None and kind != "interval":
@@ -572,18 +646,24 @@ async def _add_job(store: Store, args: argparse.Namespace, out: TextIO) -> int:
             metadata=metadata,
         )
     )
+    await _signal_changes(store)
     out.write(f"added job {args.job_id!r} ({schedule_type} {config})\n")
     return 0
 
 
+async def _signal_changes(store: Store) -> None:
+    """Wake the change polls of the schedulers sharing ``store``, when it can push
+    changes; if the signal cannot be sent they find the change at their next poll."""
+    if isinstance(store, ChangeSignalingStore) and store.signals_changes:
+        try:
+            await store.signal_changes()
+        except TickworkError as exc:
+            logger.warning("running schedulers pick this change up at their next poll: %s", exc)
+
+
 def _explain(args: argparse.Namespace, out: TextIO) -> int:
-    text: str = args.schedule
-    kind, sep, config = text.partition(":")
-    if sep and kind in available_plugins()["codecs"]:
-        schedule = default_codec().decode(kind, config)
-    else:
-        schedule = CronSchedule(text, args.tz)
-    after = _time_arg(args.after)
+    schedule = explained_schedule(args.schedule, args.tz)
+    after = _time_arg(args.after, "--after")
     times = preview(schedule, after, args.count)
     zone = getattr(schedule, "tzinfo", None)
     rows = []
@@ -591,6 +671,8 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
         local = when.astimezone(zone) if zone is not None else when
         rows.append([i, when, local.strftime("%Y-%m-%d %H:%M:%S %Z (%a)")])
     out.write(f"{schedule!r}\n")
+    stored_type, stored_config = default_codec().encode(schedule)
+    out.write(f"stored as {stored_type}:{stored_config}\n")
     print_table(out, ["#", "utc", "local"], rows)
     if len(times) < args.count:
         out.write(f"(the schedule ends after {len(times)} fire time(s))\n")
@@ -612,8 +694,16 @@ def _note(metadata: dict[str, str]) -> str | None:
     return None
 
 
-def _time_arg(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
+def _time_arg(value: str | None, flag: str) -> datetime | None:
+    """A time flag's value; one that is not a time is refused naming the flag."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(
+            f"{flag} {value!r} is not an RFC 3339 time; give one such as 2025-10-02T09:00:00Z"
+        ) from None
 
 
 async def _history(store: Store, args: argparse.Namespace, out: TextIO) -> int:
@@ -621,21 +711,23 @@ async def _history(store: Store, args: argparse.Namespace, out: TextIO) -> int:
         limit=args.limit,
         offset=args.offset,
         status=args.status,
-        start_time=_time_arg(args.since),
-        end_time=_time_arg(args.until),
+        start_time=_time_arg(args.since, "--since"),
+        end_time=_time_arg(args.until, "--until"),
         sort_by=args.sort,
         sort_desc=not args.asc,
     )
     records = await store.list_executions(args.job_id, options)
     if args.json:
         for record in records:
-            out.write(json.dumps(unstructure(record), ensure_ascii=False) + "\n")
+            document = history_document(unstructure(record), record.duration)
+            out.write(json.dumps(document, ensure_ascii=False) + "\n")
         return 0
     if not records:
         try:
             await store.get_job(args.job_id)
         except JobDataNotFoundError:
-            out.write(f"no job {args.job_id!r} and no history for it\n")
+            where = redacted(_store_arg(args.store))
+            out.write(f"no job {args.job_id!r} and no history for it in {where}\n")
             return 1
     rows = [
         [

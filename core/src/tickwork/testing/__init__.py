@@ -27,18 +27,31 @@ it includes the claim rules) and :class:`ConditionalUpdateStoreContract`
 :class:`FinishingStoreContract` covers ``finish_runs`` (a run's record, job write and
 claim release in one call); :class:`FinishingClaimingStoreContract` adds the claim
 releases for a store that is also a ``ClaimingStore``; :class:`InProcessStoreContract`
-covers a store that keeps its data in this process.
+covers a store that keeps its data in this process; :class:`IdLimitedStoreContract` a
+store that holds job ids up to a length only (``max_id_length``).
+:class:`ChangeSignalingStoreContract`
+covers a store that pushes job changes to other processes (``signal_changes``,
+``listen_for_changes``); it does not repeat the store contract.
+
+An instrument plugin (``register_instruments``) reuses :class:`InstrumentContract`,
+with a ``make_instrument`` fixture.
 
 An executor plugin (``register_executors``) reuses :class:`TaskExecutorContract`,
 with a ``make_executor`` fixture; its sample tasks are importable by name, so an
 executor that runs them in another process passes it too.
 
 Schedule plugins whose schedules have the optional capabilities reuse
-:class:`FirstRunScheduleContract` (``first_run``) and
-:class:`GapSkippingScheduleContract` (``skipped_between``), with a ``schedules``
-fixture.
+:class:`FirstRunScheduleContract` (``first_run``),
+:class:`GapSkippingScheduleContract` (``skipped_between``) and
+:class:`EndingScheduleContract` (``end_reason``), with a ``schedules`` fixture.
 
 The suite needs ``pytest`` and ``pytest-asyncio`` (``asyncio_mode = "auto"``).
+
+What a plugin's own suite needs around the kits ships here too: load
+:mod:`tickwork.testing.pytest_plugin` from your ``conftest.py`` for a fresh backend per
+test, the skip-or-fail rule for a missing server (:func:`server_unavailable`,
+:func:`require_server`: skip on a laptop, fail under ``CI=true``) and the check that no
+connection leaked (:class:`ConnectionLeakCheck`).
 """
 
 from __future__ import annotations
@@ -50,14 +63,20 @@ from ._capability_contract import (
     ConditionalUpdateStoreContract,
     DueJobsStoreContract,
 )
+from ._change_contract import ChangeSignalingStoreContract
 from ._claim_contract import BatchClaimingStoreContract, ClaimingStoreContract
+from ._connection_leaks import ConnectionLeakCheck, open_connections
+from ._ending_contract import EndingScheduleContract
 from ._executor_contract import TaskExecutorContract
 from ._finish_contract import FinishingClaimingStoreContract, FinishingStoreContract
+from ._id_limit_contract import IdLimitedStoreContract
+from ._instrument_contract import InstrumentContract
 from ._schedule_contract import (
     FirstRunScheduleContract,
     GapSkippingScheduleContract,
     InProcessStoreContract,
 )
+from ._service_rule import in_ci, require_server, server_unavailable
 from ._store_contract import TRICKY_JOB_IDS, StoreContract, make_job, make_record
 
 __all__ = [
@@ -65,17 +84,26 @@ __all__ = [
     "BatchClaimingStoreContract",
     "BatchRunStoreContract",
     "BulkStoreContract",
+    "ChangeSignalingStoreContract",
     "ClaimingStoreContract",
     "ConditionalBatchRunStoreContract",
     "ConditionalUpdateStoreContract",
+    "ConnectionLeakCheck",
     "DueJobsStoreContract",
+    "EndingScheduleContract",
     "FinishingClaimingStoreContract",
     "FinishingStoreContract",
     "FirstRunScheduleContract",
     "GapSkippingScheduleContract",
+    "IdLimitedStoreContract",
     "InProcessStoreContract",
+    "InstrumentContract",
     "StoreContract",
     "TaskExecutorContract",
+    "in_ci",
     "make_job",
     "make_record",
+    "open_connections",
+    "require_server",
+    "server_unavailable",
 ]
