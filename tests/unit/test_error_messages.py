@@ -118,6 +118,21 @@ async def test_an_id_longer_than_the_store_holds_is_refused_by_add_job(tmp_path:
         assert [job.id for job in await scheduler.list_jobs()] == ["\U0001f680" * 255]
 
 
+async def test_an_unknown_job_in_the_api_names_the_store_without_its_password(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    async with AsyncScheduler(url, handler=lambda event: None) as scheduler:
+        for call in (scheduler.get_job("nope"), scheduler.pause_job("nope")):
+            with pytest.raises(tickwork.JobNotFoundError) as info:
+                await call
+            assert _one_line(info.value).startswith("no job with id 'nope' in SQLAlchemyStore(")
+            assert "jobs.db" in str(info.value)
+            assert info.value.store is not None
+    secret = tickwork.create_store("postgresql://u:hunter2@127.0.0.1:1/test")
+    assert "hunter2" not in repr(secret)  # what the message would show
+
+
 async def test_a_store_without_an_id_limit_takes_long_ids() -> None:
     async with AsyncScheduler(MemoryStore(), handler=lambda event: None) as scheduler:
         await scheduler.add_job("m" * 10_000, IntervalSchedule(timedelta(minutes=1)))

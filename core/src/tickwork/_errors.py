@@ -61,11 +61,18 @@ class HandlerNotDefinedError(TickworkError):
 
 
 class JobNotFoundError(TickworkError, LookupError):
-    """The scheduler has no job with this id."""
+    """The scheduler has no job with this id.
 
-    def __init__(self, job_id: str) -> None:
+    ``store`` names where it was looked for (a store's repr, which never shows a
+    password), so that a process with several schedulers, or a typo in a store URL,
+    is told apart from a job id that is wrong.
+    """
+
+    def __init__(self, job_id: str, store: str | None = None) -> None:
         self.job_id = job_id
-        super().__init__(f"no job with id {job_id!r}")
+        self.store = store
+        where = f" in {store}" if store else ""
+        super().__init__(f"no job with id {job_id!r}{where}")
 
 
 class JobAlreadyExistsError(TickworkError, ValueError):

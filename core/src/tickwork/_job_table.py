@@ -39,8 +39,11 @@ class JobTable:
         codec: ScheduleCodec,
         tasks: TaskRegistry | None = None,
         events: EventBus | None = None,
+        store: object | None = None,
     ) -> None:
         self.codec = codec
+        #: The scheduler's store, named in a JobNotFoundError (its repr hides passwords).
+        self._store = store
         self.events = events if events is not None else EventBus("")
         self.tasks = tasks if tasks is not None else TaskRegistry()
         self.entries: dict[str, JobEntry] = {}
@@ -66,7 +69,7 @@ class JobTable:
         """
         entry = self.entries.get(job_id)
         if entry is None or entry.removed:
-            raise JobNotFoundError(job_id)
+            raise JobNotFoundError(job_id, None if self._store is None else repr(self._store))
         return entry
 
     def lock(self, job_id: str) -> asyncio.Lock:
