@@ -130,7 +130,24 @@ async def test_every_call_fails_fast_as_a_connection_error_then_works_at_once(
 async def test_a_call_in_flight_when_the_server_stops_is_a_connection_error(
     db_server: ThrowawayServer, store: SQLAlchemyStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Another program holds j1's row locked, so the store's update waits on the server.
+    # The stop ends the session holding the lock and the one waiting for it at the same
+    # moment; now and then the waiting update is granted the lock and commits first.
+    # That is a correct outcome too (it was written), but not the one under test, so
+    # the scenario is played again, up to three times, until the call is cut short.
+    outcomes = []
+    for _ in range(3):
+        outcomes.append(await _update_while_the_server_stops(db_server, store))
+        await asyncio.to_thread(db_server.start)
+        await store.update_job(_job("j1", datetime.now(UTC)))
+        if outcomes[-1] == "connection error":
+            break
+    assert outcomes[-1] == "connection error", outcomes
+    _no_driver_tracebacks(caplog)
+
+
+async def _update_while_the_server_stops(db_server: ThrowawayServer, store: SQLAlchemyStore) -> str:
+    """Stop the server while an update waits on a row lock another program holds:
+    "connection error" or "written"; anything else fails the test."""
     engine = create_async_engine(store.url, poolclass=NullPool)
     other = await engine.connect()
     try:
@@ -139,15 +156,15 @@ async def test_a_call_in_flight_when_the_server_stops_is_a_connection_error(
         await asyncio.sleep(0.5)
         assert not update.done(), "the update should wait for the row lock"
         await asyncio.to_thread(db_server.stop)
-        with pytest.raises(tickwork.StorageConnectionError, match="lost the connection"):
+        try:
             await asyncio.wait_for(update, timeout=FAIL_WITHIN * 3)
+        except tickwork.StorageConnectionError as exc:
+            return "connection error" if "lost the connection" in str(exc) else repr(exc)
+        return "written"
     finally:
         with contextlib.suppress(Exception):  # its session died with the server
             await other.close()
         await engine.dispose()
-    await asyncio.to_thread(db_server.start)
-    await store.update_job(_job("j1", datetime.now(UTC)))
-    _no_driver_tracebacks(caplog)
 
 
 async def _hammer(

@@ -74,7 +74,8 @@ def test_discovered_through_its_entry_point() -> None:
 def test_listed_by_tickwork_plugins(capsys: pytest.CaptureFixture[str]) -> None:
     assert tickwork_cli(["plugins"]) == 0
     (line,) = [row for row in capsys.readouterr().out.splitlines() if " rrule " in row]
-    assert line.split() == ["codec", "rrule", "tickwork-rrule", "0.1.0", "RRuleSchedule"]
+    # kind, name, the entry point that registered it, its distribution and version
+    assert line.split() == ["codec", "rrule", "rrule", "tickwork-rrule", "0.1.0", "RRuleSchedule"]
 
 
 def _python(code: str, *args: str, plugins: str | None = None, cwd: Path | None = None) -> str:

@@ -385,18 +385,24 @@ class NatsCluster:
     def __init__(self, size: int = 3, *, name: str = "tickwork", config: str | None = None) -> None:
         if size < 1:
             raise ValueError("a cluster needs at least one node")
-        cluster_ports = [free_port() for _ in range(size)]
-        routes = [f"nats-route://127.0.0.1:{p}" for p in cluster_ports]
         self.name = name
-        self.servers = [
+        self._size = size
+        self._config = config
+        self.servers = self._nodes()
+
+    def _nodes(self) -> list[NatsServer]:
+        """Nodes on freshly picked ports, each routed to the others."""
+        cluster_ports = [free_port() for _ in range(self._size)]
+        routes = [f"nats-route://127.0.0.1:{p}" for p in cluster_ports]
+        return [
             NatsServer(
                 server_name=f"n{i + 1}",
-                cluster_name=name,
+                cluster_name=self.name,
                 cluster_port=cluster_ports[i],
                 routes=[r for j, r in enumerate(routes) if j != i],
-                config=config,
+                config=self._config,
             )
-            for i in range(size)
+            for i in range(self._size)
         ]
 
     def __repr__(self) -> str:
@@ -419,17 +425,30 @@ class NatsCluster:
         return ",".join(self.urls)
 
     def start(self, timeout: float = 30.0) -> NatsCluster:
-        """Start every node, then wait until all are healthy."""
-        try:
-            for server in self.servers:
-                server.start(wait=False)
-            deadline = time.monotonic() + timeout
-            for server in self.servers:
-                server.wait_ready(max(0.1, deadline - time.monotonic()))
-        except BaseException:
-            self.cleanup()
-            raise
-        return self
+        """Start every node, then wait until all are healthy.
+
+        A port picked free can be taken by another process before a node binds it (two
+        test runs side by side pick ports at once); the cluster is then started again on
+        new ports, up to three times, since the nodes' routes name each other's ports.
+        """
+        for attempt in range(3):
+            try:
+                for server in self.servers:
+                    server.start(wait=False)
+                deadline = time.monotonic() + timeout
+                for server in self.servers:
+                    server.wait_ready(max(0.1, deadline - time.monotonic()))
+                return self
+            except NatsServerError:
+                in_use = any("address already in use" in s.log_tail().lower() for s in self.servers)
+                self.cleanup()
+                if not in_use or attempt == 2:
+                    raise
+                self.servers = self._nodes()
+            except BaseException:
+                self.cleanup()
+                raise
+        raise AssertionError("unreachable")
 
     def cleanup(self) -> None:
         """Stop every node and delete their directories."""
