@@ -19,9 +19,13 @@ of the poll cycle (half as many of them: each takes about a second).
   ``poll``: both are made with ``push_changes=False``, so the change waits for the
   next poll.
 - ``W8-nats``, a ``nats-server`` of its own: schedulers on the NATS store share the
-  NATS trigger, which carries arming itself, and do not poll; what is measured is the
-  signal alone, from ``signal_changes()`` in the writer to the wake-up of the worker's
-  change listener (the one a polling scheduler runs). Case ``push`` only.
+  NATS trigger, which carries arming itself; their job tables follow other processes'
+  changes through a change follower. Case ``push``: the signal alone, from
+  ``signal_changes()`` in the writer to the wake-up of the worker's change listener.
+  Case ``table``, end to end: the worker runs an ``AsyncScheduler`` on the NATS store
+  and trigger (``sync_interval`` 30 s, so only a signal can be that fast), each change
+  adds an hourly job, and a sample ends when the worker publishes its ``JobAdded``
+  (its job table holds the job by then).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from ._common import quiet_logging, require_tickwork_plugin, utc
@@ -48,7 +53,7 @@ ARRIVES_WITHIN = 10.0
 def _metrics(cases: tuple[str, ...]) -> tuple[Metric, ...]:
     found: list[Metric] = []
     for case in cases:
-        target = 100.0 if case == "push" else None
+        target = None if case == "poll" else 100.0
         found += [
             Metric(f"{case}_p50_ms", f"{case}: change → other process, p50", "ms"),
             Metric(f"{case}_p99_ms", f"{case}: change → other process, p99", "ms", target=target),
@@ -79,14 +84,15 @@ WORKLOADS: list[Workload] = [
     ),
     Workload(
         id="W8-nats",
-        title="a change signal reaching another process, NATS",
+        title="a job change reaching another process, NATS",
         module="w8_push",
-        metrics=_metrics(("push",)),
+        metrics=_metrics(("push", "table")),
         params=functools.partial(_params, "nats"),
         sides=(SIDE,),
-        cases=("push",),
+        cases=("push", "table"),
         timeout=300.0,
-        notes="signal_changes() in one process to the change listener's wake-up in another",
+        notes="push: the signal alone; table: a job stored in one process to the other's "
+        "JobAdded (NATS store and trigger, change follower)",
         default=False,
         service="nats",
         groups=("push",),
@@ -111,6 +117,8 @@ async def _listen(spec: dict[str, Any], arrivals: list[float]) -> Any:
     from tickwork._change_push import ChangeListener
 
     store = _store(spec)
+    if spec.get("follow"):
+        return await _follow(spec, store, arrivals)
     if spec["store"] == "nats":
         await store.initialize()
         listener = ChangeListener(store, lambda: arrivals.append(time.time()))
@@ -128,6 +136,29 @@ async def _listen(spec: dict[str, Any], arrivals: list[float]) -> Any:
     if spec["push"]:
         await _until(lambda: coordinator is not None and coordinator.listening)
     return scheduler, None
+
+
+async def _follow(spec: dict[str, Any], store: Any, arrivals: list[float]) -> Any:
+    """A scheduler on the NATS store and trigger, noting when each JobAdded comes."""
+    import tickwork
+    from tickwork_nats_trigger import NATSTrigger
+
+    scheduler = tickwork.AsyncScheduler(
+        store, _ignore, trigger=NATSTrigger(spec["url"]), worker_id="follower", sync_interval=30.0
+    )
+
+    async def added(_event: Any) -> None:  # a coroutine: plain subscribers batch 20 ms
+        arrivals.append(time.time())
+
+    scheduler.subscribe(added, tickwork.JobAdded)
+    await scheduler.start()
+    follower = scheduler._follower
+    await _until(lambda: follower is not None and follower.listening)
+    return scheduler, None
+
+
+async def _ignore(_event: Any) -> None:
+    return None
 
 
 async def _until(condition: Callable[[], bool], timeout: float = ARRIVES_WITHIN) -> None:
@@ -186,17 +217,21 @@ class Listener(WorkerProcesses):
 
 
 async def _change(store: Any, spec: dict[str, Any], n: int) -> None:
-    """One change: a one-off job due now (SQL), or the signal alone (NATS)."""
+    """One change: a one-off job due now (SQL), an hourly job (NATS ``table``), or the
+    signal alone (NATS ``push``)."""
     import tickwork
 
-    if spec["store"] != "nats":
+    if spec["store"] != "nats" or spec["follow"]:
         now = time.time()
-        schedule_type, config = tickwork.default_codec().encode(tickwork.OnceSchedule(utc(now)))
+        schedule: Any = tickwork.OnceSchedule(utc(now))
+        if spec["follow"]:  # not due for an hour: only the job table is measured
+            schedule = tickwork.IntervalSchedule(timedelta(hours=1))
+        schedule_type, config = tickwork.default_codec().encode(schedule)
         job = tickwork.JobData(
             id=f"change-{n:04d}",
             schedule_type=schedule_type,
             schedule_config=config,
-            next_run=utc(now),
+            next_run=utc(now + (3600 if spec["follow"] else 0)),
             created_at=utc(now),
             updated_at=utc(now),
         )
@@ -230,7 +265,12 @@ def _measure(case: str, p: Params) -> Figures:
         require_tickwork_plugin("stores", "nats", "tickwork-nats-store")
     else:
         require_tickwork_plugin("stores", "sqlalchemy", "tickwork-sqlalchemy-store")
-    spec = {"store": p["store"], "push": case == "push", **p["service"]}
+    spec = {
+        "store": p["store"],
+        "push": case in ("push", "table"),
+        "follow": case == "table",
+        **p["service"],
+    }
     listener = Listener(spec)
     try:
         sent = asyncio.run(_write(spec, p["changes"], listener))
@@ -247,7 +287,8 @@ def _measure(case: str, p: Params) -> Figures:
 
 
 def run_tickwork_async(case: str, p: Params) -> Figures:
-    """A scheduler (SQL) or the change listener (NATS) in a worker process."""
+    """A scheduler (SQL, NATS ``table``) or the change listener (NATS ``push``) in a
+    worker process."""
     return _measure(case, p)
 
 

@@ -103,15 +103,23 @@ class ChangeListener:
                 await task
         self.listening = False
 
+    def _stopped(self) -> bool:
+        return self._task is None
+
     async def _run(self) -> None:
         pause = FIRST_PAUSE
         lost = False
-        while True:
+        # ``_task`` is None once stop() began, which ends the loop even when a store
+        # turns the cancel into an error of its own (a client library reporting a
+        # cancelled request as a timeout), which the loop would otherwise survive.
+        while not self._stopped():
             try:
                 await self._listen(lost)
                 failure = "the listening connection ended"
             except Exception as exc:
                 failure = f"{type(exc).__name__}: {exc}"
+            if self._stopped():
+                return
             if self.listening:
                 pause = FIRST_PAUSE  # it had been listening: a new loss
             if self.listening or not lost:  # once per loss, not at every failed retry

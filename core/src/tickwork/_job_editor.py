@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from . import _job_changes as job_changes
+from ._change_follower import ChangeFollower, SeenChange
 from ._coordination import Coordinator
 from ._delivery_intake import DeliveryIntake, arm, arm_all
 from ._entry import JobEntry, first_run
@@ -67,7 +68,11 @@ class JobEditor:
         reserved: Callable[[str], bool] = lambda _job_id: False,
         tick_log: TickLog | None = None,
         events: EventBus | None = None,
+        follower: ChangeFollower | None = None,
     ) -> None:
+        # Without a coordinator, on a store that pushes changes: signals our changes
+        # and brings in the other processes' (see :meth:`follow`).
+        self._follower = follower
         self._events = events if events is not None else EventBus("")
         self._table = table
         self._tasks = table.tasks
@@ -149,7 +154,7 @@ class JobEditor:
             except JobDataAlreadyExistsError:
                 raise JobAlreadyExistsError(entry.id) from None
             self._table.entries[entry.id] = entry
-            self._announce()
+            self._announce([entry])
             await arm(self._trigger, entry)
         self._added([entry])
         return entry
@@ -200,7 +205,7 @@ class JobEditor:
         else:
             await self._save_new(list(entries.values()))
             self._table.entries.update(entries)
-            self._announce()
+            self._announce(entries.values())
             await arm_all(self._trigger, entries.values())
         self._added(entries.values())
 
@@ -263,7 +268,7 @@ class JobEditor:
                 data = await self._store.get_job(job_id)
         except JobDataNotFoundError:
             self._table.forget(job_id)
-            raise JobNotFoundError(job_id) from None
+            raise JobNotFoundError(job_id, repr(self._store)) from None
         return self._table.apply(data)
 
     async def apply_changes(self, changed: list[JobData]) -> None:
@@ -273,6 +278,18 @@ class JobEditor:
             if not entry.running:
                 self._intake.cancel_recheck(entry.id)
                 await arm(self._trigger, entry)
+
+    def follow(self, seen: list[SeenChange]) -> None:
+        """Bring jobs other processes changed into the table, without arming: on a
+        shared trigger the process that made the change armed it already, and arming
+        what was read a moment ago could put an old run time back."""
+        for change in seen:
+            entry = self._table.get(change.job_id)
+            if change.data is None:
+                self._table.forget(change.job_id)
+                self._table.drop_lock(change.job_id)
+            elif entry is None or change.data.updated_at >= entry.updated_at:
+                self._table.apply(change.data)  # (an older row than ours is left out)
 
     async def listing(self) -> list[JobEntry]:
         """Every job, sorted by id (from the store when it is shared)."""
@@ -331,11 +348,11 @@ class JobEditor:
             )
         except JobDataNotFoundError:
             self._table.forget(job_id)
-            raise JobNotFoundError(job_id) from None
+            raise JobNotFoundError(job_id, repr(self._store)) from None
         if wrote[0]:
             if self._coordinator is not None:
                 self._coordinator.note_saved(entry.to_data())
-                self._coordinator.announce_change()
+            self._announce([entry])
             if not entry.running or entry.options.overlap != Overlap.SKIP:
                 await arm(self._trigger, entry)
         return entry
@@ -379,18 +396,24 @@ class JobEditor:
                 )
         try:
             await self._store.delete_job(job_id)
+            if self._follower is not None:
+                self._follower.note_removed(job_id)
             self._announce()
         except JobDataNotFoundError:
             if not self._shared:
-                raise JobNotFoundError(job_id) from None
+                raise JobNotFoundError(job_id, repr(self._store)) from None
         finally:
             if self._table.get(job_id) is entry:
                 del self._table.entries[job_id]
         self._events.publish(JobRemoved, job_id=job_id)
 
-    def _announce(self) -> None:
+    def _announce(self, saved: Iterable[JobEntry] = ()) -> None:
         """Tell other processes sharing the store that jobs changed (when it can push)."""
-        if self._coordinator is not None:
+        if self._follower is not None:  # (it signals on the coordinator's behalf too)
+            for entry in saved:
+                self._follower.note_saved(entry.to_data())
+            self._follower.announce()
+        elif self._coordinator is not None:
             self._coordinator.announce_change()
 
 

@@ -57,6 +57,7 @@ from ._validation import check_job_id
 from ._wiring import (
     check_max_workers,
     default_worker_id,
+    make_change_follower,
     make_coordinator,
     resolve_codec,
     resolve_store,
@@ -150,7 +151,7 @@ class AsyncScheduler:
         #: The tasks this scheduler can run (jobs name them; see :meth:`task`).
         self.tasks: TaskRegistry = tasks if tasks is not None else TaskRegistry()
         self._events = EventBus(self.worker_id)
-        self._table = JobTable(self._codec, self.tasks, self._events)
+        self._table = JobTable(self._codec, self.tasks, self._events, self._store)
         self._task_runner = TaskRunner(self.tasks, self.worker_id, self._make_executor)
         self._stopped_changes = ChangesWhileStopped()
         self._startup = StartUp(self._table, self._gateway, self._trigger)
@@ -181,6 +182,13 @@ class AsyncScheduler:
         )
         self._path, self._outage, self._flow = path, path.outage, path.flow
         self._intake, self._reconciler = path.intake, path.reconciler
+        self._follower = make_change_follower(
+            self._store,
+            self._trigger,
+            sync_interval,
+            lambda seen: self._editor.follow(seen),
+            self._events,
+        )
         self._editor = JobEditor(
             table=self._table,
             gateway=self._gateway,
@@ -193,6 +201,7 @@ class AsyncScheduler:
             reserved=lambda job_id: self._thread_adds.taken(job_id),
             tick_log=self._path.tick_log,
             events=self._events,
+            follower=self._follower,
         )
         self._thread_adds = ThreadAdds(
             self._table, self._editor.add_many, self._editor.new_job, self._loop_for_threads
@@ -325,7 +334,9 @@ class AsyncScheduler:
         if not due_first:
             stored_changes = bool(self._stopped_changes)
             await self._startup.load(self._stopped_changes)
-            if stored_changes and self._coordinator is not None:
+            if stored_changes and self._follower is not None:
+                self._follower.announce()  # what was changed while stopped
+            elif stored_changes and self._coordinator is not None:
                 self._coordinator.announce_change()  # what was changed while stopped
         assert self._loop is not None
         self._path.open(self._max_workers, self._loop)
@@ -338,6 +349,8 @@ class AsyncScheduler:
         if self._coordinator is not None and not self._trigger.shared:
             self._coordinator.start_polling(self._apply_changes)
             self._reconciler.start()
+        if self._follower is not None:  # (jobs other processes change, from now on)
+            self._follower.start([entry.to_data() for entry in self._table])
 
     async def _abort_start(self) -> None:
         self._running = False
@@ -348,6 +361,8 @@ class AsyncScheduler:
         self._path.drop_threads()
         if self._coordinator is not None:
             await self._coordinator.stop_polling()
+        if self._follower is not None:
+            await self._follower.stop()
         await self._reconciler.stop()
         with contextlib.suppress(Exception):
             await self._trigger.stop()
@@ -405,6 +420,8 @@ class AsyncScheduler:
             self._running_event.clear()
         if self._coordinator is not None:
             await self._coordinator.stop_polling()
+        if self._follower is not None:
+            await self._follower.stop()
         await self._path.stop_intake()
         try:
             await self._trigger.stop()

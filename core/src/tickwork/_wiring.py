@@ -11,17 +11,20 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
+from ._change_follower import ChangeFollower, SeenChange
 from ._coordination import Coordinator
+from ._event_bus import EventBus
 from ._plugins import create_store, create_trigger, default_codec
-from .abc import ClaimingStore, ScheduleCodec, Store, Trigger
+from .abc import ChangeSignalingStore, ClaimingStore, ScheduleCodec, Store, Trigger
 
 __all__ = [
     "check_max_workers",
     "default_worker_id",
+    "make_change_follower",
     "make_coordinator",
     "resolve_codec",
     "resolve_store",
@@ -66,6 +69,24 @@ def make_coordinator(
             f"{type(store).__name__} cannot"
         )
     return Coordinator(store, owner, lease=lease, sync_interval=sync_interval)
+
+
+def make_change_follower(
+    store: Store,
+    trigger: Trigger,
+    sync_interval: float,
+    apply: Callable[[list[SeenChange]], None],
+    events: EventBus,
+) -> ChangeFollower | None:
+    """A follower of other processes' job changes for a scheduler that shares its
+    store through a shared trigger, when the store pushes changes. With a trigger that
+    is not shared the coordinator's change poll does this (and arms what it reads);
+    with a shared one a coordinator (``coordinate=True``) only claims, never polls."""
+    if not trigger.shared:
+        return None
+    if not isinstance(store, ChangeSignalingStore) or not store.signals_changes:
+        return None
+    return ChangeFollower(store, apply, events, sync_interval)
 
 
 def resolve_store(store: Store | str | None, options: Mapping[str, Any] | None) -> Store:
