@@ -90,10 +90,19 @@ async def test_max_runs_ends_the_job_completed_and_says_why(sqlite_url: str) -> 
 async def test_a_job_added_after_its_end_never_runs() -> None:
     past = datetime.now(UTC) - timedelta(hours=1)
     ended = BoundedSchedule(schedule=StartAtIntervalSchedule(past, TICK), end=past)
-    async with AsyncScheduler(None, lambda event: None) as scheduler:
+    runs: list[object] = []
+    async with AsyncScheduler(None, runs.append) as scheduler:
         await scheduler.add_job("late", ended)
-        job = await scheduler.get_job("late")
-        assert job.next_run is None
+        await scheduler.add_jobs([("later", ended), ("live", StartAtIntervalSchedule(past, TICK))])
+        for job_id in ("late", "later"):
+            # Done before it starts, and it says so: not a pending job that never runs.
+            job = await scheduler.get_job(job_id)
+            assert (job.status, job.next_run) == (JobStatus.COMPLETED, None)
+            (record,) = _ended(await scheduler.run_history(job_id))
+            assert "end" in record.metadata["note"]
+        assert (await scheduler.get_job("live")).status != JobStatus.COMPLETED
+        await asyncio.sleep(0.2)
+    assert all(event.id == "live" for event in runs)  # type: ignore[attr-defined]
 
 
 @needs_sqlite

@@ -43,7 +43,7 @@ from ._tasks import TaskChoice
 from ._tick_log import TickLog
 from ._timeutil import utcnow
 from ._validation import check_job_id, check_metadata
-from .abc import Schedule, ScheduleCodec, Trigger
+from .abc import EndingSchedule, Schedule, ScheduleCodec, Trigger
 
 __all__ = ["JobEditor", "JobSpec"]
 
@@ -125,14 +125,15 @@ class JobEditor:
         check_job_id(job_id)
         self._id_limit.check(job_id)
         schedule_type, config = self.encode(schedule)
+        next_run = first_run(schedule, now)
         return JobEntry(
             id=job_id,
             schedule=schedule,
             schedule_type=schedule_type,
             schedule_config=config,
             metadata=check_metadata(metadata),
-            status=JobStatus.PENDING,
-            next_run=first_run(schedule, now),
+            status=_status_of_new(schedule, next_run),
+            next_run=next_run,
             last_run=None,
             created_at=now,
             updated_at=now,
@@ -155,9 +156,21 @@ class JobEditor:
                 raise JobAlreadyExistsError(entry.id) from None
             self._table.entries[entry.id] = entry
             self._announce([entry])
+            await self._note_ended([entry])
             await arm(self._trigger, entry)
         self._added([entry])
         return entry
+
+    async def _note_ended(self, entries: Iterable[JobEntry]) -> None:
+        """The ``schedule_ended`` records of new jobs whose bounded schedule had no fire
+        time left when they were added (they are stored ``completed``)."""
+        if self._tick_log is None:
+            return
+        now = utcnow()
+        for entry in entries:
+            if entry.status == JobStatus.COMPLETED and entry.next_run is None:
+                ended = self._tick_log.ended(entry.id, entry.schedule, now)
+                await self._tick_log.write(entry.id, ended)
 
     def _added(self, entries: Iterable[JobEntry]) -> None:
         if self._events.active:
@@ -206,6 +219,7 @@ class JobEditor:
             await self._save_new(list(entries.values()))
             self._table.entries.update(entries)
             self._announce(entries.values())
+            await self._note_ended(entries.values())
             await arm_all(self._trigger, entries.values())
         self._added(entries.values())
 
@@ -419,3 +433,12 @@ class JobEditor:
 
 def _updated_at(entry: JobEntry) -> datetime:
     return entry.updated_at
+
+
+def _status_of_new(schedule: Schedule, next_run: datetime | None) -> JobStatus:
+    """A new job is ``pending``, unless its bounded schedule has no fire time left:
+    it is then done before it starts (``completed``), as it would be after its last
+    run, rather than a pending job that never runs and says nothing."""
+    if next_run is None and isinstance(schedule, EndingSchedule):
+        return JobStatus.COMPLETED
+    return JobStatus.PENDING
