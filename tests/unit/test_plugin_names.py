@@ -115,7 +115,7 @@ def test_an_entry_point_taking_a_name_is_skipped_with_a_warning(
     """What docs/plugins/index.md says: the plugin is left out, the others load, and
     every program goes on working."""
     fakes = [_EntryPoint("taker", _Taker()), _EntryPoint("other", _Other())]
-    fresh_plugins.setattr(tickwork._plugins.metadata, "entry_points", lambda group: fakes)
+    fresh_plugins.setattr(tickwork._plugin_loader.metadata, "entry_points", lambda group: fakes)
     with caplog.at_level(logging.WARNING, logger="tickwork.plugins"):
         assert available_plugins()["stores"] == ["memory", "other"]
     assert "already registered by 'tickwork._builtins'" in plugin_errors()["taker"]

@@ -229,7 +229,7 @@ def test_broken_entry_point_plugins_are_left_out(monkeypatch: pytest.MonkeyPatch
         _FakeEntryPoint("duplicate", Duplicate()),
         _FakeEntryPoint("misspelled", Misspelled()),
     ]
-    monkeypatch.setattr(tickwork._plugins.metadata, "entry_points", lambda group: fakes)
+    monkeypatch.setattr(tickwork._plugin_loader.metadata, "entry_points", lambda group: fakes)
     tickwork._plugins.reset_plugins()
     try:
         names = available_plugins()
