@@ -27,7 +27,7 @@ from . import (
     w5_add,
     w6_interval_sqlite,
     w7_multi,
-    w8_push,
+    w9_push,
 )
 from ._harness import Workload
 
@@ -49,7 +49,7 @@ def _table_order() -> list[Workload]:
     for base in _BASE:
         ordered.append(base)
         ordered += [v for v in _VARIANTS if v.id.partition("-")[0] == base.id]
-    return [*ordered, *w7_multi.WORKLOADS, *w8_push.WORKLOADS]
+    return [*ordered, *w7_multi.WORKLOADS, *w9_push.WORKLOADS]
 
 
 WORKLOADS: dict[str, Workload] = {w.id: w for w in _table_order()}

@@ -1,24 +1,24 @@
-"""W8: how fast a job change made in one process reaches a scheduler in another.
+"""W9: how fast a job change made in one process reaches a scheduler in another.
 
-    .venv/bin/python -m benchmarks --workloads push --repeat 1        # W8-pg and W8-nats
-    .venv/bin/python -m benchmarks --workloads W8-pg --scale 0.5
+    .venv/bin/python -m benchmarks --workloads push --repeat 1        # W9-pg and W9-nats
+    .venv/bin/python -m benchmarks --workloads W9-pg --scale 0.5
 
 Two processes: the measuring one writes, a worker process
-(``python -m benchmarks.w8_push SPEC``) listens. The writer stores each change through
+(``python -m benchmarks.w9_push SPEC``) listens. The writer stores each change through
 a store of its own, as ``tickwork jobs add`` does, then signals it; the time from just
 before the write to the effect in the worker is one sample. Each change waits for the
 previous one to arrive, then for a random pause: 0.05 to 0.25 s with pushes, 0 to 1 s
 (one ``sync_interval``) with polling alone, so that its samples fall at random points
 of the poll cycle (half as many of them: each takes about a second).
 
-- ``W8-pg``, a fresh PostgreSQL schema: the worker runs an ``AsyncScheduler`` with
+- ``W9-pg``, a fresh PostgreSQL schema: the worker runs an ``AsyncScheduler`` with
   every option at its default (``sync_interval`` 1 s) and a coroutine handler. Each
   change adds a one-off job due at once; a sample ends when the handler is entered,
   so it includes the poll that reads the job, the claim and the start of the run.
   Case ``push``: the stores signal changes (LISTEN/NOTIFY, the default); case
   ``poll``: both are made with ``push_changes=False``, so the change waits for the
   next poll.
-- ``W8-nats``, a ``nats-server`` of its own: schedulers on the NATS store share the
+- ``W9-nats``, a ``nats-server`` of its own: schedulers on the NATS store share the
   NATS trigger, which carries arming itself; their job tables follow other processes'
   changes through a change follower. Case ``push``: the signal alone, from
   ``signal_changes()`` in the writer to the wake-up of the worker's change listener.
@@ -69,9 +69,9 @@ def _params(store: str, scale: float, duration: float | None) -> Params:
 
 WORKLOADS: list[Workload] = [
     Workload(
-        id="W8-pg",
+        id="W9-pg",
         title="a job change reaching another process, PostgreSQL",
-        module="w8_push",
+        module="w9_push",
         metrics=_metrics(("push", "poll")),
         params=functools.partial(_params, "postgresql"),
         sides=(SIDE,),
@@ -83,9 +83,9 @@ WORKLOADS: list[Workload] = [
         groups=("push",),
     ),
     Workload(
-        id="W8-nats",
+        id="W9-nats",
         title="a job change reaching another process, NATS",
-        module="w8_push",
+        module="w9_push",
         metrics=_metrics(("push", "table")),
         params=functools.partial(_params, "nats"),
         sides=(SIDE,),
@@ -202,7 +202,7 @@ def say(line: str) -> None:
 class Listener(WorkerProcesses):
     def __init__(self, spec: dict[str, Any]) -> None:
         super().__init__()
-        self.spawn("benchmarks.w8_push", json.dumps(spec))
+        self.spawn("benchmarks.w9_push", json.dumps(spec))
         self._hear(self.processes[0], "ready")
 
     def arrived(self) -> int:
