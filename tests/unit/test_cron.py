@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from support.fire_times import chain, utc
 
 from tickwork import (
     CronSchedule,
@@ -19,22 +20,6 @@ from tickwork import (
     InvalidScheduleConfigError,
     Schedule,
 )
-
-
-def _utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
-
-
-def _run(schedule: CronSchedule, after: datetime, count: int) -> list[datetime]:
-    """The next ``count`` fire times after ``after``, chaining next() like the scheduler."""
-    times: list[datetime] = []
-    for _ in range(count):
-        result = schedule.next(after)
-        assert result is not None
-        times.append(result)
-        after = result
-    return times
-
 
 # --- construction --------------------------------------------------------------------
 
@@ -67,7 +52,7 @@ def _run(schedule: CronSchedule, after: datetime, count: int) -> list[datetime]:
 def test_valid_expressions(expression: str) -> None:
     schedule = CronSchedule(expression)
     assert schedule.expression == expression
-    assert schedule.next(_utc(2025, 1, 1)) is not None
+    assert schedule.next(utc(2025, 1, 1)) is not None
 
 
 @pytest.mark.parametrize(
@@ -165,7 +150,7 @@ def test_zone_accessors(zone: Any, name: str) -> None:
 def test_default_zone_is_utc() -> None:
     schedule = CronSchedule("0 9 * * *")
     assert schedule.timezone == "UTC"
-    assert schedule.next(_utc(2025, 6, 1)) == _utc(2025, 6, 1, 9)
+    assert schedule.next(utc(2025, 6, 1)) == utc(2025, 6, 1, 9)
 
 
 @pytest.mark.parametrize("zone", ["Mars/Olympus", "", "utc ", "Europe", "../etc/passwd", "/etc/x"])
@@ -268,23 +253,23 @@ def test_copy_pickle_and_repr() -> None:
 
 def test_every_friday_at_ten() -> None:
     schedule = CronSchedule("0 10 * * 5")
-    assert _run(schedule, _utc(2025, 10, 1), 3) == [
-        _utc(2025, 10, 3, 10),
-        _utc(2025, 10, 10, 10),
-        _utc(2025, 10, 17, 10),
+    assert chain(schedule, utc(2025, 10, 1), 3) == [
+        utc(2025, 10, 3, 10),
+        utc(2025, 10, 10, 10),
+        utc(2025, 10, 17, 10),
     ]
 
 
 def test_next_is_strictly_after() -> None:
     schedule = CronSchedule("*/5 * * * *")
-    assert schedule.next(_utc(2025, 1, 1, 0, 5)) == _utc(2025, 1, 1, 0, 10)
-    assert schedule.next(_utc(2025, 1, 1, 0, 4, 59, 999_999)) == _utc(2025, 1, 1, 0, 5)
-    assert schedule.next(_utc(2025, 1, 1, 0, 5, 0, 1)) == _utc(2025, 1, 1, 0, 10)
+    assert schedule.next(utc(2025, 1, 1, 0, 5)) == utc(2025, 1, 1, 0, 10)
+    assert schedule.next(utc(2025, 1, 1, 0, 4, 59, 999_999)) == utc(2025, 1, 1, 0, 5)
+    assert schedule.next(utc(2025, 1, 1, 0, 5, 0, 1)) == utc(2025, 1, 1, 0, 10)
 
 
 def test_inputs_in_any_zone_and_naive_local() -> None:
     schedule = CronSchedule("0 9 * * *", "Europe/Paris")
-    expected = _utc(2025, 6, 2, 7)
+    expected = utc(2025, 6, 2, 7)
     assert schedule.next(datetime(2025, 6, 2, 8, 59, tzinfo=ZoneInfo("Europe/Paris"))) == expected
     assert (
         schedule.next(datetime(2025, 6, 2, 2, 0, tzinfo=ZoneInfo("America/New_York"))) == expected
@@ -296,8 +281,8 @@ def test_inputs_in_any_zone_and_naive_local() -> None:
 
 
 def test_results_are_aware_utc() -> None:
-    result = CronSchedule("0 9 * * *", "Asia/Kolkata").next(_utc(2025, 1, 1))
-    assert result == _utc(2025, 1, 1, 3, 30)
+    result = CronSchedule("0 9 * * *", "Asia/Kolkata").next(utc(2025, 1, 1))
+    assert result == utc(2025, 1, 1, 3, 30)
     assert result is not None
     assert result.tzinfo is UTC
 
@@ -305,31 +290,31 @@ def test_results_are_aware_utc() -> None:
 def test_day_of_month_or_day_of_week() -> None:
     # Both restricted: the 13th, and every Friday (classic cron).
     schedule = CronSchedule("0 0 13 * 5")
-    assert _run(schedule, _utc(2025, 6, 1), 4) == [
-        _utc(2025, 6, 6),
-        _utc(2025, 6, 13),  # a Friday the 13th fires once
-        _utc(2025, 6, 20),
-        _utc(2025, 6, 27),
+    assert chain(schedule, utc(2025, 6, 1), 4) == [
+        utc(2025, 6, 6),
+        utc(2025, 6, 13),  # a Friday the 13th fires once
+        utc(2025, 6, 20),
+        utc(2025, 6, 27),
     ]
     # One side is "*": only the other restricts.
-    assert CronSchedule("0 0 * * 5").next(_utc(2025, 6, 7)) == _utc(2025, 6, 13)
+    assert CronSchedule("0 0 * * 5").next(utc(2025, 6, 7)) == utc(2025, 6, 13)
 
 
 def test_sunday_is_0_and_7() -> None:
-    after = _utc(2025, 6, 2)
-    assert CronSchedule("0 0 * * 0").next(after) == _utc(2025, 6, 8)
-    assert CronSchedule("0 0 * * 7").next(after) == _utc(2025, 6, 8)
-    assert CronSchedule("0 0 * * sun").next(after) == _utc(2025, 6, 8)
+    after = utc(2025, 6, 2)
+    assert CronSchedule("0 0 * * 0").next(after) == utc(2025, 6, 8)
+    assert CronSchedule("0 0 * * 7").next(after) == utc(2025, 6, 8)
+    assert CronSchedule("0 0 * * sun").next(after) == utc(2025, 6, 8)
 
 
 def test_leap_day() -> None:
-    assert CronSchedule("0 0 29 2 *").next(_utc(2025, 3, 1)) == _utc(2028, 2, 29)
+    assert CronSchedule("0 0 29 2 *").next(utc(2025, 3, 1)) == utc(2028, 2, 29)
 
 
 def test_near_datetime_max_is_none() -> None:
-    assert CronSchedule("0 0 1 1 *").next(_utc(9999, 6, 1)) is None
-    assert CronSchedule("* * * * *", "Pacific/Kiritimati").next(_utc(9999, 12, 31, 23)) is None
-    assert CronSchedule("* * * * *").next(_utc(9999, 12, 31, 23, 58)) == _utc(9999, 12, 31, 23, 59)
+    assert CronSchedule("0 0 1 1 *").next(utc(9999, 6, 1)) is None
+    assert CronSchedule("* * * * *", "Pacific/Kiritimati").next(utc(9999, 12, 31, 23)) is None
+    assert CronSchedule("* * * * *").next(utc(9999, 12, 31, 23, 58)) == utc(9999, 12, 31, 23, 59)
 
 
 # --- daylight saving -----------------------------------------------------------------
@@ -340,115 +325,115 @@ def test_near_datetime_max_is_none() -> None:
 
 def test_paris_spring_forward_daily_run_moves_to_0300() -> None:
     schedule = CronSchedule("30 2 * * *", "Europe/Paris")
-    assert _run(schedule, _utc(2025, 3, 28, 12), 4) == [
-        _utc(2025, 3, 29, 1, 30),  # 02:30 CET
-        _utc(2025, 3, 30, 1, 0),  # 02:30 does not exist: 03:00 CEST
-        _utc(2025, 3, 31, 0, 30),  # 02:30 CEST
-        _utc(2025, 4, 1, 0, 30),
+    assert chain(schedule, utc(2025, 3, 28, 12), 4) == [
+        utc(2025, 3, 29, 1, 30),  # 02:30 CET
+        utc(2025, 3, 30, 1, 0),  # 02:30 does not exist: 03:00 CEST
+        utc(2025, 3, 31, 0, 30),  # 02:30 CEST
+        utc(2025, 4, 1, 0, 30),
     ]
 
 
 def test_paris_spring_forward_gap_collapses_into_one_run() -> None:
     schedule = CronSchedule("*/15 * * * *", "Europe/Paris")
-    assert _run(schedule, _utc(2025, 3, 30, 0, 20), 5) == [
-        _utc(2025, 3, 30, 0, 30),  # 01:30 CET
-        _utc(2025, 3, 30, 0, 45),  # 01:45 CET
-        _utc(2025, 3, 30, 1, 0),  # 02:00-02:45 collapse with 03:00 CEST: one run
-        _utc(2025, 3, 30, 1, 15),  # 03:15 CEST
-        _utc(2025, 3, 30, 1, 30),
+    assert chain(schedule, utc(2025, 3, 30, 0, 20), 5) == [
+        utc(2025, 3, 30, 0, 30),  # 01:30 CET
+        utc(2025, 3, 30, 0, 45),  # 01:45 CET
+        utc(2025, 3, 30, 1, 0),  # 02:00-02:45 collapse with 03:00 CEST: one run
+        utc(2025, 3, 30, 1, 15),  # 03:15 CEST
+        utc(2025, 3, 30, 1, 30),
     ]
 
 
 def test_paris_fall_back_daily_run_fires_once_at_first_occurrence() -> None:
     schedule = CronSchedule("30 2 * * *", "Europe/Paris")
-    assert _run(schedule, _utc(2025, 10, 25, 12), 2) == [
-        _utc(2025, 10, 26, 0, 30),  # 02:30 CEST, the first 02:30
-        _utc(2025, 10, 27, 1, 30),  # next day's 02:30 CET; the second 02:30 is skipped
+    assert chain(schedule, utc(2025, 10, 25, 12), 2) == [
+        utc(2025, 10, 26, 0, 30),  # 02:30 CEST, the first 02:30
+        utc(2025, 10, 27, 1, 30),  # next day's 02:30 CET; the second 02:30 is skipped
     ]
 
 
 def test_paris_fall_back_repeated_hour_fires_only_on_its_first_pass() -> None:
     schedule = CronSchedule("*/20 * * * *", "Europe/Paris")
-    assert _run(schedule, _utc(2025, 10, 25, 23, 30), 7) == [
-        _utc(2025, 10, 25, 23, 40),  # 01:40 CEST
-        _utc(2025, 10, 26, 0, 0),  # 02:00 CEST
-        _utc(2025, 10, 26, 0, 20),
-        _utc(2025, 10, 26, 0, 40),  # 02:40 CEST
-        _utc(2025, 10, 26, 2, 0),  # 03:00 CET: 02:00-02:40 CET do not fire again
-        _utc(2025, 10, 26, 2, 20),
-        _utc(2025, 10, 26, 2, 40),
+    assert chain(schedule, utc(2025, 10, 25, 23, 30), 7) == [
+        utc(2025, 10, 25, 23, 40),  # 01:40 CEST
+        utc(2025, 10, 26, 0, 0),  # 02:00 CEST
+        utc(2025, 10, 26, 0, 20),
+        utc(2025, 10, 26, 0, 40),  # 02:40 CEST
+        utc(2025, 10, 26, 2, 0),  # 03:00 CET: 02:00-02:40 CET do not fire again
+        utc(2025, 10, 26, 2, 20),
+        utc(2025, 10, 26, 2, 40),
     ]
 
 
 def test_paris_from_inside_the_second_pass() -> None:
     schedule = CronSchedule("*/20 * * * *", "Europe/Paris")
-    assert schedule.next(_utc(2025, 10, 26, 1, 30)) == _utc(2025, 10, 26, 2, 0)
+    assert schedule.next(utc(2025, 10, 26, 1, 30)) == utc(2025, 10, 26, 2, 0)
     daily = CronSchedule("0 2 * * *", "Europe/Paris")
-    assert daily.next(_utc(2025, 10, 26, 1, 0)) == _utc(2025, 10, 27, 1, 0)
+    assert daily.next(utc(2025, 10, 26, 1, 0)) == utc(2025, 10, 27, 1, 0)
 
 
 def test_new_york_spring_forward() -> None:
-    assert CronSchedule("30 2 * * *", "America/New_York").next(_utc(2025, 3, 8, 12)) == _utc(
+    assert CronSchedule("30 2 * * *", "America/New_York").next(utc(2025, 3, 8, 12)) == utc(
         2025, 3, 9, 7, 0
     )
     # 02:30 collapses into 03:00 EDT, which also matches: still one run there.
     schedule = CronSchedule("30 2 * * *", "America/New_York")
-    assert _run(schedule, _utc(2025, 3, 8, 12), 2) == [
-        _utc(2025, 3, 9, 7),
-        _utc(2025, 3, 10, 6, 30),
+    assert chain(schedule, utc(2025, 3, 8, 12), 2) == [
+        utc(2025, 3, 9, 7),
+        utc(2025, 3, 10, 6, 30),
     ]
     both = CronSchedule("0,30 2,3 * * *", "America/New_York")
-    assert _run(both, _utc(2025, 3, 9, 6, 0), 3) == [
-        _utc(2025, 3, 9, 7, 0),  # 02:00 and 02:30 EST do not exist; 03:00 EDT
-        _utc(2025, 3, 9, 7, 30),  # 03:30 EDT
-        _utc(2025, 3, 10, 6, 0),  # 02:00 EDT next day
+    assert chain(both, utc(2025, 3, 9, 6, 0), 3) == [
+        utc(2025, 3, 9, 7, 0),  # 02:00 and 02:30 EST do not exist; 03:00 EDT
+        utc(2025, 3, 9, 7, 30),  # 03:30 EDT
+        utc(2025, 3, 10, 6, 0),  # 02:00 EDT next day
     ]
 
 
 def test_new_york_hourly_across_both_changes() -> None:
     hourly = CronSchedule("0 * * * *", "America/New_York")
-    assert _run(hourly, _utc(2025, 3, 9, 5, 30), 3) == [
-        _utc(2025, 3, 9, 6),  # 01:00 EST
-        _utc(2025, 3, 9, 7),  # 03:00 EDT (02:00 does not exist)
-        _utc(2025, 3, 9, 8),
+    assert chain(hourly, utc(2025, 3, 9, 5, 30), 3) == [
+        utc(2025, 3, 9, 6),  # 01:00 EST
+        utc(2025, 3, 9, 7),  # 03:00 EDT (02:00 does not exist)
+        utc(2025, 3, 9, 8),
     ]
-    assert _run(hourly, _utc(2025, 11, 2, 4, 30), 3) == [
-        _utc(2025, 11, 2, 5),  # 01:00 EDT
-        _utc(2025, 11, 2, 7),  # 02:00 EST; 01:00 EST (06:00 UTC) is the repeat
-        _utc(2025, 11, 2, 8),
+    assert chain(hourly, utc(2025, 11, 2, 4, 30), 3) == [
+        utc(2025, 11, 2, 5),  # 01:00 EDT
+        utc(2025, 11, 2, 7),  # 02:00 EST; 01:00 EST (06:00 UTC) is the repeat
+        utc(2025, 11, 2, 8),
     ]
 
 
 def test_new_york_fall_back() -> None:
     schedule = CronSchedule("30 1 * * *", "America/New_York")
-    assert _run(schedule, _utc(2025, 10, 31, 12), 3) == [
-        _utc(2025, 11, 1, 5, 30),  # 01:30 EDT
-        _utc(2025, 11, 2, 5, 30),  # the first 01:30, EDT
-        _utc(2025, 11, 3, 6, 30),  # 01:30 EST
+    assert chain(schedule, utc(2025, 10, 31, 12), 3) == [
+        utc(2025, 11, 1, 5, 30),  # 01:30 EDT
+        utc(2025, 11, 2, 5, 30),  # the first 01:30, EDT
+        utc(2025, 11, 3, 6, 30),  # 01:30 EST
     ]
 
 
 def test_lord_howe_half_hour_shift() -> None:
     # Australia/Lord_Howe moves by 30 minutes: +10:30 <-> +11:00 at 02:00 local.
     spring = CronSchedule("15 2 * * *", "Australia/Lord_Howe")
-    assert _run(spring, _utc(2025, 10, 3, 12), 3) == [
-        _utc(2025, 10, 3, 15, 45),  # 02:15 +10:30
-        _utc(2025, 10, 4, 15, 30),  # 02:15 does not exist on 5 October: 02:30 +11:00
-        _utc(2025, 10, 5, 15, 15),  # 02:15 +11:00
+    assert chain(spring, utc(2025, 10, 3, 12), 3) == [
+        utc(2025, 10, 3, 15, 45),  # 02:15 +10:30
+        utc(2025, 10, 4, 15, 30),  # 02:15 does not exist on 5 October: 02:30 +11:00
+        utc(2025, 10, 5, 15, 15),  # 02:15 +11:00
     ]
     autumn = CronSchedule("45 1 * * *", "Australia/Lord_Howe")
-    assert _run(autumn, _utc(2025, 4, 4, 12), 3) == [
-        _utc(2025, 4, 4, 14, 45),
-        _utc(2025, 4, 5, 14, 45),  # the first 01:45 (+11:00) of 6 April
-        _utc(2025, 4, 6, 15, 15),  # 01:45 +10:30
+    assert chain(autumn, utc(2025, 4, 4, 12), 3) == [
+        utc(2025, 4, 4, 14, 45),
+        utc(2025, 4, 5, 14, 45),  # the first 01:45 (+11:00) of 6 April
+        utc(2025, 4, 6, 15, 15),  # 01:45 +10:30
     ]
 
 
 def test_zone_without_dst() -> None:
     schedule = CronSchedule("0 9 * * *", "Asia/Kolkata")
-    assert _run(schedule, _utc(2025, 3, 29), 2) == [
-        _utc(2025, 3, 29, 3, 30),
-        _utc(2025, 3, 30, 3, 30),
+    assert chain(schedule, utc(2025, 3, 29), 2) == [
+        utc(2025, 3, 29, 3, 30),
+        utc(2025, 3, 30, 3, 30),
     ]
 
 
@@ -457,7 +442,7 @@ def test_zone_without_dst() -> None:
 
 def test_next_is_fast() -> None:
     schedule = CronSchedule("0 9 * * 1-5", "Europe/Paris")
-    after = _utc(2025, 6, 1)
+    after = utc(2025, 6, 1)
     schedule.next(after)
     started = time.perf_counter()
     for _ in range(500):
@@ -468,7 +453,7 @@ def test_next_is_fast() -> None:
 
 def test_next_is_thread_safe() -> None:
     schedule = CronSchedule("*/7 1-5 * * *", "America/New_York")
-    starts = [_utc(2025, 1, 1) + timedelta(minutes=13 * i) for i in range(400)]
+    starts = [utc(2025, 1, 1) + timedelta(minutes=13 * i) for i in range(400)]
     expected = [schedule.next(start) for start in starts]
     with ThreadPoolExecutor(max_workers=8) as pool:
         assert list(pool.map(schedule.next, starts)) == expected

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from support.fire_times import chain, utc
 from support.waiting import until
 
 from tickwork import (
@@ -34,22 +35,8 @@ from tickwork.cli import main
 from tickwork.testing import GapSkippingScheduleContract
 
 
-def _utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
-
-
-def _run(schedule: CronSchedule, after: datetime, count: int) -> list[datetime]:
-    times: list[datetime] = []
-    for _ in range(count):
-        result = schedule.next(after)
-        assert result is not None
-        times.append(result)
-        after = result
-    return times
-
-
 def _days(expression: str, after: datetime, count: int) -> list[str]:
-    return [t.strftime("%Y-%m-%d") for t in _run(CronSchedule(expression), after, count)]
+    return [t.strftime("%Y-%m-%d") for t in chain(CronSchedule(expression), after, count)]
 
 
 # --- day extensions ------------------------------------------------------------------
@@ -84,16 +71,16 @@ def _days(expression: str, after: datetime, count: int) -> list[str]:
     ],
 )
 def test_day_extensions(expression: str, expected: list[str]) -> None:
-    assert _days(expression, _utc(2023, 12, 31, 12), len(expected)) == expected
+    assert _days(expression, utc(2023, 12, 31, 12), len(expected)) == expected
     assert CronSchedule(expression).extended
 
 
 def test_both_day_fields_restricted_match_either() -> None:
     # The 13th, or the second Friday (9 Feb 2024, 8 Mar, 12 Apr).
     expected = ["2024-02-09", "2024-02-13", "2024-03-08", "2024-03-13", "2024-04-12"]
-    assert _days("0 0 13 * 5#2", _utc(2024, 2, 1), 5) == expected
+    assert _days("0 0 13 * 5#2", utc(2024, 2, 1), 5) == expected
     # "?" in the other day field leaves the extension alone.
-    assert _days("0 0 ? * 5#2", _utc(2024, 2, 1), 2) == ["2024-02-09", "2024-03-08"]
+    assert _days("0 0 ? * 5#2", utc(2024, 2, 1), 2) == ["2024-02-09", "2024-03-08"]
 
 
 def test_sparse_expressions_are_fast() -> None:
@@ -103,10 +90,10 @@ def test_sparse_expressions_are_fast() -> None:
         CronSchedule("0 0 L 2 *", "Pacific/Chatham"),
         CronSchedule("59 59 23 31W 12 *", "Australia/Lord_Howe"),
     ]
-    assert sparse[0].next(_utc(2017, 1, 1)) == _utc(2044, 2, 29)
+    assert sparse[0].next(utc(2017, 1, 1)) == utc(2044, 2, 29)
     started = time.perf_counter()
     for schedule in sparse:
-        after = _utc(2001, 1, 1)
+        after = utc(2001, 1, 1)
         for _ in range(20):
             found = schedule.next(after)
             assert found is not None
@@ -119,16 +106,16 @@ def test_sparse_expressions_are_fast() -> None:
 
 def test_a_leading_seconds_field() -> None:
     every_15s = CronSchedule("*/15 * * * * *")
-    assert _run(every_15s, _utc(2025, 1, 1, 12, 0, 7), 3) == [
-        _utc(2025, 1, 1, 12, 0, 15),
-        _utc(2025, 1, 1, 12, 0, 30),
-        _utc(2025, 1, 1, 12, 0, 45),
+    assert chain(every_15s, utc(2025, 1, 1, 12, 0, 7), 3) == [
+        utc(2025, 1, 1, 12, 0, 15),
+        utc(2025, 1, 1, 12, 0, 30),
+        utc(2025, 1, 1, 12, 0, 45),
     ]
     at_nine_thirty_s = CronSchedule("30 0 9 * * mon-fri", "Asia/Kathmandu")
     # 09:00:30 in Kathmandu (+05:45) is 03:15:30 UTC; 4 Jan 2025 is a Saturday.
-    assert _run(at_nine_thirty_s, _utc(2025, 1, 3, 4), 2) == [
-        _utc(2025, 1, 6, 3, 15, 30),
-        _utc(2025, 1, 7, 3, 15, 30),
+    assert chain(at_nine_thirty_s, utc(2025, 1, 3, 4), 2) == [
+        utc(2025, 1, 6, 3, 15, 30),
+        utc(2025, 1, 7, 3, 15, 30),
     ]
     assert CronSchedule("0 * * * * *").extended  # even "0": the type says 6 fields
 
@@ -145,37 +132,37 @@ def test_cron_spec_with_seconds() -> None:
 def test_seconds_in_a_gap_and_a_fold() -> None:
     # Europe/Paris, 30 Mar 2025 02:00 -> 03:00 (01:00 UTC); 26 Oct 03:00 -> 02:00.
     daily = CronSchedule("30 30 2 * * *", "Europe/Paris")
-    assert daily.next(_utc(2025, 3, 29, 12)) == _utc(2025, 3, 30, 1)
-    assert daily.next(_utc(2025, 10, 25, 12)) == _utc(2025, 10, 26, 0, 30, 30)
-    assert daily.next(_utc(2025, 10, 26, 0, 30, 30)) == _utc(2025, 10, 27, 1, 30, 30)
+    assert daily.next(utc(2025, 3, 29, 12)) == utc(2025, 3, 30, 1)
+    assert daily.next(utc(2025, 10, 25, 12)) == utc(2025, 10, 26, 0, 30, 30)
+    assert daily.next(utc(2025, 10, 26, 0, 30, 30)) == utc(2025, 10, 27, 1, 30, 30)
     both = CronSchedule("30 30 2 * * *", "Europe/Paris", on_fold="both")
-    assert both.next(_utc(2025, 10, 26, 0, 30, 30)) == _utc(2025, 10, 26, 1, 30, 30)
+    assert both.next(utc(2025, 10, 26, 0, 30, 30)) == utc(2025, 10, 26, 1, 30, 30)
     skip = CronSchedule("30 30 2 * * *", "Europe/Paris", on_gap="skip")
-    assert skip.next(_utc(2025, 3, 29, 12)) == _utc(2025, 3, 31, 0, 30, 30)
-    assert skip.skipped_between(_utc(2025, 3, 29, 12), _utc(2025, 3, 31)) == [_utc(2025, 3, 30, 1)]
+    assert skip.next(utc(2025, 3, 29, 12)) == utc(2025, 3, 31, 0, 30, 30)
+    assert skip.skipped_between(utc(2025, 3, 29, 12), utc(2025, 3, 31)) == [utc(2025, 3, 30, 1)]
 
 
 def test_every_second_through_a_gap_is_one_step() -> None:
     # Lord Howe, 5 Oct 2025: 02:00 (+10:30) jumps to 02:30 (+11:00) at 15:30 UTC.
     every_second = CronSchedule("* * * * * *", "Australia/Lord_Howe")
-    assert _run(every_second, _utc(2025, 10, 4, 15, 29, 58), 3) == [
-        _utc(2025, 10, 4, 15, 29, 59),
-        _utc(2025, 10, 4, 15, 30),
-        _utc(2025, 10, 4, 15, 30, 1),
+    assert chain(every_second, utc(2025, 10, 4, 15, 29, 58), 3) == [
+        utc(2025, 10, 4, 15, 29, 59),
+        utc(2025, 10, 4, 15, 30),
+        utc(2025, 10, 4, 15, 30, 1),
     ]
     skip = CronSchedule("* 10-20 2 * * *", "Australia/Lord_Howe", on_gap="skip")
     started = time.perf_counter()
-    assert skip.next(_utc(2025, 10, 4, 15)) == _utc(2025, 10, 5, 15, 10)
+    assert skip.next(utc(2025, 10, 4, 15)) == utc(2025, 10, 5, 15, 10)
     assert time.perf_counter() - started < 0.05
 
 
 def test_fold_both_finds_a_fold_months_away() -> None:
     # New York, 1 Nov 2026: 01:30 happens at 05:30 and at 06:30 UTC.
     yearly = CronSchedule("30 1 1 11 *", "America/New_York", on_fold="both")
-    assert _run(yearly, _utc(2026, 1, 1), 3) == [
-        _utc(2026, 11, 1, 5, 30),
-        _utc(2026, 11, 1, 6, 30),
-        _utc(2027, 11, 1, 5, 30),
+    assert chain(yearly, utc(2026, 1, 1), 3) == [
+        utc(2026, 11, 1, 5, 30),
+        utc(2026, 11, 1, 6, 30),
+        utc(2027, 11, 1, 5, 30),
     ]
 
 
@@ -202,16 +189,16 @@ class TestExtendedCronSkipsOnTheGap(GapSkippingScheduleContract):
 
 def test_the_gap_suite_sees_real_skips() -> None:
     paris = CronSchedule("0 15 2 L-2 3 *", "Europe/Paris", on_gap="skip")
-    assert paris.skipped_between(_utc(2026, 3, 28), _utc(2026, 3, 30)) == [_utc(2026, 3, 29, 1)]
+    assert paris.skipped_between(utc(2026, 3, 28), utc(2026, 3, 30)) == [utc(2026, 3, 29, 1)]
     # 4 Oct 2026: 02:00 (+10:30) jumps to 02:30 (+11:00) at 15:30 UTC on the 3rd.
     lord_howe = CronSchedule("0 5-25/10 2 * * *", "Australia/Lord_Howe", on_gap="skip")
-    assert lord_howe.skipped_between(_utc(2026, 10, 3), _utc(2026, 10, 5)) == [
-        _utc(2026, 10, 3, 15, 30)
+    assert lord_howe.skipped_between(utc(2026, 10, 3), utc(2026, 10, 5)) == [
+        utc(2026, 10, 3, 15, 30)
     ]
     # With 02:30 itself a match, that instant is a run, not a skip.
     every_ten = CronSchedule("0 */10 2 * * *", "Australia/Lord_Howe", on_gap="skip")
-    assert every_ten.next(_utc(2026, 10, 3, 15)) == _utc(2026, 10, 3, 15, 30)
-    assert every_ten.skipped_between(_utc(2026, 10, 3), _utc(2026, 10, 5)) == []
+    assert every_ten.next(utc(2026, 10, 3, 15)) == utc(2026, 10, 3, 15, 30)
+    assert every_ten.skipped_between(utc(2026, 10, 3), utc(2026, 10, 5)) == []
 
 
 # --- descriptors ---------------------------------------------------------------------

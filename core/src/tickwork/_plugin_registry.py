@@ -10,8 +10,8 @@ distribution provides it, when it is a first-party one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -150,43 +150,19 @@ class PluginRegistry:
             self.url_schemes[scheme] = name
 
     def add_trigger(self, plugin: str, name: str, factory: Callable[..., Trigger]) -> None:
-        _check_name(plugin, "trigger", name)
-        if not callable(factory):
-            raise PluginRegistrationError(
-                f"plugin {plugin!r}: trigger factory {name!r} is not callable"
-            )
-        if name in self.triggers:
-            raise PluginRegistrationError(
-                f"plugin {plugin!r} registers trigger {name!r}, "
-                f"already registered by {self.triggers[name].plugin!r}"
-            )
-        self.triggers[name] = TriggerEntry(name, factory, plugin)
+        self.triggers[name] = TriggerEntry(
+            name, _checked_factory(plugin, "trigger", name, factory, self.triggers), plugin
+        )
 
     def add_executor(self, plugin: str, name: str, factory: Callable[..., TaskExecutor]) -> None:
-        _check_name(plugin, "executor", name)
-        if not callable(factory):
-            raise PluginRegistrationError(
-                f"plugin {plugin!r}: executor factory {name!r} is not callable"
-            )
-        if name in self.executors:
-            raise PluginRegistrationError(
-                f"plugin {plugin!r} registers executor {name!r}, "
-                f"already registered by {self.executors[name].plugin!r}"
-            )
-        self.executors[name] = ExecutorEntry(name, factory, plugin)
+        self.executors[name] = ExecutorEntry(
+            name, _checked_factory(plugin, "executor", name, factory, self.executors), plugin
+        )
 
     def add_instrument(self, plugin: str, name: str, factory: Callable[..., Instrument]) -> None:
-        _check_name(plugin, "instrument", name)
-        if not callable(factory):
-            raise PluginRegistrationError(
-                f"plugin {plugin!r}: instrument factory {name!r} is not callable"
-            )
-        if name in self.instruments:
-            raise PluginRegistrationError(
-                f"plugin {plugin!r} registers instrument {name!r}, "
-                f"already registered by {self.instruments[name].plugin!r}"
-            )
-        self.instruments[name] = InstrumentEntry(name, factory, plugin)
+        self.instruments[name] = InstrumentEntry(
+            name, _checked_factory(plugin, "instrument", name, factory, self.instruments), plugin
+        )
 
     def add_codec(
         self, plugin: str, schedule_type: str, schedule_class: type[Any], codec: ScheduleCodec
@@ -266,3 +242,24 @@ def _hint(scheme: str) -> str | None:
 def _check_name(plugin: str, kind: str, name: object) -> None:
     if not isinstance(name, str) or not name:
         raise PluginRegistrationError(f"plugin {plugin!r} registers a {kind} with name {name!r}")
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _checked_factory(
+    plugin: str, kind: str, name: str, factory: _F, taken: Mapping[str, Any]
+) -> _F:
+    """``factory``, once its name is valid and free and it can be called.
+
+    :raises PluginRegistrationError: naming the plugin, the kind and the name.
+    """
+    _check_name(plugin, kind, name)
+    if not callable(factory):
+        raise PluginRegistrationError(f"plugin {plugin!r}: {kind} factory {name!r} is not callable")
+    if name in taken:
+        raise PluginRegistrationError(
+            f"plugin {plugin!r} registers {kind} {name!r}, "
+            f"already registered by {taken[name].plugin!r}"
+        )
+    return factory
