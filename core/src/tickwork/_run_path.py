@@ -150,8 +150,21 @@ def build_run_path(
     )
     if coordinator is not None:
         coordinator.watch_outages(outage.report, lambda: outage.down)
-    jobs = None
-    if instruments is not None:
-        executor.instruments = intake.instruments = gateway.instruments = instruments
-        jobs = JobsView(worker_id, lambda: table.entries.values())
+    jobs = _connect(instruments, executor, intake, gateway, table, worker_id)
     return RunPath(tick_log, executor, outage, flow, intake, reconciler, tasks, instruments, jobs)
+
+
+def _connect(
+    instruments: InstrumentSet | None,
+    executor: RunExecutor,
+    intake: DeliveryIntake,
+    gateway: StoreGateway,
+    table: JobTable,
+    worker_id: str,
+) -> JobsView | None:
+    """Hand ``instruments`` to the parts that report to them; the jobs view they read
+    gauges from (None without instruments: the run path then pays nothing for them)."""
+    if instruments is None:
+        return None
+    executor.instruments = intake.instruments = gateway.instruments = instruments
+    return JobsView(worker_id, lambda: table.entries.values())
