@@ -75,26 +75,8 @@ class RunReports:
         """One attempt ended with ``status`` (``error``: why, when it did not complete;
         ``logged``: the failure was logged where it was raised; ``cut_short``: a stop
         cancelled it, which the stop's own WARNING announced, so it is noted at INFO)."""
-        if cut_short:
-            logger.info(
-                "job %r: run cut short (attempt %d, execution %s): %s",
-                event.id,
-                event.attempt,
-                event.execution_id,
-                error,
-                extra=run_extra(event),
-            )
-        elif status != JobStatus.COMPLETED and not logged:
-            level = "timed out" if status == ExecutionStatus.TIMED_OUT else "failed"
-            logger.error(
-                "job %r %s (attempt %d, execution %s): %s",
-                event.id,
-                level,
-                event.attempt,
-                event.execution_id,
-                error,
-                extra=run_extra(event),
-            )
+        if cut_short or (status != JobStatus.COMPLETED and not logged):
+            _log_ended(event, status, error, cut_short)
         if not self._events.active:
             return
         fields = {
@@ -154,3 +136,18 @@ class RunReports:
             attempts=event.attempt,
             error=error,
         )
+
+
+def _log_ended(
+    event: JobEvent, status: JobStatus | ExecutionStatus, error: str | None, cut_short: bool
+) -> None:
+    """The log line of an attempt that did not complete: INFO when a stop cut it short
+    (the stop's WARNING said so already), ERROR when it failed or timed out."""
+    if cut_short:
+        level, what = logging.INFO, "job %r: run cut short (attempt %d, execution %s): %s"
+        args: tuple[object, ...] = (event.id, event.attempt, event.execution_id, error)
+    else:
+        level, what = logging.ERROR, "job %r %s (attempt %d, execution %s): %s"
+        outcome = "timed out" if status == ExecutionStatus.TIMED_OUT else "failed"
+        args = (event.id, outcome, event.attempt, event.execution_id, error)
+    logger.log(level, what, *args, extra=run_extra(event))
