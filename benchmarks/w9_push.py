@@ -26,6 +26,8 @@ of the poll cycle (half as many of them: each takes about a second).
   and trigger (``sync_interval`` 30 s, so only a signal can be that fast), each change
   adds an hourly job, and a sample ends when the worker publishes its ``JobAdded``
   (its job table holds the job by then).
+- ``W9-nats-5k``: ``table`` with 5,000 other jobs in the store before the worker starts
+  (times ``--scale``), to show the follower reads only the jobs a signal names.
 """
 
 from __future__ import annotations
@@ -62,9 +64,9 @@ def _metrics(cases: tuple[str, ...]) -> tuple[Metric, ...]:
     return tuple(found)
 
 
-def _params(store: str, scale: float, duration: float | None) -> Params:
+def _params(store: str, scale: float, duration: float | None, jobs: int = 0) -> Params:
     del duration
-    return {"store": store, "changes": max(10, round(100 * scale))}
+    return {"store": store, "changes": max(10, round(100 * scale)), "jobs": round(jobs * scale)}
 
 
 WORKLOADS: list[Workload] = [
@@ -97,6 +99,21 @@ WORKLOADS: list[Workload] = [
         service="nats",
         groups=("push",),
     ),
+    Workload(
+        id="W9-nats-5k",
+        title="a job change reaching another process, NATS, 5,000 jobs stored",
+        module="w9_push",
+        metrics=_metrics(("table",)),
+        params=functools.partial(_params, "nats", jobs=5000),
+        sides=(SIDE,),
+        cases=("table",),
+        timeout=300.0,
+        notes="table with 5,000 other jobs in the store: the follower reads the jobs a "
+        "signal names, not the whole list",
+        default=False,
+        service="nats",
+        groups=("push",),
+    ),
 ]
 
 
@@ -121,7 +138,7 @@ async def _listen(spec: dict[str, Any], arrivals: list[float]) -> Any:
         return await _follow(spec, store, arrivals)
     if spec["store"] == "nats":
         await store.initialize()
-        listener = ChangeListener(store, lambda: arrivals.append(time.time()))
+        listener = ChangeListener(store, lambda _ids: arrivals.append(time.time()))
         listener.start()
         await _until(lambda: listener.listening)
         arrivals.clear()  # the wake-up on starting to listen
@@ -153,7 +170,8 @@ async def _follow(spec: dict[str, Any], store: Any, arrivals: list[float]) -> An
     scheduler.subscribe(added, tickwork.JobAdded)
     await scheduler.start()
     follower = scheduler._follower
-    await _until(lambda: follower is not None and follower.listening)
+    # listening, and done with the full reads at start (seconds at thousands of jobs)
+    await _until(lambda: follower is not None and follower.listening and not follower.busy)
     return scheduler, None
 
 
@@ -236,7 +254,9 @@ async def _change(store: Any, spec: dict[str, Any], n: int) -> None:
             updated_at=utc(now),
         )
         await store.save_job(job)
-    if store.signals_changes:
+        if store.signals_changes:
+            await store.signal_changes([job.id])  # as the scheduler and the CLI do
+    elif store.signals_changes:
         await store.signal_changes()
 
 
@@ -260,6 +280,37 @@ async def _write(spec: dict[str, Any], changes: int, listener: Listener) -> list
     return sent
 
 
+async def _seed(spec: dict[str, Any], jobs: int) -> None:
+    """Store ``jobs`` hourly jobs before the worker starts (its job table loads them)."""
+    import tickwork
+
+    store = _store(spec)
+    await store.initialize()
+    now = time.time()
+    schedule_type, config = tickwork.default_codec().encode(
+        tickwork.IntervalSchedule(timedelta(hours=1))
+    )
+    gate = asyncio.Semaphore(64)
+
+    async def save(n: int) -> None:
+        async with gate:
+            await store.save_job(
+                tickwork.JobData(
+                    id=f"stored-{n:05d}",
+                    schedule_type=schedule_type,
+                    schedule_config=config,
+                    next_run=utc(now + 3600),
+                    created_at=utc(now),
+                    updated_at=utc(now),
+                )
+            )
+
+    try:
+        await asyncio.gather(*(save(n) for n in range(jobs)))
+    finally:
+        await store.close()
+
+
 def _measure(case: str, p: Params) -> Figures:
     if p["store"] == "nats":
         require_tickwork_plugin("stores", "nats", "tickwork-nats-store")
@@ -271,6 +322,8 @@ def _measure(case: str, p: Params) -> Figures:
         "follow": case == "table",
         **p["service"],
     }
+    if p.get("jobs"):
+        asyncio.run(_seed(spec, p["jobs"]))
     listener = Listener(spec)
     try:
         sent = asyncio.run(_write(spec, p["changes"], listener))

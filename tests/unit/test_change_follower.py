@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from datetime import timedelta
 
 import pytest
@@ -26,6 +26,7 @@ from tickwork import (
 from tickwork._change_follower import ChangeFollower, SeenChange, what_changed
 from tickwork._event_bus import EventBus
 from tickwork._events import JobAdded, JobChanged, JobPaused, JobRemoved, JobResumed
+from tickwork.abc import ChangedJobs
 
 KIND, HOURLY = default_codec().encode(IntervalSchedule(timedelta(hours=1)))
 _, DAILY = default_codec().encode(IntervalSchedule(timedelta(days=1)))
@@ -73,14 +74,14 @@ class SlowListingStore(MemoryStore):
             await self.go.wait()
         return found
 
-    async def signal_changes(self) -> None:
+    async def signal_changes(self, job_ids: Collection[str] | None = None) -> None:
         return None
 
     @contextlib.asynccontextmanager
-    async def listen_for_changes(self) -> AsyncIterator[AsyncIterator[None]]:
+    async def listen_for_changes(self) -> AsyncIterator[AsyncIterator[ChangedJobs]]:
         yield self._never()
 
-    async def _never(self) -> AsyncIterator[None]:
+    async def _never(self) -> AsyncIterator[ChangedJobs]:
         await asyncio.Event().wait()
         yield None
 
@@ -113,7 +114,7 @@ class DeafStore(SlowListingStore):
     """Its signals never arrive: listening always fails."""
 
     @contextlib.asynccontextmanager
-    async def listen_for_changes(self) -> AsyncIterator[AsyncIterator[None]]:
+    async def listen_for_changes(self) -> AsyncIterator[AsyncIterator[ChangedJobs]]:
         raise StorageConnectionError("no signals here")
         yield self._never()  # (unreachable: makes this an async generator)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from datetime import datetime, timedelta
 
 import pytest
@@ -27,7 +27,7 @@ from tickwork import (
 )
 from tickwork._change_push import ChangeAnnouncer
 from tickwork._coordination import Coordinator
-from tickwork.abc import ChangeSignalingStore
+from tickwork.abc import ChangedJobs, ChangeSignalingStore
 
 HOURLY = IntervalSchedule(timedelta(hours=1))
 
@@ -44,37 +44,44 @@ class SignalingMemoryStore(MemoryStore):
 
     def __init__(self) -> None:
         super().__init__(shared=True)
-        self.listeners: list[asyncio.Queue[bool]] = []
+        self.listeners: list[asyncio.Queue[tuple[bool, ChangedJobs]]] = []
         self.down = False
         self.signals = 0
+        self.sent: list[ChangedJobs] = []  # what each signal named
         self.polls = 0
 
-    async def signal_changes(self) -> None:
+    async def signal_changes(self, job_ids: Collection[str] | None = None) -> None:
         if self.down:
             raise StorageConnectionError("the signal server is down")
         self.signals += 1
+        named = None if job_ids is None else frozenset(job_ids)
+        self.sent.append(named)
         for queue in self.listeners:
-            queue.put_nowait(True)
+            queue.put_nowait((True, named))
 
     @contextlib.asynccontextmanager
-    async def listen_for_changes(self) -> AsyncIterator[AsyncIterator[None]]:
+    async def listen_for_changes(self) -> AsyncIterator[AsyncIterator[ChangedJobs]]:
         if self.down:
             raise StorageConnectionError("the signal server is down")
-        queue: asyncio.Queue[bool] = asyncio.Queue()
+        queue: asyncio.Queue[tuple[bool, ChangedJobs]] = asyncio.Queue()
         self.listeners.append(queue)
         try:
             yield self._heard(queue)
         finally:
             self.listeners.remove(queue)
 
-    async def _heard(self, queue: asyncio.Queue[bool]) -> AsyncIterator[None]:
-        while await queue.get():
-            yield None
-        raise StorageConnectionError("the listening connection was cut")
+    async def _heard(
+        self, queue: asyncio.Queue[tuple[bool, ChangedJobs]]
+    ) -> AsyncIterator[ChangedJobs]:
+        while True:
+            alive, named = await queue.get()
+            if not alive:
+                raise StorageConnectionError("the listening connection was cut")
+            yield named
 
     def cut(self) -> None:
         for queue in self.listeners:
-            queue.put_nowait(False)
+            queue.put_nowait((False, None))
 
     async def list_jobs_changed_since(self, since: datetime) -> list[JobData]:
         self.polls += 1
@@ -195,6 +202,7 @@ async def test_scheduler_changes_reach_another_scheduler_without_waiting_for_a_p
         await until(lambda: b._entries["added"].status.value == "disabled", timeout=2)
         await a.remove_job("added")
         await until(lambda: store.signals == signals + 3, what="three signals")
+        assert store.sent[-3:] == [frozenset({"added"})] * 3  # each names the job
     finally:
         await a.stop()
         await b.stop()

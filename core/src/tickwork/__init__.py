@@ -8,6 +8,7 @@ from __future__ import annotations
 from ._backfill import BackfillReport
 from ._bounded import BoundedSchedule
 from ._calendar_interval import CalendarIntervalSchedule
+from ._change_payload import ChangePayload
 from ._codecs import BasicScheduleCodec, CompositeScheduleCodec
 from ._combined import ExceptDatesSchedule, UnionSchedule, next_outside_dates, zone_of
 from ._compound_codec import CompoundScheduleCodec
@@ -149,6 +150,7 @@ __all__ = [
     "BulkStore",
     "CalendarIntervalSchedule",
     "CatchUp",
+    "ChangePayload",
     "ChangeSignalingStore",
     "ClaimLost",
     "ClaimingStore",

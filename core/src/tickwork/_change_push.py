@@ -5,11 +5,12 @@ With a :class:`~tickwork.abc.ChangeSignalingStore` the process that stores a cha
 also sends a signal, and every other scheduler polls as soon as it hears one, so a
 change arrives in milliseconds instead of up to a second.
 
-A signal carries nothing and only wakes the poll, which stays the one source of truth.
+A signal names the jobs that changed (or says "everything") so that a listener can
+read just those; it only wakes the read, and the store stays the one source of truth.
 That is what makes a lost signal harmless: the poll at ``sync_interval`` still runs
 underneath, and after the listening connection comes back the listener wakes the poll
-at once, which finds whatever changed while nobody was listening. A repeated or
-spurious signal costs one poll that finds nothing new.
+at once with "everything", which finds whatever changed while nobody was listening. A
+repeated or spurious signal costs one read that finds nothing new.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from .abc import ChangeSignalingStore
+from ._change_payload import MOST_IDS
+from .abc import ChangedJobs, ChangeSignalingStore
 
 __all__ = ["ChangeAnnouncer", "ChangeListener"]
 
@@ -38,26 +40,45 @@ class ChangeAnnouncer:
 
     A user change must not wait for a second round trip, and a thousand ``add_job``
     calls in a loop must not send a thousand signals: while one signal is on its way,
-    the changes stored meanwhile are announced by one more signal after it.
+    the changes stored meanwhile are announced by one more signal after it, which
+    names the union of their job ids, or "everything" once one of them named no jobs
+    or past :data:`~tickwork._change_payload.MOST_IDS` ids (bounded memory).
     """
 
     def __init__(self, store: ChangeSignalingStore) -> None:
         self._store = store
         self._sending: asyncio.Task[None] | None = None
+        self._pending: set[str] | None = set()  # None: "everything"
         self._again = False
 
-    def announce(self) -> None:
-        """A change was stored: signal it (now, or right after the signal in flight)."""
-        if self._sending is not None and not self._sending.done():
-            self._again = True
+    def announce(self, job_ids: Iterable[str] | None = None) -> None:
+        """Jobs were stored: signal their ids (now, or right after the signal in
+        flight); None, the default, signals "everything"."""
+        self._merge(job_ids)
+        self._again = True
+        if self._sending is None or self._sending.done():
+            self._sending = asyncio.create_task(self._send(), name="tickwork-announce")
+
+    def _merge(self, job_ids: Iterable[str] | None) -> None:
+        if self._pending is None:
             return
-        self._sending = asyncio.create_task(self._send(), name="tickwork-announce")
+        if job_ids is None:
+            self._pending = None
+            return
+        self._pending.update(job_ids)
+        if len(self._pending) > MOST_IDS:
+            self._pending = None
+
+    def _take(self) -> ChangedJobs:
+        pending, self._pending = self._pending, set()
+        return None if pending is None else frozenset(pending)
 
     async def _send(self) -> None:
-        while True:
+        while self._again:
             self._again = False
+            job_ids = self._take()
             try:
-                await self._store.signal_changes()
+                await self._store.signal_changes(job_ids)
             except Exception as exc:
                 logger.warning(
                     "could not signal a job change to other processes (%s: %s); they "
@@ -65,8 +86,6 @@ class ChangeAnnouncer:
                     type(exc).__name__,
                     exc,
                 )
-            if not self._again:
-                return
 
     async def drain(self) -> None:
         """Wait until the last announced change is signalled (before the store closes)."""
@@ -76,15 +95,16 @@ class ChangeAnnouncer:
 
 
 class ChangeListener:
-    """Listens for other processes' signals and calls ``wake`` for each.
+    """Listens for other processes' signals and calls ``wake`` with what each said
+    (the job ids, or None for "everything").
 
     When the listening connection is lost it logs once, leaves the regular poll to
     carry on, and listens again after a pause (doubling up to :data:`LONGEST_PAUSE`).
-    Each time it starts listening it calls ``wake`` once, so a change made while it was
-    not listening is polled for at once.
+    Each time it starts listening it calls ``wake(None)`` once, so a change made while
+    it was not listening is read for at once.
     """
 
-    def __init__(self, store: ChangeSignalingStore, wake: Callable[[], None]) -> None:
+    def __init__(self, store: ChangeSignalingStore, wake: Callable[[ChangedJobs], None]) -> None:
         self._store = store
         self._wake = wake
         self._task: asyncio.Task[None] | None = None
@@ -137,6 +157,6 @@ class ChangeListener:
             self.listening = True
             if was_lost:
                 logger.info("listening for job changes from other processes again")
-            self._wake()  # whatever changed while nobody listened
-            async for _ in signals:
-                self._wake()
+            self._wake(None)  # whatever changed while nobody listened
+            async for job_ids in signals:
+                self._wake(job_ids)

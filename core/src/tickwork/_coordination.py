@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 
 import attrs
@@ -325,7 +325,9 @@ class Coordinator:
             wake = asyncio.Event()  # set: poll now (made on the loop that polls)
             self._poller = asyncio.create_task(self._poll(apply, wake), name="tickwork-sync")
             if self._signals is not None:
-                self._listener = ChangeListener(self._signals, wake.set)
+                # The poll reads every job changed since its last poll, which is
+                # cheap: the ids a signal names are not needed here.
+                self._listener = ChangeListener(self._signals, lambda _ids: wake.set())
                 self._listener.start()
 
     @property
@@ -333,11 +335,12 @@ class Coordinator:
         """Whether changes signalled by other processes wake this one's poll now."""
         return self._listener is not None and self._listener.listening
 
-    def announce_change(self) -> None:
+    def announce_change(self, job_ids: Iterable[str] | None = None) -> None:
         """This process stored a change a user made (a job added, changed, paused,
-        resumed or removed): tell the other processes, when the store can push."""
+        resumed or removed): tell the other processes, when the store can push
+        (``job_ids``: the jobs it touched; None: "everything")."""
         if self._announcer is not None:
-            self._announcer.announce()
+            self._announcer.announce(job_ids)
 
     async def stop_polling(self) -> None:
         # The flag ends the loop even if a store turns the cancel into an error of its

@@ -412,7 +412,7 @@ class JobEditor:
             await self._store.delete_job(job_id)
             if self._follower is not None:
                 self._follower.note_removed(job_id)
-            self._announce()
+            self._announce(removed=job_id)
         except JobDataNotFoundError:
             if not self._shared:
                 raise JobNotFoundError(job_id, repr(self._store)) from None
@@ -421,14 +421,17 @@ class JobEditor:
                 del self._table.entries[job_id]
         self._events.publish(JobRemoved, job_id=job_id)
 
-    def _announce(self, saved: Iterable[JobEntry] = ()) -> None:
-        """Tell other processes sharing the store that jobs changed (when it can push)."""
+    def _announce(self, saved: Iterable[JobEntry] = (), removed: str | None = None) -> None:
+        """Tell other processes sharing the store which jobs changed (when it can
+        push), so that their followers read just those."""
+        saved = list(saved)
+        job_ids = [entry.id for entry in saved] + ([] if removed is None else [removed])
         if self._follower is not None:  # (it signals on the coordinator's behalf too)
             for entry in saved:
                 self._follower.note_saved(entry.to_data())
-            self._follower.announce()
+            self._follower.announce(job_ids)
         elif self._coordinator is not None:
-            self._coordinator.announce_change()
+            self._coordinator.announce_change(job_ids)
 
 
 def _updated_at(entry: JobEntry) -> datetime:

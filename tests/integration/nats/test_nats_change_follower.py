@@ -12,14 +12,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from support.change_push import PUSHED_WITHIN
 from support.nats_server import NatsServer
 from support.waiting import until
 
-from tickwork import AsyncScheduler, CronSchedule, IntervalSchedule, JobStatus
+from tickwork import (
+    AsyncScheduler,
+    CronSchedule,
+    IntervalSchedule,
+    JobData,
+    JobStatus,
+    default_codec,
+)
 from tickwork import _change_push as change_push
 from tickwork._events import (
     Event,
@@ -142,3 +149,56 @@ async def test_a_change_made_while_the_listener_was_down_arrives_after_reconnect
         assert "before" in b._entries
         await until(lambda: follower.listening, 10.0, "b to listen again")
         await until(lambda: "before" not in b._entries, PUSHED_WITHIN, "the removal in b")
+
+
+#: Jobs in the store for the test below: enough that a full read of the list is slow.
+MANY = 3000
+
+
+async def _store_many(url: str, count: int) -> None:
+    writer = NATSStore(url, connect_timeout=3, jetstream_ready_timeout=5)
+    await writer.initialize()
+    try:
+        kind, config = default_codec().encode(HOURLY)
+        later = datetime.now(UTC) + timedelta(hours=1)
+        gate = asyncio.Semaphore(64)
+
+        async def save(n: int) -> None:
+            async with gate:
+                await writer.save_job(
+                    JobData(
+                        id=f"stored-{n:05d}",
+                        schedule_type=kind,
+                        schedule_config=config,
+                        next_run=later,
+                    )
+                )
+
+        await asyncio.gather(*(save(n) for n in range(count)))
+    finally:
+        await writer.close()
+
+
+async def test_a_change_among_thousands_of_jobs_is_read_alone(nats_server: NatsServer) -> None:
+    """With 3,000 jobs stored, a job added in one replica reaches the other's table
+    through a signal naming it: the other's follower reads that job, not the list."""
+    await _store_many(nats_server.url, MANY)
+    async with replica(nats_server, "a") as a, replica(nats_server, "b") as b:
+        follower = b._follower
+        assert follower is not None
+        assert len(b._entries) == MANY
+        # the reads at start and on starting to listen are over
+        await until(lambda: not follower.busy, PUSHED_WITHIN, "b's first reads")
+        full_reads = follower.full_reads
+        assert full_reads >= 1
+        await a.add_job("one-more", HOURLY)
+        await until(lambda: "one-more" in b._entries, PUSHED_WITHIN, "the add in b")
+        await a.pause_job("stored-01234")
+        await until(
+            lambda: b._entries["stored-01234"].status is JobStatus.DISABLED,
+            PUSHED_WITHIN,
+            "the pause in b",
+        )
+        await a.remove_job("one-more")
+        await until(lambda: "one-more" not in b._entries, PUSHED_WITHIN, "the removal in b")
+        assert follower.full_reads == full_reads  # each change was read alone

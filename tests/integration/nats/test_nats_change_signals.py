@@ -19,6 +19,7 @@ from support.change_push import PUSHED_WITHIN
 from support.nats_server import NatsServer
 from support.waiting import until
 
+from tickwork import _change_payload as change_payload
 from tickwork._change_push import ChangeListener
 from tickwork.abc import Store
 from tickwork.testing import ChangeSignalingStoreContract
@@ -84,7 +85,7 @@ async def test_a_restarted_server_under_a_listener_misses_nothing(
     wakes: list[float] = []
     await sender.initialize()
     await listening.initialize()
-    listener = ChangeListener(listening, lambda: wakes.append(time.monotonic()))
+    listener = ChangeListener(listening, lambda _ids: wakes.append(time.monotonic()))
     try:
         listener.start()
         await until(lambda: listener.listening and wakes, what="listening (and one wake)")
@@ -103,3 +104,29 @@ async def test_a_restarted_server_under_a_listener_misses_nothing(
     messages = [r.getMessage() for r in caplog.records if r.name == "tickwork.coordination"]
     assert len([m for m in messages if m.startswith("not listening for job changes")]) == 1
     assert len([m for m in messages if "job changes from other processes again" in m]) == 1
+
+
+async def test_a_message_that_does_not_parse_says_everything(
+    nats_server: NatsServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A foreign body or an older tickwork's bare sender tag on the subject wakes the
+    listener with "everything" (None), never an error; a readable one names its jobs."""
+    caplog.set_level(logging.DEBUG, logger="tickwork.coordination")
+    monkeypatch.setattr(change_payload, "_unreadable_logged", False)
+    sender, listener = _store(nats_server), _store(nats_server)
+    subject = "tickwork.jobs-changed.SCHEDULER_JOBS"  # the default job bucket's
+    try:
+        await sender.initialize()
+        await listener.initialize()
+        async with listener.listen_for_changes() as signals:
+            for body in (b"0a1b2c3d4e5f6789", b"{not json", b'{"sender": "x", "jobs": [1]}'):
+                await sender.connection.publish(subject, body)
+                assert await next_signal(signals) is None
+            await sender.signal_changes(["named"])
+            assert await next_signal(signals) == frozenset({"named"})
+    finally:
+        await sender.close()
+        await listener.close()
+    unreadable = [r for r in caplog.records if "could not be read" in r.getMessage()]
+    assert [r.levelno for r in unreadable] == [logging.DEBUG]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -106,6 +106,30 @@ async def test_a_schema_name_with_quotes_and_spaces_signals(postgres_url: str) -
         await execute(postgres_url, f"DROP SCHEMA IF EXISTS {quoted} CASCADE")
 
 
+async def test_ids_past_the_notify_limit_and_unreadable_payloads_say_everything(
+    postgres_url: str,
+) -> None:
+    """PostgreSQL refuses a payload of 8000 bytes or more: a signal whose ids do not
+    fit says "everything" instead of failing; a notification that is not ours (or an
+    older tickwork's bare tag) reads as "everything" too; ids travel bound, so quotes
+    in them change nothing."""
+    sender, listener = SQLAlchemyStore(postgres_url), SQLAlchemyStore(postgres_url)
+    try:
+        await sender.initialize()
+        await listener.initialize()
+        async with listener.listen_for_changes() as signals:
+            long_ids = [f"{n:03d}-" + "x" * 100 for n in range(100)]  # about 10,000 bytes
+            await sender.signal_changes(long_ids)
+            assert await next_signal(signals) is None
+            await execute(postgres_url, f"NOTIFY \"{channel_name(None)}\", 'not json'")
+            assert await next_signal(signals) is None
+            await sender.signal_changes(["it's'); DROP TABLE x; --"])
+            assert await next_signal(signals) == frozenset({"it's'); DROP TABLE x; --"})
+    finally:
+        await sender.close()
+        await listener.close()
+
+
 async def test_scheduler_changes_reach_another_scheduler(postgres_url: str) -> None:
     await scheduler_changes_reach_another_scheduler(lambda: SQLAlchemyStore(postgres_url))
 

@@ -13,7 +13,7 @@ fit at load time.
 
 from __future__ import annotations
 
-from ._change_signals import ChangeSignalingStore
+from ._change_signals import ChangedJobs, ChangeSignalingStore
 from ._claims import BatchClaimingStore, ClaimingStore, ConditionalUpdateStore
 from ._executors import TaskExecutor
 from ._instruments import AttemptScope, Instrument
@@ -35,6 +35,7 @@ __all__ = [
     "BatchRunStore",
     "BulkStore",
     "ChangeSignalingStore",
+    "ChangedJobs",
     "ClaimingStore",
     "ConditionalBatchRunStore",
     "ConditionalUpdateStore",

@@ -90,7 +90,7 @@ async def run_jobs(store: Store, args: argparse.Namespace, out: TextIO) -> int:
     job = await store.get_job(args.job_id)
     if action == "remove":
         await store.delete_job(args.job_id)
-        await _signal_changes(store)
+        await _signal_changes(store, args.job_id)
         out.write(f"removed job {args.job_id!r} (its history stays)\n")
         return 0
     now = datetime.now(UTC)
@@ -106,7 +106,7 @@ async def run_jobs(store: Store, args: argparse.Namespace, out: TextIO) -> int:
         job.status = JobStatus.PENDING
     job.updated_at = now
     await store.update_job(job)
-    await _signal_changes(store)
+    await _signal_changes(store, args.job_id)
     out.write(f"job {args.job_id!r} is now {job.status.value}\n")
     out.write(
         "(running schedulers sharing this store pick this up at their next poll, "
@@ -231,16 +231,17 @@ async def _add_job(store: Store, args: argparse.Namespace, out: TextIO) -> int:
             metadata=metadata,
         )
     )
-    await _signal_changes(store)
+    await _signal_changes(store, args.job_id)
     out.write(f"added job {args.job_id!r} ({schedule_type} {config})\n")
     return 0
 
 
-async def _signal_changes(store: Store) -> None:
+async def _signal_changes(store: Store, job_id: str) -> None:
     """Wake the change polls of the schedulers sharing ``store``, when it can push
-    changes; if the signal cannot be sent they find the change at their next poll."""
+    changes, naming the job so that followers read just it; if the signal cannot be
+    sent they find the change at their next poll."""
     if isinstance(store, ChangeSignalingStore) and store.signals_changes:
         try:
-            await store.signal_changes()
+            await store.signal_changes([job_id])
         except TickworkError as exc:
             logger.warning("running schedulers pick this change up at their next poll: %s", exc)

@@ -1,6 +1,7 @@
 """The contract of :class:`~tickwork.abc.ChangeSignalingStore`: a signal sent through
 one store object reaches every listener on the same backend, through other store
-objects (as other processes would), and listening can stop and start again.
+objects (as other processes would), with the ids it names (or as "everything" when it
+names none or too many), and listening can stop and start again.
 
 It does not repeat the store contract (a store that signals changes runs that one in
 another class already): subclass it next to your store's other contract classes, with
@@ -15,8 +16,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from .._change_payload import MOST_IDS
 from .._errors import StorageNotInitializedError
-from ..abc import ChangeSignalingStore, Store
+from ..abc import ChangedJobs, ChangeSignalingStore, Store
 
 __all__ = ["ChangeSignalingStoreContract"]
 
@@ -24,10 +26,19 @@ __all__ = ["ChangeSignalingStoreContract"]
 ARRIVES_WITHIN = 5.0
 
 
-async def next_signal(signals: AsyncIterator[None], timeout: float = ARRIVES_WITHIN) -> None:
+#: Job ids a store must carry unchanged: characters that mean something in SQL, JSON,
+#: NATS subjects or HTML, spaces and non-ASCII text.
+AWKWARD_IDS = frozenset(
+    {"plain", "it's; DROP TABLE x --", 'say "hi"\\n', "a.b.*.>", "<b>&amp;", "żółw 🐢"}
+)
+
+
+async def next_signal(
+    signals: AsyncIterator[ChangedJobs], timeout: float = ARRIVES_WITHIN
+) -> ChangedJobs:
     """Wait for the next item of a listener's iterator (TimeoutError if none comes)."""
     async with asyncio.timeout(timeout):
-        await anext(signals)
+        return await anext(signals)
 
 
 class ChangeSignalingStoreContract:
@@ -75,6 +86,42 @@ class ChangeSignalingStoreContract:
         async with listener.listen_for_changes() as signals:
             await asyncio.gather(*(sender.signal_changes() for _ in range(20)))
             await next_signal(signals)
+
+    async def test_a_signal_names_its_jobs(self, stores: list[ChangeSignalingStore]) -> None:
+        sender, listener, _ = stores
+        async with listener.listen_for_changes() as signals:
+            await sender.signal_changes(AWKWARD_IDS)
+            assert await next_signal(signals) == AWKWARD_IDS
+            await sender.signal_changes(["one"])
+            assert await next_signal(signals) == frozenset({"one"})
+
+    async def test_a_signal_without_ids_says_everything(
+        self, stores: list[ChangeSignalingStore]
+    ) -> None:
+        sender, listener, _ = stores
+        async with listener.listen_for_changes() as signals:
+            await sender.signal_changes()
+            assert await next_signal(signals) is None
+            await sender.signal_changes(None)
+            assert await next_signal(signals) is None
+
+    async def test_too_many_ids_say_everything(self, stores: list[ChangeSignalingStore]) -> None:
+        sender, listener, _ = stores
+        async with listener.listen_for_changes() as signals:
+            await sender.signal_changes([f"job-{n:06}" for n in range(MOST_IDS + 1)])
+            assert await next_signal(signals) is None
+
+    async def test_a_bursts_ids_all_arrive(self, stores: list[ChangeSignalingStore]) -> None:
+        sender, listener, _ = stores
+        sent = {f"burst-{n}" for n in range(20)}
+        heard: set[str] = set()
+        async with listener.listen_for_changes() as signals:
+            await asyncio.gather(*(sender.signal_changes([job_id]) for job_id in sent))
+            while not sent <= heard:
+                job_ids = await next_signal(signals)
+                if job_ids is None:  # allowed: "everything" covers them
+                    break
+                heard |= job_ids
 
     async def test_listening_again_after_leaving(self, stores: list[ChangeSignalingStore]) -> None:
         sender, listener, _ = stores

@@ -4,8 +4,12 @@
 A signal is a plain publish (no JetStream: nothing is kept) on
 ``tickwork.jobs-changed.<job bucket>``; a bucket name is ``[A-Za-z0-9_-]+``, which is
 always one valid subject token, so stores on different buckets never wake each other.
-The message body is the sending store object's random id, so a listener can leave out
-its own store's signals. ``signal_changes`` flushes, so a signal sent just before a
+The message body is the JSON of :class:`tickwork.ChangePayload`: the sending store
+object's random tag, so a listener can leave out its own store's signals, and the ids
+of the jobs that changed (data in the body, never in the subject). A body larger than
+the server's ``max_payload`` would be refused, so past that the signal says
+"everything" instead; a body that cannot be read (an older tickwork's bare tag) counts
+as "everything" too. ``signal_changes`` flushes, so a signal sent just before a
 CLI command closes its connection still leaves.
 
 nats-py reconnects a dropped connection by itself and subscribes again, but whatever
@@ -20,12 +24,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from tickwork import StorageConnectionError
+from tickwork import ChangePayload, StorageConnectionError
+from tickwork.abc import ChangedJobs
 
 from ._errors import translate_errors
 
@@ -36,33 +41,40 @@ CHECK_EVERY = 0.25
 
 _FLUSH_TIMEOUT = 5  # seconds (nats-py wants an int)
 
+#: The largest body sent (the server's default ``max_payload`` is 1 MiB; a smaller
+#: limit on the server is honoured too).
+LONGEST_BODY = 64 * 1024
+
 
 class ChangeSubject:
     """Sends and hears the store's "jobs changed" messages."""
 
     def __init__(self, job_bucket: str) -> None:
         self.subject = f"tickwork.jobs-changed.{job_bucket}"
-        self.sender = secrets.token_hex(8).encode()
+        self.sender = secrets.token_hex(8)
 
-    async def signal(self, nc: Client) -> None:
+    async def signal(self, nc: Client, job_ids: Collection[str] | None) -> None:
+        limit = min(LONGEST_BODY, nc.max_payload) if nc.max_payload else LONGEST_BODY
+        body = ChangePayload.of(self.sender, job_ids).encode(limit)
         with translate_errors(f"signal a job change on {self.subject}"):
-            await nc.publish(self.subject, self.sender)
+            await nc.publish(self.subject, body)
             await nc.flush(timeout=_FLUSH_TIMEOUT)
 
     @contextlib.asynccontextmanager
-    async def listen(self, nc: Client) -> AsyncIterator[AsyncIterator[None]]:
+    async def listen(self, nc: Client) -> AsyncIterator[AsyncIterator[ChangedJobs]]:
         """Subscribe on ``nc``; the iterator yields once per batch of messages from
-        other store objects."""
+        other store objects, what they named together."""
         if not nc.is_connected:
             raise StorageConnectionError(
                 f"not connected to NATS, cannot listen on {self.subject}; "
                 "the connection reconnects on its own"
             )
-        heard: asyncio.Queue[None] = asyncio.Queue()
+        heard: asyncio.Queue[ChangedJobs] = asyncio.Queue()
 
         async def on_message(msg: Msg) -> None:
-            if msg.data != self.sender:
-                heard.put_nowait(None)
+            payload = ChangePayload.decode(msg.data)
+            if payload.sender != self.sender:
+                heard.put_nowait(payload.job_ids)
 
         reconnects = nc.stats["reconnects"]
         with translate_errors(f"subscribe to {self.subject}"):
@@ -76,8 +88,8 @@ class ChangeSubject:
                 await subscription.unsubscribe()
 
     async def _heard(
-        self, nc: Client, heard: asyncio.Queue[None], reconnects: int
-    ) -> AsyncIterator[None]:
+        self, nc: Client, heard: asyncio.Queue[ChangedJobs], reconnects: int
+    ) -> AsyncIterator[ChangedJobs]:
         while True:
             if not nc.is_connected or nc.stats["reconnects"] != reconnects:
                 raise StorageConnectionError(
@@ -86,9 +98,9 @@ class ChangeSubject:
                 )
             try:
                 async with asyncio.timeout(CHECK_EVERY):
-                    await heard.get()
+                    news = [await heard.get()]
             except TimeoutError:
                 continue
             while not heard.empty():  # a burst wakes the poll once
-                heard.get_nowait()
-            yield None
+                news.append(heard.get_nowait())
+            yield ChangePayload.together(news)

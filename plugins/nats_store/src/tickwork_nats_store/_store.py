@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -30,6 +30,7 @@ from tickwork import (
     StorageOperationError,
     StoreNotFoundError,
 )
+from tickwork.abc import ChangedJobs
 
 from . import _keys as keys
 from ._bucket import Bucket, BucketSettings, Entry, gather_in_batches, open_bucket
@@ -361,12 +362,12 @@ class NATSStore:
 
     # -- pushed changes -------------------------------------------------------------------
 
-    async def signal_changes(self) -> None:
+    async def signal_changes(self, job_ids: Collection[str] | None = None) -> None:
         self._buckets()  # initialized
-        await self._changes.signal(self.connection)
+        await self._changes.signal(self.connection, job_ids)
 
     @contextlib.asynccontextmanager
-    async def listen_for_changes(self) -> AsyncIterator[AsyncIterator[None]]:
+    async def listen_for_changes(self) -> AsyncIterator[AsyncIterator[ChangedJobs]]:
         self._buckets()
         async with self._changes.listen(self.connection) as signals:
             yield signals

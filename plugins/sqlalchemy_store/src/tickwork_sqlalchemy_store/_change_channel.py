@@ -1,8 +1,12 @@
 """PostgreSQL's LISTEN/NOTIFY as the store's change signal
 (:class:`tickwork.abc.ChangeSignalingStore`).
 
-A signal is ``SELECT pg_notify(channel, sender)``: the channel and the sender travel
-as bound parameters, never in the SQL text. A listener holds one pooled asyncpg
+A signal is ``SELECT pg_notify(channel, payload)``: the payload is the JSON of
+:class:`tickwork.ChangePayload` (the sending store object's tag and the ids of the jobs
+that changed), and the channel and payload travel as bound parameters, never in the
+SQL text. PostgreSQL refuses a payload of 8000 bytes or more: past that the signal
+says "everything" instead of naming the jobs, and a payload that cannot be read (an
+older tickwork's bare tag) counts as "everything" too. A listener holds one pooled asyncpg
 connection for as long as it listens and is told of notifications by the driver; the
 server delivers a notification only after the transaction that sent it commits, and
 only to sessions in the same database.
@@ -26,14 +30,16 @@ import asyncio
 import contextlib
 import hashlib
 import secrets
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Collection
+from typing import Any, Literal
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 import tickwork
+from tickwork import ChangePayload
+from tickwork.abc import ChangedJobs
 
 from ._errors import connection_error, reason
 from ._runners import Runner
@@ -49,7 +55,11 @@ _PING_TIMEOUT = 5.0
 # NAMEDATALEN - 1: PostgreSQL refuses (pg_notify) or cuts (LISTEN) longer channel names.
 _LONGEST_IDENTIFIER = 63
 
-_NOTIFY = text("SELECT pg_notify(:channel, :sender)")
+#: The longest payload PostgreSQL accepts (it must be shorter than 8000 bytes).
+LONGEST_PAYLOAD = 7999
+
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+_LOST: Literal["lost"] = "lost"
 
 
 def channel_name(schema: str | None) -> str:
@@ -72,8 +82,9 @@ class ChangeChannel:
         self.sender = secrets.token_hex(8)
         self._where = where
 
-    async def signal(self, runner: Runner) -> None:
-        parameters = {"channel": self.name, "sender": self.sender}
+    async def signal(self, runner: Runner, job_ids: Collection[str] | None) -> None:
+        payload = ChangePayload.of(self.sender, job_ids).encode(LONGEST_PAYLOAD)
+        parameters = {"channel": self.name, "payload": payload.decode()}
 
         def notify(conn: Connection) -> None:
             conn.execute(_NOTIFY, parameters)
@@ -81,21 +92,22 @@ class ChangeChannel:
         await runner.transaction("signal a job change", notify)
 
     @contextlib.asynccontextmanager
-    async def listen(self, engine: AsyncEngine) -> AsyncIterator[AsyncIterator[None]]:
+    async def listen(self, engine: AsyncEngine) -> AsyncIterator[AsyncIterator[ChangedJobs]]:
         """Listen on a connection of ``engine``'s pool; the iterator yields once per
-        batch of notifications from other store objects."""
+        batch of notifications from other store objects, what they named together."""
         try:
             conn = await engine.connect()
         except Exception as exc:
             raise connection_error(exc, self._where) from exc
-        heard: asyncio.Queue[bool] = asyncio.Queue()  # True: a notification; False: lost
+        heard: asyncio.Queue[ChangedJobs | Literal["lost"]] = asyncio.Queue()
 
-        def on_notification(_c: Any, _pid: int, _channel: str, sender: str) -> None:
-            if sender != self.sender:
-                heard.put_nowait(True)
+        def on_notification(_c: Any, _pid: int, _channel: str, body: str) -> None:
+            payload = ChangePayload.decode(body)
+            if payload.sender != self.sender:
+                heard.put_nowait(payload.job_ids)
 
         def on_lost(_c: Any) -> None:
-            heard.put_nowait(False)
+            heard.put_nowait(_LOST)
 
         driver: Any = None
         try:
@@ -109,7 +121,9 @@ class ChangeChannel:
         finally:
             await self._hang_up(conn, driver, on_notification, on_lost)
 
-    async def _heard(self, driver: Any, heard: asyncio.Queue[bool]) -> AsyncIterator[None]:
+    async def _heard(
+        self, driver: Any, heard: asyncio.Queue[ChangedJobs | Literal["lost"]]
+    ) -> AsyncIterator[ChangedJobs]:
         while True:
             try:
                 async with asyncio.timeout(PING_AFTER):
@@ -119,11 +133,11 @@ class ChangeChannel:
                 continue
             while not heard.empty():  # a burst wakes the poll once
                 news.append(heard.get_nowait())
-            if not all(news):
+            if _LOST in news:
                 raise tickwork.StorageConnectionError(
                     f"lost the connection listening for job changes on {self._where}"
                 )
-            yield None
+            yield ChangePayload.together(n for n in news if n != _LOST)
 
     async def _ping(self, driver: Any) -> None:
         try:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import tickwork
 from tickwork import ExecutionRecord, FinishOutcome, JobData, JobStatus, QueryOptions, RunFinish
+from tickwork.abc import ChangedJobs
 
 from . import _rows
 from ._change_channel import ChangeChannel
@@ -272,11 +273,11 @@ class SQLAlchemyStore:
 
     # -- pushed changes ------------------------------------------------------------------
 
-    async def signal_changes(self) -> None:
-        await self._changes.signal(self._signaling_engine()[0])
+    async def signal_changes(self, job_ids: Collection[str] | None = None) -> None:
+        await self._changes.signal(self._signaling_engine()[0], job_ids)
 
     @contextlib.asynccontextmanager
-    async def listen_for_changes(self) -> AsyncIterator[AsyncIterator[None]]:
+    async def listen_for_changes(self) -> AsyncIterator[AsyncIterator[ChangedJobs]]:
         async with self._changes.listen(self._signaling_engine()[1]) as signals:
             yield signals
 
