@@ -189,6 +189,17 @@ def test_a_time_flag_that_is_no_time_is_named(
     assert f"{flag} 'yesterday' is not an RFC 3339 time" in err
 
 
+def test_jobs_add_refuses_a_too_long_id_before_creating_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "new.db"
+    err = _cli_error(
+        capsys, "jobs", "--store", f"sqlite:///{path}", "add", "y" * 256, "--interval", "1m"
+    )
+    assert "255" in err
+    assert not path.exists()  # refused before the store was opened, so never created
+
+
 def test_an_id_already_stored_suggests_a_command_not_update_job(
     db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

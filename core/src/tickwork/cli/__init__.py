@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .._errors import JobDataAlreadyExistsError, JobDataNotFoundError, TickworkError
+from .._id_limit import IdLimit
 from ._argv import attach_negative_values
 from ._backfill import add_backfill_parser, run_backfill
 from ._demo import DEFAULT_STORE, run_demo
@@ -182,7 +183,10 @@ async def _store_command(args: argparse.Namespace, out: TextIO) -> int:
         # Checked before the store is opened: a refused flag leaves no new store behind.
         args.schedule = job_schedule(args)
         args.metadata = metadata_flags(args.meta)
-    store = await open_store(store_arg(args.store), create=creates, options=options)
+    check = (lambda store: IdLimit(store).check(args.job_id)) if creates else None
+    store = await open_store(
+        store_arg(args.store), create=creates, options=options, before_opening=check
+    )
     try:
         if command == "jobs":
             return await run_jobs(store, args, out)

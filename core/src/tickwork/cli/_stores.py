@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._errors import StoreOptionError
@@ -79,7 +79,11 @@ def store_options(
 
 
 async def open_store(
-    name_or_url: str, *, create: bool, options: dict[str, Any] | None = None
+    name_or_url: str,
+    *,
+    create: bool,
+    options: dict[str, Any] | None = None,
+    before_opening: Callable[[Store], None] | None = None,
 ) -> Store:
     """Create and initialize a store; with ``create=False`` it must exist already.
 
@@ -90,6 +94,9 @@ async def open_store(
     warning, since refusing it would make it unreadable from the command line.
     ``options`` (``--store-option``) go to the constructor; one it does not take is a
     :class:`~tickwork.StoreOptionError` naming the option and the store.
+    ``before_opening`` checks what it must against the store object before it touches
+    the backend (``jobs add``: an id the store would not hold), so that a refusal
+    leaves no new store behind.
     """
     options = dict(options or {})
     if create:
@@ -104,5 +111,7 @@ async def open_store(
                 "store %s has no create= option: it may create what it lacks", name_or_url
             )
             store = create_store(name_or_url, **options)
+    if before_opening is not None:
+        before_opening(store)
     await store.initialize()
     return store
