@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from support.services import IN_CI
 
 import tickwork
 from tickwork import (
@@ -26,10 +25,6 @@ from tickwork import (
     UnionSchedule,
 )
 
-needs_sqlite = pytest.mark.skipif(
-    "sqlalchemy" not in tickwork.available_plugins()["stores"] and not IN_CI,
-    reason="needs the SQL store: install tickwork-sqlalchemy-store (python3 dev.py setup)",
-)
 TICK = timedelta(milliseconds=100)
 
 
@@ -53,7 +48,6 @@ def _ended(history: list[tickwork.ExecutionRecord]) -> list[tickwork.ExecutionRe
     return [r for r in history if r.status == ExecutionStatus.SCHEDULE_ENDED]
 
 
-@needs_sqlite
 async def test_max_runs_ends_the_job_completed_and_says_why(sqlite_url: str) -> None:
     runs: list[datetime] = []
 
@@ -105,7 +99,6 @@ async def test_a_job_added_after_its_end_never_runs() -> None:
     assert all(event.id == "live" for event in runs)  # type: ignore[attr-defined]
 
 
-@needs_sqlite
 async def test_an_end_passed_during_downtime_is_recorded_once(sqlite_url: str) -> None:
     """The scheduler is down from before the first tick until after the end: its ticks
     are past their grace when it comes back, and the job then finds its schedule over."""
@@ -147,7 +140,6 @@ async def test_a_job_is_completed_when_its_schedule_ends_even_if_its_last_run_fa
     assert job.status == JobStatus.COMPLETED
 
 
-@needs_sqlite
 async def test_a_row_with_an_unreadable_nested_schedule_is_quarantined(sqlite_url: str) -> None:
     schedule = UnionSchedule([StartAtIntervalSchedule(datetime(2030, 1, 1, tzinfo=UTC), TICK)])
     async with AsyncScheduler(sqlite_url, lambda event: None) as scheduler:
