@@ -9,32 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Collection
-from datetime import timedelta
+from collections.abc import AsyncIterator
 
 import pytest
+from support.quiet_signals import DAILY, QuietSignalStore, job
 from support.waiting import until
 
 from tickwork import (
-    IntervalSchedule,
     JobData,
     JobStatus,
-    MemoryStore,
     StorageConnectionError,
-    default_codec,
 )
 from tickwork._change_follower import ChangeFollower, SeenChange, what_changed
 from tickwork._event_bus import EventBus
 from tickwork._events import JobAdded, JobChanged, JobPaused, JobRemoved, JobResumed
 from tickwork.abc import ChangedJobs
-
-KIND, HOURLY = default_codec().encode(IntervalSchedule(timedelta(hours=1)))
-_, DAILY = default_codec().encode(IntervalSchedule(timedelta(days=1)))
-
-
-def job(job_id: str = "j", **fields: object) -> JobData:
-    values: dict[str, object] = {"schedule_type": KIND, "schedule_config": HOURLY, **fields}
-    return JobData(id=job_id, **values)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -55,14 +44,12 @@ def test_what_a_stored_change_stands_for(
     assert list(what_changed(before, after)) == said
 
 
-class SlowListingStore(MemoryStore):
-    """A shared MemoryStore that pretends to signal; ``list_jobs`` waits for ``go``
-    once ``hold`` is set, so a test can write while a read is under way."""
-
-    signals_changes = True
+class SlowListingStore(QuietSignalStore):
+    """``list_jobs`` waits for ``go`` once ``hold`` is set, so a test can write while a
+    read is under way."""
 
     def __init__(self) -> None:
-        super().__init__(shared=True)
+        super().__init__()
         self.hold = False
         self.reading = asyncio.Event()
         self.go = asyncio.Event()
@@ -73,17 +60,6 @@ class SlowListingStore(MemoryStore):
             self.reading.set()
             await self.go.wait()
         return found
-
-    async def signal_changes(self, job_ids: Collection[str] | None = None) -> None:
-        return None
-
-    @contextlib.asynccontextmanager
-    async def listen_for_changes(self) -> AsyncIterator[AsyncIterator[ChangedJobs]]:
-        yield self._never()
-
-    async def _never(self) -> AsyncIterator[ChangedJobs]:
-        await asyncio.Event().wait()
-        yield None
 
 
 async def test_removals_are_seen_and_a_write_during_a_read_is_not_undone() -> None:

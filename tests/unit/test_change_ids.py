@@ -13,20 +13,18 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Collection
-from datetime import timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.quiet_signals import DAILY, QuietSignalStore, job
 from support.waiting import until
 
 from tickwork import (
     ChangePayload,
-    IntervalSchedule,
     JobData,
     MemoryStore,
     StorageConnectionError,
-    default_codec,
 )
 from tickwork import _change_payload as payload_module
 from tickwork._change_follower import ChangeFollower, SeenChange
@@ -35,14 +33,7 @@ from tickwork._change_push import ChangeAnnouncer
 from tickwork._event_bus import EventBus
 from tickwork.abc import ChangedJobs
 
-KIND, HOURLY = default_codec().encode(IntervalSchedule(timedelta(hours=1)))
-_, DAILY = default_codec().encode(IntervalSchedule(timedelta(days=1)))
-
 ids = st.text(min_size=1, max_size=12)
-
-
-def job(job_id: str, config: str = HOURLY) -> JobData:
-    return JobData(id=job_id, schedule_type=KIND, schedule_config=config)
 
 
 # -- the message body ----------------------------------------------------------------------
@@ -171,13 +162,11 @@ def test_every_announced_id_is_signalled(calls: list[list[str] | None]) -> None:
 # -- the follower ----------------------------------------------------------------------------
 
 
-class CountingStore(MemoryStore):
+class CountingStore(QuietSignalStore):
     """Counts full listings and single reads; ``fail_reads`` makes ``get_job`` fail."""
 
-    signals_changes = True
-
     def __init__(self) -> None:
-        super().__init__(shared=True)
+        super().__init__()
         self.listings = 0
         self.reads: list[str] = []
         self.fail_reads = False
@@ -191,17 +180,6 @@ class CountingStore(MemoryStore):
         if self.fail_reads:
             raise StorageConnectionError("the store is away")
         return await super().get_job(job_id)
-
-    async def signal_changes(self, job_ids: Collection[str] | None = None) -> None:
-        return None
-
-    @contextlib.asynccontextmanager
-    async def listen_for_changes(self) -> AsyncIterator[AsyncIterator[ChangedJobs]]:
-        yield self._never()
-
-    async def _never(self) -> AsyncIterator[ChangedJobs]:
-        await asyncio.Event().wait()
-        yield None
 
 
 @pytest.fixture
