@@ -69,50 +69,51 @@ def _params(store: str, scale: float, duration: float | None, jobs: int = 0) -> 
     return {"store": store, "changes": max(10, round(100 * scale)), "jobs": round(jobs * scale)}
 
 
+def _workload(
+    workload_id: str, title: str, service: str, cases: tuple[str, ...], notes: str, jobs: int = 0
+) -> Workload:
+    """One W9 row: the same harness, on ``service``, for ``cases``."""
+    store = "postgresql" if service == "postgresql" else "nats"
+    return Workload(
+        id=workload_id,
+        title=title,
+        module="w9_push",
+        metrics=_metrics(cases),
+        params=functools.partial(_params, store, jobs=jobs),
+        sides=(SIDE,),
+        cases=cases,
+        timeout=300.0,
+        notes=notes,
+        default=False,
+        service=service,
+        groups=("push",),
+    )
+
+
 WORKLOADS: list[Workload] = [
-    Workload(
-        id="W9-pg",
-        title="a job change reaching another process, PostgreSQL",
-        module="w9_push",
-        metrics=_metrics(("push", "poll")),
-        params=functools.partial(_params, "postgresql"),
-        sides=(SIDE,),
-        cases=("push", "poll"),
-        timeout=300.0,
-        notes="one-off jobs added by another process: push (LISTEN/NOTIFY) against polling",
-        default=False,
-        service="postgresql",
-        groups=("push",),
+    _workload(
+        "W9-pg",
+        "a job change reaching another process, PostgreSQL",
+        "postgresql",
+        ("push", "poll"),
+        "one-off jobs added by another process: push (LISTEN/NOTIFY) against polling",
     ),
-    Workload(
-        id="W9-nats",
-        title="a job change reaching another process, NATS",
-        module="w9_push",
-        metrics=_metrics(("push", "table")),
-        params=functools.partial(_params, "nats"),
-        sides=(SIDE,),
-        cases=("push", "table"),
-        timeout=300.0,
-        notes="push: the signal alone; table: a job stored in one process to the other's "
+    _workload(
+        "W9-nats",
+        "a job change reaching another process, NATS",
+        "nats",
+        ("push", "table"),
+        "push: the signal alone; table: a job stored in one process to the other's "
         "JobAdded (NATS store and trigger, change follower)",
-        default=False,
-        service="nats",
-        groups=("push",),
     ),
-    Workload(
-        id="W9-nats-5k",
-        title="a job change reaching another process, NATS, 5,000 jobs stored",
-        module="w9_push",
-        metrics=_metrics(("table",)),
-        params=functools.partial(_params, "nats", jobs=5000),
-        sides=(SIDE,),
-        cases=("table",),
-        timeout=300.0,
-        notes="table with 5,000 other jobs in the store: the follower reads the jobs a "
+    _workload(
+        "W9-nats-5k",
+        "a job change reaching another process, NATS, 5,000 jobs stored",
+        "nats",
+        ("table",),
+        "table with 5,000 other jobs in the store: the follower reads the jobs a "
         "signal names, not the whole list",
-        default=False,
-        service="nats",
-        groups=("push",),
+        jobs=5000,
     ),
 ]
 

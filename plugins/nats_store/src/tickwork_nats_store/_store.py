@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,7 +15,6 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext, api
 
 from tickwork import (
-    ExecutionNotFoundError,
     ExecutionRecord,
     FinishOutcome,
     InvalidJobDataError,
@@ -27,13 +25,13 @@ from tickwork import (
     QueryOptions,
     RunFinish,
     StorageNotInitializedError,
-    StorageOperationError,
     StoreNotFoundError,
 )
 from tickwork.abc import ChangedJobs
 
+from . import _history as history
 from . import _keys as keys
-from ._bucket import Bucket, BucketSettings, Entry, gather_in_batches, open_bucket
+from ._bucket import Bucket, BucketSettings, Entry, open_bucket
 from ._change_subject import ChangeSubject
 from ._checks import (
     apply_in_order,
@@ -41,7 +39,6 @@ from ._checks import (
     check_execution,
     check_job,
     check_job_id,
-    decode_or_none,
     existing_key,
     id_too_long,
     key_for_write,
@@ -50,14 +47,10 @@ from ._checks import (
 )
 from ._connect import connect, parse_servers, shown_server, wait_for_jetstream
 from ._documents import (
-    decode_index,
-    encode_execution,
-    encode_index,
     encode_job,
-    read_job,
-    record_from,
 )
-from ._errors import is_wrong_last_sequence, translate_errors
+from ._errors import translate_errors
+from ._job_revision import compare_and_set, job_from
 from ._once import DEFAULT_LOCK_BUCKET, JetStreamOnce, OnceFunc
 
 __all__ = ["NATSStore"]
@@ -79,9 +72,6 @@ T = TypeVar("T")
 DEFAULT_JOB_BUCKET = "SCHEDULER_JOBS"
 DEFAULT_EXEC_BUCKET = "SCHEDULER_EXECUTIONS"
 DEFAULT_ONCE_KEY = "scheduler.storage-init"
-
-_CAS_ATTEMPTS = 25
-"""Compare-and-set rounds an update or delete makes before giving up on a hot key."""
 
 _PARALLEL_WRITES = 64
 """Record saves and job writes of one ``finish_runs`` call in flight at once."""
@@ -416,11 +406,11 @@ class NATSStore:
 
         async def write(entry: Entry) -> None:
             nonlocal written
-            if seen is None or self._job_from(jobs, entry, job.id).updated_at == seen:
+            if seen is None or job_from(jobs, entry, job.id).updated_at == seen:
                 await jobs.update(key, value, entry.revision)
                 written = True
 
-        await self._compare_and_set(jobs, key, job.id, write, "update")
+        await compare_and_set(jobs, key, job.id, write, "update")
         return written
 
     async def finish_runs(self, finishes: Sequence[RunFinish]) -> list[FinishOutcome]:
@@ -489,13 +479,13 @@ class NATSStore:
 
         async def write(entry: Entry) -> None:
             nonlocal decided
-            stored = self._job_from(jobs, entry, job_id).updated_at if conditional else None
+            stored = job_from(jobs, entry, job_id).updated_at if conditional else None
             decided, last = apply_in_order(stored, finishes)
             if last is not None:
                 await jobs.update(key, encode_job(last), entry.revision)
 
         try:
-            await self._compare_and_set(jobs, key, job_id, write, "finish a run of")
+            await compare_and_set(jobs, key, job_id, write, "finish a run of")
         except JobDataNotFoundError:
             return [FinishOutcome.MISSING] * len(finishes)
         return decided
@@ -510,38 +500,7 @@ class NATSStore:
         async def write(entry: Entry) -> None:
             await jobs.delete(key, entry.revision)
 
-        await self._compare_and_set(jobs, key, job_id, write, "delete")
-
-    async def _compare_and_set(
-        self,
-        jobs: Bucket,
-        key: str,
-        job_id: str,
-        write: Callable[[Entry], Awaitable[None]],
-        verb: str,
-    ) -> None:
-        """Read the job's revision, then write on condition that it is still current.
-
-        A concurrent writer makes the condition fail: read again and retry, so the job
-        is never resurrected after a delete and every write applies whole, in order.
-        """
-        for attempt in range(_CAS_ATTEMPTS):
-            with translate_errors(f"{verb} job {job_id!r}"):
-                entry = await jobs.get(key)
-                if entry is None:
-                    raise JobDataNotFoundError(job_id)
-                try:
-                    await write(entry)
-                    return
-                except Exception as exc:
-                    if not is_wrong_last_sequence(exc):
-                        raise
-            logger.debug("%s of job %r lost a race (attempt %d); retrying", verb, job_id, attempt)
-            await asyncio.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
-        raise StorageOperationError(
-            f"could not {verb} job {job_id!r}: {_CAS_ATTEMPTS} attempts in a row were "
-            "overtaken by concurrent writers of the same job"
-        )
+        await compare_and_set(jobs, key, job_id, write, "delete")
 
     async def get_job(self, job_id: str) -> JobData:
         jobs, _ = self._buckets()
@@ -553,13 +512,13 @@ class NATSStore:
             entry = await jobs.get(key)
         if entry is None:
             raise JobDataNotFoundError(job_id)
-        return self._job_from(jobs, entry, job_id)
+        return job_from(jobs, entry, job_id)
 
     async def list_jobs(self) -> list[JobData]:
         jobs, _ = self._buckets()
         with translate_errors(f"list the jobs in bucket {jobs.name}"):
             entries = await jobs.scan(keys.all_jobs_filter(), timeout=self._request_timeout)
-        found = [self._job_from(jobs, e) for e in entries]
+        found = [job_from(jobs, e) for e in entries]
         found.sort(key=lambda j: j.id)
         return found
 
@@ -567,95 +526,26 @@ class NATSStore:
         wanted = JobStatus(status)
         return [j for j in await self.list_jobs() if j.status == wanted]
 
-    def _job_from(self, jobs: Bucket, entry: Entry, job_id: str | None = None) -> JobData:
-        """The job of a document; one that cannot be read is its unreadable_row."""
-        expected = job_id if job_id is not None else decode_or_none(entry.key)
-        if expected is None:
-            return JobData.unreadable_row(
-                entry.key, f"key: {entry.key!r} in bucket {jobs.name} is not a job id's key"
-            )
-        return read_job(entry.value, expected)
-
     # -- executions -------------------------------------------------------------------------
 
     async def save_execution(self, record: ExecutionRecord) -> None:
         _, execs = self._buckets()
-        check_execution(record)
-        job_id, execution_id = record.job_id, record.execution_id
-        index = key_for_write(keys.index_key, execution_id)
-        record_key = key_for_write(keys.record_key, job_id, execution_id)
-        with translate_errors(f"save execution {execution_id!r} of job {job_id!r}"):
-            previous = await execs.get(index)
-            previous_job = None
-            if previous is not None:
-                previous_job = decode_index(previous.value, f"index entry {index!r}")
-            # Index first: a record visible in a listing can always be found by id.
-            # With exec_ttl, rewrite it anyway so it never expires before its record.
-            if previous_job != job_id or self._exec_settings.ttl is not None:
-                await execs.put(index, encode_index(job_id))
-            await execs.put(record_key, encode_execution(record))
-            if previous_job is not None and previous_job != job_id:
-                # The id moved to another job: drop the old job's copy.
-                await execs.remove(keys.record_key(previous_job, execution_id))
+        await history.save_execution(execs, record, expires=self._exec_settings.ttl is not None)
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord:
         _, execs = self._buckets()
-        index = (
-            existing_key(keys.index_key, execution_id)
-            if isinstance(execution_id, str) and execution_id
-            else None
-        )
-        if index is None:
-            raise ExecutionNotFoundError(execution_id)
-        with translate_errors(f"get execution {execution_id!r}"):
-            pointer = await execs.get(index)
-            if pointer is None:
-                raise ExecutionNotFoundError(execution_id)
-            job_id = decode_index(pointer.value, f"index entry {index!r} in {execs.name}")
-            entry = await execs.get(keys.record_key(job_id, execution_id))
-        if entry is None:
-            raise ExecutionNotFoundError(execution_id)
-        return record_from(execs, entry)
+        return await history.get_execution(execs, execution_id)
 
     async def list_executions(
         self, job_id: str, options: QueryOptions | None = None
     ) -> list[ExecutionRecord]:
         opts = (options or QueryOptions()).validate()
         _, execs = self._buckets()
-        check_job_id(job_id)
-        key_filter = existing_key(keys.job_records_filter, job_id)
-        if key_filter is None:
-            return []
-        with translate_errors(f"list the executions of job {job_id!r}"):
-            entries = await execs.scan(key_filter, timeout=self._request_timeout)
-        return opts.apply([record_from(execs, e) for e in entries])
+        return await history.list_executions(execs, job_id, opts, timeout=self._request_timeout)
 
     async def delete_executions(self, job_id: str | None, before: datetime) -> None:
         _, execs = self._buckets()
-        if job_id is not None:
-            check_job_id(job_id)
-        if not isinstance(before, datetime):
-            raise TypeError(f"before must be a datetime, got {before!r}")
-        cutoff = before.astimezone(UTC)
-        key_filter = (
-            keys.all_records_filter()
-            if job_id is None
-            else existing_key(keys.job_records_filter, job_id)
-        )
-        if key_filter is None:
-            return  # an id too long to be stored has no records
-        whose = "every job" if job_id is None else f"job {job_id!r}"
-        with translate_errors(f"delete old executions of {whose}"):
-            entries = await execs.scan(key_filter, timeout=self._request_timeout)
-            doomed = [r for r in (record_from(execs, e) for e in entries) if r.start_time < cutoff]
-
-            async def remove(record: ExecutionRecord) -> None:
-                await execs.remove(keys.record_key(record.job_id, record.execution_id))
-                await execs.remove(keys.index_key(record.execution_id))
-
-            await gather_in_batches(remove, doomed)
-        if doomed:
-            logger.debug("deleted %d execution records of %s", len(doomed), whose)
+        await history.delete_executions(execs, job_id, before, timeout=self._request_timeout)
 
 
 # -- helpers ------------------------------------------------------------------------------

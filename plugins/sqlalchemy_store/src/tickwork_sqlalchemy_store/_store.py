@@ -11,24 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
-    bindparam,
-    create_engine,
     delete,
-    event,
-    inspect,
     select,
-    text,
 )
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 import tickwork
 from tickwork import ExecutionRecord, FinishOutcome, JobData, JobStatus, QueryOptions, RunFinish
@@ -37,20 +30,26 @@ from tickwork.abc import ChangedJobs
 from . import _rows
 from ._change_channel import ChangeChannel
 from ._claims import ClaimRequest
-from ._drivers import require_driver
+from ._engines import create_runner
 from ._finish import Finishing
-from ._runners import EngineRunner, Runner, ThreadRunner, statement_errors
+from ._history import executions_query
+from ._provisioning import not_found, prepare_schema
+from ._run_writes import (
+    existing_ids,
+    keyed,
+    lock_then_update,
+    run_rows,
+    update_then_check,
+    write_executions,
+)
+from ._runners import EngineRunner, Runner
 from ._schema import (
     ID_LENGTH,
-    NO_PAD_BINARY_COLLATIONS,
     Tables,
-    build_tables,
-    chunks,
 )
 from ._statements import Statements
 from ._urls import (
     describe,
-    driver_connect_args,
     is_memory_sqlite,
     schema_from_url,
     sqlite_file,
@@ -60,10 +59,6 @@ from ._urls import (
 __all__ = ["SQLAlchemyStore"]
 
 logger = logging.getLogger("tickwork.sqlalchemy")
-
-# How often initialize() tries again when another process creates the schema at the
-# same moment (the loser sees "already exists", then finds the tables on a new look).
-_SCHEMA_ATTEMPTS = 10
 
 # Rows turned into JobData between two turns of the event loop (about 0.5 ms).
 _ROWS_PER_SLICE = 200
@@ -209,7 +204,7 @@ class SQLAlchemyStore:
             )
         if not self._create and path is not None and not path.is_file():
             # Checked before connecting: opening a missing file with sqlite3 creates it.
-            raise _not_found(self._where, "the file does not exist")
+            raise not_found(self._where, "the file does not exist")
         runner = self._create_runner()
         try:
             tables = await self._prepare_schema(runner)
@@ -227,49 +222,12 @@ class SQLAlchemyStore:
             await runner.close()
 
     def _create_runner(self) -> Runner:
-        if self._given_engine is not None:
-            return EngineRunner(self._given_engine, self._where, owned=False)
-        connect_args = driver_connect_args(self._url, self._connect_timeout)
-        options: dict[str, Any] = dict(self._engine_options)
-        connect_args.update(options.pop("connect_args", {}))
-        if self._url.get_driver_name() == "aiosqlite" and "async_creator" not in options:
-            # aiosqlite runs sqlite3 in a thread and crosses to it for every driver call;
-            # the runner's thread runs each whole transaction in one crossing instead.
-            # Same driver module, same dialect (aiosqlite's is pysqlite's), same file.
-            url = self._url.set(drivername="sqlite+pysqlite")
-            engine = create_engine(url, connect_args=connect_args, **options)
-            if not is_memory_sqlite(self._url):
-                event.listen(engine, "connect", _sqlite_pragmas)
-            return ThreadRunner(engine, self._where)
-        require_driver(self._url.get_driver_name(), self._where)
-        # A server may drop idle connections (restart, timeout): test each one before use.
-        # SQLite has no server, and the test would double the cost of every call.
-        options.setdefault("pool_pre_ping", self._url.get_backend_name() != "sqlite")
-        if self._url.get_backend_name() != "sqlite":
-            # Every call ends its own transaction (and closing a connection rolls back
-            # one left open), so the pool's rollback on return is a wasted round trip
-            # on MySQL, and on a connection the server dropped meanwhile it fails and
-            # logs a traceback during every outage.
-            options.setdefault("pool_reset_on_return", None)
-        async_engine = create_async_engine(self._url, connect_args=connect_args, **options)
-        if async_engine.dialect.name == "sqlite" and not is_memory_sqlite(self._url):
-            event.listen(async_engine.sync_engine, "connect", _sqlite_pragmas)
-        return EngineRunner(async_engine, self._where, owned=True)
+        return create_runner(
+            self._url, self._given_engine, self._where, self._connect_timeout, self._engine_options
+        )
 
     async def _prepare_schema(self, runner: Runner) -> Tables:
-        for attempt in range(1, _SCHEMA_ATTEMPTS + 1):
-            last = attempt == _SCHEMA_ATTEMPTS
-
-            def prepare(conn: Connection, last: bool = last) -> Tables | None:
-                if not self._create:
-                    return _existing_tables(conn, self._schema, self._where)
-                return _prepare_tables(conn, self._schema, self._where, last_attempt=last)
-
-            tables = await runner.session(prepare)
-            if tables is not None:
-                return tables
-            await asyncio.sleep(random.uniform(0.01, 0.05) * attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await prepare_schema(runner, self._schema, self._where, create=self._create)
 
     # -- pushed changes ------------------------------------------------------------------
 
@@ -391,7 +349,7 @@ class SQLAlchemyStore:
             ids = [row["id"] for row in rows]
 
             def look_up(conn: Connection) -> set[str]:
-                return _existing_ids(conn, statements.select_job_ids, ids)
+                return existing_ids(conn, statements.select_job_ids, ids)
 
             stored = await runner.transaction("look up existing job ids", look_up)
             # The first of the caller's jobs that is stored; if none is any more (it was
@@ -401,7 +359,7 @@ class SQLAlchemyStore:
 
     async def update_job(self, job: JobData) -> None:
         runner, statements = self._prepared()
-        row = _keyed(_rows.job_to_row(_rows.check_job(job)))
+        row = keyed(_rows.job_to_row(_rows.check_job(job)))
 
         def update_one(conn: Connection) -> None:
             if conn.execute(statements.update_job, row).rowcount == 0:
@@ -414,7 +372,7 @@ class SQLAlchemyStore:
         (:class:`tickwork.abc.ConditionalUpdateStore`): one ``UPDATE ... WHERE id = ?
         AND updated_at = ?``, atomic in every database."""
         runner, statements = self._prepared()
-        row = _keyed(_rows.job_to_row(_rows.check_job(job)))
+        row = keyed(_rows.job_to_row(_rows.check_job(job)))
         row["seen_updated_at"] = updated_at
 
         def update_if(conn: Connection) -> bool:
@@ -503,7 +461,7 @@ class SQLAlchemyStore:
         row = _rows.execution_to_row(_rows.check_execution(record))
 
         def write(conn: Connection) -> None:
-            _write_executions(conn, statements, [row])
+            write_executions(conn, statements, [row])
 
         await runner.transaction(f"save execution {record.execution_id!r}", write)
 
@@ -531,25 +489,25 @@ class SQLAlchemyStore:
         rows in the same order.
         """
         runner, statements = self._prepared()
-        record_rows, job_rows = _run_rows(records, jobs)
+        record_rows, job_rows = run_rows(records, jobs)
         if not record_rows and not job_rows:
             return set()
         ids = sorted(job_rows)
 
         def write(conn: Connection) -> set[str]:
             if record_rows:
-                _write_executions(conn, statements, list(record_rows.values()))
+                write_executions(conn, statements, list(record_rows.values()))
             if not ids:
                 return set()
             if (
                 statements.upsert_existing_jobs is None
                 and conn.dialect.supports_sane_multi_rowcount
             ):
-                updates = [_keyed(job_rows[job_id]) for job_id in ids]
+                updates = [keyed(job_rows[job_id]) for job_id in ids]
                 if conn.execute(statements.update_job, updates).rowcount == len(updates):
                     return set()
-                return set(ids) - _existing_ids(conn, statements.select_job_ids, ids)
-            missing, _ = _lock_then_update(conn, statements, job_rows, ids, {})
+                return set(ids) - existing_ids(conn, statements.select_job_ids, ids)
+            missing, _ = lock_then_update(conn, statements, job_rows, ids, {})
             return missing
 
         action = f"save {len(record_rows)} execution records and {len(ids)} jobs"
@@ -572,7 +530,7 @@ class SQLAlchemyStore:
         first one takes, is held while the jobs not written are looked up.
         """
         runner, statements = self._prepared()
-        record_rows, job_rows = _run_rows(records, jobs)
+        record_rows, job_rows = run_rows(records, jobs)
         if not record_rows and not job_rows:
             return set(), set()
         ids = sorted(job_rows)
@@ -580,12 +538,12 @@ class SQLAlchemyStore:
 
         def write(conn: Connection) -> tuple[set[str], set[str]]:
             if record_rows:
-                _write_executions(conn, statements, list(record_rows.values()))
+                write_executions(conn, statements, list(record_rows.values()))
             if not ids:
                 return set(), set()
             if conn.dialect.name == "sqlite":
-                return _update_then_check(conn, statements, job_rows, ids, conditional)
-            return _lock_then_update(conn, statements, job_rows, ids, conditional)
+                return update_then_check(conn, statements, job_rows, ids, conditional)
+            return lock_then_update(conn, statements, job_rows, ids, conditional)
 
         action = f"save {len(record_rows)} execution records and {len(ids)} jobs if unchanged"
         return await runner.transaction(action, write)
@@ -603,7 +561,7 @@ class SQLAlchemyStore:
 
         def finish(conn: Connection) -> list[FinishOutcome]:
             if record_rows:
-                _write_executions(conn, statements, record_rows)
+                write_executions(conn, statements, record_rows)
             return finishing.apply(conn, statements)
 
         return await runner.transaction(finishing.describe(), finish, read_committed=True)
@@ -631,34 +589,7 @@ class SQLAlchemyStore:
         options.validate()
         _, tables = self._ready()
         _rows.check_job_id(job_id)
-        executions = tables.executions
-        # Only these column objects can reach ORDER BY; sort_by is a key, never SQL.
-        sort_columns: dict[str, ColumnElement[Any]] = {
-            "start_time": executions.c.start_time,
-            "end_time": executions.c.end_time,
-            "duration": executions.c.duration,
-        }
-        column = sort_columns.get(options.sort_field)
-        if column is None:  # validate() already refused it; never guess a column
-            raise tickwork.InvalidQueryError(
-                "sort_by", options.sort_by, f"must be one of {', '.join(sort_columns)} or None"
-            )
-        tie = executions.c.execution_id
-        statement = select(executions).where(executions.c.job_id == job_id)
-        if options.start_time is not None:
-            statement = statement.where(executions.c.start_time >= options.start_time)
-        if options.end_time is not None:
-            statement = statement.where(executions.c.start_time < options.end_time)
-        if options.status is not None:
-            statement = statement.where(executions.c.status == options.status.value)
-        if options.sort_desc:
-            statement = statement.order_by(column.desc(), tie.desc())
-        else:
-            statement = statement.order_by(column.asc(), tie.asc())
-        if options.offset:
-            statement = statement.offset(options.offset)
-        if options.limit is not None:
-            statement = statement.limit(options.limit)
+        statement = executions_query(tables, job_id, options)
         rows = await self._fetch(f"list executions of job {job_id!r}", statement)
         return [_rows.execution_from_row(row) for row in rows]
 
@@ -794,283 +725,8 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def _write_executions(conn: Connection, statements: Statements, rows: list[dict[str, Any]]) -> None:
-    """Insert or replace execution rows (one executemany upsert where the dialect has
-    one, else update-then-insert row by row)."""
-    if statements.upsert_execution is not None:
-        conn.execute(statements.upsert_execution, rows)
-        return
-    for row in rows:
-        keyed = {"key_execution_id": row["execution_id"], **row}
-        del keyed["execution_id"]
-        if conn.execute(statements.update_execution, keyed).rowcount == 0:
-            conn.execute(statements.insert_execution, row)
-
-
-def _keyed(row: dict[str, Any]) -> dict[str, Any]:
-    """A job row as the parameters of ``update_job`` (its id bound as ``key_id``)."""
-    row["key_id"] = row.pop("id")
-    return row
-
-
-def _run_rows(
-    records: Sequence[ExecutionRecord], jobs: Sequence[JobData]
-) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """The checked rows of a batch of run writes: records by execution id, jobs by id.
-
-    The last of two records (or jobs) with one id wins, as with single writes made in
-    turn (and PostgreSQL refuses an upsert that touches one row twice).
-    """
-    record_rows: dict[str, dict[str, Any]] = {}
-    for record in records:
-        row = _rows.execution_to_row(_rows.check_execution(record))
-        record_rows[row["execution_id"]] = row
-    job_rows: dict[str, dict[str, Any]] = {}
-    for job in jobs:
-        job_rows[job.id] = _rows.job_to_row(_rows.check_job(job))
-    return record_rows, job_rows
-
-
-def _versions(conn: Connection, statement: Any, ids: list[str]) -> dict[str, datetime]:
-    """The stored ``updated_at`` of each of ``ids`` that exists."""
-    found: dict[str, datetime] = {}
-    for chunk in chunks(ids):
-        found.update((job_id, at) for job_id, at in conn.execute(statement, {"ids": chunk}))
-    return found
-
-
-def _lock_then_update(
-    conn: Connection,
-    statements: Statements,
-    job_rows: dict[str, dict[str, Any]],
-    ids: list[str],
-    conditional: Mapping[str, datetime],
-) -> tuple[set[str], set[str]]:
-    """The jobs of save_runs_if (and of save_runs, with nothing ``conditional``) on
-    PostgreSQL and MySQL: lock the rows that exist in id order, compare the versions,
-    write the rest; the ids missing and the ids changed since."""
-    stored = _versions(conn, statements.lock_job_versions, ids)
-    changed = {
-        job_id for job_id, at in conditional.items() if job_id in stored and stored[job_id] != at
-    }
-    present = [job_id for job_id in ids if job_id in stored and job_id not in changed]
-    if present:
-        if statements.upsert_existing_jobs is not None:
-            conn.execute(statements.upsert_existing_jobs, [job_rows[job_id] for job_id in present])
-        else:
-            conn.execute(
-                statements.update_job, [_keyed(dict(job_rows[job_id])) for job_id in present]
-            )
-    return set(ids) - stored.keys(), changed
-
-
-def _update_then_check(
-    conn: Connection,
-    statements: Statements,
-    job_rows: dict[str, dict[str, Any]],
-    ids: list[str],
-    conditional: Mapping[str, datetime],
-) -> tuple[set[str], set[str]]:
-    """save_runs_if's jobs on SQLite: the UPDATEs first (the first takes the write lock),
-    then a look-up of the jobs not written. Each conditional UPDATE is a statement of
-    its own, whose row count says whether that job was written: in-process, a statement
-    costs microseconds."""
-    missing: set[str] = set()
-    plain = [_keyed(dict(job_rows[job_id])) for job_id in ids if job_id not in conditional]
-    if plain:
-        count = conn.execute(statements.update_job, plain).rowcount
-        if not conn.dialect.supports_sane_multi_rowcount or count != len(plain):
-            plain_ids = [row["key_id"] for row in plain]
-            missing = set(plain_ids) - _existing_ids(conn, statements.select_job_ids, plain_ids)
-    lost: list[str] = []
-    for job_id, at in conditional.items():
-        row = {**_keyed(dict(job_rows[job_id])), "seen_updated_at": at}
-        if conn.execute(statements.update_job_if, row).rowcount != 1:
-            lost.append(job_id)
-    if not lost:
-        return missing, set()
-    present = _existing_ids(conn, statements.select_job_ids, lost)
-    return missing | (set(lost) - present), present
-
-
-def _existing_ids(conn: Connection, statement: Any, ids: Iterable[str]) -> set[str]:
-    """Which of ``ids`` are stored, looked up a bounded number at a time."""
-    found: set[str] = set()
-    for chunk in chunks(list(ids)):
-        found.update(conn.execute(statement, {"ids": chunk}).scalars())
-    return found
-
-
 def _by_next_run(job: JobData) -> datetime:
     return job.next_run or _UNREADABLE_FIRST
 
 
 _UNREADABLE_FIRST = datetime.min.replace(tzinfo=UTC)
-
-
-def _missing_objects(conn: Connection, tables: Tables) -> set[str]:
-    """Names of the tables and indexes the store needs and the database lacks."""
-    inspector = inspect(conn)
-    missing: set[str] = set()
-    for table in (tables.jobs, tables.executions, tables.claims):
-        if not inspector.has_table(table.name, schema=table.schema):
-            missing.add(table.name)
-            missing.update(str(index.name) for index in table.indexes)
-            continue
-        present = {index["name"] for index in inspector.get_indexes(table.name, table.schema)}
-        missing.update(str(index.name) for index in table.indexes if index.name not in present)
-    return missing
-
-
-def _create_missing(conn: Connection, tables: Tables) -> None:
-    """Create what is missing: whole tables, or the indexes an existing table lacks.
-
-    Looking first and creating object by object keeps tables that another library (or
-    an older tickwork) created, and adds only what they lack.
-    """
-    inspector = inspect(conn)
-    for table in (tables.jobs, tables.executions, tables.claims):
-        if not inspector.has_table(table.name, schema=table.schema):
-            logger.info("creating table %s", table.name)
-            table.create(conn)
-            continue
-        present = {index["name"] for index in inspector.get_indexes(table.name, table.schema)}
-        for index in table.indexes:
-            if index.name not in present:
-                logger.info("creating index %s on %s", index.name, table.name)
-                index.create(conn)
-
-
-def _not_found(where: str, reason: str) -> tickwork.StoreNotFoundError:
-    return tickwork.StoreNotFoundError(
-        f"no tickwork store in {where}: {reason}; it is created by `tickwork run`, "
-        "by adding a job (`tickwork jobs add`), or by any store opened with create=True"
-    )
-
-
-def _existing_tables(conn: Connection, schema: str | None, where: str) -> Tables:
-    """The tables, when they all exist; creates nothing (``create=False``).
-
-    Only the inspector looks: no CREATE is sent, and a missing index is not needed to
-    read, so it is not reported.
-    """
-    tables = build_tables(schema=schema, id_collation=_id_collation(conn, where))
-    with statement_errors("look at the tables", where):
-        inspector = inspect(conn)
-        missing = [
-            table.name
-            for table in (tables.jobs, tables.executions, tables.claims)
-            if not inspector.has_table(table.name, schema=table.schema)
-        ]
-        conn.rollback()
-    if missing:
-        place = f" (schema {schema})" if schema is not None else ""
-        raise _not_found(where, f"table(s) {', '.join(missing)} missing{place}")
-    return tables
-
-
-def _prepare_tables(
-    conn: Connection, schema: str | None, where: str, *, last_attempt: bool
-) -> Tables | None:
-    """Create what is missing of the schema; ``None`` when another process creating
-    the same objects at the same moment won a race and it is worth looking again.
-
-    Another process's CREATE makes ours fail with "already exists"; then the object is
-    there on a second look, and the caller tries again. If nothing appeared, the failure
-    is real (a permission, a missing schema) and is raised at once.
-    """
-    collation = _id_collation(conn, where)
-    tables = build_tables(schema=schema, id_collation=collation)
-    with statement_errors("look at the tables", where):
-        missing = _missing_objects(conn, tables)
-        conn.rollback()
-    try:
-        with statement_errors("create the tables", where):
-            if missing:
-                with conn.begin():
-                    _create_missing(conn, tables)
-            if collation is not None:
-                _warn_on_padded_ids(conn, tables, collation)
-        return tables
-    except tickwork.StorageOperationError as exc:
-        with statement_errors("look at the tables", where):
-            still_missing = _missing_objects(conn, tables)
-            conn.rollback()
-        if last_attempt or not still_missing < missing:
-            raise
-        logger.debug("schema creation raced with another process (%s); looking again", exc)
-        return None
-
-
-def _id_collation(conn: Connection, where: str) -> str | None:
-    """The binary NO PAD collation ids get on MySQL/MariaDB (``None`` elsewhere)."""
-    if conn.dialect.name not in ("mysql", "mariadb"):
-        return None
-    with statement_errors("look up collations", where):
-        found = set(
-            conn.execute(
-                text(
-                    "SELECT COLLATION_NAME FROM information_schema.COLLATIONS "
-                    "WHERE COLLATION_NAME IN :names"
-                ).bindparams(bindparam("names", list(NO_PAD_BINARY_COLLATIONS), expanding=True))
-            ).scalars()
-        )
-        conn.rollback()
-    for name in NO_PAD_BINARY_COLLATIONS:
-        if name in found:
-            return name
-    logger.warning(
-        "%s has no NO PAD binary collation (MySQL 8.0.17+ or MariaDB 10.2+ have one); "
-        "falling back to utf8mb4_bin, where ids that differ only by trailing spaces "
-        "collide",
-        where,
-    )
-    return "utf8mb4_bin"
-
-
-def _warn_on_padded_ids(conn: Connection, tables: Tables, collation: str) -> None:
-    """Tables made by GORM (or by hand) on MySQL usually compare ids case-insensitively;
-    say so, since such a database merges ``Job`` into ``job``."""
-    rows = conn.execute(
-        text(
-            "SELECT TABLE_NAME, COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS "
-            "WHERE TABLE_SCHEMA = COALESCE(:schema, DATABASE()) AND TABLE_NAME IN :tables "
-            "AND COLUMN_NAME IN ('id', 'job_id', 'execution_id')"
-        ).bindparams(
-            bindparam("tables", [tables.jobs.name, tables.executions.name], expanding=True),
-            schema=tables.jobs.schema,
-        )
-    )
-    for table_name, column, found in rows:
-        if found != collation:
-            logger.warning(
-                "%s.%s uses collation %s: ids that differ in case or trailing spaces may "
-                "be treated as the same job. Change it to compare ids exactly: ALTER TABLE "
-                "%s MODIFY %s VARCHAR(255) CHARACTER SET utf8mb4 COLLATE %s NOT NULL",
-                table_name,
-                column,
-                found,
-                table_name,
-                column,
-                collation,
-            )
-    conn.rollback()
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL lets readers work while one process writes; NORMAL sync is durable in WAL
-    mode and avoids an fsync per commit."""
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA journal_mode")
-        if str(cursor.fetchone()[0]).lower() != "wal":
-            try:
-                cursor.execute("PRAGMA journal_mode=WAL")
-            except Exception as exc:
-                # The mode is stored in the file, so one connection succeeding is enough;
-                # when several processes open a new file at once, the losers are told
-                # "database is locked" and the next connection finds WAL on.
-                logger.debug("could not switch to WAL yet: %s", exc)
-    finally:
-        cursor.close()
