@@ -124,9 +124,9 @@ class RunExecutor:
                 break
             started = utcnow()
             handler_started = True
-            event = self._event(entry, tick, started, attempt, jitter, manual, execution_id)
-            if backfill:
-                event = attrs.evolve(event, backfill=True)
+            event = self._event(
+                entry, tick, started, attempt, jitter, manual, execution_id, backfill
+            )
             self._reports.started(event, task_name)
             try:
                 if self.instruments is None:
@@ -177,6 +177,7 @@ class RunExecutor:
         jitter: timedelta,
         manual: bool,
         execution_id: str | None,
+        backfill: bool = False,
     ) -> JobEvent:
         return JobEvent(
             id=entry.id,
@@ -190,6 +191,7 @@ class RunExecutor:
             attempt=attempt,
             jitter=jitter,
             manual=manual,
+            backfill=backfill,
         )
 
     async def _call(
