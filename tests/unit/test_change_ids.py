@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Sequence
 
 import pytest
 from hypothesis import given, settings
@@ -163,7 +163,8 @@ def test_every_announced_id_is_signalled(calls: list[list[str] | None]) -> None:
 
 
 class CountingStore(QuietSignalStore):
-    """Counts full listings and single reads; ``fail_reads`` makes ``get_job`` fail."""
+    """Counts full listings and the ids read (one by one or in one batch);
+    ``fail_reads`` makes those reads fail."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -180,6 +181,12 @@ class CountingStore(QuietSignalStore):
         if self.fail_reads:
             raise StorageConnectionError("the store is away")
         return await super().get_job(job_id)
+
+    async def get_jobs(self, job_ids: Sequence[str]) -> dict[str, JobData]:
+        self.reads.extend(job_ids)
+        if self.fail_reads:
+            raise StorageConnectionError("the store is away")
+        return await super().get_jobs(job_ids)
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ from ._events import JobAdded, JobChange, JobChanged, JobPaused, JobRemoved, Job
 from ._models import JobData, JobStatus
 from ._policy import options_from_metadata
 from ._task_ref import TaskRef, task_from_metadata
-from .abc import ChangedJobs, ChangeSignalingStore
+from .abc import BatchClaimingStore, ChangedJobs, ChangeSignalingStore
 
 __all__ = ["LISTENING_POLL", "ChangeFollower", "SeenChange", "what_changed"]
 
@@ -121,6 +121,8 @@ class ChangeFollower:
         if sync_interval <= 0:
             raise ValueError(f"sync_interval must be positive, got {sync_interval!r}")
         self._store = store
+        # A store that reads many jobs in one call is asked once per signal.
+        self._batch = store if isinstance(store, BatchClaimingStore) else None
         self._apply = apply
         self._events = events
         self.sync_interval = sync_interval
@@ -247,6 +249,8 @@ class ChangeFollower:
         return self._settle(found, set(job_ids), this_read)
 
     async def _get_each(self, job_ids: Collection[str]) -> dict[str, JobData]:
+        if self._batch is not None:
+            return await self._batch.get_jobs(list(job_ids))
         gate = asyncio.Semaphore(READ_AT_ONCE)
 
         async def get(job_id: str) -> JobData | None:

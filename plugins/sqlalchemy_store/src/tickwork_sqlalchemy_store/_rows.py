@@ -41,6 +41,7 @@ __all__ = [
     "read_time",
     "sort_by_id",
     "unreadable_job",
+    "utc",
 ]
 
 #: The ``scheduler_jobs`` columns in the order :func:`job_from_values` reads them
@@ -387,3 +388,10 @@ def execution_from_row(row: Mapping[str, Any]) -> ExecutionRecord:
         )
     except TypeError as exc:
         raise tickwork.InvalidJobDataError(f"{owner}: {exc}") from exc
+
+
+def utc(value: Any) -> datetime:
+    """``value`` as aware UTC; a time given by a caller, checked before any statement."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {value!r}")
+    return value.astimezone(UTC)
