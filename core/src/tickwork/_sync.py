@@ -21,14 +21,11 @@ would stop it when the program ends or is interrupted:
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import concurrent.futures.thread  # noqa: F401 - registers its exit hook before ours (below)
-import contextlib
 import logging
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from concurrent.futures import CancelledError
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -40,6 +37,7 @@ from ._errors import SchedulerNotStartedError
 from ._event_bus import DEFAULT_QUEUE_SIZE, BlockingEventStream, Subscription
 from ._events import Event
 from ._job import Job
+from ._loop_thread import Background, LoopThread
 from ._models import ExecutionRecord, QueryOptions
 from ._policy import JobOptions
 from ._scheduler import DEFAULT_MAX_WORKERS, AsyncScheduler, Handler, JobSpec
@@ -53,10 +51,6 @@ logger = logging.getLogger("tickwork.scheduler")
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: How long the end of a loop thread waits for tasks left over after its last call
-#: (cancelled first), so that closing the loop never destroys a pending task.
-_LEFTOVER_GRACE = 2.0
-
 
 def _mirrors(member: Any, note: str = "") -> Callable[[F], F]:
     """Give a facade member the docstring of the :class:`AsyncScheduler` member it
@@ -68,136 +62,6 @@ def _mirrors(member: Any, note: str = "") -> Callable[[F], F]:
         return func
 
     return apply
-
-
-class _Background:
-    """A coroutine running on a loop thread, that its caller may stop waiting for."""
-
-    def __init__(self, thread: _LoopThread) -> None:
-        self.thread = thread
-        self.loop = thread.loop
-        self.interrupts = 0  # KeyboardInterrupts that came while someone waited for it
-        self._done = threading.Event()
-        self._error: BaseException | None = None
-
-    def finished(self, task: asyncio.Task[Any]) -> None:
-        if task.cancelled():
-            self._error = CancelledError()
-        else:
-            self._error = task.exception()
-        self._done.set()
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def wait(self) -> None:
-        """Block until it is done (a signal interrupts the wait); raise its error."""
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-
-
-class _LoopThread:
-    """An event loop running forever in a daemon thread."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self.thread = threading.Thread(target=self._main, name="tickwork-scheduler", daemon=True)
-        self.thread.start()
-        self._ready.wait()
-
-    def _main(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.call_soon(self._ready.set)
-        try:
-            self.loop.run_forever()
-            self._end_leftovers()
-        finally:
-            self.loop.close()
-
-    def _end_leftovers(self) -> None:
-        """Cancel and await the tasks still pending once the loop is told to end, as
-        ``asyncio.run`` does, so closing the loop destroys none of them."""
-        for _ in range(3):  # a call handed over as the loop ended may start one more
-            leftovers = asyncio.all_tasks(self.loop)
-            if not leftovers:
-                break
-            for task in leftovers:
-                task.cancel()
-            ended = asyncio.wait(leftovers, timeout=_LEFTOVER_GRACE)
-            self.loop.run_until_complete(ended)
-            for task in leftovers:
-                if task.done() and not task.cancelled() and task.exception() is not None:
-                    logger.error(
-                        "a task left at the end of the loop failed", exc_info=task.exception()
-                    )
-        with contextlib.suppress(Exception):
-            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-
-    def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the loop and block until it is done; its result or error.
-
-        ``asyncio.run_coroutine_threadsafe`` would do, but it builds a
-        ``concurrent.futures.Future`` (a lock and a condition) and chains two futures
-        per call. A call from another thread costs two thread wake-ups at best (the
-        loop's, then the caller's), and the blocking facade makes one per method call,
-        so the rest is kept to one plain lock the loop releases when the task ends.
-        """
-        done = threading.Lock()
-        done.acquire()
-        outcome: list[asyncio.Task[T] | BaseException] = []
-
-        def finished(task: asyncio.Task[T]) -> None:
-            outcome.append(task)
-            done.release()
-
-        def begin() -> None:
-            try:
-                task = self.loop.create_task(coro)
-            except BaseException as exc:  # the caller must not wait forever
-                coro.close()
-                outcome.append(exc)
-                done.release()
-                return
-            task.add_done_callback(finished)
-
-        try:
-            self.loop.call_soon_threadsafe(begin)
-        except RuntimeError:  # the loop is closed
-            coro.close()
-            raise
-        done.acquire()
-        result = outcome[0]
-        if isinstance(result, BaseException):
-            raise result
-        if result.cancelled():
-            raise CancelledError()
-        return result.result()
-
-    def end_with(
-        self, coro: Coroutine[Any, Any, None], before_end: Callable[[], None]
-    ) -> _Background:
-        """Run ``coro`` as the loop's last call: once it is done, ``before_end()`` is
-        called on the loop, then the loop ends (tasks left over are cancelled and
-        awaited) and the thread with it. Calls handed over meanwhile still run."""
-        background = _Background(self)
-
-        def last(task: asyncio.Task[None]) -> None:
-            before_end()
-            self.loop.stop()
-            background.finished(task)
-
-        def begin() -> None:
-            self.loop.create_task(coro).add_done_callback(last)
-
-        self.loop.call_soon_threadsafe(begin)
-        return background
-
-    def join(self) -> None:
-        if threading.current_thread() is not self.thread:
-            self.thread.join(timeout=_LEFTOVER_GRACE + 3)
 
 
 # The facades that are running, or stopping in the background: ended at exit.
@@ -266,9 +130,9 @@ class Scheduler:
             instruments=instruments,
         )
         self._lock = threading.Lock()
-        self._thread: _LoopThread | None = None
+        self._thread: LoopThread | None = None
         # A stop whose wait was interrupted, going on in the background.
-        self._stopping: _Background | None = None
+        self._stopping: Background | None = None
 
     def __repr__(self) -> str:
         return repr(self._async).replace("AsyncScheduler", "Scheduler", 1)
@@ -321,7 +185,7 @@ class Scheduler:
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         with self._lock:
             if self._thread is None:
-                self._thread = _LoopThread()
+                self._thread = LoopThread()
             thread = self._thread
         if threading.current_thread() is thread.thread:
             coro.close()
@@ -370,7 +234,7 @@ class Scheduler:
                 )
         self._await_stop()
 
-    def _loop_ended(self, thread: _LoopThread) -> None:
+    def _loop_ended(self, thread: LoopThread) -> None:
         with self._lock:
             if self._thread is thread:
                 self._thread = None  # the next call starts a new loop
@@ -400,7 +264,7 @@ class Scheduler:
                     _active.discard(self)
                 stopping.thread.join()
 
-    def _hurry(self, stopping: _Background) -> None:
+    def _hurry(self, stopping: Background) -> None:
         """Ask the stop in progress to stop waiting for runs (``stop(0)`` on its loop):
         runs still going are cut short, and recorded, by ``AsyncScheduler.stop``."""
 
