@@ -73,6 +73,9 @@ DEFAULT_JOB_BUCKET = "SCHEDULER_JOBS"
 DEFAULT_EXEC_BUCKET = "SCHEDULER_EXECUTIONS"
 DEFAULT_ONCE_KEY = "scheduler.storage-init"
 
+_CAS_ATTEMPTS = 25
+"""Compare-and-set rounds an update or delete makes before giving up on a hot key."""
+
 _PARALLEL_WRITES = 64
 """Record saves and job writes of one ``finish_runs`` call in flight at once."""
 
@@ -410,7 +413,7 @@ class NATSStore:
                 await jobs.update(key, value, entry.revision)
                 written = True
 
-        await compare_and_set(jobs, key, job.id, write, "update")
+        await compare_and_set(jobs, key, job.id, write, "update", attempts=_CAS_ATTEMPTS)
         return written
 
     async def finish_runs(self, finishes: Sequence[RunFinish]) -> list[FinishOutcome]:
@@ -485,7 +488,9 @@ class NATSStore:
                 await jobs.update(key, encode_job(last), entry.revision)
 
         try:
-            await compare_and_set(jobs, key, job_id, write, "finish a run of")
+            await compare_and_set(
+                jobs, key, job_id, write, "finish a run of", attempts=_CAS_ATTEMPTS
+            )
         except JobDataNotFoundError:
             return [FinishOutcome.MISSING] * len(finishes)
         return decided
@@ -500,7 +505,7 @@ class NATSStore:
         async def write(entry: Entry) -> None:
             await jobs.delete(key, entry.revision)
 
-        await compare_and_set(jobs, key, job_id, write, "delete")
+        await compare_and_set(jobs, key, job_id, write, "delete", attempts=_CAS_ATTEMPTS)
 
     async def get_job(self, job_id: str) -> JobData:
         jobs, _ = self._buckets()
