@@ -26,6 +26,9 @@ whatever order the claim took its others in. The server then rolls back one of t
 and the runner runs that transaction again (:mod:`._runners`). On SQLite the claim
 statement runs once per run (its row count says whether it claimed), all in the one
 transaction, whose first statement already holds the write lock.
+
+The store's claim methods delegate to the async functions at the end of this module,
+which check their input and run one transaction each through the store's runner.
 """
 
 from __future__ import annotations
@@ -42,10 +45,20 @@ from sqlalchemy.exc import IntegrityError
 
 from tickwork import JobData, JobStatus
 
+from . import _rows
 from ._rows import job_from_values
+from ._runners import Runner
 from ._schema import Tables, UTCDateTime, chunks, ids_in, job_columns
 
-__all__ = ["ClaimRequest", "Claims"]
+__all__ = [
+    "ClaimRequest",
+    "Claims",
+    "claim_job",
+    "claim_jobs",
+    "release_claim",
+    "release_claims",
+    "renew_claim",
+]
 
 logger = logging.getLogger("tickwork.sqlalchemy")
 
@@ -314,3 +327,104 @@ def _readable(values: Sequence[Any]) -> JobData | None:
         )
         return None
     return job
+
+
+# -- through the store's runner: one transaction per call ----------------------------------
+
+
+async def claim_job(
+    runner: Runner,
+    claims: Claims,
+    job_id: str,
+    scheduled_at: datetime,
+    owner: str,
+    lease_until: datetime,
+    now: datetime,
+) -> JobData | None:
+    """Claim one run (:meth:`Claims.claim`); the job as stored, or None if not taken."""
+    _rows.check_job_id(job_id)
+    _rows.check_owner(owner)
+    request = ClaimRequest(
+        job_id, _rows.utc(scheduled_at), owner, _rows.utc(lease_until), _rows.utc(now)
+    )
+
+    def claim(conn: Connection) -> JobData | None:
+        return claims.claim(conn, request)
+
+    return await runner.transaction(
+        f"claim job {job_id!r}", claim, read_committed=True, urgent=True
+    )
+
+
+async def renew_claim(
+    runner: Runner, claims: Claims, job_id: str, owner: str, lease_until: datetime
+) -> bool:
+    """Move ``owner``'s lease on ``job_id`` to ``lease_until``; whether it still held it."""
+    parameters = {
+        "c_job_id": _rows.check_job_id(job_id),
+        "c_owner": owner,
+        "c_lease_until": _rows.utc(lease_until),
+    }
+
+    def renew(conn: Connection) -> bool:
+        return bool(conn.execute(claims.renew, parameters).rowcount)
+
+    return await runner.transaction(f"renew the claim on job {job_id!r}", renew)
+
+
+async def release_claim(runner: Runner, claims: Claims, job_id: str, owner: str) -> None:
+    """Drop ``owner``'s claim on ``job_id`` (no error for a claim it does not hold)."""
+    parameters = {"c_job_id": _rows.check_job_id(job_id), "c_owner": owner}
+
+    def release(conn: Connection) -> None:
+        conn.execute(claims.release, parameters)
+
+    await runner.transaction(f"release the claim on job {job_id!r}", release)
+
+
+async def claim_jobs(
+    runner: Runner,
+    claims: Claims,
+    runs: Sequence[tuple[str, datetime]],
+    owner: str,
+    lease_until: datetime,
+    now: datetime,
+) -> dict[str, JobData]:
+    """Claim each ``(job_id, scheduled_at)`` as :func:`claim_job` would, each on its
+    own, in one transaction; return the claimed jobs as stored, by id.
+
+    PostgreSQL and MySQL lock the batch's job rows in id order, check which runs are
+    due, lock those jobs' claim rows in id order and write the free ones; SQLite runs
+    :func:`claim_job`'s statement once per run (see above). A job named
+    twice is claimed for its last ``scheduled_at``. A job whose stored row cannot be
+    read is left unclaimed (and logged) rather than failing the batch.
+    """
+    _rows.check_owner(owner)
+    wanted: dict[str, datetime] = {}
+    for job_id, scheduled_at in runs:
+        wanted[_rows.check_job_id(job_id)] = _rows.utc(scheduled_at)
+    lease_until, now = _rows.utc(lease_until), _rows.utc(now)
+    if not wanted:
+        return {}
+
+    def claim(conn: Connection) -> dict[str, JobData]:
+        return claims.claim_many(conn, wanted, owner, lease_until, now)
+
+    return await runner.transaction(
+        f"claim {len(wanted)} runs", claim, read_committed=True, urgent=True
+    )
+
+
+async def release_claims(
+    runner: Runner, claims: Claims, job_ids: Sequence[str], owner: str
+) -> None:
+    """Drop ``owner``'s claims on ``job_ids`` (:meth:`Claims.release_many`)."""
+    _rows.check_owner(owner)
+    ids = [_rows.check_job_id(job_id) for job_id in job_ids]
+    if not ids:
+        return
+
+    def release(conn: Connection) -> None:
+        claims.release_many(conn, ids, owner)
+
+    await runner.transaction(f"release the claims on {len(ids)} jobs", release, read_committed=True)

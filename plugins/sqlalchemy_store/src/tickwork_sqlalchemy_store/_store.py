@@ -15,46 +15,22 @@ from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    delete,
-    select,
-)
+from sqlalchemy import select
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import tickwork
 from tickwork import ExecutionRecord, FinishOutcome, JobData, JobStatus, QueryOptions, RunFinish
 from tickwork.abc import ChangedJobs
 
-from . import _rows
+from . import _claims, _history, _job_writes, _rows, _run_writes
 from ._change_channel import ChangeChannel
-from ._claims import ClaimRequest
 from ._engines import create_runner
-from ._finish import Finishing
-from ._history import executions_query
 from ._provisioning import not_found, prepare_schema
-from ._run_writes import (
-    existing_ids,
-    keyed,
-    lock_then_update,
-    run_rows,
-    update_then_check,
-    write_executions,
-)
 from ._runners import EngineRunner, Runner
-from ._schema import (
-    ID_LENGTH,
-    Tables,
-)
+from ._schema import ID_LENGTH, Tables
 from ._statements import Statements
-from ._urls import (
-    describe,
-    is_memory_sqlite,
-    schema_from_url,
-    sqlite_file,
-    to_async_url,
-)
+from ._urls import describe, is_memory_sqlite, schema_from_url, sqlite_file, to_async_url
 
 __all__ = ["SQLAlchemyStore"]
 
@@ -261,16 +237,6 @@ class SQLAlchemyStore:
             raise tickwork.StorageNotInitializedError("SQLAlchemyStore")
         return self._runner, self._statements
 
-    async def _fetch(
-        self, action: str, statement: Any, parameters: Mapping[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
-        runner, _ = self._ready()
-
-        def fetch(conn: Connection) -> list[dict[str, Any]]:
-            return [dict(row) for row in conn.execute(statement, parameters).mappings()]
-
-        return await runner.transaction(action, fetch)
-
     async def _read_jobs(
         self, action: str, statement: Any, parameters: Mapping[str, Any] | None = None
     ) -> list[JobData]:
@@ -303,99 +269,27 @@ class SQLAlchemyStore:
 
     async def save_job(self, job: JobData) -> None:
         runner, statements = self._prepared()
-        row = _rows.job_to_row(_rows.check_job(job))
-
-        def insert(conn: Connection) -> None:
-            try:
-                conn.execute(statements.insert_job, row)
-            except IntegrityError:
-                raise tickwork.JobDataAlreadyExistsError(job.id) from None
-
-        await runner.transaction(f"save job {job.id!r}", insert)
+        await _job_writes.insert_job(runner, statements, job)
 
     async def save_jobs(self, jobs: Sequence[JobData]) -> None:
-        """Insert every job in one transaction (:class:`tickwork.abc.BulkStore`).
-
-        One executemany INSERT: each driver sends it its own fast way (SQLite reuses one
-        prepared statement, asyncpg pipelines, aiomysql packs rows into multi-row
-        INSERTs), and none of them hits a limit on bound parameters however many jobs
-        there are; SQLAlchemy's multi-row ``VALUES`` was six to twelve times slower on
-        all three. A duplicate key rolls everything back; only then is the offending id
-        looked up, so the usual case costs nothing extra.
-        """
+        """Insert every job in one transaction (:class:`tickwork.abc.BulkStore`); see
+        :func:`._job_writes.insert_jobs`."""
         runner, statements = self._prepared()
-        rows: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        for job in jobs:
-            _rows.check_job(job)
-            if job.id in seen:
-                raise tickwork.JobDataAlreadyExistsError(job.id)
-            seen.add(job.id)
-            rows.append(_rows.job_to_row(job))
-        if not rows:
-            return
-
-        def insert(conn: Connection) -> None:
-            try:
-                conn.execute(statements.insert_job, rows)
-            except IntegrityError:
-                # Raised inside so the transaction rolls back; named below, once the
-                # failed transaction (unusable on PostgreSQL) is gone.
-                raise tickwork.JobDataAlreadyExistsError(rows[0]["id"]) from None
-
-        try:
-            await runner.transaction(f"save {len(rows)} jobs", insert)
-        except tickwork.JobDataAlreadyExistsError:
-            ids = [row["id"] for row in rows]
-
-            def look_up(conn: Connection) -> set[str]:
-                return existing_ids(conn, statements.select_job_ids, ids)
-
-            stored = await runner.transaction("look up existing job ids", look_up)
-            # The first of the caller's jobs that is stored; if none is any more (it was
-            # deleted meanwhile), the first job stands for the batch.
-            taken = next((job_id for job_id in ids if job_id in stored), ids[0])
-            raise tickwork.JobDataAlreadyExistsError(taken) from None
+        await _job_writes.insert_jobs(runner, statements, jobs)
 
     async def update_job(self, job: JobData) -> None:
         runner, statements = self._prepared()
-        row = keyed(_rows.job_to_row(_rows.check_job(job)))
-
-        def update_one(conn: Connection) -> None:
-            if conn.execute(statements.update_job, row).rowcount == 0:
-                raise tickwork.JobDataNotFoundError(job.id)
-
-        await runner.transaction(f"update job {job.id!r}", update_one)
+        await _job_writes.update_job(runner, statements, job)
 
     async def update_job_if(self, job: JobData, updated_at: datetime) -> bool:
         """Overwrite the job if its stored ``updated_at`` is still ``updated_at``
-        (:class:`tickwork.abc.ConditionalUpdateStore`): one ``UPDATE ... WHERE id = ?
-        AND updated_at = ?``, atomic in every database."""
+        (:class:`tickwork.abc.ConditionalUpdateStore`)."""
         runner, statements = self._prepared()
-        row = keyed(_rows.job_to_row(_rows.check_job(job)))
-        row["seen_updated_at"] = updated_at
-
-        def update_if(conn: Connection) -> bool:
-            if conn.execute(statements.update_job_if, row).rowcount == 1:
-                return True
-            if conn.execute(statements.select_job_ids, {"ids": [job.id]}).first() is None:
-                raise tickwork.JobDataNotFoundError(job.id)
-            return False
-
-        return await runner.transaction(f"update job {job.id!r} if unchanged", update_if)
+        return await _job_writes.update_job_if(runner, statements, job, updated_at)
 
     async def delete_job(self, job_id: str) -> None:
         runner, tables = self._ready()
-        _rows.check_job_id(job_id)
-        jobs = tables.jobs
-        claims = tables.claims
-
-        def delete_one(conn: Connection) -> None:
-            if conn.execute(delete(jobs).where(jobs.c.id == job_id)).rowcount == 0:
-                raise tickwork.JobDataNotFoundError(job_id)
-            conn.execute(delete(claims).where(claims.c.job_id == job_id))
-
-        await runner.transaction(f"delete job {job_id!r}", delete_one, read_committed=True)
+        await _job_writes.delete_job(runner, tables, job_id)
 
     async def get_job(self, job_id: str) -> JobData:
         _, statements = self._prepared()
@@ -439,7 +333,7 @@ class SQLAlchemyStore:
         """
         _, statements = self._prepared()
         jobs = await self._read_jobs(
-            "list due jobs", statements.select_due_jobs, {"until": _utc(until)}
+            "list due jobs", statements.select_due_jobs, {"until": _rows.utc(until)}
         )
         # A Go-written "never" (year 1) matches in SQL but reads back as None; a row
         # that cannot be read is listed (first: it has no time to sort by).
@@ -458,60 +352,15 @@ class SQLAlchemyStore:
 
     async def save_execution(self, record: ExecutionRecord) -> None:
         runner, statements = self._prepared()
-        row = _rows.execution_to_row(_rows.check_execution(record))
-
-        def write(conn: Connection) -> None:
-            write_executions(conn, statements, [row])
-
-        await runner.transaction(f"save execution {record.execution_id!r}", write)
+        await _history.save_execution(runner, statements, record)
 
     async def save_runs(
         self, records: Sequence[ExecutionRecord], jobs: Sequence[JobData]
     ) -> set[str]:
         """Upsert ``records`` and update ``jobs`` in one transaction
-        (:class:`tickwork.abc.BatchRunStore`); return the ids of the jobs not stored.
-
-        The records are one executemany upsert. How the jobs are written, and how the
-        missing ones are found, follows what each driver does with executemany:
-
-        - SQLite reports the total row count: one UPDATE, and only when the count falls
-          short a look-up names the missing jobs (the UPDATE holds the database's write
-          lock, so the look-up sees what it saw).
-        - asyncpg reports no count, but pipelines the UPDATE: the jobs that exist are
-          selected ``FOR UPDATE`` first (so none can vanish), and only they are updated.
-        - aiomysql sends an executemany UPDATE as one round trip per row, but packs an
-          INSERT into multi-row statements: the jobs that exist are selected
-          ``FOR UPDATE``, then written with ``INSERT ... ON DUPLICATE KEY UPDATE``, which
-          only ever updates since every row exists and is locked (three times faster
-          than the UPDATE on MariaDB for batches of 100).
-
-        Jobs are written in id order, so two processes writing overlapping batches lock
-        rows in the same order.
-        """
+        (:class:`tickwork.abc.BatchRunStore`); see :func:`._run_writes.save_runs`."""
         runner, statements = self._prepared()
-        record_rows, job_rows = run_rows(records, jobs)
-        if not record_rows and not job_rows:
-            return set()
-        ids = sorted(job_rows)
-
-        def write(conn: Connection) -> set[str]:
-            if record_rows:
-                write_executions(conn, statements, list(record_rows.values()))
-            if not ids:
-                return set()
-            if (
-                statements.upsert_existing_jobs is None
-                and conn.dialect.supports_sane_multi_rowcount
-            ):
-                updates = [keyed(job_rows[job_id]) for job_id in ids]
-                if conn.execute(statements.update_job, updates).rowcount == len(updates):
-                    return set()
-                return set(ids) - existing_ids(conn, statements.select_job_ids, ids)
-            missing, _ = lock_then_update(conn, statements, job_rows, ids, {})
-            return missing
-
-        action = f"save {len(record_rows)} execution records and {len(ids)} jobs"
-        return await runner.transaction(action, write)
+        return await _run_writes.save_runs(runner, statements, records, jobs)
 
     async def save_runs_if(
         self,
@@ -521,90 +370,31 @@ class SQLAlchemyStore:
     ) -> tuple[set[str], set[str]]:
         """:meth:`save_runs`, each job in ``seen`` written only if its stored
         ``updated_at`` is still ``seen[id]`` (:class:`tickwork.abc.ConditionalBatchRunStore`);
-        return the ids of the missing jobs and of the jobs changed since.
-
-        PostgreSQL and MySQL/MariaDB lock the jobs' rows in id order and read their
-        versions first, then write the jobs whose version matches (as ``save_runs``
-        writes them). SQLite has no row locks: the UPDATEs go first, the conditional
-        ones with the version in their WHERE, and the database's write lock, which the
-        first one takes, is held while the jobs not written are looked up.
-        """
+        see :func:`._run_writes.save_runs_if`."""
         runner, statements = self._prepared()
-        record_rows, job_rows = run_rows(records, jobs)
-        if not record_rows and not job_rows:
-            return set(), set()
-        ids = sorted(job_rows)
-        conditional = {job_id: seen[job_id] for job_id in ids if job_id in seen}
-
-        def write(conn: Connection) -> tuple[set[str], set[str]]:
-            if record_rows:
-                write_executions(conn, statements, list(record_rows.values()))
-            if not ids:
-                return set(), set()
-            if conn.dialect.name == "sqlite":
-                return update_then_check(conn, statements, job_rows, ids, conditional)
-            return lock_then_update(conn, statements, job_rows, ids, conditional)
-
-        action = f"save {len(record_rows)} execution records and {len(ids)} jobs if unchanged"
-        return await runner.transaction(action, write)
+        return await _run_writes.save_runs_if(runner, statements, records, jobs, seen)
 
     async def finish_runs(self, finishes: Sequence[RunFinish]) -> list[FinishOutcome]:
-        """Save each finish's records, write its job (on condition of ``seen``) and
-        release its claim, in one transaction (:class:`tickwork.abc.FinishingStore`):
-        one upsert of every record, the jobs as :meth:`save_runs_if` writes them and one
-        DELETE of the claims per owner (see :mod:`._finish`)."""
+        """Save each finish's records, write its job and release its claim, in one
+        transaction (:class:`tickwork.abc.FinishingStore`); see
+        :func:`._run_writes.finish_runs`."""
         runner, statements = self._prepared()
-        finishing = Finishing(finishes)
-        if not finishing.steps:
-            return []
-        record_rows = list(finishing.records.values())
-
-        def finish(conn: Connection) -> list[FinishOutcome]:
-            if record_rows:
-                write_executions(conn, statements, record_rows)
-            return finishing.apply(conn, statements)
-
-        return await runner.transaction(finishing.describe(), finish, read_committed=True)
+        return await _run_writes.finish_runs(runner, statements, finishes)
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord:
-        _, tables = self._ready()
-        if not isinstance(execution_id, str) or not execution_id:
-            raise tickwork.ExecutionNotFoundError(execution_id)
-        executions = tables.executions
-        rows = await self._fetch(
-            f"read execution {execution_id!r}",
-            select(executions).where(executions.c.execution_id == execution_id),
-        )
-        if not rows:
-            raise tickwork.ExecutionNotFoundError(execution_id)
-        return _rows.execution_from_row(rows[0])
+        runner, tables = self._ready()
+        return await _history.read_execution(runner, tables, execution_id)
 
     async def list_executions(
         self, job_id: str, options: QueryOptions | None = None
     ) -> list[ExecutionRecord]:
-        if options is None:
-            options = QueryOptions()
-        elif not isinstance(options, QueryOptions):
-            raise tickwork.InvalidQueryError("options", options, "must be a QueryOptions or None")
-        options.validate()
-        _, tables = self._ready()
-        _rows.check_job_id(job_id)
-        statement = executions_query(tables, job_id, options)
-        rows = await self._fetch(f"list executions of job {job_id!r}", statement)
-        return [_rows.execution_from_row(row) for row in rows]
+        options = _history.checked_options(options)
+        runner, tables = self._ready()
+        return await _history.list_executions(runner, tables, job_id, options)
 
     async def delete_executions(self, job_id: str | None, before: datetime) -> None:
         runner, tables = self._ready()
-        executions = tables.executions
-        statement = delete(executions).where(executions.c.start_time < _utc(before))
-        if job_id is not None:
-            statement = statement.where(executions.c.job_id == _rows.check_job_id(job_id))
-        whose = "every job" if job_id is None else f"job {job_id!r}"
-
-        def delete_some(conn: Connection) -> None:
-            conn.execute(statement)
-
-        await runner.transaction(f"delete executions of {whose}", delete_some)
+        await _history.delete_executions(runner, tables, job_id, before)
 
     async def health_check(self) -> None:
         runner, _ = self._ready()
@@ -623,44 +413,22 @@ class SQLAlchemyStore:
         self, job_id: str, scheduled_at: datetime, owner: str, lease_until: datetime, now: datetime
     ) -> JobData | None:
         runner, statements = self._prepared()
-        claims = statements.claims
-        _rows.check_job_id(job_id)
-        _rows.check_owner(owner)
-        request = ClaimRequest(job_id, _utc(scheduled_at), owner, _utc(lease_until), _utc(now))
-
-        def claim(conn: Connection) -> JobData | None:
-            return claims.claim(conn, request)
-
-        return await runner.transaction(
-            f"claim job {job_id!r}", claim, read_committed=True, urgent=True
+        return await _claims.claim_job(
+            runner, statements.claims, job_id, scheduled_at, owner, lease_until, now
         )
 
     async def renew_claim(self, job_id: str, owner: str, lease_until: datetime) -> bool:
         runner, statements = self._prepared()
-        parameters = {
-            "c_job_id": _rows.check_job_id(job_id),
-            "c_owner": owner,
-            "c_lease_until": _utc(lease_until),
-        }
-
-        def renew(conn: Connection) -> bool:
-            return bool(conn.execute(statements.claims.renew, parameters).rowcount)
-
-        return await runner.transaction(f"renew the claim on job {job_id!r}", renew)
+        return await _claims.renew_claim(runner, statements.claims, job_id, owner, lease_until)
 
     async def release_claim(self, job_id: str, owner: str) -> None:
         runner, statements = self._prepared()
-        parameters = {"c_job_id": _rows.check_job_id(job_id), "c_owner": owner}
-
-        def release(conn: Connection) -> None:
-            conn.execute(statements.claims.release, parameters)
-
-        await runner.transaction(f"release the claim on job {job_id!r}", release)
+        await _claims.release_claim(runner, statements.claims, job_id, owner)
 
     async def list_jobs_changed_since(self, since: datetime) -> list[JobData]:
         _, statements = self._prepared()
         return await self._read_jobs(
-            "list changed jobs", statements.select_changed_jobs, {"since": _utc(since)}
+            "list changed jobs", statements.select_changed_jobs, {"since": _rows.utc(since)}
         )
 
     # -- claims in batches (tickwork.abc.BatchClaimingStore) ------------------------------
@@ -673,56 +441,19 @@ class SQLAlchemyStore:
         now: datetime,
     ) -> dict[str, JobData]:
         """Claim each ``(job_id, scheduled_at)`` as :meth:`claim_job` would, each on its
-        own, in one transaction; return the claimed jobs as stored, by id.
-
-        PostgreSQL and MySQL lock the batch's job rows in id order, check which runs are
-        due, lock those jobs' claim rows in id order and write the free ones; SQLite runs
-        :meth:`claim_job`'s statement once per run (see :mod:`._claims`). A job named
-        twice is claimed for its last ``scheduled_at``. A job whose stored row cannot be
-        read is left unclaimed (and logged) rather than failing the batch.
-        """
+        own, in one transaction; return the claimed jobs as stored, by id (see
+        :func:`._claims.claim_jobs`)."""
         runner, statements = self._prepared()
-        claims = statements.claims
-        _rows.check_owner(owner)
-        wanted: dict[str, datetime] = {}
-        for job_id, scheduled_at in runs:
-            wanted[_rows.check_job_id(job_id)] = _utc(scheduled_at)
-        lease_until, now = _utc(lease_until), _utc(now)
-        if not wanted:
-            return {}
-
-        def claim(conn: Connection) -> dict[str, JobData]:
-            return claims.claim_many(conn, wanted, owner, lease_until, now)
-
-        return await runner.transaction(
-            f"claim {len(wanted)} runs", claim, read_committed=True, urgent=True
-        )
+        return await _claims.claim_jobs(runner, statements.claims, runs, owner, lease_until, now)
 
     async def release_claims(self, job_ids: Sequence[str], owner: str) -> None:
         """Drop ``owner``'s claims on ``job_ids`` in one statement per 500 ids (no error
         for a claim it does not hold)."""
         runner, statements = self._prepared()
-        claims = statements.claims
-        _rows.check_owner(owner)
-        ids = [_rows.check_job_id(job_id) for job_id in job_ids]
-        if not ids:
-            return
-
-        def release(conn: Connection) -> None:
-            claims.release_many(conn, ids, owner)
-
-        await runner.transaction(
-            f"release the claims on {len(ids)} jobs", release, read_committed=True
-        )
+        await _claims.release_claims(runner, statements.claims, job_ids, owner)
 
 
 # -- helpers ---------------------------------------------------------------------------
-
-
-def _utc(value: datetime) -> datetime:
-    if not isinstance(value, datetime):
-        raise TypeError(f"expected a datetime, got {value!r}")
-    return value.astimezone(UTC)
 
 
 def _by_next_run(job: JobData) -> datetime:
