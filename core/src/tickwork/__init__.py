@@ -105,10 +105,19 @@ from ._plugins import (
 )
 from ._policy import CatchUp, JobOptions, Overlap, RetryPolicy
 from ._process_executor import ProcessExecutor
+from ._query_values import (
+    ExecutionPage,
+    ExecutionQuery,
+    JobPage,
+    JobQuery,
+    apply_execution_query,
+    apply_job_query,
+)
 from ._run_attempt import AttemptInfo, AttemptOutcome
 from ._run_context import NotInRunError, RunContext, current_run
 from ._scheduler import AsyncScheduler, Handler
 from ._schedules import IntervalSchedule, OnceSchedule, StartAtIntervalSchedule
+from ._store_queries import StoreQueries
 from ._sync import Scheduler
 from ._task_call import TaskCall
 from ._tasks import Task, TaskRegistry
@@ -127,6 +136,7 @@ from .abc import (
     EndingSchedule,
     FinishingStore,
     Instrument,
+    QueryableStore,
     Schedule,
     ScheduleCodec,
     Store,
@@ -168,6 +178,8 @@ __all__ = [
     "EventStream",
     "ExceptDatesSchedule",
     "ExecutionNotFoundError",
+    "ExecutionPage",
+    "ExecutionQuery",
     "ExecutionRecord",
     "ExecutionStatus",
     "FinishOutcome",
@@ -195,8 +207,10 @@ __all__ = [
     "JobIDTooLongError",
     "JobNotFoundError",
     "JobOptions",
+    "JobPage",
     "JobPaused",
     "JobQuarantined",
+    "JobQuery",
     "JobRemoved",
     "JobResumed",
     "JobStatus",
@@ -213,6 +227,7 @@ __all__ = [
     "PluginRegistrationError",
     "ProcessExecutor",
     "QueryOptions",
+    "QueryableStore",
     "RetriesExhausted",
     "RetryPolicy",
     "RetryScheduled",
@@ -244,6 +259,7 @@ __all__ = [
     "StoreError",
     "StoreNotFoundError",
     "StoreOptionError",
+    "StoreQueries",
     "StoreRecovered",
     "StoreURLError",
     "Subscription",
@@ -260,6 +276,8 @@ __all__ = [
     "UndecodableSchedule",
     "UnionSchedule",
     "UnsupportedScheduleError",
+    "apply_execution_query",
+    "apply_job_query",
     "available_plugins",
     "create_executor",
     "create_instrument",

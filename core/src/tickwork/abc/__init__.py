@@ -3,10 +3,10 @@ implement.
 
 This package is the one place where each extension point is declared and its invariants
 are written down, one module per concept (schedules, the store, the store's optional
-capabilities, claims on shared stores, batched run writes, change signals, triggers,
-executors, instruments); import them from here. Implementations (in the core and in
-plugins) do not repeat these docstrings; read them here. Everything is a
-:class:`typing.Protocol`, so a plugin needs no base class: matching the methods is
+capabilities, claims on shared stores, batched run writes, change signals, browsing
+queries, triggers, executors, instruments); import them from here. Implementations (in
+the core and in plugins) do not repeat these docstrings; read them here. Everything is
+a :class:`typing.Protocol`, so a plugin needs no base class: matching the methods is
 enough. ``runtime_checkable`` lets the plugin registry reject an object that does not
 fit at load time.
 """
@@ -17,6 +17,7 @@ from ._change_signals import ChangedJobs, ChangeSignalingStore
 from ._claims import BatchClaimingStore, ClaimingStore, ConditionalUpdateStore
 from ._executors import TaskExecutor
 from ._instruments import AttemptScope, Instrument
+from ._queries import QueryableStore
 from ._run_writes import BatchRunStore, ConditionalBatchRunStore, FinishingStore
 from ._schedules import (
     EndingSchedule,
@@ -49,6 +50,7 @@ __all__ = [
     "IdLimitedStore",
     "InProcessStore",
     "Instrument",
+    "QueryableStore",
     "RunChainTrigger",
     "Schedule",
     "ScheduleCodec",
