@@ -225,34 +225,43 @@ async def call_handler(
                 handler = functools.partial(context.run, handler)
             await _in_thread(handler, event, executor, limit)
     except TimeoutError:
-        if not is_async:
-            logger.warning(
-                "job %r passed its timeout of %s; its thread goes on in the background "
-                "and its result will be ignored",
-                event.id,
-                timeout,
-            )
-        return ExecutionStatus.TIMED_OUT, f"timed out after {timeout}"
+        return _timed_out(event, timeout, is_async)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        error = str(exc) or type(exc).__name__
-        runs_logger.error(
-            "job %r failed (attempt %d, execution %s): %s",
-            event.id,
-            event.attempt,
-            event.execution_id,
-            error,
-            exc_info=True,
-            extra={
-                "job_id": event.id,
-                "execution_id": event.execution_id,
-                "attempt": event.attempt,
-                "scheduled_at": event.scheduled_at.isoformat(),
-            },
-        )
-        return JobStatus.FAILED, error
+        return _failed(event, exc)
     return JobStatus.COMPLETED, None
+
+
+def _timed_out(event: JobEvent, timeout: timedelta | None, is_async: bool) -> Outcome:
+    if not is_async:
+        logger.warning(
+            "job %r passed its timeout of %s; its thread goes on in the background "
+            "and its result will be ignored",
+            event.id,
+            timeout,
+        )
+    return ExecutionStatus.TIMED_OUT, f"timed out after {timeout}"
+
+
+def _failed(event: JobEvent, exc: Exception) -> Outcome:
+    """Log a handler's exception with its traceback and the run's ids."""
+    error = str(exc) or type(exc).__name__
+    runs_logger.error(
+        "job %r failed (attempt %d, execution %s): %s",
+        event.id,
+        event.attempt,
+        event.execution_id,
+        error,
+        exc_info=exc,
+        extra={
+            "job_id": event.id,
+            "execution_id": event.execution_id,
+            "attempt": event.attempt,
+            "scheduled_at": event.scheduled_at.isoformat(),
+        },
+    )
+    return JobStatus.FAILED, error
 
 
 async def _in_thread(

@@ -116,33 +116,15 @@ class RunExecutor:
         task_name = entry.task.name if entry.task is not None else None
         pause = jitter
         for attempt in range(1, attempts + 1):
-            try:
-                if pause:
-                    await asyncio.sleep(pause.total_seconds())
-            except asyncio.CancelledError:
-                cancelled = self.cancel_reasons.pop(task, "cancelled")
+            if pause and (cancelled := await self._sleep(pause, task)):
                 break
             started = utcnow()
             handler_started = True
             event = self._event(
                 entry, tick, started, attempt, jitter, manual, execution_id, backfill
             )
-            self._reports.started(event, task_name)
-            try:
-                if self.instruments is None:
-                    status, error = await self._call(event, opts.timeout, hold, entry.task)
-                else:
-                    status, error = await self._watched(
-                        self.instruments, event, opts.timeout, hold, entry.task
-                    )
-            except asyncio.CancelledError:
-                cancelled = self.cancel_reasons.pop(task, "cancelled")
-                status, error = JobStatus.FAILED, cancelled
-            ended = utcnow()
-            record = self._record(event, status, error, ended)
-            raised = status == JobStatus.FAILED and not cancelled  # logged with its traceback
-            self._reports.ended(
-                event, task_name, status, error, ended, logged=raised, cut_short=bool(cancelled)
+            status, error, cancelled, ended, record = await self._try_once(
+                task, event, hold, entry, task_name
             )
             if status == JobStatus.COMPLETED or cancelled:
                 break
@@ -156,6 +138,44 @@ class RunExecutor:
             await self._save_early(record)  # another attempt follows: record this one now
             record = None
         return Attempts(status, started, ended, record, cancelled, handler_started)
+
+    async def _sleep(self, pause: timedelta, task: asyncio.Task[Any]) -> str | None:
+        """Wait out jitter or a retry delay; why the run was cancelled meanwhile, if it was."""
+        try:
+            await asyncio.sleep(pause.total_seconds())
+        except asyncio.CancelledError:
+            return self.cancel_reasons.pop(task, "cancelled")
+        return None
+
+    async def _try_once(
+        self,
+        task: asyncio.Task[Any],
+        event: JobEvent,
+        hold: Hold | None,
+        entry: JobEntry,
+        task_name: str | None,
+    ) -> tuple[JobStatus | ExecutionStatus, str | None, str | None, datetime, ExecutionRecord]:
+        """One call of the handler or task, reported: its status, error, why it was
+        cancelled (None if it was not), when it ended, and its record."""
+        self._reports.started(event, task_name)
+        cancelled: str | None = None
+        try:
+            if self.instruments is None:
+                status, error = await self._call(event, entry.options.timeout, hold, entry.task)
+            else:
+                status, error = await self._watched(
+                    self.instruments, event, entry.options.timeout, hold, entry.task
+                )
+        except asyncio.CancelledError:
+            cancelled = self.cancel_reasons.pop(task, "cancelled")
+            status, error = JobStatus.FAILED, cancelled
+        ended = utcnow()
+        record = self._record(event, status, error, ended)
+        raised = status == JobStatus.FAILED and not cancelled  # logged with its traceback
+        self._reports.ended(
+            event, task_name, status, error, ended, logged=raised, cut_short=bool(cancelled)
+        )
+        return status, error, cancelled, ended, record
 
     async def _save_early(self, record: ExecutionRecord) -> None:
         try:

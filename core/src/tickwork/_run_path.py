@@ -24,6 +24,7 @@ from ._instrument_set import InstrumentSet
 from ._invoke import HandlerThreads
 from ._job_table import JobTable
 from ._jobs_view import JobsView
+from ._late import Late
 from ._reconciler import DEFAULT_RECONCILE_INTERVAL, Reconciler
 from ._run_executor import RunExecutor
 from ._run_flow import RunFlow
@@ -107,14 +108,7 @@ def build_run_path(
     worker_id = tasks.worker_id
     tick_log = TickLog(worker_id, gateway.save_records, events)
     executor = RunExecutor(handler, worker_id, gateway.save_records, tasks, RunReports(events))
-    reconciler: Reconciler | None = None
-
-    async def rearm_all() -> str:
-        assert reconciler is not None
-        return await reconciler.rearm_all()
-
-    protect = coordinator.protect_claims_since if coordinator else None
-    outage = StoreOutage(store, rearm_all, on_back=protect, events=events)
+    outage, reconciler = _watch_outages(store, coordinator, events)
     flow = RunFlow(
         table=table,
         gateway=gateway,
@@ -137,7 +131,41 @@ def build_run_path(
         is_running=is_running,
         events=events,
     )
-    reconciler = Reconciler(
+    reconciler.value = _reconciler(
+        store, gateway, table, trigger, intake, coordinator, outage, is_running, sync_interval
+    )
+    jobs = _connect(instruments, executor, intake, gateway, table, worker_id)
+    parts = (tick_log, executor, outage, flow, intake, reconciler.value, tasks)
+    return RunPath(*parts, instruments, jobs)
+
+
+def _watch_outages(
+    store: Store, coordinator: Coordinator | None, events: EventBus
+) -> tuple[StoreOutage, Late[Reconciler]]:
+    """The store-outage watcher, which re-arms every job through the reconciler (built
+    after it, hence :class:`Late`) when the store is back, and tells the coordinator."""
+    reconciler: Late[Reconciler] = Late()
+    protect = coordinator.protect_claims_since if coordinator else None
+    outage = StoreOutage(
+        store, lambda: reconciler.get().rearm_all(), on_back=protect, events=events
+    )
+    if coordinator is not None:
+        coordinator.watch_outages(outage.report, lambda: outage.down)
+    return outage, reconciler
+
+
+def _reconciler(
+    store: Store,
+    gateway: StoreGateway,
+    table: JobTable,
+    trigger: Trigger,
+    intake: DeliveryIntake,
+    coordinator: Coordinator | None,
+    outage: StoreOutage,
+    is_running: Callable[[], bool],
+    sync_interval: float,
+) -> Reconciler:
+    return Reconciler(
         store=store,
         due_jobs=gateway.caps.due_jobs,
         table=table,
@@ -148,10 +176,6 @@ def build_run_path(
         is_running=is_running,
         interval=max(DEFAULT_RECONCILE_INTERVAL, 5 * sync_interval),
     )
-    if coordinator is not None:
-        coordinator.watch_outages(outage.report, lambda: outage.down)
-    jobs = _connect(instruments, executor, intake, gateway, table, worker_id)
-    return RunPath(tick_log, executor, outage, flow, intake, reconciler, tasks, instruments, jobs)
 
 
 def _connect(

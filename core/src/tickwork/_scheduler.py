@@ -1,6 +1,8 @@
 """``AsyncScheduler``: the public API and the lifecycle; the work is done by its parts.
 
-The scheduler wires together, and delegates to:
+The scheduler's parts are built and connected in :mod:`~tickwork._assembly`, started
+and stopped in order by :mod:`~tickwork._lifecycle`, and share one
+:class:`~tickwork._scheduler_state.SchedulerState`. The scheduler delegates to:
 
 - :mod:`~tickwork._job_table`: the in-memory jobs, their locks, decoding rows;
 - :mod:`~tickwork._store_gateway`: the store's capabilities, asked once; batched writes
@@ -17,59 +19,39 @@ The scheduler wires together, and delegates to:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
 from . import _job_changes as job_changes
+from ._assembly import assemble
 from ._backfill import DEFAULT_BACKFILL_LIMIT, Backfiller, BackfillReport, backfill_ticks
 from ._coordination import DEFAULT_LEASE, DEFAULT_SYNC_INTERVAL
-from ._delivery_intake import arm_all
 from ._entry import JobEntry, first_run
 from ._errors import (
     HandlerNotDefinedError,
     SchedulerAlreadyStartedError,
     SchedulerNotStartedError,
 )
-from ._event_bus import DEFAULT_QUEUE_SIZE, EventBus, EventStream, Subscription
-from ._events import Event, JobPaused, SchedulerStarted, SchedulerStopped
+from ._event_bus import DEFAULT_QUEUE_SIZE, EventStream, Subscription
+from ._events import Event, JobPaused
 from ._ids import new_execution_id
-from ._instrument_set import resolve_instruments
 from ._job import Job, JobEvent
-from ._job_editor import JobEditor, JobSpec
-from ._job_table import JobTable
+from ._job_editor import JobSpec
+from ._lifecycle import Lifecycle
 from ._models import ExecutionRecord, JobData, QueryOptions
-from ._plugins import create_executor
 from ._policy import JobOptions
-from ._run_path import build_run_path
-from ._shutdown import Shutdown
-from ._startup import ChangesWhileStopped, StartUp
-from ._store_gateway import StoreCapabilities, StoreGateway
-from ._task_runner import TaskRunner
+from ._scheduler_state import SchedulerState
 from ._tasks import TaskChoice, TaskRegistry, TaskSpec
-from ._thread_adds import ThreadAdds
 from ._timeutil import utcnow
 from ._validation import check_job_id
-from ._wiring import (
-    check_max_workers,
-    default_worker_id,
-    make_change_follower,
-    make_coordinator,
-    resolve_codec,
-    resolve_store,
-    resolve_trigger,
-)
 from .abc import (
     Instrument,
     Schedule,
     ScheduleCodec,
     Store,
-    StoreReadingTrigger,
-    TaskExecutor,
     Trigger,
 )
 
@@ -134,97 +116,45 @@ class AsyncScheduler:
         tasks: TaskRegistry | None = None,
         instruments: Iterable[Instrument | str] | None = None,
     ) -> None:
-        self._instruments = resolve_instruments(instruments)
-        self._store: Store = resolve_store(store, store_options)
-        self._trigger: Trigger = resolve_trigger(trigger, trigger_options)
-        self._codec: ScheduleCodec = resolve_codec(codec)
-        if handler is not None and not callable(handler):
-            raise TypeError(f"handler must be callable, got {handler!r}")
-        self._handler = handler
-        self._max_workers = check_max_workers(max_workers)
-        self.worker_id = worker_id or default_worker_id()
-        self._coordinator = make_coordinator(
-            self._store, self._trigger, coordinate, self.worker_id, claim_lease, sync_interval
-        )
-        shared = self._trigger.shared or self._coordinator is not None
-        self._gateway = StoreGateway(self._store, StoreCapabilities.of(self._store, shared=shared))
-        #: The tasks this scheduler can run (jobs name them; see :meth:`task`).
-        self.tasks: TaskRegistry = tasks if tasks is not None else TaskRegistry()
-        self._events = EventBus(self.worker_id)
-        self._table = JobTable(self._codec, self.tasks, self._events, self._store)
-        self._task_runner = TaskRunner(self.tasks, self.worker_id, self._make_executor)
-        self._stopped_changes = ChangesWhileStopped()
-        self._startup = StartUp(self._table, self._gateway, self._trigger)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._running = self._starting = False
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._running_event: asyncio.Event | None = None
-        self._event_loop_of: asyncio.AbstractEventLoop | None = None
-        self._shutdown: Shutdown | None = None  # a stop under way
-        self._wire_run_path(sync_interval)
-
-    def _wire_run_path(self, sync_interval: float) -> None:
-        """The parts a due run goes through (:mod:`~tickwork._run_path`)."""
-        path = build_run_path(
-            store=self._store,
-            gateway=self._gateway,
-            table=self._table,
-            trigger=self._trigger,
-            coordinator=self._coordinator,
-            handler=self._handler or _no_handler,
-            tasks=self._task_runner,
-            read_job=self._refresh,
-            spawn=self._spawn,
-            is_running=lambda: self._running,
+        self._state = SchedulerState()
+        parts = assemble(
+            self._state,
+            store=store,
+            handler=handler,
+            codec=codec,
+            trigger=trigger,
+            store_options=store_options,
+            trigger_options=trigger_options,
+            max_workers=max_workers,
+            worker_id=worker_id,
+            coordinate=coordinate,
+            claim_lease=claim_lease,
             sync_interval=sync_interval,
-            events=self._events,
-            instruments=self._instruments,
+            tasks=tasks,
+            instruments=instruments,
         )
-        self._path, self._outage, self._flow = path, path.outage, path.flow
-        self._intake, self._reconciler = path.intake, path.reconciler
-        self._follower = make_change_follower(
-            self._store,
-            self._trigger,
-            sync_interval,
-            lambda seen: self._editor.follow(seen),
-            self._events,
-        )
-        self._editor = JobEditor(
-            table=self._table,
-            gateway=self._gateway,
-            codec=self._codec,
-            trigger=self._trigger,
-            coordinator=self._coordinator,
-            intake=self._intake,
-            stopped_changes=self._stopped_changes,
-            is_running=lambda: self._running,
-            reserved=lambda job_id: self._thread_adds.taken(job_id),
-            tick_log=self._path.tick_log,
-            events=self._events,
-            follower=self._follower,
-        )
-        self._thread_adds = ThreadAdds(
-            self._table, self._editor.add_many, self._editor.new_job, self._loop_for_threads
-        )
-
-    def _make_executor(self, name: str) -> TaskExecutor:
-        # Plain-function tasks get as many threads as plain-function handlers.
-        if name == "thread":
-            return create_executor(name, max_workers=self._max_workers)
-        return create_executor(name)
-
-    def _loop_for_threads(self) -> asyncio.AbstractEventLoop | None:
-        # Adds from other threads skip the loop only on a store in this process.
-        return self._loop if self._running and self._gateway.caps.local else None
-
-    async def _refresh(self, job_id: str) -> JobEntry:  # re-read a job for the run path
-        return await self._editor.refresh(job_id)
+        self._parts = parts
+        self._life = Lifecycle(parts, self._state)
+        self.worker_id = parts.worker_id
+        #: The tasks this scheduler can run (jobs name them; see :meth:`task`).
+        self.tasks: TaskRegistry = parts.tasks
+        # The parts, by name (the methods below delegate to them; tests look in).
+        self._store, self._trigger, self._codec = parts.store, parts.trigger, parts.codec
+        self._handler, self._coordinator = parts.handler, parts.coordinator
+        self._gateway, self._table, self._events = parts.gateway, parts.table, parts.events
+        self._editor, self._follower = parts.editor, parts.follower
+        self._thread_adds, self._path = parts.thread_adds, parts.path
+        self._flow, self._intake = parts.path.flow, parts.path.intake
+        self._reconciler = parts.path.reconciler
 
     async def _apply_changes(self, changed: list[JobData]) -> None:  # the change poll's
         await self._editor.apply_changes(changed)
 
+    def _loads_due_first(self) -> bool:
+        return self._life.loads_due_first()
+
     def __repr__(self) -> str:
-        state = "running" if self._running else "stopped"
+        state = "running" if self._state.running else "stopped"
         return f"AsyncScheduler({state}, jobs={len(self._table)}, store={self._store!r})"
 
     # -- properties ---------------------------------------------------------------------
@@ -232,7 +162,7 @@ class AsyncScheduler:
     @property
     def is_running(self) -> bool:
         """Whether the scheduler has started and not stopped."""
-        return self._running
+        return self._state.running
 
     @property
     def store(self) -> Store:
@@ -281,17 +211,8 @@ class AsyncScheduler:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._running:
+        if self._state.running:
             await self.stop()
-
-    def _event(self) -> asyncio.Event:
-        loop = asyncio.get_running_loop()
-        if self._running_event is None or self._event_loop_of is not loop:
-            self._running_event = asyncio.Event()
-            self._event_loop_of = loop
-            if self._running:
-                self._running_event.set()
-        return self._running_event
 
     async def start(self) -> None:
         """Initialize the store, load its jobs, and begin running them.
@@ -305,82 +226,16 @@ class AsyncScheduler:
         """
         if self._handler is None and not len(self.tasks):
             raise HandlerNotDefinedError()
-        if self._running or self._starting:
+        if self._state.running or self._state.starting:
             raise SchedulerAlreadyStartedError()
-        self._starting = True
-        self._loop = asyncio.get_running_loop()
-        try:
-            await self._store.initialize()
-            try:
-                await self._start_running()
-            except BaseException:
-                await self._abort_start()
-                raise
-        finally:
-            self._starting = False
-        self._event().set()
-        self._events.publish(SchedulerStarted, jobs=len(self._table))
-        logger.info(
-            "scheduler started with %d jobs (store %r, trigger %r)",
-            len(self._table),
-            self._store,
-            self._trigger,
-        )
-
-    async def _start_running(self) -> None:
-        if isinstance(self._trigger, StoreReadingTrigger):
-            self._trigger.attach(self._store, self._codec)
-        due_first = self._loads_due_first()
-        if not due_first:
-            stored_changes = bool(self._stopped_changes)
-            await self._startup.load(self._stopped_changes)
-            if stored_changes and self._follower is not None:
-                self._follower.announce()  # what was changed while stopped
-            elif stored_changes and self._coordinator is not None:
-                self._coordinator.announce_change()  # what was changed while stopped
-        assert self._loop is not None
-        self._path.open(self._max_workers, self._loop)
-        self._running = True
-        await self._trigger.start(self._intake.dispatch)
-        if due_first:
-            await self._startup.load_due_first()
-        else:
-            await arm_all(self._trigger, self._table)
-        if self._coordinator is not None and not self._trigger.shared:
-            self._coordinator.start_polling(self._apply_changes)
-            self._reconciler.start()
-        if self._follower is not None:  # (jobs other processes change, from now on)
-            self._follower.start([entry.to_data() for entry in self._table])
-
-    async def _abort_start(self) -> None:
-        self._running = False
-        if self._tasks:  # due runs that started while the rest was loading
-            for task in self._tasks:
-                task.cancel()
-            await asyncio.wait(set(self._tasks), timeout=1.0)
-        self._path.drop_threads()
-        if self._coordinator is not None:
-            await self._coordinator.stop_polling()
-        if self._follower is not None:
-            await self._follower.stop()
-        await self._reconciler.stop()
-        with contextlib.suppress(Exception):
-            await self._trigger.stop()
-        with contextlib.suppress(Exception):
-            await self._store.close()
-
-    def _loads_due_first(self) -> bool:
-        return self._startup.loads_due_first(self._stopped_changes)
+        await self._life.start()
 
     async def wait_until_running(self, timeout: float | None = None) -> None:
         """Return once the scheduler is running (at once if it already is).
 
         :raises TimeoutError: ``timeout`` seconds passed first.
         """
-        if self._running:
-            return
-        async with asyncio.timeout(timeout):
-            await self._event().wait()
+        await self._state.wait_until_running(timeout)
 
     async def stop(self, timeout: float | None = None) -> None:
         """Stop running jobs: wait for runs in progress, then close the store.
@@ -400,41 +255,7 @@ class AsyncScheduler:
 
         :raises SchedulerNotStartedError: the scheduler is not running.
         """
-        if self._shutdown is not None:
-            self._shutdown.hurry(timeout)
-            await asyncio.shield(self._shutdown.done)
-            return
-        if not self._running:
-            raise SchedulerNotStartedError()
-        self._shutdown = shutdown = Shutdown(timeout)
-        await self._thread_adds.settle()  # jobs another thread added are written first
-        try:
-            await self._stop(shutdown)
-        finally:
-            self._shutdown = None
-            shutdown.done.set_result(None)
-
-    async def _stop(self, shutdown: Shutdown) -> None:
-        self._running = False
-        if self._running_event is not None and self._event_loop_of is asyncio.get_running_loop():
-            self._running_event.clear()
-        if self._coordinator is not None:
-            await self._coordinator.stop_polling()
-        if self._follower is not None:
-            await self._follower.stop()
-        await self._path.stop_intake()
-        try:
-            await self._trigger.stop()
-        except Exception:
-            logger.exception("stopping the trigger failed")
-        await self._path.close(shutdown, self._tasks)
-        try:
-            await self._gateway.drain()
-            await self._store.close()
-        finally:
-            logger.info("scheduler stopped")
-            self._events.publish(SchedulerStopped)
-            await self._events.drain(timeout=1.0)
+        await self._life.stop(timeout)
 
     # -- events ---------------------------------------------------------------------------
 
@@ -652,10 +473,10 @@ class AsyncScheduler:
         :raises SchedulerNotStartedError: the scheduler is not running.
         """
         entry = await self._editor.changeable(job_id)
-        if not self._running or self._loop is None:
+        if not self._state.running or self._state.loop is None:
             raise SchedulerNotStartedError()
         execution_id = new_execution_id()
-        self._spawn(self._flow.manual_run(entry, utcnow(), execution_id))
+        self._state.spawn(self._flow.manual_run(entry, utcnow(), execution_id))
         return execution_id
 
     async def backfill(
@@ -681,9 +502,9 @@ class AsyncScheduler:
         """
         entry = await self._editor.changeable(job_id)
         ticks = backfill_ticks(entry.schedule, start, end, limit=limit)
-        if not self._running or self._loop is None:
+        if not self._state.running or self._state.loop is None:
             raise SchedulerNotStartedError()
-        backfiller = Backfiller(self._flow, self._path.tick_log, self._spawn)
+        backfiller = Backfiller(self._flow, self._path.tick_log, self._state.spawn)
         ids, skipped = await backfiller.run(entry, ticks, progress)
         return BackfillReport(job_id, start, end, tuple(ticks), tuple(ids), skipped)
 
@@ -692,22 +513,6 @@ class AsyncScheduler:
     ) -> list[ExecutionRecord]:
         """A job's execution records from the store (see ``Store.list_executions``)."""
         check_job_id(job_id)
-        if not self._running:
+        if not self._state.running:
             raise SchedulerNotStartedError()
         return await self._store.list_executions(job_id, options)
-
-    # -- tasks ----------------------------------------------------------------------------
-
-    def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
-        assert self._loop is not None
-        task: asyncio.Task[None] = self._loop.create_task(coro)  # type: ignore[arg-type]
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-
-def _no_handler(event: JobEvent) -> None:
-    raise HandlerNotDefinedError(
-        f"job {event.id!r} has no task and the scheduler has no handler: give the job a "
-        "task (update_job_task) or the scheduler a handler"
-    )
