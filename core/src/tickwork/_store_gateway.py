@@ -90,7 +90,12 @@ class StoreGateway:
         self._writes: RunWrites = run_writes(store)
         self._conditional_writes = conditional_writes(self._writes) if capabilities.shared else None
         self._finishes: Batcher[RunFinish, FinishOutcome] | None = None
-        if capabilities.finishing is not None:
+        # A store in this process answers without a round trip: batching its finishes
+        # would only add a future and a loop wake-up to every run.
+        self._direct: FinishingStore | None = None
+        if capabilities.finishing is not None and capabilities.local:
+            self._direct = capabilities.finishing
+        elif capabilities.finishing is not None:
             self._finishes = Batcher(self._finish_batch)
         #: Told how long each finish and record save took (None: nothing is timed).
         self.instruments: InstrumentSet | None = None
@@ -98,7 +103,7 @@ class StoreGateway:
     @property
     def one_round_trip(self) -> bool:
         """Whether a run's finish is one store call (the store has ``finish_runs``)."""
-        return self._finishes is not None
+        return self._finishes is not None or self._direct is not None
 
     async def finish(self, finish: RunFinish, release: Release | None = None) -> FinishOutcome:
         """Write what a run leaves: records, the job (on condition of ``finish.seen``)
@@ -109,11 +114,15 @@ class StoreGateway:
         """
         if self.instruments is not None:
             return await self.instruments.timed("finish", self._finish(finish, release))
-        if self._finishes is not None:  # the usual case, without a coroutine of its own
+        if self._direct is not None:  # the usual cases, without a coroutine of their own
+            return (await self._direct.finish_runs((finish,)))[0]
+        if self._finishes is not None:
             return await self._finishes.submit(finish)
         return await self._finish(finish, release)
 
     async def _finish(self, finish: RunFinish, release: Release | None) -> FinishOutcome:
+        if self._direct is not None:
+            return (await self._direct.finish_runs((finish,)))[0]
         if self._finishes is not None:
             return await self._finishes.submit(finish)
         for record in finish.records:
@@ -143,12 +152,17 @@ class StoreGateway:
         in the same batches as runs' finishes."""
         if self.instruments is not None:
             await self.instruments.timed("save_records", self._save_records(records))
+        elif self._direct is not None:
+            await self._direct.finish_runs((RunFinish(records=tuple(records)),))
         elif self._finishes is not None:
             await self._finishes.submit(RunFinish(records=tuple(records)))
         else:
             await self._save_records(records)
 
     async def _save_records(self, records: Sequence[ExecutionRecord]) -> None:
+        if self._direct is not None:
+            await self._direct.finish_runs((RunFinish(records=tuple(records)),))
+            return
         if self._finishes is not None:
             await self._finishes.submit(RunFinish(records=tuple(records)))
             return

@@ -45,6 +45,7 @@ class TickLog:
         # Whether a schedule class can skip ticks, per class: isinstance against a
         # runtime protocol costs tens of microseconds, and this is asked after each run.
         self._skips: _SkipsCache = {}
+        self._ends: _SkipsCache = {}  # the same for schedules that can end (bounds)
 
     def record(self, job_id: str, tick: datetime, status: ExecutionStatus) -> ExecutionRecord:
         """One record for an intended run at ``tick`` that did not run."""
@@ -146,8 +147,13 @@ class TickLog:
         """The record that closes a job whose schedule ended by its bounds (none for
         other schedules): status ``schedule_ended``, at ``after``, with the reason in
         its ``note``."""
-        if not isinstance(schedule, EndingSchedule):
+        kind = type(schedule)
+        can_end = self._ends.get(kind)
+        if can_end is None:
+            can_end = self._ends[kind] = isinstance(schedule, EndingSchedule)
+        if not can_end:
             return []
+        assert isinstance(schedule, EndingSchedule)
         try:
             reason = schedule.end_reason(after)
         except Exception as exc:
