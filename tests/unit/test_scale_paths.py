@@ -51,6 +51,10 @@ class PlainStore(MemoryStore):
 class BatchingStore(MemoryStore):
     """A store with a round trip per write, that can write many runs in one."""
 
+    # A round trip per write: not a store in this process (whose finishes the
+    # scheduler does not batch), whatever MemoryStore underneath says.
+    in_process = False
+
     def __init__(self, delay: float = 0.005) -> None:
         super().__init__()
         self.delay = delay

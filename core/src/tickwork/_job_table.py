@@ -178,7 +178,7 @@ class JobTable:
         fresh = self.decode(data)
         if entry is not None:
             fresh.running = entry.running
-            fresh.finishing = entry.finishing
+            fresh.finishing = entry.finishing_tasks()  # one set, seen by both
             fresh.queued = entry.queued
             fresh.last_completed_at = entry.last_completed_at
             fresh.completion_known = entry.completion_known

@@ -261,13 +261,13 @@ class RunFlow:
             release = self._coordinator is not None and not manual and not others_running
             # The run counts as going on (in memory) until what it leaves is stored: who
             # sees it ended may read its record.
-            entry.finishing.add(task)
+            entry.finishing_tasks().add(task)
             try:
                 saved = await self._save_outcome(
                     entry, plan.status, records, seen, tick if release else None
                 )
             finally:
-                entry.finishing.discard(task)
+                entry.finishing_tasks().discard(task)
                 entry.running.pop(task, None)
                 if entry.status == JobStatus.RUNNING and not entry.running:
                     entry.status = plan.status
@@ -563,9 +563,11 @@ def _schedule_ended(plan: FinishPlan) -> bool:
 
 def _only_finishing(entry: JobEntry) -> bool:
     """Whether every run of a job (overlap="skip") has ended and is being saved."""
+    finishing = entry.finishing
     return (
-        bool(entry.finishing)
-        and entry.finishing.issuperset(entry.running)
+        finishing is not None
+        and bool(finishing)
+        and finishing.issuperset(entry.running)
         and entry.options.overlap == Overlap.SKIP
     )
 
