@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import datetime
+from types import MappingProxyType
 
 import attrs
 
@@ -45,6 +47,9 @@ class UndecodableSchedule:
         return None
 
 
+_NO_RUNS: Mapping[asyncio.Task[None], datetime] = MappingProxyType({})
+
+
 @attrs.define(eq=False)
 class JobEntry:
     """Everything the scheduler knows about one job while it runs it."""
@@ -63,8 +68,9 @@ class JobEntry:
     last_completed_at: datetime | None = None
     completion_known: bool = False
     #: Tasks running the handler right now, with the tick each one runs (several
-    #: only with overlap="allow").
-    running: dict[asyncio.Task[None], datetime] = attrs.field(factory=dict)
+    #: only with overlap="allow"). Read-only here; :meth:`running_tasks` changes it.
+    #: An idle job shares one empty mapping (a dict of its own is 64 bytes).
+    running: Mapping[asyncio.Task[None], datetime] = _NO_RUNS
     #: A run due while the job was running, kept for later (overlap="queue_one").
     queued: datetime | None = None
     #: The tasks of ``running`` that have ended and are writing what they leave (which
@@ -82,6 +88,14 @@ class JobEntry:
     task_missing: str | None = None
     #: The due run for which the missing task was last recorded (once per stored tick).
     task_missing_noted: datetime | None = None
+
+    def running_tasks(self) -> dict[asyncio.Task[None], datetime]:
+        """:attr:`running` as a dict of this entry's own (then shared with a
+        replacement), made on first use."""
+        running = self.running
+        if type(running) is not dict:
+            running = self.running = {}
+        return running
 
     def finishing_tasks(self) -> set[asyncio.Task[None]]:
         """:attr:`finishing`, made on first use (and then shared with a replacement)."""

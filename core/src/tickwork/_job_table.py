@@ -177,7 +177,7 @@ class JobTable:
             return entry
         fresh = self.decode(data)
         if entry is not None:
-            fresh.running = entry.running
+            fresh.running = entry.running_tasks()  # one dict, seen by both
             fresh.finishing = entry.finishing_tasks()  # one set, seen by both
             fresh.queued = entry.queued
             fresh.last_completed_at = entry.last_completed_at

@@ -192,7 +192,7 @@ class RunFlow:
         task = asyncio.current_task()
         assert task is not None
         previous_status = entry.status
-        entry.running[task] = tick
+        entry.running_tasks()[task] = tick
         entry.status = JobStatus.RUNNING
         if entry.options.overlap != Overlap.SKIP and not manual:
             # The next tick is armed now, so it can come due while this run goes on.
@@ -268,7 +268,7 @@ class RunFlow:
                 )
             finally:
                 entry.finishing_tasks().discard(task)
-                entry.running.pop(task, None)
+                entry.running_tasks().pop(task, None)
                 if entry.status == JobStatus.RUNNING and not entry.running:
                     entry.status = plan.status
             log_ticks(entry.id, records)
