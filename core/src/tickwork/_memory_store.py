@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, TypeVar
 
 from ._errors import (
     ExecutionNotFoundError,
     InvalidJobDataError,
+    InvalidQueryError,
     JobDataAlreadyExistsError,
     JobDataNotFoundError,
     StorageNotInitializedError,
@@ -25,6 +26,16 @@ from ._models import (
     RunFinish,
     build_unchecked,
     to_execution_status,
+)
+from ._query_values import (
+    TASK_METADATA_KEY,
+    ExecutionPage,
+    ExecutionQuery,
+    JobPage,
+    JobQuery,
+    check_count_window,
+    check_per_job,
+    fold_case,
 )
 from ._timeutil import as_utc
 from ._validation import check_execution, check_job, check_job_id
@@ -70,6 +81,16 @@ _SORT_KEYS: dict[str, Callable[[RecordRow], tuple[Any, str]]] = {
     "end_time": lambda r: (r[3], r[1]),
     "duration": lambda r: (r[4], r[1]),
 }
+
+_JOB_FIELDS: dict[str, int] = {
+    "id": 0,
+    "status": 3,
+    "next_run": 4,
+    "last_run": 5,
+    "created_at": 6,
+    "updated_at": 7,
+}
+_EPOCH: Final = datetime.min.replace(tzinfo=UTC)
 
 _JOB_STATUSES: dict[str, JobStatus] = {s.value: s for s in JobStatus}
 _RECORD_STATUSES: dict[str, JobStatus | ExecutionStatus] = {
@@ -137,7 +158,9 @@ class MemoryStore:
     (:class:`~tickwork.abc.DueJobsStore`) and writes a job on condition that nobody
     wrote it since it was read (:class:`~tickwork.abc.ConditionalUpdateStore`). It
     finishes runs (:class:`~tickwork.abc.FinishingStore`), one after the other, so that
-    schedulers sharing it take the path they take on a database. It is no
+    schedulers sharing it take the path they take on a database. It pages jobs and
+    history itself (:class:`~tickwork.abc.QueryableStore`) over its stored rows, making
+    objects of the page only. It is no
     :class:`~tickwork.abc.BatchRunStore`: its writes cost no round trip, so batching
     them would only add work.
     """
@@ -315,6 +338,63 @@ class MemoryStore:
     async def health_check(self) -> None:
         self._check()
 
+    # -- browsing (QueryableStore) --------------------------------------------------------
+
+    async def query_jobs(self, query: JobQuery) -> JobPage:
+        """Filtered and sorted over the stored rows; only the page becomes JobData."""
+        if not isinstance(query, JobQuery):
+            raise InvalidQueryError("query", query, "must be a JobQuery")
+        self._check()
+        keep = _job_filter(query)
+        selected = [row for row in self._jobs.values() if keep(row)]
+        page = _page(selected, _job_order(query.sort_by), query)
+        return JobPage(jobs=tuple(map(_job, page)), total=len(selected))
+
+    async def query_executions(self, query: ExecutionQuery) -> ExecutionPage:
+        if not isinstance(query, ExecutionQuery):
+            raise InvalidQueryError("query", query, "must be an ExecutionQuery")
+        self._check()
+        if query.job_id is None:
+            rows: Iterable[RecordRow] = self._executions.values()
+        else:
+            rows = self._by_job.get(query.job_id, {}).values()
+        opts = QueryOptions(
+            start_time=query.start_time,
+            end_time=query.end_time,
+            status=query.status,
+            sort_by=query.sort_by,
+            sort_desc=query.sort_desc,
+            limit=query.limit,
+            offset=query.offset,
+        )
+        selected = _matching(rows, opts)
+        page = _page(selected, _SORT_KEYS[query.sort_by], opts)
+        return ExecutionPage(records=tuple(map(_record, page)), total=len(selected))
+
+    async def latest_executions(
+        self, job_ids: Sequence[str], per_job: int
+    ) -> Mapping[str, Sequence[ExecutionRecord]]:
+        check_per_job(per_job)
+        self._check()
+        out: dict[str, Sequence[ExecutionRecord]] = {}
+        for job_id in dict.fromkeys(map(check_job_id, job_ids)):
+            rows = self._by_job.get(job_id)
+            if rows and per_job:
+                newest = heapq.nlargest(per_job, rows.values(), key=_SORT_KEYS["start_time"])
+                out[job_id] = [_record(row) for row in newest]
+        return out
+
+    async def count_executions_by_status(
+        self, start_time: datetime, end_time: datetime | None = None
+    ) -> Mapping[str, int]:
+        start, end = check_count_window(start_time, end_time)
+        self._check()
+        counts: dict[str, int] = {}
+        for row in self._executions.values():
+            if row[_START_TIME] >= start and (end is None or row[_START_TIME] < end):
+                counts[row[_RECORD_STATUS]] = counts.get(row[_RECORD_STATUS], 0) + 1
+        return counts
+
     # -- claims (ClaimingStore) ---------------------------------------------------------
 
     async def claim_job(
@@ -400,20 +480,56 @@ def _due_order(row: JobRow) -> tuple[datetime, str]:
 
 def _select(rows: Iterable[RecordRow], opts: QueryOptions) -> Sequence[RecordRow]:
     """``QueryOptions.apply`` on stored rows: filter, sort (ties by execution id), page."""
+    return _page(_matching(rows, opts), _SORT_KEYS[opts.sort_field], opts)
+
+
+def _matching(rows: Iterable[RecordRow], opts: QueryOptions) -> list[RecordRow]:
     start, end, status = opts.start_time, opts.end_time, opts.status
-    selected: list[RecordRow] = [
+    return [
         r
         for r in rows
         if (start is None or r[_START_TIME] >= start)
         and (end is None or r[_START_TIME] < end)
         and (status is None or r[_RECORD_STATUS] == status)
     ]
-    key = _SORT_KEYS[opts.sort_field]
+
+
+_Row = TypeVar("_Row", JobRow, RecordRow)
+
+
+def _page(
+    selected: list[_Row], key: Callable[[_Row], Any], opts: QueryOptions | JobQuery
+) -> Sequence[_Row]:
+    """``selected`` sorted by ``key`` (unique keys) and cut to the page of ``opts``."""
     stop = None if opts.limit is None else opts.offset + opts.limit
     if stop is not None and stop * 8 < len(selected):
-        # A short page of a long history ("the last run"): no need to sort it all.
-        # Keys are unique (execution ids are), so the order is the full sort's.
+        # A short page of a long list ("the last run"): no need to sort it all.
+        # Keys are unique (ids are), so the order is the full sort's.
         pick = heapq.nlargest if opts.sort_desc else heapq.nsmallest
         return pick(stop, selected, key=key)[opts.offset :]
     selected.sort(key=key, reverse=opts.sort_desc)
     return selected[opts.offset : stop]
+
+
+def _job_filter(query: JobQuery) -> Callable[[JobRow], bool]:
+    """``job_matches`` on stored rows (every one of which is readable)."""
+    status = None if query.status is None else query.status.value
+    task, needle = query.task, None if query.search is None else fold_case(query.search)
+
+    def keep(row: JobRow) -> bool:
+        if status is not None and row[_STATUS] != status:
+            return False
+        if task is not None and dict(row[8]).get(TASK_METADATA_KEY) != task:
+            return False
+        return needle is None or needle in fold_case(row[_ID])
+
+    return keep
+
+
+def _job_order(field: str) -> Callable[[JobRow], tuple[Any, ...]]:
+    """The reference order of ``apply_job_query`` on stored rows (statuses are their
+    string values already)."""
+    index = _JOB_FIELDS[field]
+    if field in ("next_run", "last_run"):
+        return lambda r: (r[index] is None, r[index] or _EPOCH, r[_ID])
+    return lambda r: (r[index], r[_ID])

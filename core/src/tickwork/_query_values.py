@@ -10,6 +10,7 @@ contract suite compares every store's pages with them.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -39,6 +40,10 @@ __all__ = [
     "JobSortField",
     "apply_execution_query",
     "apply_job_query",
+    "check_count_window",
+    "check_per_job",
+    "count_by_status",
+    "fold_case",
     "job_matches",
     "latest_by_job",
     "record_matches",
@@ -77,6 +82,11 @@ def _check_bool(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
 def _check_text(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
     if value is not None and not isinstance(value, str):
         raise InvalidQueryError(attr.name, value, "must be a str or None")
+
+
+def _check_job_id(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise InvalidQueryError(attr.name, value, "must be a non-empty str or None")
 
 
 def _check_job_sort(_inst: Any, _attr: Any, value: Any) -> None:
@@ -123,8 +133,9 @@ def _to_time(value: Any) -> datetime | None:
 class JobQuery:
     """Which jobs, in which order, which page.
 
-    ``search`` matches a case-insensitive substring of the job id; ``task`` the exact
-    name in the job's ``tickwork.task`` metadata. Jobs sort by ``sort_by`` then by id,
+    ``search`` matches a substring of the job id, ignoring the case of ASCII letters
+    only (see :func:`fold_case`); ``task`` the exact name in the job's
+    ``tickwork.task`` metadata. Jobs sort by ``sort_by`` then by id,
     both in the sort's direction; a job with no ``next_run`` / ``last_run`` sorts
     after every job that has one in ascending order (before them, descending).
     """
@@ -148,7 +159,7 @@ class ExecutionQuery:
     newest first).
     """
 
-    job_id: str | None = attrs.field(default=None, validator=_check_text)
+    job_id: str | None = attrs.field(default=None, validator=_check_job_id)
     status: JobStatus | ExecutionStatus | None = attrs.field(
         default=None, converter=_to_record_status
     )
@@ -176,13 +187,34 @@ class ExecutionPage:
     total: int
 
 
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def fold_case(text: str) -> str:
+    """``text`` with the ASCII letters A-Z lowered and every other character kept.
+
+    Searches ignore case this way, and only this way, because it is the one folding
+    every database does alike: SQLite's ``lower()`` folds ASCII only, while
+    PostgreSQL's and MariaDB's full Unicode folding differ from each other and from
+    Python's (``ß``, ``İ``), so a wider rule would give each store other answers.
+    """
+    return text.translate(_ASCII_LOWER)
+
+
 def job_matches(job: JobData, query: JobQuery) -> bool:
-    """Whether ``job`` passes the filters of ``query``."""
-    if query.status is not None and job.status != query.status:
+    """Whether ``job`` passes the filters of ``query``.
+
+    An unreadable job's status and metadata are placeholders, not what is stored, so
+    it passes no status or task filter here (a store that can read its stored status
+    may still select it by that); ``search`` matches its id like any other's.
+    """
+    if query.status is not None and (job.unreadable is not None or job.status != query.status):
         return False
-    if query.task is not None and job.metadata.get(TASK_METADATA_KEY) != query.task:
+    if query.task is not None and (
+        job.unreadable is not None or job.metadata.get(TASK_METADATA_KEY) != query.task
+    ):
         return False
-    return query.search is None or query.search.casefold() in job.id.casefold()
+    return query.search is None or fold_case(query.search) in fold_case(job.id)
 
 
 def _job_key(field: JobSortField, job: JobData) -> tuple[Any, ...]:
@@ -223,11 +255,29 @@ def apply_execution_query(
     return ExecutionPage(records=tuple(page), total=len(selected))
 
 
+def check_per_job(per_job: Any) -> int:
+    """``per_job`` of ``latest_executions``, checked: an int from 0 to :data:`MAX_PAGE`."""
+    if isinstance(per_job, bool) or not isinstance(per_job, int):
+        raise InvalidQueryError("per_job", per_job, "must be an int")
+    if not 0 <= per_job <= MAX_PAGE:
+        raise InvalidQueryError("per_job", per_job, f"must be between 0 and {MAX_PAGE}")
+    return per_job
+
+
+def check_count_window(start_time: Any, end_time: Any) -> tuple[datetime, datetime | None]:
+    """The window of ``count_executions_by_status``, checked: aware datetimes."""
+    start = _to_time(start_time)
+    if start is None:
+        raise InvalidQueryError("start_time", start_time, "must be an aware datetime")
+    return start, _to_time(end_time)
+
+
 def latest_by_job(
     records: Iterable[ExecutionRecord], job_ids: Sequence[str], per_job: int
 ) -> dict[str, list[ExecutionRecord]]:
-    """The ``per_job`` newest records of each of ``job_ids`` (by start time, then id)."""
-    wanted = set(job_ids)
+    """The ``per_job`` newest records of each of ``job_ids`` (by start time, then id);
+    jobs with none (or ``per_job`` 0) are left out."""
+    wanted = set(job_ids) if per_job > 0 else set()
     out: dict[str, list[ExecutionRecord]] = {}
     for record in records:
         if record.job_id in wanted:
@@ -236,3 +286,14 @@ def latest_by_job(
         group.sort(key=lambda r: (r.start_time, r.execution_id), reverse=True)
         out[job_id] = group[:per_job]
     return out
+
+
+def count_by_status(
+    records: Iterable[ExecutionRecord], start_time: datetime, end_time: datetime | None
+) -> dict[str, int]:
+    """How many of ``records`` start in ``[start_time, end_time)``, by status value."""
+    counts: dict[str, int] = {}
+    for record in records:
+        if record.start_time >= start_time and (end_time is None or record.start_time < end_time):
+            counts[record.status.value] = counts.get(record.status.value, 0) + 1
+    return counts

@@ -55,6 +55,7 @@ EXECUTION_INDEXES = {
     "idx_scheduler_executions_start_time": ["start_time"],
     "idx_scheduler_executions_status": ["status"],
     "idx_scheduler_executions_job_id_start_time": ["job_id", "start_time", "execution_id"],
+    "idx_scheduler_executions_start_time_status": ["start_time", "execution_id", "status"],
 }
 
 

@@ -33,6 +33,12 @@ class QueryableStore(Store, Protocol):
       execution id in the sort's direction), ``total`` counted before paging.
     - Text a caller passes (``JobQuery.search``, ``JobQuery.task``) is matched as
       text, never interpreted: ``%``, ``_`` and quotes in it match themselves.
+      ``search`` ignores the case of the ASCII letters only (:func:`tickwork.fold_case`:
+      the one folding every database does alike); ``task`` is compared exactly.
+    - ``latest_executions`` takes ``per_job`` from 0 to ``MAX_PAGE`` and
+      ``count_executions_by_status`` aware datetimes; anything else raises
+      :class:`~tickwork.InvalidQueryError` before any I/O, as does a query of the
+      wrong type.
     - Unreadable (quarantined) jobs are listed like the others, with ``unreadable``
       set, so an operator can see them; ``status`` filters never select them unless
       their stored status matches.

@@ -32,6 +32,9 @@ store that holds job ids up to a length only (``max_id_length``).
 :class:`ChangeSignalingStoreContract`
 covers a store that pushes job changes to other processes (``signal_changes``,
 ``listen_for_changes``); it does not repeat the store contract.
+:class:`QueryContract` covers a store that pages jobs and history itself
+(:class:`tickwork.abc.QueryableStore`), comparing each page with the reference
+functions; it does not repeat the store contract either.
 
 An instrument plugin (``register_instruments``) reuses :class:`InstrumentContract`,
 with a ``make_instrument`` fixture.
@@ -71,6 +74,7 @@ from ._executor_contract import TaskExecutorContract
 from ._finish_contract import FinishingClaimingStoreContract, FinishingStoreContract
 from ._id_limit_contract import IdLimitedStoreContract
 from ._instrument_contract import InstrumentContract
+from ._query_contract import QUERY_JOB_IDS, QueryContract, query_data
 from ._schedule_contract import (
     FirstRunScheduleContract,
     GapSkippingScheduleContract,
@@ -80,6 +84,7 @@ from ._service_rule import in_ci, require_server, server_unavailable
 from ._store_contract import TRICKY_JOB_IDS, StoreContract, make_job, make_record
 
 __all__ = [
+    "QUERY_JOB_IDS",
     "TRICKY_JOB_IDS",
     "BatchClaimingStoreContract",
     "BatchRunStoreContract",
@@ -98,12 +103,14 @@ __all__ = [
     "IdLimitedStoreContract",
     "InProcessStoreContract",
     "InstrumentContract",
+    "QueryContract",
     "StoreContract",
     "TaskExecutorContract",
     "in_ci",
     "make_job",
     "make_record",
     "open_connections",
+    "query_data",
     "require_server",
     "server_unavailable",
 ]

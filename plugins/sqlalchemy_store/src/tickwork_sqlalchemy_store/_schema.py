@@ -169,6 +169,15 @@ def build_tables(*, schema: str | None = None, id_collation: str | None = None) 
         # One job's history in (start_time, execution_id) order is a range scan of this
         # index, so "the last N runs" reads N rows however long the history is.
         Index(f"idx_{EXECUTIONS_TABLE}_job_id_start_time", "job_id", "start_time", "execution_id"),
+        # Every job's history in (start_time, execution_id) order, the dashboard's
+        # history page, is a scan of this one; with the status in it, "runs in the last
+        # hour by outcome" is a range of it that reads no row.
+        Index(
+            f"idx_{EXECUTIONS_TABLE}_start_time_status",
+            "start_time",
+            "execution_id",
+            "status",
+        ),
         **table_options,
     )
     # Not in the reference: which scheduler process owns a job's due run, for schedulers

@@ -20,10 +20,22 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import tickwork
-from tickwork import ExecutionRecord, FinishOutcome, JobData, JobStatus, QueryOptions, RunFinish
+from tickwork import (
+    ExecutionPage,
+    ExecutionQuery,
+    ExecutionRecord,
+    FinishOutcome,
+    InvalidQueryError,
+    JobData,
+    JobPage,
+    JobQuery,
+    JobStatus,
+    QueryOptions,
+    RunFinish,
+)
 from tickwork.abc import ChangedJobs
 
-from . import _claims, _history, _job_writes, _rows, _run_writes
+from . import _claims, _history, _job_writes, _queries, _rows, _run_writes
 from ._change_channel import ChangeChannel
 from ._engines import create_runner
 from ._provisioning import not_found, prepare_schema
@@ -146,6 +158,7 @@ class SQLAlchemyStore:
         self._runner: Runner | None = None
         self._tables: Tables | None = None
         self._statements: Statements | None = None
+        self._browse: _queries.BrowseStatements | None = None
         self._starting = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -189,6 +202,7 @@ class SQLAlchemyStore:
             raise
         self._tables = tables
         self._statements = Statements(tables, runner.dialect_name)
+        self._browse = _queries.BrowseStatements(tables, runner.dialect_name)
         self._runner = runner
         logger.debug("store ready on %s", self._where)
 
@@ -406,6 +420,37 @@ class SQLAlchemyStore:
             await runner.transaction("answer SELECT 1", select_one)
         except tickwork.StorageOperationError as exc:
             raise tickwork.StorageConnectionError(str(exc)) from exc.__cause__
+
+    # -- browsing (tickwork.abc.QueryableStore) --------------------------------------------
+
+    def _browsing(self) -> tuple[Runner, _queries.BrowseStatements]:
+        if self._runner is None or self._browse is None:
+            raise tickwork.StorageNotInitializedError("SQLAlchemyStore")
+        return self._runner, self._browse
+
+    async def query_jobs(self, query: JobQuery) -> JobPage:
+        """Filtered, sorted, counted and paged in SQL (see :mod:`._queries`)."""
+        if not isinstance(query, JobQuery):
+            raise InvalidQueryError("query", query, "must be a JobQuery")
+        return await _queries.query_jobs(*self._browsing(), query)
+
+    async def query_executions(self, query: ExecutionQuery) -> ExecutionPage:
+        if not isinstance(query, ExecutionQuery):
+            raise InvalidQueryError("query", query, "must be an ExecutionQuery")
+        return await _queries.query_executions(*self._browsing(), query)
+
+    async def latest_executions(
+        self, job_ids: Sequence[str], per_job: int
+    ) -> Mapping[str, Sequence[ExecutionRecord]]:
+        """One ROW_NUMBER() query per 500 jobs."""
+        tickwork.check_per_job(per_job)
+        return await _queries.latest_executions(*self._browsing(), job_ids, per_job)
+
+    async def count_executions_by_status(
+        self, start_time: datetime, end_time: datetime | None = None
+    ) -> Mapping[str, int]:
+        tickwork.check_count_window(start_time, end_time)
+        return await _queries.count_executions_by_status(*self._browsing(), start_time, end_time)
 
     # -- claims (tickwork.abc.ClaimingStore) ------------------------------------------------
 
