@@ -19,13 +19,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import tickwork
 from tickwork import ExecutionQuery, JobQuery, StoreQueries
 from tickwork.abc import QueryableStore, Store
-from tickwork.testing import QueryContract
+from tickwork.testing import UnreadableRowsQueryContract
 from tickwork_sqlalchemy_store import SQLAlchemyStore
 from tickwork_sqlalchemy_store._queries import like_pattern
 from tickwork_sqlalchemy_store._urls import to_async_url
 
 
-class TestSQLQueries(QueryContract):
+class TestSQLQueries(UnreadableRowsQueryContract):
     """The contract on every backend (``[sqlite]``, ``[postgresql]``, ``[mariadb]``)."""
 
     @pytest.fixture

@@ -35,6 +35,8 @@ covers a store that pushes job changes to other processes (``signal_changes``,
 :class:`QueryContract` covers a store that pages jobs and history itself
 (:class:`tickwork.abc.QueryableStore`), comparing each page with the reference
 functions; it does not repeat the store contract either.
+:class:`UnreadableRowsQueryContract` adds an unreadable job to it, for stores that can
+hold one.
 
 An instrument plugin (``register_instruments``) reuses :class:`InstrumentContract`,
 with a ``make_instrument`` fixture.
@@ -74,7 +76,12 @@ from ._executor_contract import TaskExecutorContract
 from ._finish_contract import FinishingClaimingStoreContract, FinishingStoreContract
 from ._id_limit_contract import IdLimitedStoreContract
 from ._instrument_contract import InstrumentContract
-from ._query_contract import QUERY_JOB_IDS, QueryContract, query_data
+from ._query_contract import (
+    QUERY_JOB_IDS,
+    QueryContract,
+    UnreadableRowsQueryContract,
+    query_data,
+)
 from ._schedule_contract import (
     FirstRunScheduleContract,
     GapSkippingScheduleContract,
@@ -106,6 +113,7 @@ __all__ = [
     "QueryContract",
     "StoreContract",
     "TaskExecutorContract",
+    "UnreadableRowsQueryContract",
     "in_ci",
     "make_job",
     "make_record",

@@ -11,10 +11,10 @@ jobs without run times, equal times, tasks in metadata, history of a job that is
 and asks many queries of it, each compared with the reference functions.
 
 Like :class:`ChangeSignalingStoreContract` it does not repeat the store contract:
-subclass it with the same ``make_store`` fixture. Two optional fixtures let a store
-show more: ``damage_job`` (make a stored job unreadable, for stores that can hold such
-a row) and ``backend_objects`` (what the backend holds: tables, indexes, buckets), to
-check that queries create nothing.
+subclass it with the same ``make_store`` fixture. An optional ``backend_objects``
+fixture (what the backend holds: tables, indexes, buckets) lets it check that queries
+create nothing. A store that can hold a row it cannot read subclasses
+:class:`UnreadableRowsQueryContract` instead, with a ``damage_job`` fixture.
 """
 
 from __future__ import annotations
@@ -240,13 +240,6 @@ class QueryContract:
         raise NotImplementedError("override the make_store fixture in your subclass")
 
     @pytest.fixture
-    def damage_job(self) -> Callable[[Store, str], Awaitable[None]] | None:
-        """An async ``damage(store, job_id)`` that makes the stored job unreadable, as a
-        hand edit or another program would; None (the default) for a store that cannot
-        hold an unreadable job."""
-        return None
-
-    @pytest.fixture
     def backend_objects(self) -> Callable[[], Awaitable[set[str]]] | None:
         """An async function naming every object the backend holds (tables, indexes,
         buckets), to check that queries create none; None to skip that check."""
@@ -413,13 +406,23 @@ class QueryContract:
             key=lambda r: (r.start_time, r.execution_id),
         )
 
+
+class UnreadableRowsQueryContract(QueryContract):
+    """:class:`QueryContract` for a store that can hold a row it cannot read (SQL, NATS
+    KV): such a job is listed, marked and found like the others. Subclass it instead of
+    :class:`QueryContract`, with a ``damage_job`` fixture as well."""
+
+    @pytest.fixture
+    def damage_job(self) -> Callable[[Store, str], Awaitable[None]]:
+        """An async ``damage(store, job_id)`` that makes the stored job unreadable, as a
+        hand edit or another program would."""
+        raise NotImplementedError("override the damage_job fixture in your subclass")
+
     async def test_an_unreadable_job_is_listed_and_marked(
         self,
         store: QueryableStore,
-        damage_job: Callable[[Store, str], Awaitable[None]] | None,
+        damage_job: Callable[[Store, str], Awaitable[None]],
     ) -> None:
-        if damage_job is None:
-            pytest.skip(f"{type(store).__name__} cannot hold an unreadable job")
         good = [make_job("alpha"), make_job("omega", status=JobStatus.FAILED)]
         for job in (*good, make_job(BROKEN_ID, metadata={TASK_METADATA_KEY: "tasks:x"})):
             await store.save_job(job)
