@@ -165,6 +165,7 @@ class _Loader:
             registry.codecs, registry.url_schemes = staged.codecs, staged.url_schemes
             registry.executors = staged.executors
             registry.instruments = staged.instruments
+            registry.commands = staged.commands
         return registry
 
     def reset(self) -> None:
@@ -211,12 +212,14 @@ def _registrations_of(
     staged.codecs, staged.url_schemes = dict(current.codecs), dict(current.url_schemes)
     staged.executors = dict(current.executors)
     staged.instruments = dict(current.instruments)
+    staged.commands = dict(current.commands)
     adders: dict[str, Callable[..., None]] = {
         "register_stores": staged.add_store,
         "register_triggers": staged.add_trigger,
         "register_codecs": staged.add_codec,
         "register_executors": staged.add_executor,
         "register_instruments": staged.add_instrument,
+        "register_commands": staged.add_command,
     }
     for hook_name, add in adders.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():

@@ -1,5 +1,5 @@
 """The registry of what plugins registered: stores, triggers, schedule codecs, task
-executors and instruments, each checked as it is registered.
+executors, instruments and commands, each checked as it is registered.
 
 A registration that cannot work (no name, a name taken, a factory that is not callable,
 a codec without ``encode``/``decode``) is refused here with a
@@ -18,11 +18,13 @@ import attrs
 
 from ._errors import PluginNotFoundError, PluginRegistrationError
 from ._url_text import malformed_store_url
-from .abc import Instrument, ScheduleCodec, Store, TaskExecutor, Trigger
+from .abc import Command, Instrument, ScheduleCodec, Store, TaskExecutor, Trigger
 
 __all__ = [
+    "BUILTIN_COMMANDS",
     "DISTRIBUTION_HINTS",
     "CodecEntry",
+    "CommandEntry",
     "ExecutorEntry",
     "InstrumentEntry",
     "PluginRegistry",
@@ -37,6 +39,12 @@ DISTRIBUTION_HINTS: dict[tuple[str, str], str] = {
     ("trigger", "nats"): "tickwork-nats-trigger",
     ("instrument", "otel"): "tickwork-otel",
 }
+
+
+#: The ``tickwork`` subcommands of the core, which no plugin command may replace.
+BUILTIN_COMMANDS = frozenset(
+    {"demo", "run", "tasks", "jobs", "history", "explain", "backfill", "migrate", "plugins"}
+)
 
 
 _SCHEME_HINTS: dict[str, str] = {
@@ -97,6 +105,15 @@ class InstrumentEntry:
 
 
 @attrs.frozen
+class CommandEntry:
+    """A registered ``tickwork`` subcommand."""
+
+    name: str
+    command: Command
+    plugin: str
+
+
+@attrs.frozen
 class CodecEntry:
     """A registered schedule type: its class and the codec that persists it."""
 
@@ -116,6 +133,7 @@ class PluginRegistry:
         self.url_schemes: dict[str, str] = {}
         self.executors: dict[str, ExecutorEntry] = {}
         self.instruments: dict[str, InstrumentEntry] = {}
+        self.commands: dict[str, CommandEntry] = {}
 
     # -- registration callbacks (handed to the hooks) -------------------------------
 
@@ -163,6 +181,25 @@ class PluginRegistry:
         self.instruments[name] = InstrumentEntry(
             name, _checked_factory(plugin, "instrument", name, factory, self.instruments), plugin
         )
+
+    def add_command(self, plugin: str, command: Command) -> None:
+        if not isinstance(command, Command):
+            raise PluginRegistrationError(
+                f"plugin {plugin!r}: {command!r} is not a Command "
+                "(it needs name, help, add_arguments() and run())"
+            )
+        name = command.name
+        _check_name(plugin, "command", name)
+        if name in BUILTIN_COMMANDS:
+            raise PluginRegistrationError(
+                f"plugin {plugin!r} registers command {name!r}, a built-in tickwork command"
+            )
+        if name in self.commands:
+            raise PluginRegistrationError(
+                f"plugin {plugin!r} registers command {name!r}, "
+                f"already registered by {self.commands[name].plugin!r}"
+            )
+        self.commands[name] = CommandEntry(name, command, plugin)
 
     def add_codec(
         self, plugin: str, schedule_type: str, schedule_class: type[Any], codec: ScheduleCodec

@@ -23,6 +23,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "register_codecs",
+    "register_commands",
     "register_executors",
     "register_instruments",
     "register_stores",
@@ -60,3 +61,8 @@ def register_executors(register: Callable[..., None]) -> None:
 def register_instruments(register: Callable[..., None]) -> None:
     """Register instruments: ``register(name, factory)``; ``factory(**options)``
     returns a :class:`tickwork.abc.Instrument` (metrics, traces)."""
+
+
+@hookspec
+def register_commands(register: Callable[..., None]) -> None:
+    """Register ``tickwork`` subcommands: ``register(command)``, a :class:`tickwork.abc.Command`."""

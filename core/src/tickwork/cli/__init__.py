@@ -3,7 +3,9 @@ module, and the dispatch of a parsed command to it.
 
 Each family lives in a module named after it: ``_run`` (workers), ``_demo``,
 ``_tasks``, ``_jobs``, ``_history``, ``_explain``, ``_backfill``, ``_migrate`` and
-``_plugins_table``; ``_stores`` names and opens the store a command works on.
+``_plugins_table``; ``_stores`` names and opens the store a command works on. Plugins
+add commands of their own (``register_commands``): ``tickwork web`` comes from
+``tickwork-web``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TextIO
 
 from .._errors import JobDataAlreadyExistsError, JobDataNotFoundError, TickworkError
 from .._id_limit import IdLimit
+from .._plugins import get_registry
 from ._argv import attach_negative_values
 from ._backfill import add_backfill_parser, run_backfill
 from ._demo import DEFAULT_STORE, run_demo
@@ -56,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     add_backfill_parser(sub, store_help, lambda p: option_flag(p, option_help=option_help))
     add_migrate_parser(sub, option_help)
     add_plugins_parser(sub)
+    for entry in get_registry().commands.values():
+        entry.command.add_arguments(sub.add_parser(entry.name, help=entry.command.help))
     return parser
 
 
@@ -112,6 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        plugin_command = get_registry().commands.get(args.command)
+        if plugin_command is not None:
+            # A plugin's command runs outside any event loop: it may start its own.
+            return plugin_command.command.run(args)
         return asyncio.run(_dispatch(args, sys.stdout))
     except KeyboardInterrupt:
         return 130

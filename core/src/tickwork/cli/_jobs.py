@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from .._converter import unstructure
 from .._errors import TickworkError
-from .._models import JobData, JobStatus
+from .._models import JobData
 from .._plugins import default_codec
 from .._policy import OPTIONS_KEY, user_metadata
 from .._scheduler import first_run
+from .._stored_job_actions import StoredJobActions
 from .._task_ref import TASK_KEY
-from ..abc import ChangeSignalingStore, Schedule, ScheduleCodec, Store
+from ..abc import Schedule, ScheduleCodec, Store
 from ._config import ConfigError, schedule_from_table
 from ._schedule_arg import typed_schedule
 from ._show import show_job
@@ -28,8 +28,6 @@ from ._stores import option_flag
 from ._table import print_table
 
 __all__ = ["add_jobs_parser", "job_schedule", "metadata_flags", "run_jobs"]
-
-logger = logging.getLogger("tickwork.cli")
 
 SCHEDULE_FLAGS = ("interval", "cron", "once")
 
@@ -87,26 +85,19 @@ async def run_jobs(store: Store, args: argparse.Namespace, out: TextIO) -> int:
         return await show_job(store, args.job_id, out)
     if action == "add":
         return await _add_job(store, args, out)
-    job = await store.get_job(args.job_id)
+    actions = StoredJobActions(store)
     if action == "remove":
-        await store.delete_job(args.job_id)
-        await _signal_changes(store, args.job_id)
+        await actions.remove(args.job_id)
         out.write(f"removed job {args.job_id!r} (its history stays)\n")
         return 0
-    now = datetime.now(UTC)
     if action == "pause":
-        job.status = JobStatus.DISABLED
+        job = (await actions.pause(args.job_id)).job
     else:
-        if job.status != JobStatus.DISABLED:
+        resumed = await actions.resume(args.job_id)
+        job = resumed.job
+        if not resumed.changed:
             out.write(f"job {args.job_id!r} is not paused ({job.status.value})\n")
             return 0
-        schedule = default_codec().decode(job.schedule_type, job.schedule_config)
-        if job.next_run is None or job.next_run < now:
-            job.next_run = first_run(schedule, now) if job.last_run is None else schedule.next(now)
-        job.status = JobStatus.PENDING
-    job.updated_at = now
-    await store.update_job(job)
-    await _signal_changes(store, args.job_id)
     out.write(f"job {args.job_id!r} is now {job.status.value}\n")
     out.write(
         "(running schedulers sharing this store pick this up at their next poll, "
@@ -231,17 +222,6 @@ async def _add_job(store: Store, args: argparse.Namespace, out: TextIO) -> int:
             metadata=metadata,
         )
     )
-    await _signal_changes(store, args.job_id)
+    await StoredJobActions(store).signal(args.job_id)
     out.write(f"added job {args.job_id!r} ({schedule_type} {config})\n")
     return 0
-
-
-async def _signal_changes(store: Store, job_id: str) -> None:
-    """Wake the change polls of the schedulers sharing ``store``, when it can push
-    changes, naming the job so that followers read just it; if the signal cannot be
-    sent they find the change at their next poll."""
-    if isinstance(store, ChangeSignalingStore) and store.signals_changes:
-        try:
-            await store.signal_changes([job_id])
-        except TickworkError as exc:
-            logger.warning("running schedulers pick this change up at their next poll: %s", exc)

@@ -1,6 +1,6 @@
-"""``tickwork plugins``: every registered store, trigger, schedule type, executor and
-instrument, with the plugin, distribution and version it came from, and the plugins
-that failed to load."""
+"""``tickwork plugins``: every registered store, trigger, schedule type, executor,
+instrument and command, with the plugin, distribution and version it came from, and the
+plugins that failed to load."""
 
 from __future__ import annotations
 
@@ -43,6 +43,8 @@ def list_plugins(out: TextIO) -> int:
         rows.append(["executor", e.name, *_origin(dists, e.plugin), ""])
     for i in registry.instruments.values():
         rows.append(["instrument", i.name, *_origin(dists, i.plugin), ""])
+    for m in registry.commands.values():
+        rows.append(["command", m.name, *_origin(dists, m.plugin), m.command.help])
     print_table(out, ["kind", "name", "plugin", "distribution", "version", "details"], rows)
     for name, error in plugin_errors().items():
         out.write(f"plugin {name!r} failed to load: {error}\n")
