@@ -10,19 +10,31 @@ on the loop interrupted, so a gauge never sees a half-made job nor raises.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sized
+from typing import Protocol
 
-from ._entry import JobEntry
+from ._models import JobStatus
 
 __all__ = ["JobsView"]
 
 _COPY_TRIES = 5
 
 
+class _Counted(Protocol):
+    """What the view reads of a job table entry (a ``JobEntry``): said here, so that
+    the view, which the instrument contract names, does not depend on the entry."""
+
+    @property
+    def status(self) -> JobStatus: ...
+
+    @property
+    def running(self) -> Sized: ...
+
+
 class JobsView:
     """The scheduler's jobs, counted; safe to call from any thread."""
 
-    def __init__(self, worker_id: str, entries: Callable[[], Iterable[JobEntry]]) -> None:
+    def __init__(self, worker_id: str, entries: Callable[[], Iterable[_Counted]]) -> None:
         self._worker_id = worker_id
         self._entries = entries
 
