@@ -6,6 +6,7 @@ Everything public is importable from here; the modules behind it are private.
 from __future__ import annotations
 
 from ._backfill import BackfillReport
+from ._batching import Batcher
 from ._bounded import BoundedSchedule
 from ._calendar_interval import CalendarIntervalSchedule
 from ._change_payload import ChangePayload
@@ -79,6 +80,7 @@ from ._events import (
 )
 from ._executors import LoopExecutor, ThreadExecutor
 from ._job import Job, JobEvent
+from ._job_reading import job_from_data, jobs_from_data
 from ._jobs_view import JobsView
 from ._local_trigger import LocalTrigger
 from ._memory_store import MemoryStore
@@ -93,6 +95,7 @@ from ._models import (
     QueryOptions,
     RunFinish,
 )
+from ._plugin_report import PluginFailure, PluginRegistration, PluginReport, plugin_report
 from ._plugins import (
     available_plugins,
     create_executor,
@@ -123,6 +126,7 @@ from ._run_context import NotInRunError, RunContext, current_run
 from ._scheduler import AsyncScheduler, Handler
 from ._schedules import IntervalSchedule, OnceSchedule, StartAtIntervalSchedule
 from ._store_queries import StoreQueries
+from ._stored_job_actions import StoredChange, StoredJobActions
 from ._sync import Scheduler
 from ._task_call import TaskCall
 from ._tasks import Task, TaskRegistry
@@ -160,6 +164,7 @@ __all__ = [
     "BasicScheduleCodec",
     "BatchClaimingStore",
     "BatchRunStore",
+    "Batcher",
     "BlockingEventStream",
     "BoundedSchedule",
     "BulkStore",
@@ -228,8 +233,11 @@ __all__ = [
     "NotInRunError",
     "OnceSchedule",
     "Overlap",
+    "PluginFailure",
     "PluginNotFoundError",
+    "PluginRegistration",
     "PluginRegistrationError",
+    "PluginReport",
     "ProcessExecutor",
     "QueryOptions",
     "QueryableStore",
@@ -267,6 +275,8 @@ __all__ = [
     "StoreQueries",
     "StoreRecovered",
     "StoreURLError",
+    "StoredChange",
+    "StoredJobActions",
     "Subscription",
     "Task",
     "TaskCall",
@@ -295,9 +305,12 @@ __all__ = [
     "default_codec",
     "fold_case",
     "hookimpl",
+    "job_from_data",
+    "jobs_from_data",
     "latest_by_job",
     "migrate_storage",
     "next_outside_dates",
+    "plugin_report",
     "preview",
     "register_plugin",
     "unregister_plugin",

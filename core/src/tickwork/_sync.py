@@ -466,6 +466,20 @@ class Scheduler:
     ) -> list[ExecutionRecord]:
         return self._call(self._async.run_history(job_id, options))
 
+    def run_on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on this scheduler's event loop and return its result.
+
+        The facade's own: :class:`AsyncScheduler` needs no such method, its caller is
+        on the loop already. Here the store (and anything else the scheduler opened)
+        belongs to a loop in another thread, and a database connection must not move
+        between loops, so a blocking program that uses :attr:`store` directly (a
+        dashboard paging through jobs) hands the coroutine to this method.
+
+        :raises RuntimeError: called from that loop (a coroutine handler), where it
+            would wait for itself; await the coroutine there instead.
+        """
+        return self._call(coro)
+
 
 def _called_from_loop() -> RuntimeError:
     return RuntimeError(

@@ -6,6 +6,11 @@ Each family lives in a module named after it: ``_run`` (workers), ``_demo``,
 ``_plugins_table``; ``_stores`` names and opens the store a command works on. Plugins
 add commands of their own (``register_commands``): ``tickwork web`` comes from
 ``tickwork-web``.
+
+Public here, besides :func:`main`: the store helpers a plugin's command needs to
+behave like the built-in ones, :func:`store_arg` (``--store``, else
+``$TICKWORK_STORE``), :func:`store_options` (the ``--store-option KEY=VALUE`` flags)
+and :func:`open_store` (which never creates a store for a command that only reads).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from ._store_name import with_store
 from ._stores import STORE_ENV, open_store, option_flag, store_arg, store_options
 from ._tasks import add_tasks_parser, list_tasks
 
-__all__ = ["main"]
+__all__ = ["main", "open_store", "store_arg", "store_options"]
 
 
 def _parser() -> argparse.ArgumentParser:

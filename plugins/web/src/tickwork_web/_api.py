@@ -18,7 +18,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from tickwork import StoreQueries
-from tickwork._policy import options_from_metadata
 
 from . import _views
 from ._errors import Refused, classify
@@ -166,7 +165,7 @@ async def patch_options(request: Request) -> Response:
     body = await _body(request)
     source = _web(request).source
     stored = await source.call(lambda store: store.get_job(job_id))
-    options = options_from_json(body, options_from_metadata(stored.metadata))
+    options = options_from_json(body, _views.stored_options(stored))
     return ApiResponse(await source.change_options(job_id, options))
 
 

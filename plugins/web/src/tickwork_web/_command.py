@@ -71,7 +71,7 @@ class WebCommand:
     def run(self, args: argparse.Namespace) -> int:
         import uvicorn
 
-        from tickwork.cli._stores import store_arg, store_options
+        from tickwork.cli import store_arg, store_options
 
         from ._app import create_app
 
@@ -127,7 +127,7 @@ async def _check_store(name_or_url: str, options: dict[str, Any]) -> None:
     or an unknown option stops the command with one line; a store that does not answer
     now only warns (the pages answer 503 until it does)."""
     from tickwork import StorageConnectionError, StorageOperationError
-    from tickwork.cli._stores import open_store
+    from tickwork.cli import open_store
 
     try:
         store = await open_store(name_or_url, create=False, options=options)

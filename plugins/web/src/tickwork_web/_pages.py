@@ -20,7 +20,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from tickwork import JobStatus, StoreQueries
-from tickwork._policy import options_from_metadata
 
 from . import _views
 from ._errors import Refused, WebError, classify
@@ -336,7 +335,7 @@ async def change_options(request: Request, form: dict[str, str]) -> Response:
     job_id = request.path_params["job_id"]
     source = _web(request).source
     stored = await source.call(lambda store: store.get_job(job_id))
-    options = options_from_form(form, options_from_metadata(stored.metadata))
+    options = options_from_form(form, _views.stored_options(stored))
     await source.change_options(job_id, options)
     return _redirect(request, job_url(job_id) + "?done=options")
 

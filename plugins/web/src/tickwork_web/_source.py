@@ -4,7 +4,7 @@ With a scheduler (:class:`~tickwork.AsyncScheduler`, or the blocking
 :class:`~tickwork.Scheduler`) the actions go through its public methods, so its
 events, locks and conditional writes apply, and the pages can follow its events live.
 With a store (an object, or a URL the app opens itself) the actions are those of
-``tickwork jobs``: :class:`tickwork._stored_job_actions.StoredJobActions`, and the
+``tickwork jobs``: :class:`tickwork.StoredJobActions`, and the
 workers sharing the store pick the change up.
 
 Every store call goes through :meth:`JobSource.call`, which runs it on the loop that
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from tickwork import (
@@ -27,10 +27,10 @@ from tickwork import (
     Scheduler,
     StorageConnectionError,
     Store,
+    StoredJobActions,
     StoreQueries,
 )
-from tickwork._stored_job_actions import StoredJobActions
-from tickwork.cli._stores import open_store
+from tickwork.cli import open_store
 
 from ._errors import STORE_DOWN
 
@@ -135,7 +135,7 @@ class JobSource:
                 return await work(store)
 
             # The blocking scheduler's loop runs in its own thread; its store lives there.
-            return await asyncio.to_thread(_run_on_scheduler_loop, blocking, on_its_loop())
+            return await asyncio.to_thread(blocking.run_on_loop, on_its_loop())
         return await work(await self.store())
 
     async def query(self, work: Callable[[StoreQueries], Awaitable[T]]) -> T:
@@ -200,13 +200,6 @@ class JobSource:
 
     async def _actions(self) -> StoredJobActions:
         return StoredJobActions(await self.store())
-
-
-def _run_on_scheduler_loop(scheduler: Scheduler, coro: Coroutine[Any, Any, T]) -> T:
-    # The blocking facade hands coroutines to its loop thread with ``_call``; it has no
-    # public method for arbitrary store reads, and the store must be used on that loop.
-    result: T = scheduler._call(coro)
-    return result
 
 
 def _job_outcome(job: Any) -> ActionOutcome:

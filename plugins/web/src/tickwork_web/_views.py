@@ -17,23 +17,18 @@ from tickwork import (
     ExecutionQuery,
     ExecutionRecord,
     ExecutionStatus,
+    InvalidJobDataError,
+    Job,
     JobData,
+    JobOptions,
     JobQuery,
     JobStatus,
-    ScheduleCodec,
     StoreQueries,
-    TickworkError,
     available_plugins,
-    default_codec,
+    job_from_data,
+    jobs_from_data,
+    plugin_report,
 )
-from tickwork._plugins import (
-    DEFAULT_PLUGINS,
-    get_registry,
-    plugin_distributions,
-    plugin_errors,
-    unknown_selected_plugins,
-)
-from tickwork._policy import options_from_metadata, user_metadata
 
 from ._schedule_text import describe, next_runs
 
@@ -47,9 +42,9 @@ __all__ = [
     "plugins_view",
     "record_list",
     "record_view",
+    "stored_options",
 ]
 
-TASK_KEY = "tickwork.task"
 #: A run that started this much after its tick counts as late on the overview.
 LATE_AFTER = timedelta(seconds=1)
 #: The most jobs the overview reads looking for quarantined ones.
@@ -89,35 +84,36 @@ def record_view(record: ExecutionRecord) -> dict[str, Any]:
     }
 
 
-def quarantine_reason(job: JobData, codec: ScheduleCodec) -> str | None:
-    """Why the job cannot run here (unreadable row, undecodable schedule), or None."""
-    if job.unreadable is not None:
-        return f"its stored row cannot be read: {job.unreadable}"
-    try:
-        codec.decode(job.schedule_type, job.schedule_config)
-    except TickworkError as exc:
-        return str(exc)
-    return None
+def stored_options(data: JobData) -> JobOptions:
+    """The run policies a stored job has, to change some of them.
+
+    :raises InvalidJobDataError: the job is quarantined (its policies, or its schedule,
+        cannot be read here), so it has none to start from; as a scheduler, the
+        dashboard does not rewrite such a job.
+    """
+    job = job_from_data(data)
+    if job.quarantined is not None:
+        raise InvalidJobDataError(f"job {data.id!r} is quarantined: {job.quarantined}")
+    return job.options
 
 
-def job_view(
-    job: JobData, codec: ScheduleCodec, recent: Sequence[ExecutionRecord] = ()
-) -> dict[str, Any]:
-    """A job's row: its state, why it is quarantined, its recent runs' lateness."""
+def job_view(data: JobData, job: Job, recent: Sequence[ExecutionRecord] = ()) -> dict[str, Any]:
+    """A job's row (``data``, as stored; ``job``, as the scheduler reads it): its
+    state, why it is quarantined, its recent runs' lateness."""
     last = recent[0] if recent else None
     return {
-        "id": job.id,
-        "status": job.status.value,
-        "task": job.metadata.get(TASK_KEY),
-        "schedule_type": job.schedule_type,
-        "schedule_config": job.schedule_config,
-        "next_run": job.next_run,
-        "last_run": job.last_run,
-        "created_at": job.created_at,
-        "updated_at": job.updated_at,
-        "quarantined": quarantine_reason(job, codec),
-        "unreadable": job.unreadable,
-        "metadata": user_metadata(job.metadata),
+        "id": data.id,
+        "status": data.status.value,
+        "task": job.task,
+        "schedule_type": data.schedule_type,
+        "schedule_config": data.schedule_config,
+        "next_run": data.next_run,
+        "last_run": data.last_run,
+        "created_at": data.created_at,
+        "updated_at": data.updated_at,
+        "quarantined": job.quarantined,
+        "unreadable": data.unreadable,
+        "metadata": job.metadata,
         "last_outcome": None if last is None else str(last.status),
         "last_error": None if last is None else last.error,
         # Oldest first, so a chart reads left to right.
@@ -145,7 +141,7 @@ async def overview(queries: StoreQueries, now: datetime) -> dict[str, Any]:
     late = [r for r in recent.records if (lateness(r) or 0) >= LATE_AFTER.total_seconds()]
     quarantined, scanned_all = await _quarantined(queries, total)
     upcoming = await queries.query_jobs(JobQuery(sort_by="next_run", limit=8))
-    codec = default_codec()
+    shown = zip(upcoming.jobs, jobs_from_data(upcoming.jobs), strict=True)
     return {
         "jobs_total": total,
         "jobs_by_status": by_status,
@@ -157,35 +153,28 @@ async def overview(queries: StoreQueries, now: datetime) -> dict[str, Any]:
         "quarantined": quarantined,
         "quarantine_scan_complete": scanned_all,
         "next_runs": [
-            job_view(job, codec)
-            for job in upcoming.jobs
-            if job.next_run is not None
-            and job.status is not JobStatus.DISABLED
-            and quarantine_reason(job, codec) is None
+            job_view(data, job)
+            for data, job in shown
+            if data.next_run is not None
+            and data.status is not JobStatus.DISABLED
+            and job.quarantined is None
         ],
     }
 
 
 async def _quarantined(queries: StoreQueries, total: int) -> tuple[list[dict[str, Any]], bool]:
     """The quarantined jobs among the first :data:`QUARANTINE_SCAN`, read a page at a
-    time; whether that was every job. Jobs share few distinct schedules, so each
-    schedule is decoded once."""
-    codec = default_codec()
-    verdicts: dict[tuple[str, str], str | None] = {}
+    time; whether that was every job. Jobs share few distinct schedules, and the jobs
+    of one page on the same schedule share its decoding."""
     found: list[dict[str, Any]] = []
     offset, step = 0, 1000
     while offset < min(total, QUARANTINE_SCAN):
         page = await queries.query_jobs(JobQuery(limit=step, offset=offset))
-        for job in page.jobs:
-            key = (job.schedule_type, job.schedule_config)
-            if job.unreadable is not None:
-                reason = quarantine_reason(job, codec)
-            else:
-                if key not in verdicts:
-                    verdicts[key] = quarantine_reason(job, codec)
-                reason = verdicts[key]
-            if reason is not None:
-                found.append({"id": job.id, "status": job.status.value, "reason": reason})
+        for data, job in zip(page.jobs, jobs_from_data(page.jobs), strict=True):
+            if job.quarantined is not None:
+                found.append(
+                    {"id": data.id, "status": data.status.value, "reason": job.quarantined}
+                )
         if len(page.jobs) < step:
             break
         offset += step
@@ -210,9 +199,9 @@ async def job_list(queries: StoreQueries, query: JobQuery) -> dict[str, Any]:
     recent: Mapping[str, Sequence[ExecutionRecord]] = (
         await queries.latest_executions(ids, CHART_RUNS) if ids else {}
     )
-    codec = default_codec()
+    jobs = zip(page.jobs, jobs_from_data(page.jobs), strict=True)
     return {
-        "jobs": [job_view(job, codec, recent.get(job.id, ())) for job in page.jobs],
+        "jobs": [job_view(data, job, recent.get(data.id, ())) for data, job in jobs],
         "total": page.total,
         "limit": query.limit,
         "offset": query.offset,
@@ -224,15 +213,14 @@ async def job_detail(
 ) -> dict[str, Any]:
     """One job: its state, schedule in words and next runs, run policies, tick log
     timeline (the ``timeline`` latest records) and one page of its history."""
-    codec = default_codec()
-    view = job_view(job, codec)
+    decoded = job_from_data(job)
+    view = job_view(job, decoded)
     view["schedule"] = None
     view["next_runs"] = []
-    if view["quarantined"] is None:
-        schedule = codec.decode(job.schedule_type, job.schedule_config)
-        view["schedule"] = describe(schedule)
-        view["next_runs"] = next_runs(schedule, 10)
-    view["options"] = _options(job)
+    if decoded.quarantined is None:
+        view["schedule"] = describe(decoded.schedule)
+        view["next_runs"] = next_runs(decoded.schedule, 10)
+    view["options"] = _options(decoded)
     ticks = await queries.query_executions(ExecutionQuery(job_id=job.id, limit=timeline))
     view["timeline"] = [record_view(r) for r in reversed(ticks.records)]
     page = await queries.query_executions(history)
@@ -245,12 +233,12 @@ async def job_detail(
     return view
 
 
-def _options(job: JobData) -> dict[str, Any]:
-    """The job's run policies as plain values (seconds for durations)."""
-    try:
-        options = options_from_metadata(job.metadata)
-    except TickworkError as exc:
-        return {"error": str(exc)}
+def _options(job: Job) -> dict[str, Any]:
+    """The job's run policies as plain values (seconds for durations); none for a
+    quarantined job, which the scheduler does not run (so has no policies for)."""
+    if job.quarantined is not None:
+        return {"error": "the job is quarantined; its policies apply once it runs here"}
+    options = job.options
 
     def seconds(value: timedelta | None) -> float | None:
         return None if value is None else value.total_seconds()
@@ -269,40 +257,22 @@ def _options(job: JobData) -> dict[str, Any]:
 
 def plugins_view() -> dict[str, Any]:
     """What is registered, by kind, with where it came from; what failed to load."""
-    registry = get_registry()
-    dists = plugin_distributions()
-    rows: list[dict[str, Any]] = []
-
-    def add(kind: str, name: str, plugin: str, details: str = "") -> None:
-        distribution, version = dists.get(plugin, ("?", "?"))
-        shown = "(built-in)" if plugin in DEFAULT_PLUGINS else plugin
-        rows.append(
-            {
-                "kind": kind,
-                "name": name,
-                "plugin": shown,
-                "distribution": distribution,
-                "version": version,
-                "details": details,
-            }
-        )
-
-    for s in registry.stores.values():
-        add("store", s.name, s.plugin, ", ".join(s.url_schemes))
-    for t in registry.triggers.values():
-        add("trigger", t.name, t.plugin)
-    for c in registry.codecs.values():
-        add("codec", c.schedule_type, c.plugin, c.schedule_class.__name__)
-    for e in registry.executors.values():
-        add("executor", e.name, e.plugin)
-    for i in registry.instruments.values():
-        add("instrument", i.name, i.plugin)
-    for m in registry.commands.values():
-        add("command", m.name, m.plugin, m.command.help)
-    failed = [{"plugin": name, "error": error} for name, error in plugin_errors().items()]
+    report = plugin_report()
+    rows = [
+        {
+            "kind": r.kind,
+            "name": r.name,
+            "plugin": "(built-in)" if r.built_in else r.plugin,
+            "distribution": r.distribution or "?",
+            "version": r.version or "?",
+            "details": r.details,
+        }
+        for r in report.registrations
+    ]
+    failed = [{"plugin": f.plugin, "error": f.error} for f in report.failed]
     failed += [
         {"plugin": name, "error": "named in TICKWORK_PLUGINS, but no installed plugin has it"}
-        for name in unknown_selected_plugins()
+        for name in report.unknown
     ]
     counts = {kind: len(names) for kind, names in available_plugins().items()}
     return {"registered": rows, "failed": failed, "counts": counts}
