@@ -48,7 +48,7 @@ from tickwork import JobData, JobStatus
 from tickwork_sqlalchemy_store import SQLAlchemyStore
 
 SCHEMA = "tickwork_multi_bench"
-TABLES = ("scheduler_claims", "scheduler_executions", "scheduler_jobs")
+TABLES = ("scheduler_claims", "scheduler_executions", "scheduler_jobs", "scheduler_workers")
 DEFAULT_URL = os.environ.get(
     "TICKWORK_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )

@@ -10,6 +10,7 @@ import asyncio
 import contextvars
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from io import StringIO
@@ -199,13 +200,16 @@ async def test_store_calls_are_timed_and_jobs_counted() -> None:
 
 
 async def test_claims_are_timed_and_a_lost_claim_is_a_conflict() -> None:
-    """Two coordinated schedulers on one store: one of them loses the claim."""
+    """Two coordinated schedulers on one store: one of them loses the claim (the one
+    that does not own the job claims after a pause, while the owner's run still goes
+    on: see tickwork._membership)."""
     store = MemoryStore()
     first, second = Recorder(), Recorder()
     ran = threading.Event()
 
     def handler(event: JobEvent) -> None:
         ran.set()
+        time.sleep(0.5)  # still running when the other scheduler asks for the claim
 
     options: dict[str, Any] = {"coordinate": True, "sync_interval": 0.05}
     async with (

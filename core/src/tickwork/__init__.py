@@ -151,6 +151,7 @@ from .abc import (
     Store,
     TaskExecutor,
     Trigger,
+    WorkerRegistryStore,
 )
 from .hookspecs import hookimpl
 
@@ -291,6 +292,7 @@ __all__ = [
     "UndecodableSchedule",
     "UnionSchedule",
     "UnsupportedScheduleError",
+    "WorkerRegistryStore",
     "apply_execution_query",
     "apply_job_query",
     "available_plugins",

@@ -31,9 +31,10 @@ import attrs
 from ._batching import Batcher
 from ._change_push import ChangeAnnouncer, ChangeListener
 from ._errors import JobDataNotFoundError, StorageConnectionError
+from ._membership import Membership
 from ._models import FinishOutcome, JobData
 from ._timeutil import utcnow
-from .abc import BatchClaimingStore, ChangeSignalingStore, ClaimingStore
+from .abc import BatchClaimingStore, ChangeSignalingStore, ClaimingStore, WorkerRegistryStore
 
 __all__ = [
     "DEFAULT_LEASE",
@@ -133,6 +134,11 @@ class Coordinator:
             self._signals = store
         self._announcer = None if self._signals is None else ChangeAnnouncer(self._signals)
         self._listener: ChangeListener | None = None
+        #: Who else shares the store, when it keeps a registry (None: every scheduler
+        #: claims every run, as without it).
+        self.membership: Membership | None = None
+        if isinstance(store, WorkerRegistryStore):
+            self.membership = Membership(store, owner, sync_interval)
 
     def watch_outages(
         self,
@@ -155,6 +161,12 @@ class Coordinator:
         if self._protection is not None and clock >= self._protection.until:
             self._protection = None
         return takeover_cutoff(now, self._protection, clock)
+
+    def owns(self, job_id: str) -> bool:
+        """Whether this process claims the runs of ``job_id`` as soon as they are due
+        (:mod:`~tickwork._membership`); the others claim them after a pause, if still
+        undone."""
+        return self.membership is None or self.membership.owns(job_id)
 
     def holds(self, job_id: str, scheduled_at: datetime) -> bool:
         """Whether this process claimed (or is claiming) that run and has not released
@@ -357,6 +369,8 @@ class Coordinator:
                 await poller
         if self._announcer is not None:
             await self._announcer.drain()  # before the scheduler closes the store
+        if self.membership is not None and poller is not None:
+            await self.membership.leave()  # the others take this process's jobs at once
 
     def note_saved(self, job: JobData) -> None:
         """This process stored ``job``: the poll need not hand that version back.
@@ -374,12 +388,15 @@ class Coordinator:
         since = utcnow() - _OVERLAP
         seen: dict[str, _Version] = {}  # what the last polls handed on (or we saved)
         self._seen = seen
+        await self._beat()
         while self._polling:
             await self._next_poll(wake)
             started = utcnow()
             if self._outage_down():
                 continue  # the outage's end re-reads every job
             try:
+                if self.membership is not None:
+                    await self.membership.beat()
                 changed = await self.store.list_jobs_changed_since(since)
                 fresh = [job for job in changed if seen.get(job.id) != _version(job)]
                 if fresh:
@@ -398,6 +415,17 @@ class Coordinator:
             seen.update((job.id, _version(job)) for job in fresh)
             # What the next poll cannot list any more need not be remembered.
             self._seen = seen = {job_id: v for job_id, v in seen.items() if v[0] >= since}
+
+    async def _beat(self) -> None:
+        """The first heartbeat, before the first poll: the owners are known at once."""
+        if self.membership is None:
+            return
+        try:
+            await self.membership.beat()
+        except StorageConnectionError as exc:
+            self._report_outage(exc)
+        except Exception:
+            logger.warning("the first heartbeat into the store failed", exc_info=True)
 
     async def _next_poll(self, wake: asyncio.Event) -> None:
         """Wait ``sync_interval``, or less when a signal wakes the poll. Signals that

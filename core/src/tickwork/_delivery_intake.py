@@ -82,7 +82,7 @@ class DeliveryIntake:
             await _settle(delivery.nak if self._trigger.shared else delivery.ack)
             return
         try:
-            entry = await self._wanted(job_id, scheduled_at)
+            entry = await self._wanted(job_id, scheduled_at, delivery)
         except StorageConnectionError as exc:
             self._outage.report(exc)
             logger.debug("job %r: its run at %s waits for the store", job_id, scheduled_at)
@@ -92,7 +92,7 @@ class DeliveryIntake:
             logger.exception("job %r: could not load it for its run at %s", job_id, scheduled_at)
             await _settle(delivery.nak)
             return
-        if entry is not None and isinstance(delivery, RecheckDelivery):
+        if entry is not None and type(delivery) is RecheckDelivery:
             # Claimed at the end of another worker's lease, still due: it never finished.
             self._events.publish(
                 RunTakenOver, job_id=job_id, scheduled_at=scheduled_at, task=_task_of(entry)
@@ -105,7 +105,9 @@ class DeliveryIntake:
                 await self._coordinator.release(job_id, scheduled_at)
             await _settle(delivery.ack)
 
-    async def _wanted(self, job_id: str, scheduled_at: datetime) -> JobEntry | None:
+    async def _wanted(
+        self, job_id: str, scheduled_at: datetime, delivery: Delivery
+    ) -> JobEntry | None:
         """The job to run for this delivery, or None when the delivery is stale."""
         entry: JobEntry | None
         coordinator = self._coordinator
@@ -118,6 +120,8 @@ class DeliveryIntake:
             if self._outage.down:
                 logger.debug("job %r: its run at %s waits for the store", job_id, scheduled_at)
                 return None
+            if not self._ours_now(job_id, scheduled_at, local, delivery):
+                return None
             claim = coordinator.claim(job_id, scheduled_at)
             instruments = self.instruments
             claimed = await (claim if instruments is None else instruments.timed("claim", claim))
@@ -126,6 +130,8 @@ class DeliveryIntake:
                     instruments.claim_conflict(job_id)
                 await self._lost_claim(job_id, scheduled_at)
                 return None
+            if isinstance(delivery, DeferredDelivery) and coordinator.membership is not None:
+                coordinator.membership.adopt(job_id)  # its owner left it undone
             entry = self._table.apply(claimed)
         elif self._trigger.shared:
             if self._outage.down:
@@ -148,6 +154,32 @@ class DeliveryIntake:
             )
             return None
         return entry
+
+    def _ours_now(
+        self, job_id: str, scheduled_at: datetime, local: JobEntry | None, delivery: Delivery
+    ) -> bool:
+        """Whether to claim this run now. A run of a handler job (no task) that another
+        live scheduler owns is claimed here only after
+        :attr:`~tickwork._membership.Membership.defer_for`, and only if the change poll
+        has not shown it done by then (:mod:`~tickwork._membership`)."""
+        if isinstance(delivery, DeferredDelivery):
+            return local is not None and local.wants_to_run and local.next_run == scheduled_at
+        coordinator = self._coordinator
+        assert coordinator is not None
+        if isinstance(delivery, RecheckDelivery) or coordinator.owns(job_id):
+            return True
+        if local is None or local.task is not None:
+            # A job's task may be registered in some schedulers only, and the registry
+            # does not say which: its owner could be one without it, so every scheduler
+            # that has the task claims at once, as without a registry.
+            return True
+        membership = coordinator.membership
+        assert membership is not None
+        self.cancel_recheck(job_id)
+        self.rechecks[job_id] = asyncio.get_running_loop().call_later(
+            membership.defer_for, self._recheck, DeferredDelivery(job_id, scheduled_at)
+        )
+        return False
 
     async def _lost_claim(self, job_id: str, scheduled_at: datetime) -> None:
         """Another process runs (or ran) this job; follow what the store says."""
@@ -228,3 +260,10 @@ async def _settle(step: Callable[[], Awaitable[None]]) -> None:
         await step()
     except Exception:
         logger.exception("acknowledging a delivery failed")
+
+
+class DeferredDelivery(RecheckDelivery):
+    """A due run of a job another scheduler owns, offered again after a pause: claimed
+    only if it is still undone (not a takeover of a held claim, so no event says so)."""
+
+    __slots__ = ()

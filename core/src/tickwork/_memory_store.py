@@ -38,7 +38,7 @@ from ._query_values import (
     fold_case,
 )
 from ._timeutil import as_utc
-from ._validation import check_execution, check_job, check_job_id
+from ._validation import check_execution, check_job, check_job_id, check_owner
 
 __all__ = ["MemoryStore"]
 
@@ -174,6 +174,7 @@ class MemoryStore:
         del create
         self.shared = shared
         self._claims: dict[str, tuple[datetime, str, datetime]] = {}
+        self._workers: dict[str, datetime] = {}  # live schedulers (WorkerRegistryStore)
         self._initialized = False
         self._jobs: dict[str, JobRow] = {}
         self._executions: dict[str, RecordRow] = {}
@@ -457,6 +458,17 @@ class MemoryStore:
         self._check()
         for job_id in job_ids:
             self._release(job_id, owner)
+
+    async def heartbeat(self, owner: str, expires_at: datetime, now: datetime) -> list[str]:
+        self._check()
+        cutoff = as_utc(now)
+        self._workers[check_owner(owner)] = as_utc(expires_at)
+        self._workers = {w: until for w, until in self._workers.items() if until >= cutoff}
+        return sorted(self._workers)
+
+    async def leave(self, owner: str) -> None:
+        self._check()
+        self._workers.pop(owner, None)
 
     async def get_jobs(self, job_ids: Sequence[str]) -> dict[str, JobData]:
         self._check()

@@ -10,7 +10,13 @@ from ._models import ExecutionRecord, JobData
 from ._policy import OPTIONS_KEY
 from ._task_ref import TASK_KEYS
 
-__all__ = ["check_execution", "check_job", "check_job_id", "check_metadata"]
+__all__ = [
+    "check_execution",
+    "check_job",
+    "check_job_id",
+    "check_metadata",
+    "check_owner",
+]
 
 
 def check_job_id(job_id: Any) -> str:
@@ -18,6 +24,15 @@ def check_job_id(job_id: Any) -> str:
     if not isinstance(job_id, str) or not job_id:
         raise EmptyJobIDError(job_id)
     return job_id
+
+
+def check_owner(owner: Any) -> str:
+    """Return ``owner`` (a scheduler's worker id) when it is a non-empty str."""
+    if not isinstance(owner, str) or not owner:
+        raise InvalidJobDataError(
+            f"a scheduler's owner name must be a non-empty str, got {owner!r}"
+        )
+    return owner
 
 
 def check_job(job: Any) -> JobData:

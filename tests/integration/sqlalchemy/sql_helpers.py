@@ -15,7 +15,7 @@ from support.services import MARIADB_URL, POSTGRES_URL, require_port
 from tickwork import ExecutionRecord, JobData, JobStatus
 
 SERVER_URLS = {"postgresql": POSTGRES_URL, "mariadb": MARIADB_URL}
-TABLES = ("scheduler_claims", "scheduler_executions", "scheduler_jobs")
+TABLES = ("scheduler_claims", "scheduler_executions", "scheduler_jobs", "scheduler_workers")
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 

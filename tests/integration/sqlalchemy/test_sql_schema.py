@@ -62,7 +62,12 @@ EXECUTION_INDEXES = {
 def _describe(conn: Connection) -> dict[str, Any]:
     inspector = inspect(conn)
     found: dict[str, Any] = {}
-    for table in ("scheduler_jobs", "scheduler_executions", "scheduler_claims"):
+    for table in (
+        "scheduler_jobs",
+        "scheduler_executions",
+        "scheduler_claims",
+        "scheduler_workers",
+    ):
         found[table] = {
             "columns": {c["name"]: c for c in inspector.get_columns(table)},
             "pk": inspector.get_pk_constraint(table)["constrained_columns"],
@@ -95,6 +100,9 @@ async def test_tables_columns_and_indexes(database_url: str, backend: str) -> No
     claims = schema["scheduler_claims"]  # tickwork's own, for shared stores
     assert list(claims["columns"]) == ["job_id", "owner", "scheduled_at", "lease_until"]
     assert claims["pk"] == ["job_id"]
+    workers = schema["scheduler_workers"]  # tickwork's own: the schedulers sharing it
+    assert list(workers["columns"]) == ["owner", "expires_at"]
+    assert workers["pk"] == ["owner"]
     for table, column, length in [
         (jobs, "id", 255),
         (jobs, "schedule_type", 50),

@@ -14,7 +14,12 @@ an object that does not fit at load time.
 from __future__ import annotations
 
 from ._change_signals import ChangedJobs, ChangeSignalingStore
-from ._claims import BatchClaimingStore, ClaimingStore, ConditionalUpdateStore
+from ._claims import (
+    BatchClaimingStore,
+    ClaimingStore,
+    ConditionalUpdateStore,
+    WorkerRegistryStore,
+)
 from ._commands import Command
 from ._executors import TaskExecutor
 from ._instruments import AttemptScope, Instrument
@@ -60,4 +65,5 @@ __all__ = [
     "StoreReadingTrigger",
     "TaskExecutor",
     "Trigger",
+    "WorkerRegistryStore",
 ]

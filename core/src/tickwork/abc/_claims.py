@@ -14,7 +14,12 @@ from typing import Protocol, runtime_checkable
 from .._models import JobData
 from ._store import Store
 
-__all__ = ["BatchClaimingStore", "ClaimingStore", "ConditionalUpdateStore"]
+__all__ = [
+    "BatchClaimingStore",
+    "ClaimingStore",
+    "ConditionalUpdateStore",
+    "WorkerRegistryStore",
+]
 
 
 @runtime_checkable
@@ -131,4 +136,32 @@ class ConditionalUpdateStore(Store, Protocol):
         :return: False, and nothing written, when the stored ``updated_at`` differs.
         :raises JobDataNotFoundError: no job with that id.
         """
+        ...
+
+
+@runtime_checkable
+class WorkerRegistryStore(ClaimingStore, Protocol):
+    """A shared store that knows which schedulers are alive (optional capability).
+
+    Without it every scheduler sharing the store claims every due run, and all but one
+    lose: with three schedulers a run costs three claims and two re-reads instead of
+    one claim. With it, each scheduler learns the live schedulers from its heartbeat
+    and claims at once only the runs of the jobs it owns (rendezvous hashing of the job
+    id over the live schedulers); for the others it waits a little and claims only what
+    the owner left undone, so a dead owner's runs are still taken over.
+
+    - ``heartbeat(owner, expires_at, now)`` records ``owner`` as alive until
+      ``expires_at``, forgets every owner whose ``expires_at`` is before ``now``, and
+      returns the live owners (``owner`` among them), sorted. One round trip.
+    - ``leave(owner)`` forgets ``owner`` at once (a scheduler that stops cleanly).
+    - Neither touches jobs, records or claims; an owner forgotten while it still runs
+      loses nothing: it heartbeats again and is back.
+    """
+
+    async def heartbeat(self, owner: str, expires_at: datetime, now: datetime) -> list[str]:
+        """Say ``owner`` lives until ``expires_at``; return the owners alive at ``now``."""
+        ...
+
+    async def leave(self, owner: str) -> None:
+        """Forget ``owner`` (no error if it is unknown)."""
         ...

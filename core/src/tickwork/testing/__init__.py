@@ -36,7 +36,8 @@ covers a store that pushes job changes to other processes (``signal_changes``,
 (:class:`tickwork.abc.QueryableStore`), comparing each page with the reference
 functions; it does not repeat the store contract either.
 :class:`UnreadableRowsQueryContract` adds an unreadable job to it, for stores that can
-hold one.
+hold one. :class:`WorkerRegistryContract` covers a shared store that keeps the registry
+of live schedulers (:class:`tickwork.abc.WorkerRegistryStore`).
 
 An instrument plugin (``register_instruments``) reuses :class:`InstrumentContract`,
 with a ``make_instrument`` fixture.
@@ -82,6 +83,7 @@ from ._query_contract import (
     UnreadableRowsQueryContract,
     query_data,
 )
+from ._registry_contract import WorkerRegistryContract
 from ._schedule_contract import (
     FirstRunScheduleContract,
     GapSkippingScheduleContract,
@@ -114,6 +116,7 @@ __all__ = [
     "StoreContract",
     "TaskExecutorContract",
     "UnreadableRowsQueryContract",
+    "WorkerRegistryContract",
     "in_ci",
     "make_job",
     "make_record",

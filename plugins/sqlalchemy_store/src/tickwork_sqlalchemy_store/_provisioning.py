@@ -50,7 +50,7 @@ def _missing_objects(conn: Connection, tables: Tables) -> set[str]:
     """Names of the tables and indexes the store needs and the database lacks."""
     inspector = inspect(conn)
     missing: set[str] = set()
-    for table in (tables.jobs, tables.executions, tables.claims):
+    for table in (tables.jobs, tables.executions, tables.claims, tables.workers):
         if not inspector.has_table(table.name, schema=table.schema):
             missing.add(table.name)
             missing.update(str(index.name) for index in table.indexes)
@@ -67,7 +67,7 @@ def _create_missing(conn: Connection, tables: Tables) -> None:
     an older tickwork) created, and adds only what they lack.
     """
     inspector = inspect(conn)
-    for table in (tables.jobs, tables.executions, tables.claims):
+    for table in (tables.jobs, tables.executions, tables.claims, tables.workers):
         if not inspector.has_table(table.name, schema=table.schema):
             logger.info("creating table %s", table.name)
             table.create(conn)

@@ -1,6 +1,7 @@
 """The reference library's schema (GORM models ``JobDataModel``/``ExecutionRecordModel``),
 rebuilt with SQLAlchemy Core so both libraries can read and write the same tables, plus
-one table of tickwork's own for schedulers that share the store (``scheduler_claims``).
+two tables of tickwork's own for schedulers that share the store (``scheduler_claims``,
+``scheduler_workers``).
 
 Column names, sizes and index names are the ones GORM derives from the Go structs
 (``idx_<table>_<column>``). Two things are added: a composite index that serves the
@@ -42,6 +43,7 @@ __all__ = [
     "NO_PAD_BINARY_COLLATIONS",
     "SCHEDULE_TYPE_LENGTH",
     "STATUS_LENGTH",
+    "WORKERS_TABLE",
     "Tables",
     "UTCDateTime",
     "build_tables",
@@ -53,6 +55,7 @@ __all__ = [
 JOBS_TABLE = "scheduler_jobs"
 EXECUTIONS_TABLE = "scheduler_executions"
 CLAIMS_TABLE = "scheduler_claims"
+WORKERS_TABLE = "scheduler_workers"
 ID_LENGTH = 255
 SCHEDULE_TYPE_LENGTH = 50
 STATUS_LENGTH = 20
@@ -108,6 +111,7 @@ class Tables(NamedTuple):
     jobs: Table
     executions: Table
     claims: Table
+    workers: Table
 
 
 def build_tables(*, schema: str | None = None, id_collation: str | None = None) -> Tables:
@@ -191,7 +195,16 @@ def build_tables(*, schema: str | None = None, id_collation: str | None = None) 
         Column("lease_until", UTCDateTime(), nullable=False),
         **table_options,
     )
-    return Tables(metadata, jobs, executions, claims)
+    # Not in the reference either: the schedulers sharing the store, each with the time
+    # until which it counts as alive (tickwork.abc.WorkerRegistryStore).
+    workers = Table(
+        WORKERS_TABLE,
+        metadata,
+        id_column("owner", primary_key=True),
+        Column("expires_at", UTCDateTime(), nullable=False),
+        **table_options,
+    )
+    return Tables(metadata, jobs, executions, claims, workers)
 
 
 def job_columns(jobs: Table, dialect: str) -> list[ColumnElement[Any]]:

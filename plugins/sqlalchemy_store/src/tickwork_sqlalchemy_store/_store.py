@@ -35,7 +35,7 @@ from tickwork import (
 )
 from tickwork.abc import ChangedJobs
 
-from . import _claims, _history, _job_writes, _queries, _rows, _run_writes
+from . import _claims, _history, _job_writes, _queries, _rows, _run_writes, _workers
 from ._change_channel import ChangeChannel
 from ._engines import create_runner
 from ._provisioning import not_found, prepare_schema
@@ -475,6 +475,17 @@ class SQLAlchemyStore:
         return await self._read_jobs(
             "list changed jobs", statements.select_changed_jobs, {"since": _rows.utc(since)}
         )
+
+    # -- the schedulers sharing the store (tickwork.abc.WorkerRegistryStore) ---------------
+
+    async def heartbeat(self, owner: str, expires_at: datetime, now: datetime) -> list[str]:
+        """One transaction on ``scheduler_workers`` (see :mod:`._workers`)."""
+        runner, tables = self._ready()
+        return await _workers.heartbeat(runner, tables.workers, owner, expires_at, now)
+
+    async def leave(self, owner: str) -> None:
+        runner, tables = self._ready()
+        await _workers.leave(runner, tables.workers, owner)
 
     # -- claims in batches (tickwork.abc.BatchClaimingStore) ------------------------------
 
