@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 
 from nats.aio.msg import Msg
 
-from ._claims import Claim, Claims
+from ._claim_batches import ClaimBatches
+from ._claims import Claim
 from ._connection import describe
 from ._subjects import format_time
 
@@ -93,7 +94,7 @@ class NATSDelivery:
         scheduled_at: datetime,
         seq: int,
         claim: Claim,
-        claims: Claims,
+        claims: ClaimBatches,
         on_settled: Callable[[NATSDelivery], Awaitable[None]],
         nak_delay: float,
     ) -> None:
