@@ -45,12 +45,13 @@ from ._wiring import (
 )
 from .abc import Instrument, ScheduleCodec, Store, TaskExecutor, Trigger
 
-__all__ = ["SchedulerParts", "assemble"]
+__all__ = ["BasicParts", "SchedulerParts", "assemble"]
 
 
 @attrs.define(kw_only=True)
-class SchedulerParts:
-    """The parts of one scheduler, connected (built by :func:`assemble`)."""
+class BasicParts:
+    """The parts made straight from the constructor's arguments, before they are
+    connected to each other."""
 
     store: Store
     trigger: Trigger
@@ -62,8 +63,14 @@ class SchedulerParts:
     gateway: StoreGateway
     tasks: TaskRegistry
     events: EventBus
-    table: JobTable
     instruments: InstrumentSet | None
+    table: JobTable
+
+
+@attrs.define(kw_only=True)
+class SchedulerParts(BasicParts):
+    """The parts of one scheduler, connected (built by :func:`assemble`)."""
+
     stopped_changes: ChangesWhileStopped
     startup: StartUp
     path: RunPath
@@ -105,7 +112,7 @@ def assemble(
     gateway = StoreGateway(the_store, StoreCapabilities.of(the_store, shared=shared))
     registry = tasks if tasks is not None else TaskRegistry()
     events = EventBus(worker)
-    parts = _Basics(
+    parts = BasicParts(
         store=the_store,
         trigger=the_trigger,
         codec=the_codec,
@@ -122,25 +129,7 @@ def assemble(
     return _connect(state, parts, sync_interval)
 
 
-@attrs.define(kw_only=True)
-class _Basics:
-    """The parts made straight from the arguments, before they are connected."""
-
-    store: Store
-    trigger: Trigger
-    codec: ScheduleCodec
-    handler: Callable[..., Any] | None
-    max_workers: int
-    worker_id: str
-    coordinator: Coordinator | None
-    gateway: StoreGateway
-    tasks: TaskRegistry
-    events: EventBus
-    instruments: InstrumentSet | None
-    table: JobTable
-
-
-def _connect(state: SchedulerState, b: _Basics, sync_interval: float) -> SchedulerParts:
+def _connect(state: SchedulerState, b: BasicParts, sync_interval: float) -> SchedulerParts:
     """Build the run path, the job editor and the thread adds over the basic parts."""
     table, editor, adds = b.table, Late[JobEditor](), Late[ThreadAdds]()
     path = build_run_path(

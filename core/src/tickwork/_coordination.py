@@ -136,9 +136,8 @@ class Coordinator:
         self._listener: ChangeListener | None = None
         #: Who else shares the store, when it keeps a registry (None: every scheduler
         #: claims every run, as without it).
-        self.membership: Membership | None = None
-        if isinstance(store, WorkerRegistryStore):
-            self.membership = Membership(store, owner, sync_interval)
+        registry = store if isinstance(store, WorkerRegistryStore) else None
+        self.membership = None if registry is None else Membership(registry, owner, sync_interval)
 
     def watch_outages(
         self,

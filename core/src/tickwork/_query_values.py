@@ -25,6 +25,8 @@ from ._models import (
     JobData,
     JobStatus,
     SortField,
+    _check_bool,
+    _check_offset,
     to_execution_status,
 )
 from ._task_ref import TASK_KEY
@@ -65,18 +67,6 @@ def _check_page_limit(_inst: Any, _attr: Any, value: Any) -> None:
         raise InvalidQueryError("limit", value, "must be an int")
     if not 0 <= value <= MAX_PAGE:
         raise InvalidQueryError("limit", value, f"must be between 0 and {MAX_PAGE}")
-
-
-def _check_offset(_inst: Any, _attr: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidQueryError("offset", value, "must be an int")
-    if value < 0:
-        raise InvalidQueryError("offset", value, "must not be negative")
-
-
-def _check_bool(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, bool):
-        raise InvalidQueryError(attr.name, value, "must be a bool")
 
 
 def _check_text(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
