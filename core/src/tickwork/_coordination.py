@@ -387,7 +387,6 @@ class Coordinator:
         since = utcnow() - _OVERLAP
         seen: dict[str, _Version] = {}  # what the last polls handed on (or we saved)
         self._seen = seen
-        await self._beat()
         while self._polling:
             await self._next_poll(wake)
             started = utcnow()
@@ -415,8 +414,9 @@ class Coordinator:
             # What the next poll cannot list any more need not be remembered.
             self._seen = seen = {job_id: v for job_id, v in seen.items() if v[0] >= since}
 
-    async def _beat(self) -> None:
-        """The first heartbeat, before the first poll: the owners are known at once."""
+    async def join(self) -> None:
+        """The first heartbeat, at the very start of a start: the other schedulers learn
+        of this one (and it of them) before it loads and arms its jobs, not a poll later."""
         if self.membership is None:
             return
         try:

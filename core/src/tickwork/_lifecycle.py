@@ -64,6 +64,8 @@ class Lifecycle:
 
     async def _start_parts(self) -> None:
         p = self._p
+        if p.coordinator is not None and not p.trigger.shared:
+            await p.coordinator.join()  # known to the other schedulers before any run
         if isinstance(p.trigger, StoreReadingTrigger):
             p.trigger.attach(p.store, p.codec)
         due_first = self.loads_due_first()
