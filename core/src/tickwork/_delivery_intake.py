@@ -36,6 +36,10 @@ logger = logging.getLogger("tickwork.scheduler")
 
 Spawn = Callable[[Awaitable[None]], object]
 
+#: Seconds added to the pause before claiming another scheduler's run, for each run
+#: already waiting so (see :meth:`DeliveryIntake._ours_now`).
+BURST_PAUSE = 0.001
+
 
 class DeliveryIntake:
     """Turns the trigger's deliveries into runs of :class:`~tickwork._run_flow.RunFlow`."""
@@ -176,8 +180,14 @@ class DeliveryIntake:
         membership = coordinator.membership
         assert membership is not None
         self.cancel_recheck(job_id)
+        # In a burst the owners need longer: wait a millisecond more for each run waiting
+        # here already (about what an owner takes per run), up to half a lease.
+        pause = min(
+            membership.defer_for + BURST_PAUSE * len(self.rechecks),
+            max(membership.defer_for, coordinator.lease.total_seconds() / 2),
+        )
         self.rechecks[job_id] = asyncio.get_running_loop().call_later(
-            membership.defer_for, self._recheck, DeferredDelivery(job_id, scheduled_at)
+            pause, self._recheck, DeferredDelivery(job_id, scheduled_at)
         )
         return False
 
