@@ -28,7 +28,7 @@ from ._schedule_text import parse_schedule
 __all__ = ["routes"]
 
 if TYPE_CHECKING:
-    from ._app import WebState
+    from ._state import WebState
 
 MAX_BODY = 64 * 1024
 

@@ -14,8 +14,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import attrs
-import jinja2
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -30,6 +28,7 @@ from ._errors import WebError
 from ._render import make_environment
 from ._security import Guard
 from ._source import JobSource
+from ._state import WebState
 
 __all__ = ["TOKEN_ENV", "WebState", "create_app"]
 
@@ -48,16 +47,6 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
-
-
-@attrs.define
-class WebState:
-    """What every endpoint needs, kept on ``app.state.web``."""
-
-    source: JobSource
-    guard: Guard
-    env: jinja2.Environment
-    title: str
 
 
 def create_app(

@@ -31,7 +31,7 @@ from ._security import COOKIE, SESSION_TTL, Session, same_origin
 __all__ = ["routes"]
 
 if TYPE_CHECKING:
-    from ._app import WebState
+    from ._state import WebState
 
 MAX_FORM = 64 * 1024
 DONE = {
