@@ -51,10 +51,37 @@ def run(*cmd: str | Path, check: bool = True, env: dict[str, str] | None = None)
     return subprocess.run([str(c) for c in cmd], cwd=ROOT, check=check, env=env).returncode
 
 
+# The browser tests (tests/integration/web/browser) drive the system's Chromium through
+# the system's chromedriver; nothing downloads a browser at install or test time.
+BROWSER_FILES = (Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"))
+BROWSER_PACKAGES = ("chromium", "chromium-driver")
+
+
+def ensure_browser() -> None:
+    """Install Debian's chromium and chromium-driver when either binary is missing.
+
+    Best effort: without apt-get (or root) it says so and the browser tests report
+    Chromium missing (a failure under CI=true, a skip elsewhere).
+    """
+    if all(path.exists() for path in BROWSER_FILES):
+        return
+    missing = ", ".join(str(path) for path in BROWSER_FILES if not path.exists())
+    if shutil.which("apt-get") is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        say(f"browser tests need {missing}: install {' '.join(BROWSER_PACKAGES)} as root")
+        return
+    say(f"{missing} missing: installing {' '.join(BROWSER_PACKAGES)} from Debian's packages")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    run("apt-get", "update", check=False, env=env)
+    apt = ("apt-get", "install", "-y", "--no-install-recommends", *BROWSER_PACKAGES)
+    if run(*apt, check=False, env=env) != 0:
+        say("installing the browser failed; the browser tests will report Chromium missing")
+
+
 def setup() -> None:
-    """Install uv (pinned) and sync the locked workspace into .venv."""
+    """Install uv (pinned), sync the locked workspace into .venv, install the test browser."""
     if sys.version_info < (3, 11):
         sys.exit(f"tickwork needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    ensure_browser()
     uv = TOOLS / BIN / "uv"
     if not uv.exists():
         run(sys.executable, "-m", "venv", TOOLS)

@@ -21,15 +21,24 @@ MARKER = "BENCH-RESULT "
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     workload = WORKLOADS[spec["workload"]]
-    module = importlib.import_module(f"benchmarks.{workload.module}")
-    side = spec["side"].replace("-", "_")
-    name = f"prepare_{side}" if spec["phase"] == "prepare" else f"run_{side}"
-    function = getattr(module, name)
+    function = _side_function(workload.module, spec["side"], spec["phase"])
     try:
         figures = function(spec["case"], spec["params"])
     except Unavailable as exc:
         return {"unavailable": str(exc)}
+    if spec["side"] == "apscheduler4" and "tickwork" in sys.modules:
+        raise RuntimeError("the APScheduler 4 side imported tickwork")
     return {"figures": figures}
+
+
+def _side_function(module_name: str, side: str, phase: str) -> Any:
+    """``<phase>_<side>`` in the workload's module; for APScheduler 4, whose functions
+    live apart (``benchmarks/aps4_side.py``), ``<phase>_<workload module>`` there."""
+    if side == "apscheduler4":
+        module = importlib.import_module("benchmarks.aps4_side")
+        return getattr(module, f"{phase}_{module_name}")
+    module = importlib.import_module(f"benchmarks.{module_name}")
+    return getattr(module, f"{phase}_{side.replace('-', '_')}")
 
 
 def main() -> int:

@@ -18,15 +18,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import _aps4_env
 from ._child import MARKER
 from ._common import Unavailable
 from ._harness import (
-    BASELINE,
+    BASELINES,
     COMPARED,
     SIDES,
     Figures,
     Params,
     Workload,
+    best_baseline,
     format_number,
     median_figures,
     ratio,
@@ -37,7 +39,12 @@ from ._services import DEFAULT_URLS, Services
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
 
-SIDE_TITLES = {"tickwork": "tickwork", "tickwork-async": "tw async", "apscheduler": "APS 3.11"}
+SIDE_TITLES = {
+    "tickwork": "tickwork",
+    "tickwork-async": "tw async",
+    "apscheduler": "APS 3.11",
+    "apscheduler4": "APS 4",
+}
 
 
 def _csv(value: str) -> list[str]:
@@ -48,8 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description=(
-            "Run the same workloads on tickwork and on APScheduler 3.11, each measurement "
-            "in a fresh subprocess, and print medians side by side."
+            "Run the same workloads on tickwork and on APScheduler 3.11 and 4.0.0a6, each "
+            "measurement in a fresh subprocess, and print medians side by side."
         ),
     )
     parser.add_argument(
@@ -138,13 +145,37 @@ class Runner:
         self.services = Services(
             urls={"postgresql": args.postgres_url, "mariadb": args.mariadb_url}
         )
+        self.interpreters: dict[str, str | Unavailable] = {}
+
+    def interpreter(self, side: str) -> str:
+        """The Python that runs ``side``'s child processes: this one, except for
+        APScheduler 4, whose environment is built on first use (``_aps4_env.py``).
+
+        :raises Unavailable: that environment cannot be built (remembered for the run).
+        """
+        if side != "apscheduler4":
+            return sys.executable
+        if side not in self.interpreters:
+            self.say("  APScheduler 4's environment: checking (benchmarks/_aps4_env.py)")
+            try:
+                self.interpreters[side] = _aps4_env.interpreter()
+            except Unavailable as exc:
+                self.interpreters[side] = exc
+        found = self.interpreters[side]
+        if isinstance(found, Unavailable):
+            raise found
+        return found
 
     def say(self, message: str) -> None:
         if not self.quiet:
             print(message, file=sys.stderr, flush=True)
 
     def child(self, workload: Workload, spec: dict[str, Any]) -> dict[str, Any]:
-        command = [sys.executable, "-m", "benchmarks._child", json.dumps(spec)]
+        try:
+            python = self.interpreter(spec["side"])
+        except Unavailable as exc:
+            return {"unavailable": str(exc)}
+        command = [python, "-m", "benchmarks._child", json.dumps(spec)]
         env = dict(os.environ, PYTHONHASHSEED="0")
         try:
             done = subprocess.run(
@@ -170,6 +201,11 @@ class Runner:
         sides = [s for s in workload.sides if s in self.args.sides]
         runs: dict[str, list[Figures]] = {side: [] for side in sides}
         problems: dict[str, str] = {}
+        for side in sides:
+            try:
+                self.interpreter(side)
+            except Unavailable as exc:
+                problems[side] = str(exc)
         with tempfile.TemporaryDirectory(prefix=f"tickwork-bench-{workload.id}-") as scratch:
             templates: dict[str, str] = {}
             if workload.service is None:
@@ -237,7 +273,7 @@ class Runner:
         """Build each side's fixtures once, in a folder every repetition gets a copy of."""
         templates: dict[str, str] = {}
         for side in sides:
-            if side in workload.prepare:
+            if side in workload.prepare and side not in problems:
                 folder = os.path.join(scratch, side, "template")
                 os.makedirs(folder)
                 spec = self.spec(workload, side, "main", "prepare", dict(params, dir=folder))
@@ -284,7 +320,9 @@ class Runner:
         for side in SIDES:
             applies = metric.sides is None or side in metric.sides
             row[side] = medians.get(side, {}).get(metric.key) if applies else None
-        row["ratio"] = ratio(row.get(COMPARED), row.get(BASELINE))
+        best = best_baseline(row, metric.better)
+        row["ratio"] = ratio(row.get(COMPARED), best[1]) if best else None
+        row["ratio_vs"] = best[0] if best else None
         full_size = self.args.scale == 1.0 and self.args.duration is None
         row["met"] = metric.met(row.get(COMPARED)) if full_size else None
         return row
@@ -347,7 +385,7 @@ def render(report: dict[str, Any], sides: list[str]) -> str:
     """The results as a plain-text table, one block per workload."""
     shown = [s for s in SIDES if s in sides]
     headers = ["figure", *[SIDE_TITLES[s] for s in shown]]
-    compare = COMPARED in shown and BASELINE in shown
+    compare = COMPARED in shown and any(b in shown for b in BASELINES)
     if compare:
         headers.append("tw/APS")
     headers += ["target", "met"]
@@ -363,7 +401,7 @@ def render(report: dict[str, Any], sides: list[str]) -> str:
             for side in shown:
                 cells.append(_cell(row.get(side), digits, result, side))
             if compare:
-                cells.append("—" if row["ratio"] is None else f"{row['ratio']:.2f}")
+                cells.append(_ratio_cell(row))
             target = row["target"]
             if target is None:
                 cells += ["", ""]
@@ -386,6 +424,13 @@ def render(report: dict[str, Any], sides: list[str]) -> str:
             lines.append(f"  ! {where}: {first}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _ratio_cell(row: dict[str, Any]) -> str:
+    """tickwork's figure over the better APScheduler's, marked ``⁴`` when that is 4.0."""
+    if row["ratio"] is None:
+        return "—"
+    return f"{row['ratio']:.2f}" + ("⁴" if row.get("ratio_vs") == "apscheduler4" else "")
 
 
 COUNTS = frozenset({"dropped", "jobs_loaded", "duplicates", "missed", "stop_hung"})
@@ -415,10 +460,10 @@ def _cell(value: Any, digits: int, result: dict[str, Any], side: str) -> str:
 def render_markdown(report: dict[str, Any], sides: list[str]) -> str:
     """The results as Markdown tables, one per workload."""
     shown = [s for s in SIDES if s in sides]
-    compare = COMPARED in shown and BASELINE in shown
+    compare = COMPARED in shown and any(b in shown for b in BASELINES)
     headers = ["figure", *[SIDE_TITLES[s] for s in shown]]
     if compare:
-        headers.append("tickwork / APS")
+        headers.append("tickwork / best APS")
     headers += ["target", "met"]
     lines: list[str] = []
     for result in report["workloads"].values():
@@ -431,7 +476,7 @@ def render_markdown(report: dict[str, Any], sides: list[str]) -> str:
             digits = _digits(row)
             cells = [label, *(_cell(row.get(side), digits, result, side) for side in shown)]
             if compare:
-                cells.append("—" if row["ratio"] is None else f"{row['ratio']:.2f}")
+                cells.append(_ratio_cell(row))
             if row["target"] is None:
                 cells += ["", ""]
             else:
@@ -482,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
             "duration": args.duration,
         },
         "machine": _machine(),
-        "versions": _versions(),
+        "versions": dict(_versions(), apscheduler4=" ".join(_aps4_env.requirements())),
         "workloads": {},
     }
     started = time.perf_counter()
@@ -495,6 +540,8 @@ def main(argv: list[str] | None = None) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     print(render_markdown(report, args.sides) if args.markdown else render(report, args.sides))
+    if any(b in args.sides for b in BASELINES):
+        print("tw/APS: tickwork over the better APScheduler on that figure (⁴: APS 4)")
     print(
         f"medians of {args.repeat} run(s); scale {args.scale}; "
         f"{report['elapsed_s']:.0f} s; JSON: {args.output}"

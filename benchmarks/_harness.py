@@ -18,15 +18,23 @@ Params = dict[str, Any]
 Figures = dict[str, Any]
 SideFunction = Callable[[str, Params], Figures]
 
-SIDES = ("tickwork", "tickwork-async", "apscheduler")
+SIDES = ("tickwork", "tickwork-async", "apscheduler", "apscheduler4")
 """Every side a workload may measure, in table order.
 
 ``tickwork`` is the fair peer of APScheduler's ``BackgroundScheduler``: the blocking
 ``tickwork.Scheduler`` facade with a plain (thread-pool) handler. ``tickwork-async`` is
 ``AsyncScheduler`` with a coroutine handler, the native way to use tickwork.
+``apscheduler4`` is APScheduler 4.0.0a6's ``AsyncScheduler``, run by an interpreter of
+its own (``benchmarks/_aps4_env.py``, ``benchmarks/aps4_side.py``).
 """
 
+DEFAULT_SIDES = SIDES[:3]
+"""A workload's sides unless it says otherwise; the registry adds ``apscheduler4`` to
+the workloads in :data:`benchmarks.aps4_side.WORKLOAD_IDS`."""
+
 BASELINE = "apscheduler"
+BASELINES = ("apscheduler", "apscheduler4")
+"""The ratio column compares tickwork with the better of these on each figure."""
 COMPARED = "tickwork"
 
 
@@ -97,7 +105,7 @@ class Workload:
     module: str
     metrics: tuple[Metric, ...]
     params: Callable[[float, float | None], Params]
-    sides: tuple[str, ...] = SIDES
+    sides: tuple[str, ...] = DEFAULT_SIDES
     cases: tuple[str, ...] = ("main",)
     skip: frozenset[tuple[str, str]] = frozenset()
     prepare: frozenset[str] = frozenset()
@@ -145,6 +153,20 @@ def median_figures(runs: Sequence[Figures]) -> Figures:
         elif values:
             merged[key] = values[-1]
     return merged
+
+
+def best_baseline(row: Mapping[str, Any], better: str) -> tuple[str, Any] | None:
+    """The side among :data:`BASELINES` with the better figure in ``row`` (the lower or
+    the higher one, per ``better``), and that figure; APScheduler 3.11 first when the
+    figure has no better direction, or when the two are equal."""
+    found = [(side, row.get(side)) for side in BASELINES if _is_number(row.get(side))]
+    if not found:
+        return None
+    if better == "lower":
+        return min(found, key=lambda item: float(item[1]))
+    if better == "higher":
+        return max(found, key=lambda item: float(item[1]))
+    return found[0]
 
 
 def ratio(compared: Any, baseline: Any) -> float | None:

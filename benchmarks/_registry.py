@@ -7,14 +7,18 @@ W1-tasks (W1 through a registered task, ``benchmarks/w1_tasks.py``, group ``task
 W1-events (W1 with a subscriber to every event, ``benchmarks/w1_events.py``, group
 ``events``), W1-otel (W1 with the OpenTelemetry instrument, ``benchmarks/w1_otel.py``,
 group ``otel``) and W7 (several processes on one SQL database, ``benchmarks/w7_multi.py``: W7-pg,
-W7-mariadb, group ``w7``) are selected by id or by group.
+W7-mariadb, group ``w7``) are selected by id or by group, as are W8 (a million jobs,
+``benchmarks/w8_scale.py``: W8-mem, W8-sqlite, W8-pg, group ``w8``), W9 (group ``push``) and
+W10 (the web dashboard's pages over a large store, ``benchmarks/w10_web.py``, group ``web``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from . import (
+    aps4_side,
     backends,
     nats_trigger,
     w1_events,
@@ -27,7 +31,9 @@ from . import (
     w5_add,
     w6_interval_sqlite,
     w7_multi,
+    w8_scale,
     w9_push,
+    w10_web,
 )
 from ._harness import Workload
 
@@ -49,10 +55,32 @@ def _table_order() -> list[Workload]:
     for base in _BASE:
         ordered.append(base)
         ordered += [v for v in _VARIANTS if v.id.partition("-")[0] == base.id]
-    return [*ordered, *w7_multi.WORKLOADS, *w9_push.WORKLOADS]
+    return [
+        *ordered,
+        *w7_multi.WORKLOADS,
+        *w8_scale.WORKLOADS,
+        *w9_push.WORKLOADS,
+        *w10_web.WORKLOADS,
+    ]
 
 
-WORKLOADS: dict[str, Workload] = {w.id: w for w in _table_order()}
+def _with_aps4(workload: Workload) -> Workload:
+    """The workload with APScheduler 4's side where it runs (``aps4_side.WORKLOAD_IDS``):
+    it skips what 3.11 skips (W5's bulk cases: neither has a bulk add) and prepares
+    where 3.11 prepares (W4's database)."""
+    if workload.id not in aps4_side.WORKLOAD_IDS:
+        return workload
+    skip = {("apscheduler4", case) for side, case in workload.skip if side == "apscheduler"}
+    prepare = {"apscheduler4"} if "apscheduler" in workload.prepare else set()
+    return replace(
+        workload,
+        sides=(*workload.sides, "apscheduler4"),
+        skip=workload.skip | skip,
+        prepare=workload.prepare | prepare,
+    )
+
+
+WORKLOADS: dict[str, Workload] = {w.id: _with_aps4(w) for w in _table_order()}
 
 
 def _groups() -> dict[str, tuple[str, ...]]:

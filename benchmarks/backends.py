@@ -47,7 +47,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from . import w1_interval, w2_burst, w4_cold_start, w5_add
-from ._harness import SIDES, Metric, Params, Workload
+from ._harness import DEFAULT_SIDES, Metric, Params, Workload
 
 STORES = {
     # store kind: (id suffix, title, short name, groups)
@@ -68,7 +68,7 @@ SERVER_CPU = Metric(
 
 
 def _sides(store: str) -> tuple[str, ...]:
-    return TICKWORK_SIDES if store == "nats" else SIDES
+    return TICKWORK_SIDES if store == "nats" else DEFAULT_SIDES
 
 
 def _metrics(metrics: tuple[Metric, ...]) -> tuple[Metric, ...]:

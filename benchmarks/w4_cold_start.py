@@ -69,12 +69,13 @@ def _path(p: Params) -> str | None:
 
 
 def _times(p: Params) -> list[tuple[str, Any]]:
-    """``(job_id, next_run)`` for every job: the first ``due`` are overdue."""
+    """``(job_id, next_run)`` for every job: the first ``due`` are overdue, the others
+    come due over a day from ``p["first_in"]`` seconds on (60 unless W8 says more)."""
     now = time.time()
-    jobs, due = p["jobs"], p["due"]
+    jobs, due, first_in = p["jobs"], p["due"], p.get("first_in", 60)
     spread = 86_400 / max(1, jobs - due)
     return [
-        (f"job-{i:05d}", utc(now - 60) if i < due else utc(now + 60 + (i - due) * spread))
+        (f"job-{i:05d}", utc(now - 60) if i < due else utc(now + first_in + (i - due) * spread))
         for i in range(jobs)
     ]
 

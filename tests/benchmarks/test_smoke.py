@@ -1,10 +1,15 @@
 """A short run of the benchmark command: it must print a table and write valid JSON.
 
 Benchmarks are never timed assertions; this only checks that the command works end to
-end (fresh subprocesses, both libraries, a SQLite workload with its prepare step) at
-tiny sizes, and that the opt-in variants work on each server: PostgreSQL, MariaDB, the
-NATS KV store and the NATS trigger with 3 worker processes. Those skip without their
-server, and fail under ``CI=true`` (``support.services``).
+end (fresh subprocesses, tickwork and both APScheduler versions, a SQLite workload with
+its prepare step) at tiny sizes, and that the opt-in variants work on each server:
+PostgreSQL, MariaDB, the NATS KV store and the NATS trigger with 3 worker processes, and
+W8 (a million jobs) at a hundred. Those skip without their server, and fail under
+``CI=true`` (``support.services``).
+
+APScheduler 4 runs in an environment of its own that the benchmark command builds on
+first use (``benchmarks/_aps4_env.py``: a second or two from uv's cache, a few seconds
+from PyPI), so these tests build it too.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from support.services import MARIADB_URL, POSTGRES_URL, require_port, unavailabl
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKLOADS = ("W2", "W4")
-SIDES = ("tickwork", "apscheduler")
+SIDES = ("tickwork", "apscheduler", "apscheduler4")
 
 
 @pytest.mark.slow
@@ -48,7 +53,7 @@ def test_benchmark_command_prints_a_table_and_writes_json(tmp_path: Path) -> Non
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=110,
+        timeout=170,
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -72,16 +77,20 @@ def test_benchmark_command_prints_a_table_and_writes_json(tmp_path: Path) -> Non
     first = report["workloads"]["W2"]["medians"]["tickwork"]
     assert first["dropped"] == 0
     assert report["workloads"]["W4"]["medians"]["apscheduler"]["jobs_loaded"] == 10
+    assert report["workloads"]["W4"]["medians"]["apscheduler4"]["jobs_loaded"] == 10
+    assert report["workloads"]["W2"]["medians"]["apscheduler4"]["dropped"] == 0
+    assert "4.0.0a6" in report["versions"]["apscheduler4"]
 
 
 # -- the variants on servers ----------------------------------------------------------------
 
 BOTH = ("tickwork", "apscheduler")
+EVERY_LIBRARY = ("tickwork", "apscheduler", "apscheduler4")
 TICKWORK = ("tickwork", "tickwork-async")
 TINY = ("--scale", "0.001", "--duration", "0.2")
 VARIANTS = [
     # (workload, service, sides, sizes): one per server, and the trigger on 3 processes.
-    pytest.param("W4-pg", "postgresql", BOTH, TINY, marks=pytest.mark.postgresql),
+    pytest.param("W4-pg", "postgresql", EVERY_LIBRARY, TINY, marks=pytest.mark.postgresql),
     pytest.param("W2-mariadb", "mariadb", BOTH, TINY, marks=pytest.mark.mariadb),
     # W1 needs a few due runs in its window: 10 jobs for 1 s.
     pytest.param(
@@ -216,3 +225,66 @@ def test_w7_runs_on_one_and_three_processes(tmp_path: Path) -> None:
     for case in ("burst1", "burst3", "grid1", "grid3"):
         assert medians[f"{case}_items_per_run"] >= 1  # at least the claim or the finish
         assert medians[f"{case}_store_calls"]["claim_jobs"] >= 1
+
+
+# -- W8: a million jobs, at a hundred ---------------------------------------------------------
+
+W8_CASES = [
+    pytest.param({"W8-mem": "mem", "W8-sqlite": "sqlite"}, id="W8-mem,W8-sqlite"),
+    pytest.param({"W8-pg": "pg"}, marks=pytest.mark.postgresql, id="W8-pg"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("keys", W8_CASES)
+def test_w8_measures_every_figure(tmp_path: Path, keys: dict[str, str]) -> None:
+    """W8 at 100 jobs (10 extra), both libraries: every case measures, tickwork pages
+    through the store, and the database cases start their overdue runs."""
+    if "W8-pg" in keys:
+        _require("postgresql")
+    output = tmp_path / "results.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--workloads",
+            ",".join(keys),
+            "--sides",
+            ",".join(BOTH),
+            "--scale",
+            "0.0001",
+            "--duration",
+            "0.2",
+            "--repeat",
+            "1",
+            "--postgres-url",
+            POSTGRES_URL,
+            "--output",
+            str(output),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads(output.read_text(encoding="utf-8"))["workloads"]
+    for workload, key in keys.items():
+        result = results[workload]
+        assert result["params"]["jobs"] == 100
+        assert not result["problems"], result["problems"]
+        tickwork, aps = result["medians"]["tickwork"], result["medians"]["apscheduler"]
+        assert tickwork[f"{key}_paged_natively"] is True
+        for figure in ("bytes_per_job", "idle_cpu_pct", "list_s", "page_last_ms"):
+            assert tickwork[f"{key}_{figure}"] >= 0, figure
+        assert aps[f"{key}_list_s"] >= 0
+        if key == "mem":
+            assert tickwork["mem_add_per_s"] > 0
+            assert aps["mem_add_per_s"] > 0
+        else:
+            assert 0 < tickwork[f"{key}_first_due_s"] < 60
+            assert 0 < aps[f"{key}_first_due_s"] < 60
+            assert tickwork[f"{key}_extra_per_s"] > 0
+            assert aps[f"{key}_extra_per_s"] > 0
