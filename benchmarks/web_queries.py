@@ -145,6 +145,10 @@ def _cases(
         ),
         ("latest 5 of job-00000 (100k)", lambda s: s.latest_executions(["job-00000"], 5)),
         (
+            "latest 20 of 50 jobs with job-00000",
+            lambda s: s.latest_executions([f"job-{n:05d}" for n in range(50)], 20),
+        ),
+        (
             "counts by status, last hour",
             lambda s: s.count_executions_by_status(NOW - timedelta(hours=1)),
         ),

@@ -44,6 +44,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     case,
     cast,
     func,
@@ -280,6 +281,28 @@ class BrowseStatements:
             .order_by(ranked.c.rank)
         )
 
+    @property
+    def per_job_reads(self) -> bool:
+        """Whether :meth:`latest_of_one` per job beats one :meth:`latest` for all.
+
+        On SQLite, with several jobs in the list, the planner stops using the per-job
+        bound of :meth:`_recent` and numbers every record of a long history (108 ms for
+        50 jobs, one of them with 100,000 records, against 5 ms without it); one
+        ``ORDER BY ... LIMIT`` per job is a short range of the history index each, and
+        all of them run in the one transaction, in the store's own thread.
+        """
+        return self._dialect == "sqlite"
+
+    def latest_of_one(self, per_job: int) -> Select[Any]:
+        """The ``per_job`` newest records of the job bound as ``job_id``."""
+        executions = self._tables.executions
+        return (
+            select(executions)
+            .where(executions.c.job_id == bindparam("job_id"))
+            .order_by(executions.c.start_time.desc(), self.exact(executions.c.execution_id).desc())
+            .limit(per_job)
+        )
+
     def _recent(self, per_job: int) -> list[ColumnElement[bool]]:
         """On SQLite, only the records at or after the job's ``per_job``-th newest start.
 
@@ -363,9 +386,14 @@ async def latest_executions(
     if not ids or not per_job:
         return {}
     statement = browse.latest(per_job)
+    one = browse.latest_of_one(per_job) if browse.per_job_reads else None
 
     def read(conn: Connection) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
+        if one is not None:
+            for job_id in ids:
+                found.extend(dict(row) for row in conn.execute(one, {"job_id": job_id}).mappings())
+            return found
         for chunk in chunks(ids):
             found.extend(dict(row) for row in conn.execute(statement, {"ids": chunk}).mappings())
         return found

@@ -84,19 +84,11 @@ def test_run_now_shows_the_new_record_in_the_history(browser: Any, served: Serve
 
 
 def _new_records(driver: Any, before: set[str]) -> set[str]:
-    """The records on the page that were not in ``before``, waiting for them.
-
-    The record is on the page the action led to, or the live updates bring it. Not
-    always: when the run ends after that page was drawn but before its event stream
-    was open (seen on the NATS store, about one run in three), no event comes to tell
-    the page, so after 5 s it is reloaded once (``test_browser_live.py`` checks the
-    live updates of a page that is already open).
-    """
-    try:
-        return wait_for(lambda: _history_ids(driver) - before, 5, "the new run in the history")
-    except AssertionError:
-        driver.refresh()
-        return wait_for(lambda: _history_ids(driver) - before, 10, "the new run after a reload")
+    """The records on the page that were not in ``before``, waiting for them: the
+    record is on the page the action led to, or the live updates bring it (a run that
+    ended before the page's event stream opened is caught by the refresh the page makes
+    when its stream opens)."""
+    return wait_for(lambda: _history_ids(driver) - before, 10, "the new run in the history")
 
 
 def row_status(driver: Any, execution_id: str) -> str | None:

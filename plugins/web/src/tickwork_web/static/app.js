@@ -86,6 +86,10 @@
   var source = new EventSource((body.dataset.root || "") + "/api/events");
   source.onopen = function () {
     if (status) { status.className = "live on"; status.textContent = "live"; }
+    // What happened between drawing the page (or losing the stream) and now came
+    // before any event could reach us (a run started with "run now" may have ended
+    // already): refresh the live parts once.
+    schedule();
   };
   source.onerror = function () {
     if (status) { status.className = "live lost"; status.textContent = "reconnecting"; }
