@@ -357,12 +357,15 @@ class RunFlow:
         """
         job = None if entry.removed else _with_status(entry, status)
         finish = RunFinish(records=tuple(records), job=job, seen=seen)
+        # The run's own outcome, kept before any await: the change poll may apply the
+        # other process's change to this same entry while the finish is written.
+        planned = (entry.next_run, entry.last_run)
         for _ in range(CHANGE_ATTEMPTS):
             outcome = await self._write_finish(entry.id, finish, release_tick)
             if outcome is FinishOutcome.CHANGED:
                 logger.debug("job %r: changed elsewhere as its run ended; merging", entry.id)
                 try:
-                    merged = await self._merge_outcome(entry, status)
+                    merged = await self._merge_outcome(entry, status, planned)
                 except JobNotFoundError:
                     self._gone(entry)
                     return None
@@ -458,14 +461,18 @@ class RunFlow:
         return await coordinator.settle(job_id, release_tick, write)
 
     async def _merge_outcome(
-        self, entry: JobEntry, status: JobStatus
+        self,
+        entry: JobEntry,
+        status: JobStatus,
+        planned: tuple[datetime | None, datetime | None],
     ) -> tuple[JobEntry, datetime, JobStatus] | None:
         """Re-read a job whose outcome lost to a change stored meanwhile, and carry the
-        outcome over to it; with the version read. None when the re-read failed.
+        outcome (``planned``: the next and last run the run left) over to it; with the
+        version read. None when the re-read failed.
 
         :raises JobNotFoundError: the job was removed.
         """
-        next_run, last_run = entry.next_run, entry.last_run
+        next_run, last_run = planned
         schedule = (entry.schedule_type, entry.schedule_config)
         try:
             fresh = await self._read_job(entry.id)

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sql_helpers import assert_no_leaked_connections, clear_tables, drop_tables, server_url
+from sql_helpers import assert_no_leaked_connections, empty_database, server_url
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -30,16 +30,6 @@ _LOCK_PATH = os.path.join(tempfile.gettempdir(), "tickwork-sqlalchemy-tests.lock
 # Servers whose tables this session already dropped once: from then on emptying them is
 # enough (dropping costs a DDL round per test), and tables left over from an older
 # version of the code never survive into a session.
-_dropped: set[str] = set()
-
-
-async def empty_database(url: str) -> None:
-    """Make ``url``'s database hold empty store tables, or none."""
-    if url in _dropped:
-        await clear_tables(url)
-    else:
-        await drop_tables(url)
-        _dropped.add(url)
 
 
 @pytest.fixture

@@ -126,3 +126,17 @@ def record(job_id: str = "job-1", execution_id: str = "e-1", **changes: Any) -> 
     }
     fields.update(changes)
     return ExecutionRecord(**fields)
+
+
+_dropped: set[str] = set()
+
+
+async def empty_database(url: str) -> None:
+    """Make ``url``'s database hold empty store tables, or none: the first time in a
+    session the tables are dropped (a previous session may have left another schema),
+    after that only emptied."""
+    if url in _dropped:
+        await clear_tables(url)
+    else:
+        await drop_tables(url)
+        _dropped.add(url)

@@ -38,7 +38,7 @@ async def stores(
     servers = [k for k in ("postgresql", "mariadb") if k in request.node.callspec.id]
     if servers:
         request.getfixturevalue("server_lock")
-        from conftest import empty_database
+        from sql_helpers import empty_database
 
         for kind in servers:
             await empty_database(server_url(kind))
@@ -82,7 +82,7 @@ async def test_tickwork_migrate_command_round_trip(
     tmp_path: Path, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
 ) -> None:
     request.getfixturevalue("server_lock")
-    from conftest import empty_database
+    from sql_helpers import empty_database
 
     pg, maria = server_url("postgresql"), server_url("mariadb")
     for url in (pg, maria):
