@@ -135,13 +135,14 @@ def test(extra: list[str]) -> int:
 
 
 # Tests that use only servers they start themselves (their own PostgreSQL, MariaDB and
-# NATS, on free loopback ports) and that spend most of their time waiting on purpose:
-# an outage held for 30 s, workers on a one-second grid. They run in a second pytest
-# beside the rest, which keeps the whole command near half its serial time on two
-# cores. Everything that uses the machine's shared servers stays in the main run: its
-# tests count the connections to the shared `test` databases.
+# NATS, on free loopback ports), most of which spend their time waiting on purpose (an
+# outage held for 30 s, workers on a one-second grid), and the NATS store's tests. They
+# run in a second pytest beside the rest, which keeps the whole command near half its
+# serial time on two cores. Everything that uses the machine's shared servers stays in
+# the main run: its tests count the connections to the shared `test` databases.
 BESIDE = [
     "tests/faults",
+    "tests/integration/nats",
     "tests/integration/nats_trigger/test_nats_trigger_workers.py",
     "tests/integration/nats_trigger/test_nats_trigger_cluster.py",
 ]
