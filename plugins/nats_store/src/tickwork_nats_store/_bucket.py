@@ -23,12 +23,10 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import nats.js.errors
-from nats.aio.client import Client
 from nats.js import JetStreamContext, api
 from nats.js.kv import KV_DEL, KV_OP, KV_PURGE, KeyValue
 
 from ._errors import is_connection_error
-from ._multi_get import read_matching
 
 __all__ = ["PARALLEL", "Bucket", "BucketSettings", "Entry", "gather_in_batches", "open_bucket"]
 
@@ -84,10 +82,6 @@ class Bucket:
         self.name = name
         self.stream = f"KV_{name}"
         self.prefix = f"$KV.{name}."
-        #: Set when the bucket's stream allows direct gets and has one replica: scans
-        #: are then batched direct gets (:func:`._multi_get.read_matching`), not an
-        #: ordered consumer each.
-        self.direct_scans: Client | None = None
 
     def __repr__(self) -> str:
         return f"Bucket({self.name!r})"
@@ -134,11 +128,8 @@ class Bucket:
 
         One ephemeral ordered consumer delivers the last message of each matching
         subject; the scan ends when the consumer reports nothing pending. Keys written
-        while the scan runs may or may not be included. With :attr:`direct_scans`,
-        batched direct gets read the same messages without a consumer.
+        while the scan runs may or may not be included.
         """
-        if self.direct_scans is not None:
-            return await self._scan_direct(self.direct_scans, key_filter, timeout)
         sub = await self.js.subscribe(
             self.prefix + key_filter,
             stream=self.stream,
@@ -174,16 +165,6 @@ class Bucket:
                     await self.js.delete_consumer(self.stream, consumer)
             except Exception:  # the connection went away; the server drops the consumer
                 logger.debug("cleaning up a scan of %s failed", self.name, exc_info=True)
-
-    async def _scan_direct(self, nc: Client, key_filter: str, timeout: float) -> list[Entry]:
-        found: dict[str, Entry] = {}
-        for msg in await read_matching(nc, self.stream, self.prefix + key_filter, timeout):
-            key = msg.subject[len(self.prefix) :]
-            if _is_removal(msg.headers):
-                found.pop(key, None)
-            else:
-                found[key] = Entry(key, msg.value, msg.sequence)
-        return list(found.values())
 
     async def status(self) -> KeyValue.BucketStatus:
         """The bucket's stream info (one round trip)."""

@@ -45,7 +45,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import nats.js.errors
@@ -53,15 +53,7 @@ from nats.js.kv import KeyValue
 
 from ._subjects import encode_token
 
-__all__ = [
-    "Claim",
-    "ClaimDecision",
-    "Claims",
-    "Document",
-    "copy_document",
-    "decode_document",
-    "encode_document",
-]
+__all__ = ["Claim", "ClaimDecision", "Claims"]
 
 logger = logging.getLogger("tickwork.nats.trigger")
 
@@ -101,10 +93,6 @@ class Claims:
     kv: KeyValue
     owner: str
     stale_after: float
-    #: The documents this worker wrote last and their revisions, by key: a heartbeat
-    #: or a finish writes on condition of it without reading first (it reads when
-    #: somebody else wrote the key since).
-    known: dict[str, tuple[Document, int]] = field(default_factory=dict)
 
     async def acquire(self, job_id: str, at: str, seq: int) -> tuple[ClaimDecision, Claim | None]:
         """Try to claim run ``at`` of ``job_id`` for the message with sequence ``seq``;
@@ -114,22 +102,9 @@ class Claims:
 
         def change(doc: Document) -> bool:
             nonlocal decision
-            decision = self.take(doc, job_id, at, seq)
-            return decision is ClaimDecision.RUN
-
-        try:
-            written = await self._modify(key, change, trust_known=False)
-        except _Busy:
-            return ClaimDecision.BUSY, None
-        if not written:
-            return decision, None
-        return ClaimDecision.RUN, Claim(key, at, seq)
-
-    def take(self, doc: Document, job_id: str, at: str, seq: int) -> ClaimDecision:
-        """Decide on run ``at`` (message ``seq``) against ``doc``, and enter the run in
-        it when it is this worker's to run."""
-        decision = self._decide(doc, at, seq)
-        if decision is ClaimDecision.RUN:
+            decision = self._decide(doc, at, seq)
+            if decision is not ClaimDecision.RUN:
+                return False
             previous = doc["runs"].get(at)
             if previous is not None:
                 logger.info(
@@ -137,21 +112,15 @@ class Claims:
                     job_id, at, previous.get("owner"), seq,
                 )  # fmt: skip
             doc["runs"][at] = self._run(seq)
-        return decision
+            return True
 
-    def drop(self, doc: Document, claim: Claim) -> bool:
-        """Take a finished run out of ``doc``; False when another worker holds it."""
-        if not self._holds(doc["runs"].get(claim.at), claim):
-            return False
-        del doc["runs"][claim.at]
-        return True
-
-    def wrote(self, key: str, doc: Document, revision: int) -> None:
-        """Remember what this worker wrote to ``key`` (forgotten once no run is left)."""
-        if doc["runs"]:
-            self.known[key] = (doc, revision)
-        else:
-            self.known.pop(key, None)
+        try:
+            written = await self._modify(key, change)
+        except _Busy:
+            return ClaimDecision.BUSY, None
+        if not written:
+            return decision, None
+        return ClaimDecision.RUN, Claim(key, at, seq)
 
     def _decide(self, doc: Document, at: str, seq: int) -> ClaimDecision:
         runs: dict[str, dict[str, Any]] = doc["runs"]
@@ -183,8 +152,9 @@ class Claims:
         taken it over."""
 
         def change(doc: Document) -> bool:
-            if not self.drop(doc, claim):
+            if not self._holds(doc["runs"].get(claim.at), claim):
                 raise _Lost
+            del doc["runs"][claim.at]
             return True
 
         return await self._settle(claim, change)
@@ -201,71 +171,47 @@ class Claims:
             # Nobody showed the run is not ours; its entry expires as stale.
             return True
 
-    async def _modify(
-        self, key: str, change: Callable[[Document], bool], *, trust_known: bool = True
-    ) -> bool:
+    async def _modify(self, key: str, change: Callable[[Document], bool]) -> bool:
         """Read, change and compare-and-set the document of ``key``.
 
         ``change`` edits the document and returns whether to write it. Returns whether
-        it was written (False: ``change`` declined, or the key stayed too busy). With
-        ``trust_known``, the first round starts from what this worker wrote last, if
-        anything, instead of reading.
+        it was written (False: ``change`` declined, or the key stayed too busy).
         """
         for _ in range(_CAS_ROUNDS):
-            known = self.known.pop(key, None) if trust_known else None
-            revision: int | None
-            if known is not None:
-                doc, revision = copy_document(known[0]), known[1]
-            else:
-                doc, revision = await self.read(key)
+            doc, revision = await self._read(key)
             if not change(doc):
                 return False
-            value = encode_document(doc)
+            value = json.dumps(doc, separators=(",", ":")).encode()
             try:
                 if revision is None:
-                    written = await self.kv.create(key, value)
+                    await self.kv.create(key, value)
                 else:
-                    written = await self.kv.update(key, value, last=revision)
+                    await self.kv.update(key, value, last=revision)
             except nats.js.errors.KeyWrongLastSequenceError:
                 continue
-            self.wrote(key, doc, written)
             return True
         logger.warning("the claims of %r keep changing under us; giving up for now", key)
         raise _Busy
 
-    async def read(self, key: str) -> tuple[Document, int | None]:
-        """The document of ``key`` and its revision (None: no document yet)."""
+    async def _read(self, key: str) -> tuple[Document, int | None]:
         try:
             entry = await self.kv.get(key)
         except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
             return {"runs": {}}, None
-        return decode_document(entry.value), entry.revision or 0
+        try:
+            doc = json.loads(entry.value or b"{}")
+        except ValueError:
+            doc = {}
+        if not isinstance(doc, dict):
+            doc = {}
+        runs = doc.get("runs")
+        if not isinstance(runs, dict):
+            runs = {}
+        clean = {k: v for k, v in runs.items() if isinstance(v, dict)}
+        return {"runs": clean}, entry.revision or 0
 
     def _run(self, seq: int) -> dict[str, Any]:
         return {"seq": seq, "owner": self.owner, "beat": time.time()}
-
-
-def decode_document(value: bytes | None) -> Document:
-    """A claims document as stored; anything unreadable counts as no runs."""
-    try:
-        doc = json.loads(value or b"{}")
-    except ValueError:
-        doc = {}
-    if not isinstance(doc, dict):
-        doc = {}
-    runs = doc.get("runs")
-    if not isinstance(runs, dict):
-        runs = {}
-    return {"runs": {k: v for k, v in runs.items() if isinstance(v, dict)}}
-
-
-def encode_document(doc: Document) -> bytes:
-    return json.dumps(doc, separators=(",", ":")).encode()
-
-
-def copy_document(doc: Document) -> Document:
-    """A copy to change (the runs are dicts of their own)."""
-    return {"runs": {at: dict(run) for at, run in doc["runs"].items()}}
 
 
 class _Lost(Exception):

@@ -7,12 +7,11 @@ few seconds while nothing is due), re-issued when it is used up or expires. At m
 ``max_in_flight`` runs are held at once; beyond that the worker stops pulling and
 other workers get the messages.
 
-For each message the worker takes the job's claim (:mod:`._claims`), waits until the
-run's time if the message came early (schedules fire a little ahead, see
-:data:`._publisher.FIRE_LEAD`), then hands a :class:`NATSDelivery` to the scheduler.
-While the scheduler holds it, an in-progress ack every ``ack_wait / 3`` keeps the
-server from redelivering it (and refreshes the claim); if this worker dies, the server
-redelivers the message to another worker ``ack_wait`` after the last one.
+For each message the worker takes the job's claim (:mod:`._claims`), then hands a
+:class:`NATSDelivery` to the scheduler. While the scheduler holds it, an in-progress
+ack every ``ack_wait / 3`` keeps the server from redelivering it (and refreshes the
+claim); if this worker dies, the server redelivers the message to another worker
+``ack_wait`` after the last one.
 """
 
 from __future__ import annotations
@@ -30,8 +29,7 @@ from nats.aio.subscription import Subscription
 
 from tickwork.abc import Dispatch
 
-from ._claim_batches import ClaimBatches
-from ._claims import ClaimDecision
+from ._claims import ClaimDecision, Claims
 from ._connection import describe
 from ._delivery import NATSDelivery, decode_due
 
@@ -39,18 +37,11 @@ __all__ = ["DueConsumer"]
 
 logger = logging.getLogger("tickwork.nats.trigger")
 
-PULL_BATCH = 256
+PULL_BATCH = 32
 """Most messages one pull request asks for."""
 
 PULL_EXPIRES = 30.0
 """Seconds a pull request waits for messages before the server ends it."""
-
-MAX_HOLD = 1.0
-"""Seconds a message that came before its run's time is held until then. Schedules
-fire :data:`._publisher.FIRE_LEAD` ahead; a message far earlier than that (written by
-hand, or a clock far off) goes to the scheduler at once, as it always did, and the
-scheduler decides (a removed or paused job's run is dropped).
-"""
 
 PULL_HEARTBEAT = 2.0
 """Seconds between the server's heartbeats on an idle pull; two missed ones (or a
@@ -80,7 +71,7 @@ class DueConsumer:
         api_prefix: str,
         stream: str,
         consumer: str,
-        claims: ClaimBatches,
+        claims: Claims,
         dispatch: Dispatch,
         ack_wait: float,
         max_in_flight: int,
@@ -288,10 +279,7 @@ class DueConsumer:
         )
         self._outstanding[seq] = delivery
         self._outstanding_changed.set()
-        early = scheduled_at.timestamp() - time.time()
-        if 0 < early <= MAX_HOLD and not self.stopping:
-            await asyncio.sleep(early)  # fired ahead on purpose: never before its time
-        if self.stopping:  # stop() came while we were claiming (or waiting)
+        if self.stopping:  # stop() came while we were claiming
             await _quietly(delivery.nak())
             return
         try:

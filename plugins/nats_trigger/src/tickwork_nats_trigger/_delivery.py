@@ -20,8 +20,7 @@ from datetime import UTC, datetime
 
 from nats.aio.msg import Msg
 
-from ._claim_batches import ClaimBatches
-from ._claims import Claim
+from ._claims import Claim, Claims
 from ._connection import describe
 from ._subjects import format_time
 
@@ -94,7 +93,7 @@ class NATSDelivery:
         scheduled_at: datetime,
         seq: int,
         claim: Claim,
-        claims: ClaimBatches,
+        claims: Claims,
         on_settled: Callable[[NATSDelivery], Awaitable[None]],
         nak_delay: float,
     ) -> None:

@@ -24,7 +24,6 @@ from tickwork import (
 from tickwork.abc import Dispatch, ScheduleCodec, Store
 from tickwork_nats_store import JetStreamOnce, NATSStore, OnceFunc
 
-from ._claim_batches import ClaimBatches
 from ._claims import Claims
 from ._connection import (
     client_of,
@@ -41,7 +40,6 @@ from ._reconciler import Reconciler
 from ._stream import (
     Provisioning,
     check_server_version,
-    claims_take_batches,
     ensure_claims_bucket,
     ensure_consumer,
     ensure_stream,
@@ -139,7 +137,7 @@ class NATSTrigger:
         claim_bucket: str = "SCHEDULER_CLAIMS",
         replicas: int = 1,
         ack_wait: Seconds = 30.0,
-        max_in_flight: int = 512,
+        max_in_flight: int = 64,
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
         reconciler_interval: Seconds = 30.0,
         reconciler_grace_period: Seconds = 30.0,
@@ -295,13 +293,7 @@ class NATSTrigger:
                 )
             async with phase("subscribe", timeout, log):
                 kv = await js.key_value(want.claim_bucket)
-                claims = ClaimBatches(
-                    Claims(kv, self.worker, stale_after=2 * self.ack_wait + 10.0),
-                    nc=nc,
-                    stream=f"KV_{want.claim_bucket}",
-                    multi_get=await claims_take_batches(js, want),
-                    timeout=self._request_timeout,
-                )
+                claims = Claims(kv, self.worker, stale_after=2 * self.ack_wait + 10.0)
                 consumer = DueConsumer(
                     nc=nc,
                     api_prefix=_api_prefix(js),
@@ -374,12 +366,8 @@ class NATSTrigger:
             policy = RetryPolicy(attempts, backoff)
         else:
             policy = self._user_policy()
-        publisher = self._require_publisher()
         try:
-            if after_run:
-                await publisher.arm_after_run(job_id, run_at, policy)
-            else:
-                await publisher.arm(job_id, run_at, policy)
+            await self._require_publisher().arm(job_id, run_at, policy)
         except Exception as exc:
             if after_run:
                 self._report_rescheduling_failure(job_id, run_at, exc)
