@@ -99,7 +99,8 @@ class Program:
 
     @property
     def stderr(self) -> str:
-        self._stderr.flush()
+        if not self._stderr.closed:
+            self._stderr.flush()
         return self.log.read_text(errors="replace")
 
     def explain(self, message: str) -> str:

@@ -25,22 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_SOURCES = sorted(ROOT.glob("plugins/*/src/**/*.py"))
 
 #: Known breaches, each to be removed with its fix: (file relative to the root,
-#: private name). These plugins were being rewritten by other work when the rule was
-#: first checked; each should import the public ``tickwork.Batcher`` instead. An entry
-#: that is no longer needed fails :func:`test_no_stale_exceptions`.
-KNOWN: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("plugins/nats_store/src/tickwork_nats_store/_job_reads.py", "tickwork._batching"),
-        (
-            "plugins/nats_trigger/src/tickwork_nats_trigger/_publisher.py",
-            "tickwork._batching",
-        ),
-        (
-            "plugins/nats_trigger/src/tickwork_nats_trigger/_claim_batches.py",
-            "tickwork._batching",
-        ),
-    }
-)
+#: private name). None today; an entry that is no longer needed fails
+#: :func:`test_no_stale_exceptions`.
+KNOWN: frozenset[tuple[str, str]] = frozenset()
 
 
 def _private(dotted: str) -> bool:

@@ -368,8 +368,6 @@ class Coordinator:
                 await poller
         if self._announcer is not None:
             await self._announcer.drain()  # before the scheduler closes the store
-        if self.membership is not None and poller is not None:
-            await self.membership.leave()  # the others take this process's jobs at once
 
     def note_saved(self, job: JobData) -> None:
         """This process stored ``job``: the poll need not hand that version back.

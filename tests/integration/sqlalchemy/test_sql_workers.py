@@ -49,7 +49,7 @@ async def test_three_schedulers_on_one_database_claim_each_run_once(database_url
 
     stores = [CountingStore(database_url) for _ in range(3)]
     schedulers = [
-        AsyncScheduler(store, handler(f"w{i}"), worker_id=f"w{i}", sync_interval=0.2)
+        AsyncScheduler(store, handler(f"w{i}"), worker_id=f"w{i}", sync_interval=1.0)
         for i, store in enumerate(stores)
     ]
     for s in schedulers:
@@ -62,7 +62,7 @@ async def test_three_schedulers_on_one_database_claim_each_run_once(database_url
         due = datetime.now(UTC) + timedelta(seconds=1)
         await schedulers[0].add_jobs([(f"job-{i}", OnceSchedule(due)) for i in range(30)])
         await until(lambda: len(runs) == 30, timeout=15)
-        await asyncio.sleep(0.6)  # past the others' deferral: nothing more is claimed
+        await asyncio.sleep(2.5)  # past the others' deferral: nothing more is claimed
     finally:
         for s in schedulers:
             await s.stop()
