@@ -19,11 +19,12 @@ from tickwork_sqlalchemy_store import SQLAlchemyStore
 
 
 class TestSQLWorkerRegistry(WorkerRegistryContract):
-    """The contract on every backend (``[sqlite]``, ``[postgresql]``, ``[mariadb]``)."""
+    """The contract on the servers (``[postgresql]``, ``[mariadb]``); SQLite keeps no
+    registry (every scheduler on a file claims every run)."""
 
     @pytest.fixture
-    def make_store(self, database_url: str) -> Callable[[], Store]:
-        return lambda: SQLAlchemyStore(database_url, shared=True)
+    def make_store(self, server_database_url: str) -> Callable[[], Store]:
+        return lambda: SQLAlchemyStore(server_database_url, shared=True)
 
 
 class CountingStore(SQLAlchemyStore):
@@ -38,7 +39,10 @@ class CountingStore(SQLAlchemyStore):
         return await super().claim_jobs(runs, owner, lease_until, now)
 
 
-async def test_three_schedulers_on_one_database_claim_each_run_once(database_url: str) -> None:
+async def test_three_schedulers_on_one_database_claim_each_run_once(
+    server_database_url: str,
+) -> None:
+    database_url = server_database_url
     runs: list[tuple[str, str]] = []
 
     def handler(worker: str):  # type: ignore[no-untyped-def]
@@ -67,5 +71,7 @@ async def test_three_schedulers_on_one_database_claim_each_run_once(database_url
         for s in schedulers:
             await s.stop()
     assert Counter(job for _, job in runs) == {f"job-{i}": 1 for i in range(30)}
-    assert sum(sum(store.claimed.values()) for store in stores) == 30
+    # One claim a run (90 without the registry); on a loaded machine an owner now and
+    # then takes longer than the others' pause, and they claim (and lose) that run too.
+    assert sum(sum(store.claimed.values()) for store in stores) < 45
     assert {worker for worker, _ in runs} == {"w0", "w1", "w2"}

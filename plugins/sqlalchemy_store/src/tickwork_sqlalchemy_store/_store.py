@@ -479,12 +479,21 @@ class SQLAlchemyStore:
     # -- the schedulers sharing the store (tickwork.abc.WorkerRegistryStore) ---------------
 
     async def heartbeat(self, owner: str, expires_at: datetime, now: datetime) -> list[str]:
-        """One transaction on ``scheduler_workers`` (see :mod:`._workers`)."""
+        """One transaction on ``scheduler_workers`` (see :mod:`._workers`).
+
+        Not on SQLite: a file has one writer at a time, and a write a second from every
+        process would wait on the runs' writes (and they on it). There each scheduler
+        hears only itself, and claims every run, as without a registry.
+        """
         runner, tables = self._ready()
+        if runner.dialect_name == "sqlite":
+            return [_rows.check_owner(owner)]
         return await _workers.heartbeat(runner, tables.workers, owner, expires_at, now)
 
     async def leave(self, owner: str) -> None:
         runner, tables = self._ready()
+        if runner.dialect_name == "sqlite":
+            return
         await _workers.leave(runner, tables.workers, owner)
 
     # -- claims in batches (tickwork.abc.BatchClaimingStore) ------------------------------
