@@ -12,6 +12,7 @@ it. The handler writes what it does, one line each, to MARKS: ``start PID once``
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,9 @@ from tickwork import IntervalSchedule, JobEvent, OnceSchedule, Scheduler
 
 
 def main() -> None:
+    # Ctrl-C as a program started from a shell gets it: a test run may have left SIGINT
+    # ignored in the process that starts this one, and an ignored signal is inherited.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     db, marks, seconds = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
 
     def mark(line: str) -> None:
