@@ -17,6 +17,7 @@ import pytest
 from nats.js import JetStreamContext
 from support.change_push import PUSHED_WITHIN
 from support.nats_server import NatsServer
+from support.recording_proxy import recording_proxy
 from support.waiting import until
 
 from tickwork import _change_payload as change_payload
@@ -130,3 +131,23 @@ async def test_a_message_that_does_not_parse_says_everything(
     unreadable = [r for r in caplog.records if "could not be read" in r.getMessage()]
     assert [r.levelno for r in unreadable] == [logging.DEBUG]
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_listening_returns_once_the_server_has_the_subscription(
+    nats_server: NatsServer,
+) -> None:
+    """nats-py writes a flush's PING ahead of commands its writer task has not sent yet,
+    so a listener that flushed once could return before its SUB reached the server, and
+    a signal sent then from another process was dropped (seen once in a loaded run). On
+    the wire, a PING must follow the SUB before ``listen_for_changes`` returns."""
+    async with recording_proxy(nats_server.host, nats_server.port) as proxy:
+        listener = NATSStore(proxy.url, connect_timeout=3, jetstream_ready_timeout=5)
+        try:
+            await listener.initialize()
+            async with listener.listen_for_changes():
+                sent = bytes(proxy.sent)  # no await since: what the PONG answered
+        finally:
+            await listener.close()
+    subscribed = sent.rfind(b"SUB tickwork.jobs-changed.SCHEDULER_JOBS ")
+    assert subscribed >= 0, sent[-400:]
+    assert sent.find(b"PING\r\n", subscribed) > subscribed, sent[subscribed:]

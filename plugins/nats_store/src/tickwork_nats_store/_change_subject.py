@@ -9,8 +9,8 @@ object's random tag, so a listener can leave out its own store's signals, and th
 of the jobs that changed (data in the body, never in the subject). A body larger than
 the server's ``max_payload`` would be refused, so past that the signal says
 "everything" instead; a body that cannot be read (an older tickwork's bare tag) counts
-as "everything" too. ``signal_changes`` flushes, so a signal sent just before a
-CLI command closes its connection still leaves.
+as "everything" too. ``signal_changes`` waits until the server has the message, so a
+signal sent just before a CLI command closes its connection still leaves.
 
 nats-py reconnects a dropped connection by itself and subscribes again, but whatever
 was published while it was away is gone. A listener therefore checks the connection
@@ -34,7 +34,7 @@ from tickwork.abc import ChangedJobs
 
 from ._errors import translate_errors
 
-__all__ = ["CHECK_EVERY", "ChangeSubject"]
+__all__ = ["CHECK_EVERY", "ChangeSubject", "settle"]
 
 #: Seconds between checks of the listening connection.
 CHECK_EVERY = 0.25
@@ -44,6 +44,20 @@ _FLUSH_TIMEOUT = 5  # seconds (nats-py wants an int)
 #: The largest body sent (the server's default ``max_payload`` is 1 MiB; a smaller
 #: limit on the server is honoured too).
 LONGEST_BODY = 64 * 1024
+
+
+async def settle(nc: Client) -> None:
+    """Return once the server has processed every command ``nc`` has queued so far.
+
+    One ``flush()`` does not promise that: nats-py writes a flush's PING to the socket at
+    once, ahead of the commands still waiting for its writer task, so the PONG can come
+    back before the server has seen a SUB queued just before it, and a message published
+    meanwhile from another connection finds no interest and is dropped. The writer task
+    runs while the first PING travels, so the second PING is queued behind everything
+    and its PONG means the server has processed all of it.
+    """
+    await nc.flush(timeout=_FLUSH_TIMEOUT)
+    await nc.flush(timeout=_FLUSH_TIMEOUT)
 
 
 class ChangeSubject:
@@ -58,7 +72,7 @@ class ChangeSubject:
         body = ChangePayload.of(self.sender, job_ids).encode(limit)
         with translate_errors(f"signal a job change on {self.subject}"):
             await nc.publish(self.subject, body)
-            await nc.flush(timeout=_FLUSH_TIMEOUT)
+            await settle(nc)
 
     @contextlib.asynccontextmanager
     async def listen(self, nc: Client) -> AsyncIterator[AsyncIterator[ChangedJobs]]:
@@ -81,7 +95,7 @@ class ChangeSubject:
             subscription = await nc.subscribe(self.subject, cb=on_message)
         try:
             with translate_errors(f"subscribe to {self.subject}"):
-                await nc.flush(timeout=_FLUSH_TIMEOUT)  # the server has the interest now
+                await settle(nc)  # the server has the interest now
             yield self._heard(nc, heard, reconnects)
         finally:
             with contextlib.suppress(Exception):
