@@ -93,13 +93,22 @@ def click(driver: Any, element_id: str) -> None:
     page_ready(driver)
 
 
+#: What chromedriver says, instead of a stale-element error, about an element of a
+#: document it is tearing down while the next page loads.
+_TORN_DOWN = "does not belong to the document"
+
+
 def _stale(element: Any) -> bool:
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 
     try:
         element.tag_name  # noqa: B018 - touching it tells whether the page changed
     except StaleElementReferenceException:
         return True
+    except WebDriverException as exc:
+        if _TORN_DOWN in str(exc.msg):
+            return True
+        raise
     return False
 
 
