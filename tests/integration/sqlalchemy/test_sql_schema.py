@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from sql_helpers import admin_engine, drop_tables, execute, query, record
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from tickwork import JobStatus
@@ -59,6 +59,14 @@ EXECUTION_INDEXES = {
 }
 
 
+def job_indexes(backend: str) -> dict[str, list[str]]:
+    """The jobs table's indexes: the Go library's, and on PostgreSQL one of tickwork's
+    (``id COLLATE "C"``, for pages in code-point order)."""
+    if backend != "postgresql":
+        return JOB_INDEXES
+    return {**JOB_INDEXES, "idx_scheduler_jobs_id_code_points": ["id"]}
+
+
 def _describe(conn: Connection) -> dict[str, Any]:
     inspector = inspect(conn)
     found: dict[str, Any] = {}
@@ -95,7 +103,7 @@ async def test_tables_columns_and_indexes(database_url: str, backend: str) -> No
     assert list(executions["columns"]) == EXECUTION_COLUMNS
     assert jobs["pk"] == ["id"]
     assert executions["pk"] == ["execution_id"]
-    assert jobs["indexes"] == JOB_INDEXES
+    assert jobs["indexes"] == job_indexes(backend)
     assert executions["indexes"] == EXECUTION_INDEXES
     claims = schema["scheduler_claims"]  # tickwork's own, for shared stores
     assert list(claims["columns"]) == ["job_id", "owner", "scheduled_at", "lease_until"]
@@ -140,13 +148,13 @@ async def test_mariadb_ids_use_a_binary_no_pad_utf8mb4_collation(database_url: s
     }
 
 
-async def test_initialize_twice_and_again_after_close(database_url: str) -> None:
+async def test_initialize_twice_and_again_after_close(database_url: str, backend: str) -> None:
     store = SQLAlchemyStore(database_url)
     await store.initialize()
     await store.initialize()
     await store.close()
     await initialize_and_close(database_url)
-    assert (await describe(database_url))["scheduler_jobs"]["indexes"] == JOB_INDEXES
+    assert (await describe(database_url))["scheduler_jobs"]["indexes"] == job_indexes(backend)
 
 
 async def test_concurrent_initialize_on_an_empty_database(database_url: str) -> None:
@@ -259,3 +267,23 @@ async def test_tables_made_by_gorm_are_completed_and_their_collation_flagged(
     flagged = [w for w in warnings if "utf8mb4_general_ci" in w]
     assert len(flagged) == 3  # id, execution_id, job_id
     assert all("ALTER TABLE" in w and "utf8mb4_nopad_bin" in w for w in flagged)
+
+
+async def test_postgresql_pages_jobs_by_id_from_an_index(postgres_url: str) -> None:
+    """Pages of jobs sort by ``id COLLATE "C"`` (Python's order); on PostgreSQL the
+    primary key's index has the database's collation and cannot give that order, so an
+    index of its own does: a page of a million jobs then reads 50 index entries instead
+    of sorting every row. With sequential scans and sorts priced out, the plan shows
+    whether an index can serve the order at all."""
+    await initialize_and_close(postgres_url)
+    async with admin_engine(postgres_url).begin() as conn:
+        await conn.execute(text("SET LOCAL enable_seqscan = off"))
+        await conn.execute(text("SET LOCAL enable_sort = off"))
+        plan = "\n".join(
+            row[0]
+            for row in await conn.execute(
+                text('EXPLAIN SELECT id FROM scheduler_jobs ORDER BY id COLLATE "C" LIMIT 50')
+            )
+        )
+    assert "idx_scheduler_jobs_id_code_points" in plan, plan
+    assert "Sort" not in plan, plan

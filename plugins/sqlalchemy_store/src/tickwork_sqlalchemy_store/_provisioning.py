@@ -92,7 +92,9 @@ def _existing_tables(conn: Connection, schema: str | None, where: str) -> Tables
     Only the inspector looks: no CREATE is sent, and a missing index is not needed to
     read, so it is not reported.
     """
-    tables = build_tables(schema=schema, id_collation=_id_collation(conn, where))
+    tables = build_tables(
+        schema=schema, id_collation=_id_collation(conn, where), dialect=conn.dialect.name
+    )
     with statement_errors("look at the tables", where):
         inspector = inspect(conn)
         missing = [
@@ -118,7 +120,7 @@ def _prepare_tables(
     is real (a permission, a missing schema) and is raised at once.
     """
     collation = _id_collation(conn, where)
-    tables = build_tables(schema=schema, id_collation=collation)
+    tables = build_tables(schema=schema, id_collation=collation, dialect=conn.dialect.name)
     with statement_errors("look at the tables", where):
         missing = _missing_objects(conn, tables)
         conn.rollback()

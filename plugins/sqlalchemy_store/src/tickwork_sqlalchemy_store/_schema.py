@@ -40,6 +40,7 @@ __all__ = [
     "IDS_PER_STATEMENT",
     "ID_LENGTH",
     "JOBS_TABLE",
+    "JOB_ID_ORDER_INDEX",
     "NO_PAD_BINARY_COLLATIONS",
     "SCHEDULE_TYPE_LENGTH",
     "STATUS_LENGTH",
@@ -104,6 +105,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+#: PostgreSQL only: the job ids in code-point order. Pages of jobs sort by ``id COLLATE
+#: "C"`` (``_queries``: Python's order, whatever the database's locale), an order the
+#: primary key's index, in the database's default collation, cannot give: without this
+#: index each page of a million jobs sorted every row (0.3 s) before keeping 50.
+JOB_ID_ORDER_INDEX = f"idx_{JOBS_TABLE}_id_code_points"
+
+
 class Tables(NamedTuple):
     """The tables of one store, and the metadata that creates them."""
 
@@ -114,13 +122,17 @@ class Tables(NamedTuple):
     workers: Table
 
 
-def build_tables(*, schema: str | None = None, id_collation: str | None = None) -> Tables:
+def build_tables(
+    *, schema: str | None = None, id_collation: str | None = None, dialect: str | None = None
+) -> Tables:
     """Declare both tables.
 
     :param schema: the PostgreSQL schema or MySQL database holding them (``None``: the
         connection's default), so several services can share one database.
     :param id_collation: on MySQL/MariaDB, the binary ``NO PAD`` collation for the id
         columns and the tables' default (see :data:`NO_PAD_BINARY_COLLATIONS`).
+    :param dialect: the database's dialect name; PostgreSQL gets one index more (see
+        :data:`JOB_ID_ORDER_INDEX`).
     """
     metadata = MetaData(schema=schema)
     table_options: dict[str, Any] = {}
@@ -156,6 +168,8 @@ def build_tables(*, schema: str | None = None, id_collation: str | None = None) 
         Index(f"idx_{JOBS_TABLE}_updated_at", "updated_at"),
         **table_options,
     )
+    if dialect == "postgresql":
+        Index(JOB_ID_ORDER_INDEX, jobs.c.id.collate("C"))
     executions = Table(
         EXECUTIONS_TABLE,
         metadata,
