@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import string
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -72,14 +72,12 @@ from tickwork import (
 
 from . import _rows
 from ._runners import Runner
-from ._schema import Tables, chunks, ids_in, job_columns
+from ._schema import Tables, chunks, ids_in, job_columns, run_time_order
 
 __all__ = ["BrowseStatements", "like_pattern"]
 
 #: The escape character of ``search`` patterns (no dialect treats it specially).
 ESCAPE = "/"
-#: Times before this are the Go library's "never" (``time.Time{}``, year 1).
-_NEVER_BEFORE = datetime(2, 1, 1, tzinfo=UTC)
 _MYSQL = ("mysql", "mariadb")
 #: The metadata key naming a job's task.
 TASK_METADATA_KEY = "tickwork.task"
@@ -194,9 +192,7 @@ class BrowseStatements:
         keys: list[ColumnElement[Any]] = []
         field = query.sort_by
         if field in ("next_run", "last_run"):
-            column = jobs.c[field]
-            never = or_(column.is_(None), column < _NEVER_BEFORE)
-            keys += [case((never, 1), else_=0), case((never, null()), else_=column)]
+            keys += run_time_order(jobs.c[field], self._dialect)
         elif field == "status":
             keys.append(self.exact(jobs.c.status))
         elif field in ("created_at", "updated_at"):

@@ -28,10 +28,15 @@ from sqlalchemy import (
     Text,
     any_,
     bindparam,
+    case,
     cast,
+    literal_column,
+    null,
+    or_,
     type_coerce,
 )
 from sqlalchemy.dialects import mysql, postgresql
+from sqlalchemy.sql.expression import Grouping
 from sqlalchemy.types import NullType, TypeDecorator, TypeEngine
 
 __all__ = [
@@ -41,6 +46,8 @@ __all__ = [
     "ID_LENGTH",
     "JOBS_TABLE",
     "JOB_ID_ORDER_INDEX",
+    "NEVER_BEFORE",
+    "NEXT_RUN_ORDER_INDEX",
     "NO_PAD_BINARY_COLLATIONS",
     "SCHEDULE_TYPE_LENGTH",
     "STATUS_LENGTH",
@@ -51,6 +58,7 @@ __all__ = [
     "chunks",
     "ids_in",
     "job_columns",
+    "run_time_order",
 ]
 
 JOBS_TABLE = "scheduler_jobs"
@@ -112,6 +120,36 @@ class UTCDateTime(TypeDecorator[datetime]):
 JOB_ID_ORDER_INDEX = f"idx_{JOBS_TABLE}_id_code_points"
 
 
+#: PostgreSQL only: the jobs in ``next_run`` order as pages sort them
+#: (:func:`run_time_order`), so that "the next jobs due" out of a million reads a few
+#: index entries instead of sorting every row (0.3-1 s).
+NEXT_RUN_ORDER_INDEX = f"idx_{JOBS_TABLE}_next_run_order"
+
+#: Times before this are the Go library's "never" (``time.Time{}``, year 1).
+NEVER_BEFORE = datetime(2, 1, 1, tzinfo=UTC)
+#: The same instant as SQL text, for PostgreSQL's order keys: an index serves an ORDER
+#: BY only when its expressions are the same, constants included, and a bound
+#: parameter is not a constant.
+_NEVER_BEFORE_SQL = "TIMESTAMPTZ '0002-01-01 00:00:00+00'"
+
+
+def run_time_order(column: ColumnElement[Any], dialect: str) -> list[ColumnElement[Any]]:
+    """The sort keys of a run time (``next_run``, ``last_run``): jobs without one (no
+    time, or the Go library's year-1 "never") after the others in ascending order, by
+    a flag rather than by each dialect's NULL placement, then the time.
+
+    On PostgreSQL the constants are SQL text (see :data:`_NEVER_BEFORE_SQL`), so that
+    :data:`NEXT_RUN_ORDER_INDEX`, built from the same keys, serves the order.
+    """
+    if dialect == "postgresql":
+        never = or_(column.is_(None), column < literal_column(_NEVER_BEFORE_SQL))
+        flag = case((never, literal_column("1")), else_=literal_column("0"))
+    else:
+        never = or_(column.is_(None), column < NEVER_BEFORE)
+        flag = case((never, 1), else_=0)
+    return [flag, case((never, null()), else_=column)]
+
+
 class Tables(NamedTuple):
     """The tables of one store, and the metadata that creates them."""
 
@@ -131,8 +169,10 @@ def build_tables(
         connection's default), so several services can share one database.
     :param id_collation: on MySQL/MariaDB, the binary ``NO PAD`` collation for the id
         columns and the tables' default (see :data:`NO_PAD_BINARY_COLLATIONS`).
-    :param dialect: the database's dialect name; PostgreSQL gets one index more (see
-        :data:`JOB_ID_ORDER_INDEX`).
+    :param dialect: the database's dialect name; PostgreSQL gets two indexes more for
+        pages of jobs (:data:`JOB_ID_ORDER_INDEX`, :data:`NEXT_RUN_ORDER_INDEX`). They
+        cost every write of a job two index entries more (a run's finish rewrites
+        ``next_run``, which is indexed already, so the write was never a HOT update).
     """
     metadata = MetaData(schema=schema)
     table_options: dict[str, Any] = {}
@@ -170,6 +210,9 @@ def build_tables(
     )
     if dialect == "postgresql":
         Index(JOB_ID_ORDER_INDEX, jobs.c.id.collate("C"))
+        # (PostgreSQL wants an expression in an index in parentheses of its own.)
+        keys = [Grouping(key) for key in run_time_order(jobs.c.next_run, dialect)]
+        Index(NEXT_RUN_ORDER_INDEX, *keys, jobs.c.id.collate("C"))
     executions = Table(
         EXECUTIONS_TABLE,
         metadata,
