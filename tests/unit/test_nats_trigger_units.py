@@ -51,8 +51,8 @@ class FakeKV:
         return self.revision
 
 
-def claims(kv: FakeKV, owner: str, stale_after: float = 60.0) -> Claims:
-    return Claims(kv, owner, stale_after)  # type: ignore[arg-type]
+def claims(kv: FakeKV, owner: str, stale_after: float = 60.0, lease: float = 0.0) -> Claims:
+    return Claims(kv, owner, stale_after, lease)  # type: ignore[arg-type]
 
 
 T1, T2 = "2025-01-01T00:00:01.000000Z", "2025-01-01T00:00:02.000000Z"
@@ -87,6 +87,32 @@ async def test_the_same_message_redelivered_takes_the_run_over() -> None:
     assert not await a.finish(claim_a)
     assert await b.heartbeat(claim_b)
     assert await b.finish(claim_b)
+
+
+async def test_a_redelivered_message_waits_while_its_holder_is_alive() -> None:
+    kv = FakeKV()
+    a, b = claims(kv, "a", lease=0.2), claims(kv, "b", lease=0.2)
+    _, claim_a = await a.acquire("job", T1, seq=10)
+    assert claim_a is not None
+    assert claim_a.fresh(0.2)
+    # The server redelivered a's message (a's claim was slow to write): a is not silent.
+    assert (await b.acquire("job", T1, seq=10))[0] is ClaimDecision.HELD
+    await asyncio.sleep(0.1)
+    assert not claim_a.fresh(0.2), "a must not start a run its claim may lose"
+    assert await a.heartbeat(claim_a)
+    assert (await b.acquire("job", T1, seq=10))[0] is ClaimDecision.HELD
+    await asyncio.sleep(0.25)  # a silent for a whole lease: taken over
+    decision, claim_b = await b.acquire("job", T1, seq=10)
+    assert decision is ClaimDecision.RUN
+    assert claim_b is not None
+    assert not await a.heartbeat(claim_a)
+
+
+async def test_a_worker_takes_its_own_message_again_at_once() -> None:
+    kv = FakeKV()
+    a = claims(kv, "a", lease=60.0)
+    await a.acquire("job", T1, seq=10)  # say its answer was lost: the message came back
+    assert (await a.acquire("job", T1, seq=10))[0] is ClaimDecision.RUN
 
 
 async def test_a_finished_run_frees_the_job() -> None:

@@ -291,6 +291,7 @@ async def test_a_finish_that_loses_its_revision_compares_again(
     """A write made between the read and the compare-and-set that keeps the job's
     version (``updated_at``) does not make the finish CHANGED; one that moves it does."""
     mine, other = stores[0], stores[1]
+    monkeypatch.setattr(mine, "_batched", None)  # the key-by-key path (batches: their own test)
     await mine.save_job(job("same"))
     await mine.save_job(job("moved"))
     bucket = mine._jobs

@@ -18,23 +18,45 @@ from typing import TYPE_CHECKING, Any
 from ._keys import SAFE_CHARS, decode_id, encode_id
 
 if TYPE_CHECKING:
+    from ._atomic_batch import (
+        MAX_BATCH_MESSAGES,
+        BatchRejectedError,
+        Write,
+        enable_atomic,
+        publish_atomically,
+    )
     from ._connect import fail_if_all_refuse
     from ._errors import CONNECTION_ERRORS
+    from ._multi_get import LastValue, read_last_many
     from ._once import JetStreamOnce, OnceFunc
     from ._store import NATSStore
 
 __all__ = [
     "CONNECTION_ERRORS",
+    "MAX_BATCH_MESSAGES",
     "SAFE_CHARS",
+    "BatchRejectedError",
     "JetStreamOnce",
+    "LastValue",
     "NATSStore",
     "OnceFunc",
+    "Write",
     "decode_id",
+    "enable_atomic",
     "encode_id",
     "fail_if_all_refuse",
+    "publish_atomically",
+    "read_last_many",
 ]
 
 _LAZY = {
+    "MAX_BATCH_MESSAGES": "._atomic_batch",
+    "BatchRejectedError": "._atomic_batch",
+    "Write": "._atomic_batch",
+    "enable_atomic": "._atomic_batch",
+    "publish_atomically": "._atomic_batch",
+    "LastValue": "._multi_get",
+    "read_last_many": "._multi_get",
     "CONNECTION_ERRORS": "._errors",
     "fail_if_all_refuse": "._connect",
     "NATSStore": "._store",

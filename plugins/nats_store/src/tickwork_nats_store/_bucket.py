@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import nats.js.errors
+from nats.aio.client import Client
 from nats.js import JetStreamContext, api
 from nats.js.kv import KV_DEL, KV_OP, KV_PURGE, KeyValue
 
 from ._errors import is_connection_error
+from ._multi_get import read_matching
 
 __all__ = ["PARALLEL", "Bucket", "BucketSettings", "Entry", "gather_in_batches", "open_bucket"]
 
@@ -82,6 +84,10 @@ class Bucket:
         self.name = name
         self.stream = f"KV_{name}"
         self.prefix = f"$KV.{name}."
+        #: Set when the bucket's stream allows direct gets and has one replica: scans
+        #: are then batched direct gets (:func:`._multi_get.read_matching`), not an
+        #: ordered consumer each.
+        self.direct_scans: Client | None = None
 
     def __repr__(self) -> str:
         return f"Bucket({self.name!r})"
@@ -128,8 +134,11 @@ class Bucket:
 
         One ephemeral ordered consumer delivers the last message of each matching
         subject; the scan ends when the consumer reports nothing pending. Keys written
-        while the scan runs may or may not be included.
+        while the scan runs may or may not be included. With :attr:`direct_scans`,
+        batched direct gets read the same messages without a consumer.
         """
+        if self.direct_scans is not None:
+            return await self._scan_direct(self.direct_scans, key_filter, timeout)
         sub = await self.js.subscribe(
             self.prefix + key_filter,
             stream=self.stream,
@@ -166,6 +175,16 @@ class Bucket:
             except Exception:  # the connection went away; the server drops the consumer
                 logger.debug("cleaning up a scan of %s failed", self.name, exc_info=True)
 
+    async def _scan_direct(self, nc: Client, key_filter: str, timeout: float) -> list[Entry]:
+        found: dict[str, Entry] = {}
+        for msg in await read_matching(nc, self.stream, self.prefix + key_filter, timeout):
+            key = msg.subject[len(self.prefix) :]
+            if _is_removal(msg.headers):
+                found.pop(key, None)
+            else:
+                found[key] = Entry(key, msg.value, msg.sequence)
+        return list(found.values())
+
     async def status(self) -> KeyValue.BucketStatus:
         """The bucket's stream info (one round trip)."""
         return await self.kv.status()
@@ -199,7 +218,7 @@ async def open_bucket(
         if settings is None:
             raise
         try:
-            kv = await js.create_key_value(config=settings.config(name))
+            kv = await _create(js, name, settings)
             logger.info("created JetStream KV bucket %s (replicas=%d)", name, settings.replicas)
         except Exception as exc:
             if is_connection_error(exc):
@@ -211,6 +230,27 @@ async def open_bucket(
         if settings is not None:
             await _warn_on_drift(kv, name, settings)
     return Bucket(js, kv, name)
+
+
+#: Seconds a bucket's creation is tried again while the cluster has too few peers it
+#: knows to be up (a cluster that has just elected its meta leader learns about its
+#: peers a moment later, longer on a loaded machine).
+PEERS_WAIT = 15.0
+
+_NO_SUITABLE_PEERS = 10005
+
+
+async def _create(js: JetStreamContext, name: str, settings: BucketSettings) -> KeyValue:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + PEERS_WAIT
+    while True:
+        try:
+            return await js.create_key_value(config=settings.config(name))
+        except nats.js.errors.BadRequestError as exc:
+            if exc.err_code != _NO_SUITABLE_PEERS or loop.time() > deadline:
+                raise
+            logger.debug("creating bucket %s: %s; trying again", name, exc.description)
+        await asyncio.sleep(0.25)
 
 
 async def _warn_on_drift(kv: KeyValue, name: str, settings: BucketSettings) -> None:

@@ -28,6 +28,8 @@ executions             ``idx.<execution>``              ``{"v": 1, "job_id": ...
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "ESCAPE",
     "KEY_ALPHABET",
@@ -47,6 +49,9 @@ __all__ = [
 
 SAFE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 """Characters an id keeps as they are."""
+
+_PLAIN = re.compile(r"[A-Za-z0-9_-]+")
+"""An id made of :data:`SAFE_CHARS` only."""
 
 ESCAPE = "="
 """Introduces one escaped byte: ``=`` and two upper-case hex digits."""
@@ -88,7 +93,7 @@ def encode_id(value: str) -> str:
     """
     if not isinstance(value, str) or not value:
         raise ValueError(f"cannot encode {value!r}: ids are non-empty strings")
-    if all(ch in SAFE_CHARS for ch in value):
+    if _PLAIN.fullmatch(value):  # the usual id: kept as it is (checked at C speed)
         token = value
     else:
         parts: list[str] = []

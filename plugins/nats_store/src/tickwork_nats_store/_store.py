@@ -15,22 +15,33 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext, api
 
 from tickwork import (
+    ExecutionPage,
+    ExecutionQuery,
     ExecutionRecord,
     FinishOutcome,
     InvalidJobDataError,
+    InvalidQueryError,
     JobData,
     JobDataAlreadyExistsError,
     JobDataNotFoundError,
+    JobPage,
+    JobQuery,
     JobStatus,
     QueryOptions,
     RunFinish,
     StorageNotInitializedError,
     StoreNotFoundError,
+    apply_job_query,
+    check_count_window,
+    check_per_job,
 )
 from tickwork.abc import ChangedJobs
 
+from . import _browsing as browsing
 from . import _history as history
 from . import _keys as keys
+from ._atomic_batch import enable_atomic
+from ._batched_finish import BatchedFinish
 from ._bucket import Bucket, BucketSettings, Entry, open_bucket
 from ._change_subject import ChangeSubject
 from ._checks import (
@@ -50,7 +61,10 @@ from ._documents import (
     encode_job,
 )
 from ._errors import translate_errors
+from ._job_reads import JobReads
 from ._job_revision import compare_and_set, job_from
+from ._known_revisions import KnownRevisions
+from ._multi_get import MULTI_GET_MIN_SERVER, enable_direct_reads
 from ._once import DEFAULT_LOCK_BUCKET, JetStreamOnce, OnceFunc
 
 __all__ = ["NATSStore"]
@@ -95,6 +109,11 @@ class NATSStore:
     ``exec_bucket``; ids of any shape are escaped into key tokens (see
     ``docs/stores/nats.md`` for the layout and the JSON documents). Missing buckets are
     created on the first ``initialize()``, serialized across processes by ``once``.
+
+    It answers the browsing queries (:class:`tickwork.abc.QueryableStore`), but KV has
+    no server-side query: NATS pages in Python, over one scan of the keys involved
+    (all jobs; one job's records, or every record), so a page costs as much as that
+    scan. A dashboard over a large history is faster on a SQL store.
 
     :param servers: one URL, a comma-separated string or a list (``nats://``,
         ``tls://``); default ``nats://127.0.0.1:4222``. Not with ``js``.
@@ -217,6 +236,9 @@ class NATSStore:
         self._execs: Bucket | None = None
         self._lock = asyncio.Lock()
         self._changes = ChangeSubject(job_bucket)
+        self._revisions = KnownRevisions()
+        self._batched: BatchedFinish | None = None
+        self._job_reads: JobReads | None = None
 
     #: Job changes are pushed to other processes on a core NATS subject
     #: (:class:`tickwork.abc.ChangeSignalingStore`).
@@ -292,7 +314,60 @@ class NATSStore:
                 await self._disconnect()
                 raise
             self._js, self._jobs, self._execs = js, jobs, execs
+            self._batched = await self._batched_finish(js, jobs, execs)
+            self._job_reads = await self._batched_reads(js, jobs)
+            if self._job_reads is not None:
+                jobs.direct_scans = js._nc
+            if await self._direct_allowed(js, execs):
+                execs.direct_scans = js._nc
             logger.debug("NATSStore ready (buckets %s, %s)", self.job_bucket, self.exec_bucket)
+
+    async def _batched_finish(
+        self, js: JetStreamContext, jobs: Bucket, execs: Bucket
+    ) -> BatchedFinish | None:
+        """Atomic batches for ``finish_runs`` when the server and buckets allow them.
+
+        Not for a read-only store (turning them on changes the buckets' settings), nor
+        with ``exec_ttl`` (an index entry is rewritten with each save there).
+        """
+        if not self._create or self._exec_settings.ttl is not None:
+            return None
+        nc: Client = js._nc
+        server = nc.connected_server_version
+        version = (server.major, server.minor)
+        for bucket in (jobs, execs):
+            if not await enable_atomic(js, bucket.stream, version):
+                return None
+        return BatchedFinish(
+            nc=nc,
+            jobs=jobs,
+            execs=execs,
+            revisions=self._revisions,
+            timeout=self._request_timeout,
+            save_one=self.save_execution,
+            finish_one=lambda job_id, finishes: self._finish_job(jobs, job_id, finishes),
+        )
+
+    async def _batched_reads(self, js: JetStreamContext, jobs: Bucket) -> JobReads | None:
+        """Batched job reads where the job bucket has one replica (:mod:`._job_reads`);
+        a read-only store uses them only if the bucket allows them already."""
+        allowed = await self._direct_allowed(js, jobs)
+        return JobReads(js._nc, jobs, self._request_timeout) if allowed else None
+
+    async def _direct_allowed(self, js: JetStreamContext, bucket: Bucket) -> bool:
+        """Whether ``bucket`` may be read with batched direct gets (one replica, 2.11+);
+        turned on here unless the store only reads."""
+        server = js._nc.connected_server_version
+        version = (server.major, server.minor)
+        if self._create:
+            return await enable_direct_reads(js, bucket.stream, version)
+        if version < MULTI_GET_MIN_SERVER:
+            return False
+        try:
+            config = (await js.stream_info(bucket.stream)).config
+        except Exception:  # reads go key by key
+            return False
+        return bool(config.allow_direct) and (config.num_replicas or 1) == 1
 
     async def _open_buckets(self, js: JetStreamContext) -> tuple[Bucket, Bucket]:
         try:
@@ -343,6 +418,7 @@ class NATSStore:
         async with self._lock:
             self._jobs = self._execs = None
             self._js = None
+            self._batched = self._job_reads = None
             await self._disconnect()
 
     async def _disconnect(self) -> None:
@@ -386,6 +462,7 @@ class NATSStore:
             created = await jobs.create(key, encode_job(job))
         if created is None:
             raise JobDataAlreadyExistsError(job.id)
+        self._revisions.note(job.id, created, job.updated_at)
 
     async def update_job(self, job: JobData) -> None:
         await self._update(job, None)
@@ -406,6 +483,7 @@ class NATSStore:
             raise JobDataNotFoundError(job.id)
         value = encode_job(job)
         written = False
+        self._revisions.forget(job.id)
 
         async def write(entry: Entry) -> None:
             nonlocal written
@@ -420,12 +498,15 @@ class NATSStore:
         """Save each finish's records and write its job (on condition of ``seen``)
         (:class:`tickwork.abc.FinishingStore`).
 
-        KV has no transaction over several keys, so a call is not atomic: every record
-        is saved as :meth:`save_execution` saves it and every job written by one
-        compare-and-set, all at once (at most 64 in flight), so the call takes about
-        three round trips whatever it holds. Each job's finishes are applied in order
-        against the revision read, and their last written state is the one write; a
-        write that loses its revision to another writer reads again and decides again.
+        On NATS Server 2.12+ the records go as one atomic batch and the jobs as
+        another, each job on condition of the revision it was last read at (see
+        :mod:`._batched_finish`): two round trips whatever the call holds. Otherwise
+        every record is saved as :meth:`save_execution` saves it and every job written
+        by one compare-and-set, all at once (at most 64 in flight), about three round
+        trips. KV has no transaction over several buckets, so a call is not atomic.
+        Each job's finishes are applied in order against the revision read, and their
+        last written state is the one write; a write that loses its revision to another
+        writer reads again and decides again.
         Each key's write is atomic; a failure can leave some records or jobs written
         and others not, which :meth:`finish_runs` again repairs (records replace
         records, job writes are idempotent). The store keeps no claims (several
@@ -447,6 +528,8 @@ class NATSStore:
                 records[record.execution_id] = record
             if finish.job is not None:
                 by_job.setdefault(check_job(finish.job).id, []).append(index)
+        if self._batched is not None:
+            return await self._batched.apply(finishes, list(records.values()), by_job)
         outcomes = [FinishOutcome.STORED] * len(finishes)
         slots = asyncio.Semaphore(_PARALLEL_WRITES)
 
@@ -502,6 +585,8 @@ class NATSStore:
         if key is None:
             raise JobDataNotFoundError(job_id)
 
+        self._revisions.forget(job_id)
+
         async def write(entry: Entry) -> None:
             await jobs.delete(key, entry.revision)
 
@@ -514,10 +599,14 @@ class NATSStore:
         if key is None:
             raise JobDataNotFoundError(job_id)
         with translate_errors(f"get job {job_id!r}"):
-            entry = await jobs.get(key)
+            reads = self._job_reads
+            entry = await (jobs.get(key) if reads is None else reads.get(key))
         if entry is None:
             raise JobDataNotFoundError(job_id)
-        return job_from(jobs, entry, job_id)
+        job = job_from(jobs, entry, job_id)
+        if job.unreadable is None:
+            self._revisions.note(job_id, entry.revision, job.updated_at)
+        return job
 
     async def list_jobs(self) -> list[JobData]:
         jobs, _ = self._buckets()
@@ -551,6 +640,34 @@ class NATSStore:
     async def delete_executions(self, job_id: str | None, before: datetime) -> None:
         _, execs = self._buckets()
         await history.delete_executions(execs, job_id, before, timeout=self._request_timeout)
+
+    # -- browsing (tickwork.abc.QueryableStore): paged in Python, see _browsing -------------
+
+    async def query_jobs(self, query: JobQuery) -> JobPage:
+        """One scan of the job bucket, filtered, sorted and paged in Python."""
+        if not isinstance(query, JobQuery):
+            raise InvalidQueryError("query", query, "must be a JobQuery")
+        return apply_job_query(await self.list_jobs(), query)
+
+    async def query_executions(self, query: ExecutionQuery) -> ExecutionPage:
+        if not isinstance(query, ExecutionQuery):
+            raise InvalidQueryError("query", query, "must be an ExecutionQuery")
+        _, execs = self._buckets()
+        return await browsing.query_records(execs, query, timeout=self._request_timeout)
+
+    async def latest_executions(
+        self, job_ids: Sequence[str], per_job: int
+    ) -> Mapping[str, Sequence[ExecutionRecord]]:
+        check_per_job(per_job)
+        _, execs = self._buckets()
+        return await browsing.latest_records(execs, job_ids, per_job, timeout=self._request_timeout)
+
+    async def count_executions_by_status(
+        self, start_time: datetime, end_time: datetime | None = None
+    ) -> Mapping[str, int]:
+        start, end = check_count_window(start_time, end_time)
+        _, execs = self._buckets()
+        return await browsing.count_records(execs, start, end, timeout=self._request_timeout)
 
 
 # -- helpers ------------------------------------------------------------------------------

@@ -7,11 +7,20 @@ few seconds while nothing is due), re-issued when it is used up or expires. At m
 ``max_in_flight`` runs are held at once; beyond that the worker stops pulling and
 other workers get the messages.
 
-For each message the worker takes the job's claim (:mod:`._claims`), then hands a
-:class:`NATSDelivery` to the scheduler. While the scheduler holds it, an in-progress
-ack every ``ack_wait / 3`` keeps the server from redelivering it (and refreshes the
-claim); if this worker dies, the server redelivers the message to another worker
-``ack_wait`` after the last one.
+For each message the worker takes the job's claim (:mod:`._claims`), waits until the
+run's time if the message came early (schedules fire a little ahead, see
+:data:`._publisher.FIRE_LEAD`), then hands a :class:`NATSDelivery` to the scheduler.
+While the scheduler holds it, an in-progress ack every ``ack_wait / 3`` keeps the
+server from redelivering it (and refreshes the claim); if this worker dies, the server
+redelivers the message to another worker ``ack_wait`` after the last one.
+
+The server may also redeliver a message to the worker that is still claiming it: no
+in-progress ack goes out before the claim is written, and a claim request can take
+longer than ``ack_wait`` (a cluster electing a leader, a loaded machine). Each message
+is therefore taken once at a time here, by stream sequence: a redelivery that comes
+while its message is being claimed or held only replaces the message to answer on.
+Two takes of one message would both find the claim "carried by this very message"
+and both run it (what a cluster node's loss did under load before this rule).
 """
 
 from __future__ import annotations
@@ -29,7 +38,8 @@ from nats.aio.subscription import Subscription
 
 from tickwork.abc import Dispatch
 
-from ._claims import ClaimDecision, Claims
+from ._claim_batches import ClaimBatches
+from ._claims import ClaimDecision
 from ._connection import describe
 from ._delivery import NATSDelivery, decode_due
 
@@ -37,11 +47,18 @@ __all__ = ["DueConsumer"]
 
 logger = logging.getLogger("tickwork.nats.trigger")
 
-PULL_BATCH = 32
+PULL_BATCH = 256
 """Most messages one pull request asks for."""
 
 PULL_EXPIRES = 30.0
 """Seconds a pull request waits for messages before the server ends it."""
+
+MAX_HOLD = 1.0
+"""Seconds a message that came before its run's time is held until then. Schedules
+fire :data:`._publisher.FIRE_LEAD` ahead; a message far earlier than that (written by
+hand, or a clock far off) goes to the scheduler at once, as it always did, and the
+scheduler decides (a removed or paused job's run is dropped).
+"""
 
 PULL_HEARTBEAT = 2.0
 """Seconds between the server's heartbeats on an idle pull; two missed ones (or a
@@ -58,6 +75,16 @@ class _Pull:
         self.backoff = 0.0
 
 
+class _Taking:
+    """A message whose run is being claimed; a redelivery meanwhile replaces ``msg``
+    (the newest delivery is the one to answer)."""
+
+    __slots__ = ("msg",)
+
+    def __init__(self, msg: Msg) -> None:
+        self.msg = msg
+
+
 class DueConsumer:
     """Pulls due messages for this worker and turns them into deliveries.
 
@@ -71,7 +98,7 @@ class DueConsumer:
         api_prefix: str,
         stream: str,
         consumer: str,
-        claims: Claims,
+        claims: ClaimBatches,
         dispatch: Dispatch,
         ack_wait: float,
         max_in_flight: int,
@@ -86,6 +113,9 @@ class DueConsumer:
         self._on_idle = on_idle
         self._outstanding: dict[int, NATSDelivery] = {}
         self._intake: set[asyncio.Task[None]] = set()
+        #: Messages being claimed, by stream sequence: each is taken once at a time, so
+        #: this worker never claims (and runs) one message twice.
+        self._taking: dict[int, _Taking] = {}
         self._sub: Subscription | None = None
         self._inbox = ""
         self._pull: _Pull | None = None
@@ -93,6 +123,7 @@ class DueConsumer:
         self._outstanding_changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._stop_requested = asyncio.Event()
         self._idle_notified = False
 
     def __repr__(self) -> str:
@@ -125,6 +156,7 @@ class DueConsumer:
     async def stop(self) -> None:
         """Stop pulling. Deliveries the scheduler holds stay alive until settled."""
         self._stopping = True
+        self._stop_requested.set()
         self._slot_freed.set()
         pull_task = self._tasks[0] if self._tasks else None
         if pull_task is not None:
@@ -239,14 +271,28 @@ class DueConsumer:
             # Redelivered to us while we still run it (the in-progress acks were late).
             mine.replace_message(msg)
             return
+        taking = self._taking.get(seq)
+        if taking is not None:
+            # Redelivered while its claim is still being written: one take per message.
+            taking.msg = msg
+            return
+        taking = self._taking[seq] = _Taking(msg)
         try:
-            job_id, scheduled_at, written = decode_due(msg.data)
+            await self._claim_and_dispatch(taking, seq, meta.num_delivered)
+        finally:
+            if self._taking.get(seq) is taking:
+                del self._taking[seq]
+
+    async def _claim_and_dispatch(self, taking: _Taking, seq: int, delivered: int) -> None:
+        """Claim the run of message ``seq``, hold it until its time, hand it over."""
+        try:
+            job_id, scheduled_at, written = decode_due(taking.msg.data)
         except ValueError as exc:
-            logger.error("dropping message %d on %s for good: %s", seq, msg.subject, exc)
-            await _quietly(msg.term())
+            logger.error("dropping message %d on %s for good: %s", seq, taking.msg.subject, exc)
+            await _quietly(taking.msg.term())
             return
         if self._stopping:
-            await _quietly(msg.nak())
+            await _quietly(taking.msg.nak())
             return
         try:
             decision, claim = await self._claims.acquire(job_id, written, seq)
@@ -254,21 +300,13 @@ class DueConsumer:
             logger.warning(
                 "job %r: could not claim its run at %s: %s", job_id, written, describe(exc)
             )
-            await _quietly(msg.nak(delay=1.0))
+            await _quietly(taking.msg.nak(delay=1.0))
             return
-        if decision is ClaimDecision.DUPLICATE:
-            logger.debug("job %r: dropping a duplicate of its run at %s", job_id, written)
-            await _quietly(msg.ack())
-            return
-        if decision is ClaimDecision.BUSY or claim is None:
-            delay = min(self._ack_wait, 0.5 * 2 ** min(meta.num_delivered, 6))
-            logger.debug(
-                "job %r runs elsewhere; its run at %s waits %.1f s", job_id, written, delay
-            )
-            await _quietly(msg.nak(delay=delay))
+        if claim is None:
+            await self._not_ours(taking.msg, job_id, written, decision, delivered)
             return
         delivery = NATSDelivery(
-            msg=msg,
+            msg=taking.msg,
             job_id=job_id,
             scheduled_at=scheduled_at,
             seq=seq,
@@ -277,9 +315,19 @@ class DueConsumer:
             on_settled=self._settled,
             nak_delay=1.0,
         )
+        # From here on, redeliveries of this message go to the delivery (no await before).
         self._outstanding[seq] = delivery
         self._outstanding_changed.set()
-        if self.stopping:  # stop() came while we were claiming
+        early = scheduled_at.timestamp() - time.time()
+        if 0 < early <= MAX_HOLD and not self.stopping:
+            # Fired ahead on purpose: never before its time (a stop ends the wait).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(early):
+                    await self._stop_requested.wait()
+        if self.stopping:  # stop() came while we were claiming (or waiting)
+            await _quietly(delivery.hand_back())
+            return
+        if not await delivery.still_ours(self._ack_wait):
             await _quietly(delivery.nak())
             return
         try:
@@ -287,6 +335,28 @@ class DueConsumer:
         except Exception:
             logger.exception("job %r: dispatching its run failed", job_id)
             await _quietly(delivery.nak())
+
+    async def _not_ours(
+        self, msg: Msg, job_id: str, written: str, decision: ClaimDecision, delivered: int
+    ) -> None:
+        """Answer a message whose run this worker did not claim."""
+        if decision is ClaimDecision.DUPLICATE:
+            logger.debug("job %r: dropping a duplicate of its run at %s", job_id, written)
+            await _quietly(msg.ack())
+            return
+        if decision is ClaimDecision.HELD:
+            # Its holder was alive less than an ack wait ago: ask again soon (the
+            # holder's in-progress acks push the redelivery further while it lives).
+            delay = min(self._ack_wait / 3, 0.25 * 2 ** min(max(delivered - 2, 0), 6))
+            logger.debug(
+                "job %r: its run at %s is held elsewhere; waits %.2f s", job_id, written, delay
+            )
+        else:
+            delay = min(self._ack_wait, 0.5 * 2 ** min(delivered, 6))
+            logger.debug(
+                "job %r runs elsewhere; its run at %s waits %.1f s", job_id, written, delay
+            )
+        await _quietly(msg.nak(delay=delay))
 
     async def _settled(self, delivery: NATSDelivery) -> None:
         if self._outstanding.get(delivery.seq) is delivery:

@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 
 from nats.aio.msg import Msg
 
-from ._claims import Claim, Claims
+from ._claim_batches import ClaimBatches
+from ._claims import Claim
 from ._connection import describe
 from ._subjects import format_time
 
@@ -72,6 +73,7 @@ class NATSDelivery:
 
     __slots__ = (
         "_claim",
+        "_claimed_at",
         "_claims",
         "_last_beat",
         "_lock",
@@ -93,7 +95,7 @@ class NATSDelivery:
         scheduled_at: datetime,
         seq: int,
         claim: Claim,
-        claims: Claims,
+        claims: ClaimBatches,
         on_settled: Callable[[NATSDelivery], Awaitable[None]],
         nak_delay: float,
     ) -> None:
@@ -107,7 +109,10 @@ class NATSDelivery:
         self._nak_delay = nak_delay
         self._settled = False
         self._lost = False
-        self._last_beat = time.monotonic()
+        #: When the claim was last proved alive (wall clock, as its beat): the claim's
+        #: own beat, then the start of each heartbeat that kept it.
+        self._claimed_at = claim.beat
+        self._last_beat = time.monotonic() - max(0.0, time.time() - claim.beat)
         # keep_alive() and ack()/nak() both move the claim's revision on: one at a time.
         self._lock = asyncio.Lock()
 
@@ -127,6 +132,22 @@ class NATSDelivery:
     def replace_message(self, msg: Msg) -> None:
         """The server redelivered our message to us: answer on the newest delivery."""
         self._msg = msg
+
+    async def still_ours(self, lease: float) -> bool:
+        """Whether this worker may start the run now: its claim was proved alive less
+        than half a ``lease`` ago, if need be by a heartbeat now (another worker takes
+        a run over only a whole lease after its last beat, see :mod:`._claims`)."""
+        claim = self._claim
+        if claim is None or self._lost:
+            return False
+        if claim.fresh(lease, self._claimed_at):
+            return True
+        try:
+            await self.keep_alive()
+        except Exception as exc:
+            logger.warning("job %r: could not refresh its claim: %s", self.job_id, describe(exc))
+            return False
+        return not self._lost and claim.fresh(lease, self._claimed_at)
 
     async def ack(self) -> None:
         if self._settled:
@@ -161,6 +182,14 @@ class NATSDelivery:
             )
 
     async def nak(self) -> None:
+        await self._release(self._nak_delay)
+
+    async def hand_back(self) -> None:
+        """Give the run back before it was handed to the scheduler (this worker is
+        stopping): released at once, for another worker to take it in time."""
+        await self._release(0.0)
+
+    async def _release(self, delay: float) -> None:
         if self._settled:
             return
         self._settled = True
@@ -175,7 +204,7 @@ class NATSDelivery:
                             "job %r: could not release its claim: %s", self.job_id, describe(exc)
                         )
                 if not self._lost:
-                    await self._msg.nak(delay=self._nak_delay)
+                    await self._msg.nak(delay=delay) if delay else await self._msg.nak()
         finally:
             await self._on_settled(self)
 
@@ -189,7 +218,11 @@ class NATSDelivery:
             claim = self._claim
             if claim is None:
                 return
-            if not await self._claims.heartbeat(claim):
+            began = time.time()  # the beat written is no earlier
+            kept = await self._claims.heartbeat(claim)
+            if kept:
+                self._claimed_at = began
+            elif kept is False:
                 self._lost = True
                 self._claim = None
                 logger.warning(

@@ -2,7 +2,7 @@
 
 Arming job ``j`` for time ``t`` publishes one message on ``<prefix>.schedule.<j>``::
 
-    Nats-Schedule:        @at 2025-10-02T15:04:05.123456Z
+    Nats-Schedule:        @at 2025-10-02T15:04:04.823456Z   (t - FIRE_LEAD)
     Nats-Schedule-Target: <prefix>.due.<j>
     Nats-Msg-Id:          tw.<hash of j>.<t>
     body:                 {"v": 1, "job_id": j, "scheduled_at": t}
@@ -10,13 +10,25 @@ Arming job ``j`` for time ``t`` publishes one message on ``<prefix>.schedule.<j>
 A schedule replaces the previous one on the same subject (the server rolls the subject
 up), so re-arming moves the job's time; an ``@at`` in the past fires at once. When it
 fires, the server stores the body on the target subject, where the consumer reads it.
+
+The server looks for due schedules on a timer (about every 250 ms: see
+``tests/integration/nats_trigger/schedule_floor.py``), so a message fires up to that
+much after its ``@at``. That is why the ``@at`` is :data:`FIRE_LEAD` before ``t``: the
+message reaches a worker a little before the run is due, the worker claims it, and
+holds it until ``t`` (:mod:`._consumer`). The run never starts before ``t``, the
+time in the body; the server's timer no longer makes it late.
 Disarming purges both of the job's subjects.
 
-There are two ways to arm:
+There are two ways to arm (and a batched form of the first):
 
 - **replace** (:meth:`SchedulePublisher.arm`): the process that has just written the
   job's next run to the store (after a run, ``add_job``, ``update_job_schedule``,
   ``resume_job``) is right by definition; its schedule replaces whatever is there.
+  The arms that follow runs (:meth:`SchedulePublisher.arm_after_run`) are many when
+  many runs end together: those asked for while the previous batch is out go to the
+  server as one atomic batch (one round trip). The server rejects a batch that holds
+  a ``Nats-Msg-Id`` it has seen before; its arms are then made one by one as above,
+  which handles the duplicate.
 - **ensure** (:meth:`SchedulePublisher.ensure`, :meth:`SchedulePublisher.arm_many`):
   start-up and the reconciler arm what they *read* from the store a moment ago, which
   may already be out of date: another worker may have run the job and armed its next
@@ -41,7 +53,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import nats.errors
@@ -49,17 +61,29 @@ import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
+from tickwork import Batcher
+from tickwork_nats_store import (
+    MAX_BATCH_MESSAGES,
+    BatchRejectedError,
+    Write,
+    publish_atomically,
+)
+
 from ._connection import client_of, describe, is_transient
 from ._delivery import decode_due, encode_due
 from ._subjects import Subjects, format_time, message_id
 
-__all__ = ["Resolver", "RetryPolicy", "SchedulePublisher"]
+__all__ = ["FIRE_LEAD", "Resolver", "RetryPolicy", "SchedulePublisher"]
 
 logger = logging.getLogger("tickwork.nats.trigger")
 
 Resolver = Callable[[str], Awaitable[datetime | None]]
 """``await resolve(job_id)``: the job's next run as the store holds it now, or None when
 the job should not be armed (removed, paused, finished)."""
+
+FIRE_LEAD = timedelta(milliseconds=300)
+"""How long before its run a schedule fires: the server's timer period (250 ms) and a
+little more for the message to reach a worker."""
 
 WRONG_LAST_SEQUENCE = 10071
 _EXPECTED_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
@@ -108,12 +132,24 @@ class SchedulePublisher:
         self._subjects = subjects
         self._timeout = request_timeout
         self._resolve = resolve
+        self._batches: Batcher[tuple[str, datetime], bool] = Batcher(
+            self._publish_batch, max_batch=MAX_BATCH_MESSAGES
+        )
 
     # -- public --------------------------------------------------------------------------
 
     async def arm(self, job_id: str, run_at: datetime, policy: RetryPolicy) -> None:
         """Make ``run_at`` the job's armed time, replacing any other (see module docs)."""
         await _retry(lambda: self._replace(job_id, run_at), policy, f"arm job {job_id!r}")
+
+    async def arm_after_run(self, job_id: str, run_at: datetime, policy: RetryPolicy) -> None:
+        """:meth:`arm`, in one batch with the other arms asked for meanwhile."""
+
+        async def batched() -> None:
+            if not await self._batches.submit((job_id, run_at)):
+                await self._replace(job_id, run_at)
+
+        await _retry(batched, policy, f"arm job {job_id!r}")
 
     async def ensure(self, job_id: str, run_at: datetime, policy: RetryPolicy) -> None:
         """Arm ``run_at`` unless the job's current next run is armed already."""
@@ -171,6 +207,29 @@ class SchedulePublisher:
         await _retry(purge, policy, f"disarm job {job_id!r}")
 
     # -- the two ways to arm ---------------------------------------------------------------
+
+    async def _publish_batch(self, items: list[tuple[str, datetime]]) -> list[bool]:
+        """Publish the schedules of ``items`` as one atomic batch; whether each was
+        published (False for all when the batch was rejected)."""
+        last = {job_id: index for index, (job_id, _) in enumerate(items)}
+        writes = []
+        for index, (job_id, run_at) in enumerate(items):
+            if last[job_id] != index:
+                continue  # armed again later in the same batch: that arm replaces it
+            msg_id = message_id(job_id, run_at)
+            writes.append(
+                Write(
+                    self._subjects.schedule(job_id),
+                    encode_due(job_id, run_at),
+                    headers=self._headers(job_id, run_at, msg_id),
+                )
+            )
+        try:
+            await publish_atomically(client_of(self._js), writes, self._timeout)
+        except BatchRejectedError as exc:
+            logger.debug("a batch of %d arm(s) was rejected (%s); one by one", len(writes), exc)
+            return [False] * len(items)
+        return [True] * len(items)
 
     async def _replace(self, job_id: str, run_at: datetime) -> None:
         msg_id = message_id(job_id, run_at)
@@ -262,7 +321,7 @@ class SchedulePublisher:
         self, job_id: str, run_at: datetime, msg_id: str, expected_seq: int | None = None
     ) -> dict[str, str]:
         headers = {
-            "Nats-Schedule": f"@at {format_time(run_at)}",
+            "Nats-Schedule": f"@at {format_time(run_at - FIRE_LEAD)}",
             "Nats-Schedule-Target": self._subjects.due(job_id),
             "Nats-Msg-Id": msg_id,
             "Nats-Expected-Stream": self._stream,

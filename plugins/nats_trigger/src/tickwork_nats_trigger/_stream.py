@@ -6,10 +6,13 @@ with the right settings is left alone. What a deployment consists of:
 - the stream (default ``SCHEDULER``): work-queue retention, capturing
   ``<prefix>.schedule.*`` (armed schedules) and ``<prefix>.due.*`` (due runs), with
   ``allow_msg_schedules`` (NATS Server 2.12+), a duplicates window for the
-  deterministic ``Nats-Msg-Id`` of schedules, and direct gets;
+  deterministic ``Nats-Msg-Id`` of schedules, direct gets, and atomic batches (the
+  arms that follow runs go out together, see :mod:`._publisher`);
 - one durable pull consumer (default ``scheduler-worker``) on ``<prefix>.due.*`` with
   explicit acks and the configured ack wait, shared by every worker;
-- a KV bucket of claims (default ``SCHEDULER_CLAIMS``), see :mod:`._claims`.
+- a KV bucket of claims (default ``SCHEDULER_CLAIMS``), see :mod:`._claims`, whose
+  stream takes atomic batches and (on a single replica) batched direct gets, see
+  :mod:`._claim_batches`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ __all__ = [
     "MIN_SERVER_VERSION",
     "Provisioning",
     "check_server_version",
+    "claims_take_batches",
     "ensure_claims_bucket",
     "ensure_consumer",
     "ensure_stream",
@@ -71,6 +75,7 @@ class Provisioning:
             "allow_msg_schedules": True,
             "duplicate_window": self.duplicates_window,
             "allow_direct": True,
+            "allow_atomic": True,
         }
         if existing is not None:
             return existing.evolve(**wanted)
@@ -152,7 +157,7 @@ async def ensure_stream(
     target = want.stream_config(config)
     if _needs_update(config, target):
         logging.getLogger("tickwork.nats.trigger").info(
-            "updating stream %s (subjects, allow_msg_schedules, duplicates window)",
+            "updating stream %s (subjects, schedules, atomic batches, duplicates window)",
             want.stream_name,
         )
         info = await js.update_stream(target)
@@ -173,6 +178,7 @@ def _needs_update(current: api.StreamConfig, target: api.StreamConfig) -> bool:
         sorted(current.subjects or []) != sorted(target.subjects or [])
         or not current.allow_msg_schedules
         or not current.allow_direct
+        or not current.allow_atomic
         or abs((current.duplicate_window or 0) - (target.duplicate_window or 0)) > 1e-6
     )
 
@@ -200,13 +206,17 @@ async def ensure_consumer(js: JetStreamContext, want: Provisioning) -> api.Consu
 
 
 async def ensure_claims_bucket(js: JetStreamContext, want: Provisioning) -> KeyValue:
-    """Bind to the claims bucket, creating it when it is missing."""
+    """Bind to the claims bucket, creating it when it is missing; make sure it takes
+    batches (:func:`claims_take_batches`)."""
     try:
-        return await js.key_value(want.claim_bucket)
+        kv = await js.key_value(want.claim_bucket)
     except nats.js.errors.BucketNotFoundError:
         pass
+    else:
+        await claims_take_batches(js, want)
+        return kv
     try:
-        return await js.create_key_value(
+        kv = await js.create_key_value(
             config=api.KeyValueConfig(
                 bucket=want.claim_bucket,
                 description="tickwork: which worker runs which due run (NATS trigger)",
@@ -219,7 +229,38 @@ async def ensure_claims_bucket(js: JetStreamContext, want: Provisioning) -> KeyV
     except Exception as exc:
         if is_transient(exc):
             raise
-        return await js.key_value(want.claim_bucket)  # a peer created it first
+        kv = await js.key_value(want.claim_bucket)  # a peer created it first
+    await claims_take_batches(js, want)
+    return kv
+
+
+async def claims_take_batches(js: JetStreamContext, want: Provisioning) -> bool:
+    """Let the claims bucket's stream take atomic batches, and batched direct gets when
+    it has a single replica; whether it allows direct gets.
+
+    A direct get may be answered by a replica that lags behind: harmless for claims
+    (each write is a compare-and-set on the revision read), but a lagging replica
+    would make batches fail over and over, so replicated buckets read from the leader.
+    """
+    stream = f"KV_{want.claim_bucket}"
+    info = await js.stream_info(stream)
+    config = info.config
+    wants_direct = want.replicas == 1 and not config.allow_direct
+    if not config.allow_atomic or wants_direct:
+        changes: dict[str, Any] = {"allow_atomic": True}
+        if wants_direct:
+            changes["allow_direct"] = True
+        info = await js.update_stream(config.evolve(**changes))
+    if not info.config.allow_atomic:
+        raise StorageOperationError(
+            f"stream {stream} does not take atomic batches (NATS Server 2.12+ needed)"
+        )
+    return bool(info.config.allow_direct)
+
+
+def _claims_ready(info: api.StreamInfo, want: Provisioning) -> bool:
+    config = info.config
+    return bool(config.allow_atomic) and (want.replicas != 1 or bool(config.allow_direct))
 
 
 async def is_provisioned(js: JetStreamContext, want: Provisioning) -> bool:
@@ -227,11 +268,12 @@ async def is_provisioned(js: JetStreamContext, want: Provisioning) -> bool:
     try:
         info = await js.stream_info(want.stream_name)
         consumer = await js.consumer_info(want.stream_name, want.consumer_name)
-        await js.key_value(want.claim_bucket)
+        claims = await js.stream_info(f"KV_{want.claim_bucket}")
     except (nats.js.errors.NotFoundError, nats.js.errors.BucketNotFoundError):
         return False
     return (
-        info.config.retention == api.RetentionPolicy.WORK_QUEUE
+        _claims_ready(claims, want)
+        and info.config.retention == api.RetentionPolicy.WORK_QUEUE
         and not _needs_update(info.config, want.stream_config(info.config))
         and abs((consumer.config.ack_wait or 0) - want.ack_wait) <= 1e-6
         and consumer.config.filter_subject == want.subjects.due_filter

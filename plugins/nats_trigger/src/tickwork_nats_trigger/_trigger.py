@@ -24,6 +24,7 @@ from tickwork import (
 from tickwork.abc import Dispatch, ScheduleCodec, Store
 from tickwork_nats_store import JetStreamOnce, NATSStore, OnceFunc
 
+from ._claim_batches import ClaimBatches
 from ._claims import Claims
 from ._connection import (
     client_of,
@@ -40,6 +41,7 @@ from ._reconciler import Reconciler
 from ._stream import (
     Provisioning,
     check_server_version,
+    claims_take_batches,
     ensure_claims_bucket,
     ensure_consumer,
     ensure_stream,
@@ -92,7 +94,9 @@ class NATSTrigger:
     :param replicas: replicas of the stream and buckets the trigger creates (3 or 5 in
         a cluster).
     :param ack_wait: how long a run may go without an in-progress ack before the
-        server hands it to another worker; in-progress acks go out every third of it.
+        server hands it to another worker, which takes the run's claim over only once
+        its holder has been silent that long; in-progress acks (and claim refreshes)
+        go out every third of it.
     :param max_in_flight: most due runs this worker holds at once.
     :param logger: where the trigger logs (default ``tickwork.nats.trigger``).
     :param reconciler_interval: seconds between reconciler scans; ``0`` disables it.
@@ -137,7 +141,7 @@ class NATSTrigger:
         claim_bucket: str = "SCHEDULER_CLAIMS",
         replicas: int = 1,
         ack_wait: Seconds = 30.0,
-        max_in_flight: int = 64,
+        max_in_flight: int = 512,
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
         reconciler_interval: Seconds = 30.0,
         reconciler_grace_period: Seconds = 30.0,
@@ -293,7 +297,16 @@ class NATSTrigger:
                 )
             async with phase("subscribe", timeout, log):
                 kv = await js.key_value(want.claim_bucket)
-                claims = Claims(kv, self.worker, stale_after=2 * self.ack_wait + 10.0)
+                # A new owner at each start: a delivery the previous start still holds
+                # is not this consumer's to take again.
+                owner = f"{self.worker}.{uuid.uuid4().hex[:4]}"
+                claims = ClaimBatches(
+                    Claims(kv, owner, stale_after=2 * self.ack_wait + 10.0, lease=self.ack_wait),
+                    nc=nc,
+                    stream=f"KV_{want.claim_bucket}",
+                    multi_get=await claims_take_batches(js, want),
+                    timeout=self._request_timeout,
+                )
                 consumer = DueConsumer(
                     nc=nc,
                     api_prefix=_api_prefix(js),
@@ -366,8 +379,12 @@ class NATSTrigger:
             policy = RetryPolicy(attempts, backoff)
         else:
             policy = self._user_policy()
+        publisher = self._require_publisher()
         try:
-            await self._require_publisher().arm(job_id, run_at, policy)
+            if after_run:
+                await publisher.arm_after_run(job_id, run_at, policy)
+            else:
+                await publisher.arm(job_id, run_at, policy)
         except Exception as exc:
             if after_run:
                 self._report_rescheduling_failure(job_id, run_at, exc)

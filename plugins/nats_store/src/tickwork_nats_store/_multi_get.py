@@ -1,0 +1,187 @@
+"""Many KV values in one round trip: batched direct gets (NATS 2.11+).
+
+Reading keys one by one costs a request each. A direct get request with
+``multi_last`` names many subjects; the server streams back the last message of each
+(subjects it has nothing on are left out) and ends with an ``EOB`` status. One with
+``next_by_subj`` and a ``batch`` size streams back every message on a subject filter,
+which lists a bucket (or one job's history) without an ordered consumer, whose
+creation and removal cost the server far more. The stream must allow direct gets
+(``allow_direct``).
+
+A direct get may be answered by any replica of the stream, including one that lags a
+little behind its leader. Use it only where a stale value is harmless (before a
+compare-and-set on the revision read, which fails and reads again when the value was
+stale), or on a stream with one replica.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import nats.errors
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.kv import KV_DEL, KV_OP, KV_PURGE
+
+__all__ = [
+    "MULTI_GET_MIN_SERVER",
+    "LastValue",
+    "StoredMessage",
+    "enable_direct_reads",
+    "read_last_many",
+    "read_matching",
+]
+
+logger = logging.getLogger("tickwork.nats")
+
+MULTI_GET_MIN_SERVER = (2, 11)
+"""Batched direct gets arrived in NATS Server 2.11."""
+
+_CHUNK = 256
+"""Subjects asked for in one request (the server caps a request's subjects)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LastValue:
+    """The last message on one subject."""
+
+    value: bytes
+    revision: int
+
+
+async def read_last_many(
+    nc: Client, stream: str, subjects: Sequence[str], timeout: float
+) -> dict[str, LastValue]:
+    """The last message on each of ``subjects`` in ``stream``, by subject; subjects with
+    none (or whose last message deletes a KV key) are left out.
+
+    :raises nats.errors.TimeoutError: the answer did not end within ``timeout``.
+    :raises RuntimeError: the server refused the request (an error status).
+    """
+    found: dict[str, LastValue] = {}
+    wanted = list(dict.fromkeys(subjects))
+    for start in range(0, len(wanted), _CHUNK):
+        await _read_chunk(nc, stream, wanted[start : start + _CHUNK], timeout, found)
+    return found
+
+
+async def _read_chunk(
+    nc: Client, stream: str, subjects: list[str], timeout: float, found: dict[str, LastValue]
+) -> None:
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox)
+    try:
+        request = json.dumps({"multi_last": subjects, "batch": len(subjects)}).encode()
+        await nc.publish(f"$JS.API.DIRECT.GET.{stream}", request, reply=inbox)
+        while True:
+            msg = await sub.next_msg(timeout=timeout)
+            headers = msg.headers or {}
+            status = headers.get("Status")
+            if status is not None:
+                if status in ("204", "404"):
+                    return  # the end of the batch (404: none of them has a value)
+                if status == "503":
+                    raise nats.errors.NoRespondersError
+                raise RuntimeError(
+                    f"direct get on {stream} refused: {status} {headers.get('Description', '')}"
+                )
+            subject = headers.get("Nats-Subject")
+            sequence = headers.get("Nats-Sequence")
+            if subject is None or sequence is None:
+                continue
+            if headers.get(KV_OP) in (KV_DEL, KV_PURGE):
+                continue
+            found[subject] = LastValue(msg.data, int(sequence))
+    finally:
+        with contextlib.suppress(Exception):  # the connection may be gone
+            await sub.unsubscribe()
+
+
+async def enable_direct_reads(js: JetStreamContext, stream: str, version: tuple[int, int]) -> bool:
+    """Allow direct gets on ``stream`` when it has one replica (see the module's note on
+    replicas) on a 2.11+ server; whether batched reads may be used on it."""
+    if version < MULTI_GET_MIN_SERVER:
+        return False
+    try:
+        info = await js.stream_info(stream)
+        if (info.config.num_replicas or 1) != 1:
+            return False
+        if not info.config.allow_direct:
+            info = await js.update_stream(info.config.evolve(allow_direct=True))
+    except Exception as exc:  # reads then go key by key
+        logger.info("stream %s does not take batched reads: %s", stream, exc)
+        return False
+    return bool(info.config.allow_direct)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """One message of a stream, as a batched direct get returns it."""
+
+    subject: str
+    value: bytes
+    sequence: int
+    headers: dict[str, str]
+
+
+#: Messages asked for per request when reading every message on a subject filter.
+_MATCHING_BATCH = 1000
+
+
+async def read_matching(
+    nc: Client, stream: str, subject_filter: str, timeout: float
+) -> list[StoredMessage]:
+    """Every message of ``stream`` on ``subject_filter`` (wildcards allowed), in stream
+    order, a thousand per request: what an ordered consumer would deliver, without
+    creating one (a consumer costs the server far more than a request).
+
+    :raises nats.errors.TimeoutError: an answer did not end within ``timeout``.
+    :raises RuntimeError: the server refused the request (an error status).
+    """
+    found: list[StoredMessage] = []
+    start = 1
+    while True:
+        pending = await _read_matching_batch(nc, stream, subject_filter, start, timeout, found)
+        if not pending or not found:
+            return found
+        start = found[-1].sequence + 1
+
+
+async def _read_matching_batch(
+    nc: Client,
+    stream: str,
+    subject_filter: str,
+    start: int,
+    timeout: float,
+    found: list[StoredMessage],
+) -> int:
+    """Append one batch to ``found``; how many matching messages are left after it."""
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox)
+    try:
+        request = {"seq": start, "next_by_subj": subject_filter, "batch": _MATCHING_BATCH}
+        await nc.publish(f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), reply=inbox)
+        while True:
+            msg = await sub.next_msg(timeout=timeout)
+            headers = dict(msg.headers or {})
+            status = headers.get("Status")
+            if status == "204":
+                return int(headers.get("Nats-Num-Pending") or 0)
+            if status == "404":
+                return 0
+            if status == "503":
+                raise nats.errors.NoRespondersError
+            if status is not None:
+                raise RuntimeError(
+                    f"direct get on {stream} refused: {status} {headers.get('Description', '')}"
+                )
+            subject, sequence = headers.get("Nats-Subject"), headers.get("Nats-Sequence")
+            if subject is not None and sequence is not None:
+                found.append(StoredMessage(subject, msg.data, int(sequence), headers))
+    finally:
+        with contextlib.suppress(Exception):  # the connection may be gone
+            await sub.unsubscribe()

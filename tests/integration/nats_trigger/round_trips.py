@@ -1,0 +1,212 @@
+"""Counting what a run costs on NATS: every message the clients of this process send,
+sorted by what it is for.
+
+Every message a nats-py client sends goes through ``Client.publish`` (requests too:
+``request()`` publishes with a reply subject). :class:`TripCounter` wraps that one
+method for the duration of a ``with`` block and files each message under a kind
+(claim read, job write, schedule publish, ack...). A message with a reply subject is a
+*round trip*: the sender waits for the server's answer. One without (an ack, a change
+signal) costs the server a message but nobody waits for it.
+
+Run it as a script for the table in the report::
+
+    .venv/bin/python tests/integration/nats_trigger/round_trips.py --workers 3
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+from nats.aio.client import Client
+
+__all__ = ["TripCounter", "kind_of"]
+
+
+def kind_of(subject: str, payload: bytes, claims: str, jobs: str, execs: str) -> str:
+    """The kind of one message, from its subject (and an ack's payload)."""
+    for direct in ("$JS.API.DIRECT.GET.", "$JS.API.STREAM.MSG.GET."):
+        if not subject.startswith(direct):
+            continue
+        stream = subject[len(direct) :].split(".", 1)[0]
+        return {
+            f"KV_{claims}": "claim read",
+            f"KV_{jobs}": "job read",
+            f"KV_{execs}": "record read",
+        }.get(stream, f"message get {stream}")
+    for bucket, kind in ((claims, "claim write"), (jobs, "job write"), (execs, "record write")):
+        if subject.startswith(f"$KV.{bucket}."):
+            return kind
+    if subject.startswith("$JS.ACK."):
+        word = payload[:4].decode(errors="replace")
+        return {"+ACK": "ack", "+WPI": "in-progress ack", "-NAK": "nak", "+TER": "term"}.get(
+            word, "ack"
+        )
+    if subject.startswith("$JS.API.CONSUMER.MSG.NEXT."):
+        return "pull request"
+    if subject.startswith("$JS.API.STREAM.PURGE."):
+        return "purge"
+    if subject.startswith("$JS.API."):
+        return "other JetStream API"
+    if ".schedule." in subject:
+        return "schedule publish"
+    return "other"
+
+
+class TripCounter:
+    """Counts the messages (and the round trips among them) sent in a ``with`` block."""
+
+    def __init__(
+        self,
+        *,
+        claims: str = "SCHEDULER_CLAIMS",
+        jobs: str = "SCHEDULER_JOBS",
+        execs: str = "SCHEDULER_EXECUTIONS",
+    ) -> None:
+        self._buckets = (claims, jobs, execs)
+        self.messages: Counter[str] = Counter()
+        self.trips: Counter[str] = Counter()
+        self.counting = False
+
+    def reset(self) -> None:
+        self.messages.clear()
+        self.trips.clear()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[TripCounter]:
+        """Wrap ``Client.publish`` (and ``Client._send_command`` batches) meanwhile."""
+        original = Client.publish
+        counter = self
+
+        async def publish(
+            client: Client,
+            subject: str,
+            payload: bytes = b"",
+            reply: str = "",
+            headers: dict[str, Any] | None = None,
+        ) -> None:
+            if counter.counting:
+                kind = kind_of(subject, payload, *counter._buckets)
+                counter.messages[kind] += 1
+                if reply:
+                    counter.trips[kind] += 1
+            await original(client, subject, payload, reply, headers)
+
+        Client.publish = publish  # type: ignore[method-assign]
+        try:
+            yield self
+        finally:
+            Client.publish = original  # type: ignore[method-assign]
+
+    def table(self, runs: int) -> str:
+        """Round trips and messages per run, by kind."""
+        lines = [f"{'kind':<22}{'round trips/run':>16}{'messages/run':>14}"]
+        for kind in sorted(self.messages, key=lambda k: -self.messages[k]):
+            lines.append(
+                f"{kind:<22}{self.trips[kind] / runs:>16.2f}{self.messages[kind] / runs:>14.2f}"
+            )
+        total_trips = sum(self.trips.values()) / runs
+        total_messages = sum(self.messages.values()) / runs
+        lines.append(f"{'total':<22}{total_trips:>16.2f}{total_messages:>14.2f}")
+        return "\n".join(lines)
+
+    def per_run(self, runs: int) -> float:
+        """Round trips per run, every kind together."""
+        return sum(self.trips.values()) / max(1, runs)
+
+
+async def measure(
+    url: str,
+    *,
+    workers: int,
+    jobs: int = 40,
+    seconds: float = 6.0,
+    warmup: float = 2.0,
+    spread: bool = False,
+    lateness: list[float] | None = None,
+) -> tuple[TripCounter, int]:
+    """Run ``jobs`` jobs on a 1 s grid on ``workers`` schedulers (one connection each,
+    in this process) against the server at ``url``; count the messages of the runs
+    started after ``warmup`` seconds. Returns the counter and the runs it covers.
+
+    The jobs are due together at each grid point, or (``spread``) spread evenly over
+    the second, as in W1; ``lateness`` collects each counted run's start minus its
+    time, in seconds."""
+    import asyncio
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from tickwork import JobEvent, StartAtIntervalSchedule
+    from tickwork_nats_trigger import create_nats_scheduler
+
+    counter = TripCounter()
+    runs = 0
+
+    async def handler(event: JobEvent) -> None:
+        nonlocal runs
+        if counter.counting:
+            runs += 1
+            if lateness is not None:
+                lateness.append(time.time() - event.scheduled_at.timestamp())
+
+    with counter.installed():
+        schedulers = [
+            create_nats_scheduler(url, handler, worker_id=f"w{i}", ack_wait=5)
+            for i in range(workers)
+        ]
+        for scheduler in schedulers:
+            await scheduler.start()
+        start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+        for i in range(jobs):
+            first = start + timedelta(seconds=i / jobs) if spread else start
+            await schedulers[0].add_job(
+                f"job-{i}", StartAtIntervalSchedule(start_at=first, interval=timedelta(seconds=1))
+            )
+        await asyncio.sleep(2.0 + warmup)
+        counter.counting = True
+        await asyncio.sleep(seconds)
+        counter.counting = False
+        for scheduler in schedulers:
+            await scheduler.stop()
+    return counter, runs
+
+
+def _main() -> None:
+    import argparse
+    import asyncio
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from support.nats_server import NatsServer
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=40)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--spread", action="store_true", help="jobs spread over the second")
+    args = parser.parse_args()
+    late: list[float] = []
+    with NatsServer() as server:
+        counter, runs = asyncio.run(
+            measure(
+                server.url,
+                workers=args.workers,
+                jobs=args.jobs,
+                seconds=args.seconds,
+                spread=args.spread,
+                lateness=late,
+            )
+        )
+    print(f"{args.workers} worker(s), {args.jobs} jobs at 1 s, {runs} runs counted")
+    late.sort()
+    if late:
+        p50, p99 = late[len(late) // 2], late[int(0.99 * (len(late) - 1))]
+        print(f"lateness p50 {1000 * p50:.0f} ms, p99 {1000 * p99:.0f} ms")
+    print(counter.table(max(1, runs)))
+
+
+if __name__ == "__main__":
+    _main()
