@@ -11,6 +11,21 @@ import attrs
 from tickwork import JobData, JobStatus
 from tickwork.abc import Store
 
+#: A fixed time for rows built without a clock.
+T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def job_row(job_id: str, **metadata: str) -> JobData:
+    """A five-minute interval job created at :data:`T0` with ``metadata`` (not saved)."""
+    return JobData(
+        id=job_id,
+        schedule_type="interval",
+        schedule_config="5m0s",
+        created_at=T0,
+        updated_at=T0,
+        metadata=metadata,
+    )
+
 
 async def save_row(
     store: Store,

@@ -13,34 +13,23 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import attrs
 import pytest
-from nats.aio.client import Client
 from nats.js import JetStreamContext, api
+from support.nats_publishes import observing_publishes
 from support.nats_server import NatsServer
+from support.rows import T0
+from support.rows import job_row as job
 
-from tickwork import FinishOutcome, JobData, RunFinish
+from tickwork import FinishOutcome, RunFinish
 from tickwork.testing import make_record
 from tickwork_nats_store import NATSStore
 
 pytestmark = pytest.mark.nats
 
-T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 LATER = T0 + timedelta(seconds=1)
-
-
-def job(job_id: str, **metadata: str) -> JobData:
-    return JobData(
-        id=job_id,
-        schedule_type="interval",
-        schedule_config="5m0s",
-        created_at=T0,
-        updated_at=T0,
-        metadata=metadata,
-    )
 
 
 @pytest.fixture
@@ -58,25 +47,20 @@ async def stores(nats_server: NatsServer) -> AsyncIterator[list[NATSStore]]:
 @pytest.fixture
 def requests() -> Iterator[Counter[str]]:
     """Requests (messages that wait for an answer) sent meanwhile, by stream or bucket."""
-    seen: Counter[str] = Counter()
-    original = Client.publish
+    counted: Counter[str] = Counter()
 
-    async def publish(client: Client, subject: str, payload: bytes = b"", reply: str = "",
-                      headers: dict[str, Any] | None = None) -> None:  # fmt: skip
-        if reply:
-            if subject.startswith("$KV."):
-                seen["write " + subject.split(".")[1]] += 1
-            elif subject.startswith(("$JS.API.DIRECT.GET.", "$JS.API.STREAM.MSG.GET.")):
-                seen["read " + subject.split(".")[4]] += 1
-            elif subject.startswith("$JS.API.CONSUMER."):
-                seen["consumer " + subject.split(".")[3].lower()] += 1
-        await original(client, subject, payload, reply, headers)
+    def seen(subject: str, _payload: bytes, reply: str) -> None:
+        if not reply:
+            return
+        if subject.startswith("$KV."):
+            counted["write " + subject.split(".")[1]] += 1
+        elif subject.startswith(("$JS.API.DIRECT.GET.", "$JS.API.STREAM.MSG.GET.")):
+            counted["read " + subject.split(".")[4]] += 1
+        elif subject.startswith("$JS.API.CONSUMER."):
+            counted["consumer " + subject.split(".")[3].lower()] += 1
 
-    Client.publish = publish  # type: ignore[method-assign]
-    try:
-        yield seen
-    finally:
-        Client.publish = original  # type: ignore[method-assign]
+    with observing_publishes(seen):
+        yield counted
 
 
 def finish(job_id: str, n: int, **metadata: str) -> RunFinish:

@@ -11,7 +11,7 @@ import sys
 import textwrap
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import attrs
@@ -19,6 +19,7 @@ import nats.js.errors
 import pytest
 from nats.js import JetStreamContext
 from support.nats_server import NatsServer
+from support.rows import T0, job_row
 
 from tickwork import (
     FinishOutcome,
@@ -35,19 +36,11 @@ from tickwork_nats_store import _store as store_module
 
 pytestmark = pytest.mark.nats
 
-T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def job(job_id: str = "shared", **metadata: str) -> JobData:
-    return JobData(
-        id=job_id,
-        schedule_type="interval",
-        schedule_config="5m0s",
-        created_at=T0,
-        updated_at=T0,
-        metadata=metadata,
-    )
+    return job_row(job_id, **metadata)
 
 
 @pytest.fixture

@@ -18,9 +18,8 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 
-from nats.aio.client import Client
+from support.nats_publishes import observing_publishes
 
 __all__ = ["TripCounter", "kind_of"]
 
@@ -77,28 +76,17 @@ class TripCounter:
     @contextlib.contextmanager
     def installed(self) -> Iterator[TripCounter]:
         """Wrap ``Client.publish`` (and ``Client._send_command`` batches) meanwhile."""
-        original = Client.publish
         counter = self
 
-        async def publish(
-            client: Client,
-            subject: str,
-            payload: bytes = b"",
-            reply: str = "",
-            headers: dict[str, Any] | None = None,
-        ) -> None:
+        def seen(subject: str, payload: bytes, reply: str) -> None:
             if counter.counting:
                 kind = kind_of(subject, payload, *counter._buckets)
                 counter.messages[kind] += 1
                 if reply:
                     counter.trips[kind] += 1
-            await original(client, subject, payload, reply, headers)
 
-        Client.publish = publish  # type: ignore[method-assign]
-        try:
+        with observing_publishes(seen):
             yield self
-        finally:
-            Client.publish = original  # type: ignore[method-assign]
 
     def table(self, runs: int) -> str:
         """Round trips and messages per run, by kind."""
