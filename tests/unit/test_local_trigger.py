@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from support.waiting import until
 
@@ -113,3 +113,51 @@ async def test_idle_scheduler_with_100k_jobs_costs_no_cpu() -> None:
     # little for the test harness itself; a polling tick over 100k jobs costs far more.
     assert cpu < 0.1 * wall, f"idle scheduler used {cpu:.3f}s CPU in {wall:.2f}s"
     assert fired == []
+
+
+async def test_rearming_at_the_same_time_leaves_nothing_behind() -> None:
+    """A change that keeps the next run re-arms it at the same time: the live entry
+    stays, and the run is handed out once, with the caller's own datetime."""
+    trigger, got = LocalTrigger(), Collector()
+    await trigger.start(got)
+    at = soon(30)
+    for _ in range(1000):
+        await trigger.arm("same", at)
+    assert len(trigger._heap) == 1
+    await until(lambda: got.seen)
+    await asyncio.sleep(0.05)
+    assert [(job, scheduled) for job, scheduled, _ in got.seen] == [("same", at)]
+    assert got.seen[0][1] is at
+    await trigger.stop()
+
+
+async def test_times_of_any_zone_fire_in_order() -> None:
+    """The heap orders the datetimes themselves: aware ones of other zones order by
+    their instant, and a naive one is local time (as ``timestamp()`` takes it)."""
+    trigger, got = LocalTrigger(), Collector()
+    await trigger.start(got)
+    plus2 = timezone(timedelta(hours=2))
+    local = (datetime.now() + timedelta(milliseconds=60)).replace(tzinfo=None)
+    await trigger.arm("naive-third", local)
+    await trigger.arm("plus2-first", soon(20).astimezone(plus2))
+    await trigger.arm("utc-second", soon(40))
+    await until(lambda: len(got.seen) == 3)
+    assert [job for job, _, _ in got.seen] == ["plus2-first", "utc-second", "naive-third"]
+    for _job, scheduled, fired in got.seen:
+        assert scheduled.tzinfo is UTC
+        assert fired >= scheduled.timestamp() - 0.001
+    await trigger.stop()
+
+
+async def test_a_disarmed_then_rearmed_job_fires_once_at_its_new_time() -> None:
+    trigger, got = LocalTrigger(), Collector()
+    await trigger.start(got)
+    first, second = soon(20), soon(50)
+    await trigger.arm("j", first)
+    await trigger.disarm("j")
+    await trigger.arm("j", second)
+    await trigger.arm("k", first)
+    await until(lambda: len(got.seen) == 2)
+    await asyncio.sleep(0.05)
+    assert [(job, scheduled) for job, scheduled, _ in got.seen] == [("k", first), ("j", second)]
+    await trigger.stop()

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterator
 
-from ._entry import JobEntry, UndecodableSchedule, first_run
+from ._entry import JobEntry, UndecodableSchedule, entry_metadata, first_run
 from ._errors import JobNotFoundError, TickworkError
 from ._event_bus import EventBus
 from ._events import JobQuarantined
@@ -117,7 +117,7 @@ class JobTable:
             schedule=schedule,
             schedule_type=data.schedule_type,
             schedule_config=data.schedule_config,
-            metadata=user_metadata(data.metadata),
+            metadata=entry_metadata(user_metadata(data.metadata)),
             status=data.status,
             next_run=data.next_run,
             last_run=data.last_run,
@@ -165,7 +165,7 @@ class JobTable:
                 self._set_task(entry, task_from_metadata(data.metadata))
             except TickworkError:
                 logger.warning("job %r: stored options unreadable; keeping the old ones", data.id)
-            entry.metadata = user_metadata(data.metadata)
+            entry.metadata = entry_metadata(user_metadata(data.metadata))
             entry.status = (
                 JobStatus.RUNNING
                 if entry.running and data.status != JobStatus.DISABLED

@@ -4,23 +4,32 @@ Jobs sit in a heap ordered by due time. A single ``loop.call_at`` timer is set f
 head of the heap; arming or disarming a job only moves that timer when the head
 changes. An idle scheduler with any number of jobs therefore costs one sleeping
 timer, not a polling loop.
+
+A heap entry is ``(run_at, job_id)``, with the caller's own ``run_at`` (the job's
+``next_run``, not a copy), and ``_armed`` maps each armed job to its one live entry:
+an entry is live when it *is* that entry, so disarming or re-arming a job leaves the
+old entry dead in the heap without searching for it. Nothing else is kept per job (a
+million idle jobs cost a 56-byte tuple and a dict slot each); the due time as a float
+is worked out only for the head, when the timer is set.
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
-import itertools
 import logging
 import time
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from .abc import Dispatch
 
 __all__ = ["LocalDelivery", "LocalTrigger"]
 
 logger = logging.getLogger("tickwork.trigger.local")
+
+_Entry = tuple[datetime, str]
+"""A heap entry: ``(run_at, job_id)``."""
 
 # Due runs handed to the scheduler per loop iteration when many are due at once.
 _SLICE = 256
@@ -62,13 +71,12 @@ class LocalTrigger:
         if max_sleep <= 0:
             raise ValueError(f"max_sleep must be positive, got {max_sleep!r}")
         self._max_sleep = max_sleep
-        self._heap: list[tuple[float, int, str, datetime]] = []
-        self._armed: dict[str, int] = {}
-        self._seq = itertools.count()
+        self._heap: list[_Entry] = []
+        self._armed: dict[str, _Entry] = {}  # job id -> its live heap entry
         self._dispatch: Dispatch | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.Handle | None = None
-        self._timer_at = float("inf")
+        self._timer_at: datetime | None = None  # the head's run_at, when a timer is set
 
     def __repr__(self) -> str:
         return f"LocalTrigger(armed={len(self._armed)})"
@@ -110,50 +118,67 @@ class LocalTrigger:
     def arm_now(self, job_id: str, run_at: datetime) -> None:
         """Synchronous :meth:`arm`, for callers already on the loop."""
         replaced = job_id in self._armed
-        when = self._push(job_id, run_at)
+        armed = self._push(job_id, run_at)
+        if armed is None:
+            return
         if replaced:
             self._compact_if_needed()
-        if when < self._timer_at:
+        timer_at = self._timer_at
+        if timer_at is None or armed < timer_at:
             self._reset_timer()
 
     # -- internals -------------------------------------------------------------------
 
-    def _push(self, job_id: str, run_at: datetime) -> float:
-        seq = next(self._seq)
-        when = run_at.timestamp()
-        self._armed[job_id] = seq
-        heapq.heappush(self._heap, (when, seq, job_id, run_at))
-        return when
+    def _push(self, job_id: str, run_at: datetime) -> datetime | None:
+        """Arm ``job_id`` at ``run_at`` and return it (as aware UTC); None when it was
+        armed at that time already (its live entry stays, and no dead one is left
+        behind)."""
+        if run_at.tzinfo is not UTC:
+            # Aware times of any zone order correctly, but a naive one cannot be
+            # compared with them: taken as local time, as ``timestamp()`` does.
+            run_at = run_at.astimezone(UTC)
+        live = self._armed.get(job_id)
+        if live is not None and live[0] == run_at:
+            return None
+        entry = self._armed[job_id] = (run_at, job_id)
+        heapq.heappush(self._heap, entry)
+        return run_at
 
     def _compact_if_needed(self) -> None:
         # Disarmed and re-armed jobs leave dead entries behind; rebuild the heap when
         # they outnumber the live ones so memory stays proportional to the job count.
         if len(self._heap) > 2 * len(self._armed) + 64:
-            self._heap = [e for e in self._heap if self._armed.get(e[2]) == e[1]]
+            armed = self._armed
+            self._heap = [e for e in self._heap if armed.get(e[1]) is e]
             heapq.heapify(self._heap)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._timer_at = float("inf")
+        self._timer_at = None
 
     def _reset_timer(self) -> None:
         self._cancel_timer()
         if self._dispatch is None or self._loop is None:
             return
-        while self._heap and self._armed.get(self._heap[0][2]) != self._heap[0][1]:
-            heapq.heappop(self._heap)
-        if not self._heap:
+        heap, armed = self._heap, self._armed
+        while heap and armed.get(heap[0][1]) is not heap[0]:
+            heapq.heappop(heap)
+        if not heap:
             return
-        when = self._heap[0][0]
-        delay = min(max(when - time.time(), 0.0), self._max_sleep)
-        self._timer_at = when
+        self._timer_at = head = heap[0][0]
+        delay = min(max(head.timestamp() - time.time(), 0.0), self._max_sleep)
         self._timer = self._loop.call_at(self._loop.time() + delay, self._fire)
+
+    def _now(self) -> datetime:
+        """The wall clock, aware UTC (``datetime.now`` rounds down to the microsecond,
+        never up, so a run is never handed out early by rounding)."""
+        return datetime.now(UTC)
 
     def _fire(self) -> None:
         self._timer = None
-        self._timer_at = float("inf")
+        self._timer_at = None
         dispatch = self._dispatch
         if dispatch is None:
             return
@@ -161,7 +186,7 @@ class LocalTrigger:
         # a schedule on a fixed grid would then hand back the same tick as the next run.
         # The timer runs on the loop's monotonic clock and due times are wall-clock, so
         # it may wake a hair before the head is due; _reset_timer then waits the rest.
-        now = time.time()
+        now = self._now()
         heap, armed = self._heap, self._armed
         handed_out = 0
         while heap and heap[0][0] <= now:
@@ -171,8 +196,9 @@ class LocalTrigger:
                 self._timer_at = heap[0][0]
                 self._timer = self._loop.call_soon(self._fire)
                 return
-            _when, seq, job_id, run_at = heapq.heappop(heap)
-            if armed.get(job_id) != seq:
+            entry = heapq.heappop(heap)
+            run_at, job_id = entry
+            if armed.get(job_id) is not entry:
                 continue
             del armed[job_id]
             handed_out += 1

@@ -47,8 +47,12 @@ __all__ = ["MemoryStore"]
 # collector stops tracking such tuples after it first sees them, so a history of
 # millions of records costs the collector nothing; kept as attrs objects they would be
 # traversed by every full collection, and the pauses would grow with the history.
+#
+# A job's row leaves out its id (the key it is kept under), so that jobs in the same
+# state share one row: the jobs saved together by ``add_jobs`` on one schedule are
+# all alike until they first run, and a million of them then cost a dict slot each
+# rather than a 112-byte tuple. A new job's row equal to the row saved last is that row.
 JobRow = tuple[
-    str,  # id
     str,  # schedule_type
     str,  # schedule_config
     str,  # status
@@ -69,10 +73,11 @@ RecordRow = tuple[
     tuple[tuple[str, str], ...],  # metadata
 ]
 
-_ID: Final = 0
-_STATUS: Final = 3
-_NEXT_RUN: Final = 4
-_UPDATED_AT: Final = 7
+_STATUS: Final = 2
+_NEXT_RUN: Final = 3
+_UPDATED_AT: Final = 6
+_METADATA: Final = 7
+_RECORD_JOB_ID: Final = 0
 _EXECUTION_ID: Final = 1
 _START_TIME: Final = 2
 _RECORD_STATUS: Final = 5
@@ -83,12 +88,11 @@ _SORT_KEYS: dict[str, Callable[[RecordRow], tuple[Any, str]]] = {
 }
 
 _JOB_FIELDS: dict[str, int] = {
-    "id": 0,
-    "status": 3,
-    "next_run": 4,
-    "last_run": 5,
-    "created_at": 6,
-    "updated_at": 7,
+    "status": 2,
+    "next_run": 3,
+    "last_run": 4,
+    "created_at": 5,
+    "updated_at": 6,
 }
 _EPOCH: Final = datetime.min.replace(tzinfo=UTC)
 
@@ -106,7 +110,6 @@ def _pairs(metadata: dict[str, str]) -> tuple[tuple[str, str], ...]:
 
 def _job_row(job: JobData) -> JobRow:
     return (
-        job.id,
         job.schedule_type,
         job.schedule_config,
         job.status.value,
@@ -118,8 +121,10 @@ def _job_row(job: JobData) -> JobRow:
     )
 
 
-def _job(row: JobRow) -> JobData:
-    return build_unchecked(JobData, (*row[:3], _JOB_STATUSES[row[3]], *row[4:8], dict(row[8])))
+def _job(job_id: str, row: JobRow) -> JobData:
+    return build_unchecked(
+        JobData, (job_id, *row[:2], _JOB_STATUSES[row[2]], *row[3:7], dict(row[7]))
+    )
 
 
 def _record_row(record: ExecutionRecord) -> RecordRow:
@@ -176,7 +181,8 @@ class MemoryStore:
         self._claims: dict[str, tuple[datetime, str, datetime]] = {}
         self._workers: dict[str, datetime] = {}  # live schedulers (WorkerRegistryStore)
         self._initialized = False
-        self._jobs: dict[str, JobRow] = {}
+        self._jobs: dict[str, JobRow] = {}  # id -> row (rows shared: see JobRow)
+        self._last_row: JobRow | None = None
         self._executions: dict[str, RecordRow] = {}
         self._by_job: defaultdict[str, dict[str, RecordRow]] = defaultdict(dict)
 
@@ -186,6 +192,16 @@ class MemoryStore:
     def _check(self) -> None:
         if not self._initialized:
             raise StorageNotInitializedError("MemoryStore")
+
+    def _new_row(self, job: JobData) -> JobRow:
+        """The row to keep for a new job: the row saved last when it is equal (jobs
+        saved together share it), else a new one. (A change to a job, after a run
+        say, makes a row of its own: its ``updated_at`` is the job's own.)"""
+        row, last = _job_row(job), self._last_row
+        if last is not None and row == last:
+            return last
+        self._last_row = row
+        return row
 
     async def initialize(self) -> None:
         self._initialized = True
@@ -198,7 +214,7 @@ class MemoryStore:
         check_job(job)
         if job.id in self._jobs:
             raise JobDataAlreadyExistsError(job.id)
-        self._jobs[job.id] = _job_row(job)
+        self._jobs[job.id] = self._new_row(job)
 
     async def save_jobs(self, jobs: Iterable[JobData]) -> None:
         self._check()
@@ -207,7 +223,7 @@ class MemoryStore:
             check_job(job)
             if job.id in self._jobs or job.id in rows:
                 raise JobDataAlreadyExistsError(job.id)
-            rows[job.id] = _job_row(job)
+            rows[job.id] = self._new_row(job)
         self._jobs.update(rows)
 
     async def update_job(self, job: JobData) -> None:
@@ -268,31 +284,31 @@ class MemoryStore:
         self._check()
         check_job_id(job_id)
         try:
-            return _job(self._jobs[job_id])
+            return _job(job_id, self._jobs[job_id])
         except KeyError:
             raise JobDataNotFoundError(job_id) from None
 
     async def list_jobs(self) -> list[JobData]:
         self._check()
         jobs = self._jobs
-        return [_job(jobs[k]) for k in sorted(jobs)]
+        return [_job(k, jobs[k]) for k in sorted(jobs)]
 
     async def list_due_jobs(self, until: datetime) -> list[JobData]:
         self._check()
-        cutoff = as_utc(until)
+        cutoff, jobs = as_utc(until), self._jobs
         due = [
-            row
-            for row in self._jobs.values()
+            (row[_NEXT_RUN], job_id)
+            for job_id, row in jobs.items()
             if row[_NEXT_RUN] is not None and row[_NEXT_RUN] <= cutoff
         ]
-        due.sort(key=_due_order)
-        return [_job(row) for row in due]
+        due.sort()  # by next run, then id
+        return [_job(job_id, jobs[job_id]) for _, job_id in due]
 
     async def list_jobs_by_status(self, status: JobStatus) -> list[JobData]:
         self._check()
         wanted = JobStatus(status).value
         jobs = self._jobs
-        return [_job(jobs[k]) for k in sorted(jobs) if jobs[k][_STATUS] == wanted]
+        return [_job(k, jobs[k]) for k in sorted(jobs) if jobs[k][_STATUS] == wanted]
 
     async def save_execution(self, record: ExecutionRecord) -> None:
         self._check()
@@ -301,8 +317,8 @@ class MemoryStore:
     def _save_record(self, record: ExecutionRecord) -> None:
         stored = _record_row(record)
         previous = self._executions.get(record.execution_id)
-        if previous is not None and previous[_ID] != record.job_id:
-            self._by_job[previous[_ID]].pop(record.execution_id, None)
+        if previous is not None and previous[_RECORD_JOB_ID] != record.job_id:
+            self._by_job[previous[_RECORD_JOB_ID]].pop(record.execution_id, None)
         self._executions[record.execution_id] = stored
         self._by_job[record.job_id][record.execution_id] = stored
 
@@ -346,10 +362,18 @@ class MemoryStore:
         if not isinstance(query, JobQuery):
             raise InvalidQueryError("query", query, "must be a JobQuery")
         self._check()
+        # Positions in two lists, not (id, row) pairs: a million new tuples would wake
+        # the garbage collector, which would walk them all, and looking rows up by id
+        # again costs more than the walk through a list.
+        ids, rows = list(self._jobs), list(self._jobs.values())
         keep = _job_filter(query)
-        selected = [row for row in self._jobs.values() if keep(row)]
-        page = _page(selected, _job_order(query.sort_by), query)
-        return JobPage(jobs=tuple(map(_job, page)), total=len(selected))
+        selected: Sequence[int] = (
+            range(len(ids))
+            if keep is None
+            else [i for i, job_id in enumerate(ids) if keep(job_id, rows[i])]
+        )
+        page = _page(selected, _job_order(query.sort_by, ids, rows), query)
+        return JobPage(jobs=tuple(_job(ids[i], rows[i]) for i in page), total=len(selected))
 
     async def query_executions(self, query: ExecutionQuery) -> ExecutionPage:
         if not isinstance(query, ExecutionQuery):
@@ -420,7 +444,7 @@ class MemoryStore:
         next_run = row[_NEXT_RUN]
         assert next_run is not None
         self._claims[job_id] = (next_run, owner, as_utc(lease_until))
-        return _job(row)
+        return _job(job_id, row)
 
     async def renew_claim(self, job_id: str, owner: str, lease_until: datetime) -> bool:
         self._check()
@@ -474,20 +498,16 @@ class MemoryStore:
         self._check()
         jobs = self._jobs
         return {
-            job_id: _job(jobs[job_id]) for job_id in map(check_job_id, job_ids) if job_id in jobs
+            job_id: _job(job_id, jobs[job_id])
+            for job_id in map(check_job_id, job_ids)
+            if job_id in jobs
         }
 
     async def list_jobs_changed_since(self, since: datetime) -> list[JobData]:
         self._check()
         cutoff = as_utc(since)
         jobs = self._jobs
-        return [_job(jobs[k]) for k in sorted(jobs) if jobs[k][_UPDATED_AT] >= cutoff]
-
-
-def _due_order(row: JobRow) -> tuple[datetime, str]:
-    next_run = row[_NEXT_RUN]
-    assert next_run is not None
-    return (next_run, row[_ID])
+        return [_job(k, jobs[k]) for k in sorted(jobs) if jobs[k][_UPDATED_AT] >= cutoff]
 
 
 def _select(rows: Iterable[RecordRow], opts: QueryOptions) -> Sequence[RecordRow]:
@@ -506,11 +526,11 @@ def _matching(rows: Iterable[RecordRow], opts: QueryOptions) -> list[RecordRow]:
     ]
 
 
-_Row = TypeVar("_Row", JobRow, RecordRow)
+_Row = TypeVar("_Row", int, RecordRow)
 
 
 def _page(
-    selected: list[_Row], key: Callable[[_Row], Any], opts: QueryOptions | JobQuery
+    selected: Sequence[_Row], key: Callable[[_Row], Any], opts: QueryOptions | JobQuery
 ) -> Sequence[_Row]:
     """``selected`` sorted by ``key`` (unique keys) and cut to the page of ``opts``."""
     stop = None if opts.limit is None else opts.offset + opts.limit
@@ -519,29 +539,39 @@ def _page(
         # Keys are unique (ids are), so the order is the full sort's.
         pick = heapq.nlargest if opts.sort_desc else heapq.nsmallest
         return pick(stop, selected, key=key)[opts.offset :]
-    selected.sort(key=key, reverse=opts.sort_desc)
-    return selected[opts.offset : stop]
+    return sorted(selected, key=key, reverse=opts.sort_desc)[opts.offset : stop]
 
 
-def _job_filter(query: JobQuery) -> Callable[[JobRow], bool]:
-    """``job_matches`` on stored rows (every one of which is readable)."""
+def _job_filter(query: JobQuery) -> Callable[[str, JobRow], bool] | None:
+    """``job_matches`` on stored rows (every one of which is readable); None when the
+    query keeps every job."""
     status = None if query.status is None else query.status.value
     task, needle = query.task, None if query.search is None else fold_case(query.search)
+    if status is None and task is None and needle is None:
+        return None
 
-    def keep(row: JobRow) -> bool:
+    def keep(job_id: str, row: JobRow) -> bool:
         if status is not None and row[_STATUS] != status:
             return False
-        if task is not None and dict(row[8]).get(TASK_METADATA_KEY) != task:
+        if task is not None and dict(row[_METADATA]).get(TASK_METADATA_KEY) != task:
             return False
-        return needle is None or needle in fold_case(row[_ID])
+        return needle is None or needle in fold_case(job_id)
 
     return keep
 
 
-def _job_order(field: str) -> Callable[[JobRow], tuple[Any, ...]]:
-    """The reference order of ``apply_job_query`` on stored rows (statuses are their
-    string values already)."""
+def _job_order(field: str, ids: list[str], rows: list[JobRow]) -> Callable[[int], Any]:
+    """The reference order of ``apply_job_query`` over positions in ``ids`` and
+    ``rows`` (statuses are their string values already)."""
+    if field == "id":
+        return ids.__getitem__
     index = _JOB_FIELDS[field]
-    if field in ("next_run", "last_run"):
-        return lambda r: (r[index] is None, r[index] or _EPOCH, r[_ID])
-    return lambda r: (r[index], r[_ID])
+
+    def nullable(i: int) -> tuple[bool, Any, str]:
+        value = rows[i][index]
+        return (value is None, value or _EPOCH, ids[i])
+
+    def plain(i: int) -> tuple[Any, str]:
+        return (rows[i][index], ids[i])
+
+    return nullable if field in ("next_run", "last_run") else plain

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -204,11 +205,11 @@ def _encode_value(value: Any) -> Any:
     return value
 
 
-def options_to_metadata(options: JobOptions, metadata: dict[str, str]) -> dict[str, str]:
+def options_to_metadata(options: JobOptions, metadata: Mapping[str, str]) -> dict[str, str]:
     """``metadata`` plus the encoded options (nothing added for default options)."""
     if options is DEFAULT_OPTIONS or options == DEFAULT_OPTIONS:  # most jobs; after every run
         return user_metadata(metadata)
-    result = dict(metadata)
+    result = dict(metadata) if metadata else {}
     result.pop(OPTIONS_KEY, None)
     changed = {
         f.name: _encode_value(getattr(options, f.name))
@@ -237,8 +238,10 @@ def options_from_metadata(metadata: dict[str, str]) -> JobOptions:
         raise InvalidJobDataError(f"stored job options {raw!r} cannot be read: {exc}") from None
 
 
-def user_metadata(metadata: dict[str, str]) -> dict[str, str]:
+def user_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
     """The metadata as users gave it (the options and task keys removed)."""
+    if not metadata:  # (most jobs: ``dict()`` of the shared read-only empty mapping is slow)
+        return {}
     if OPTIONS_KEY not in metadata and TASK_KEY not in metadata and ARGS_KEY not in metadata:
         return dict(metadata)
     return {k: v for k, v in metadata.items() if k != OPTIONS_KEY and k not in TASK_KEYS}

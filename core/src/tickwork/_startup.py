@@ -242,6 +242,7 @@ def merge_added(existing: JobEntry, added: JobEntry) -> JobEntry | None:
             task_missing=added.task_missing,
             updated_at=utcnow(),
             running={},
+            extras=existing.copied_extras(),
         )
     logger.info("job %r: the schedule given before start() replaces the stored one", added.id)
     return attrs.evolve(
@@ -250,6 +251,7 @@ def merge_added(existing: JobEntry, added: JobEntry) -> JobEntry | None:
         last_run=existing.last_run,
         updated_at=utcnow(),
         running={},
+        extras=added.copied_extras(),
     )
 
 

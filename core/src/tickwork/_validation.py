@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ._entry import NO_METADATA
 from ._errors import EmptyJobIDError, InvalidJobDataError
 from ._models import ExecutionRecord, JobData
 from ._policy import OPTIONS_KEY
@@ -66,9 +67,13 @@ def check_execution(record: Any) -> ExecutionRecord:
     return record
 
 
-def check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
-    if metadata is None:
-        return {}
+def check_metadata(metadata: Mapping[str, str] | None) -> Mapping[str, str]:
+    """A new job's metadata, checked: a copy of its own, or the one shared read-only
+    empty mapping when there is none (most jobs; a million empty dicts are 64 MB)."""
+    if not metadata:
+        if metadata is not None and not isinstance(metadata, Mapping):
+            raise InvalidJobDataError(f"metadata must be a mapping of str to str, got {metadata!r}")
+        return NO_METADATA
     if not isinstance(metadata, Mapping):
         raise InvalidJobDataError(f"metadata must be a mapping of str to str, got {metadata!r}")
     for key, value in metadata.items():
