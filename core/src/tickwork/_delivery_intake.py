@@ -72,9 +72,17 @@ class DeliveryIntake:
         self.instruments: InstrumentSet | None = None
 
     def dispatch(self, delivery: Delivery) -> None:
-        """Called by the trigger on the loop for each due run; returns at once."""
+        """Called by the trigger on the loop for each due run; returns at once.
+
+        One that comes from a shared trigger while the scheduler stops (before the
+        trigger has) is handed back, so another worker gets it now rather than after
+        the redelivery wait. A local trigger's would only be armed again here, where
+        nothing takes it any more; the store still has the run for the next start.
+        """
         if self._is_running():
             self._spawn(self._handle(delivery))
+        elif self._trigger.shared:
+            self._spawn(_settle(delivery.nak))
 
     async def _handle(self, delivery: Delivery) -> None:
         job_id, scheduled_at = delivery.job_id, delivery.scheduled_at
