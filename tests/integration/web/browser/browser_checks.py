@@ -85,6 +85,17 @@ def css(driver: Any, selector: str) -> list[Any]:
     return list(driver.find_elements(By.CSS_SELECTOR, selector))
 
 
+def attributes(driver: Any, selector: str, attribute: str) -> list[str | None]:
+    """``attribute`` of every element matching ``selector``, read in one script: the
+    live updates replace parts of a page, and an element found first and read after
+    may be gone by then."""
+    script = (
+        "return Array.from(document.querySelectorAll(arguments[0]),"
+        " element => element.getAttribute(arguments[1]));"
+    )
+    return list(driver.execute_script(script, selector, attribute))
+
+
 def click(driver: Any, element_id: str) -> None:
     """Click the element and wait for the page it leads to."""
     old = driver.find_element("tag name", "html")

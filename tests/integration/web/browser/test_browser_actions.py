@@ -12,19 +12,38 @@ from typing import Any
 
 import pytest
 from browser_apps import Served
-from browser_checks import by_id, click, css, has_id, job_path, log_in, open_page, wait_for
+from browser_checks import (
+    attributes,
+    by_id,
+    click,
+    css,
+    has_id,
+    job_path,
+    log_in,
+    open_page,
+    wait_for,
+)
 from browser_chromium import console_errors
 from support.web_app import WEB_TOKEN
 
 import tickwork
 from tickwork import JobStatus
 
+#: The history rows' execution ids and statuses, read in one script: the live updates
+#: replace the rows, and between finding a row and reading it the row may be gone.
+_HISTORY_ROWS = (
+    "return Array.from(document.querySelectorAll('#history-table tr.record-row'),"
+    " row => [row.getAttribute('data-execution-id'), row.getAttribute('data-status')]);"
+)
+
+
+def _history(driver: Any) -> dict[str, str]:
+    """The history table's records: status by execution id."""
+    return dict(driver.execute_script(_HISTORY_ROWS))
+
 
 def _history_ids(driver: Any) -> set[str]:
-    return {
-        row.get_attribute("data-execution-id")
-        for row in css(driver, "#history-table tr.record-row")
-    }
+    return set(_history(driver))
 
 
 def test_without_logging_in_the_job_page_offers_a_login_not_actions(
@@ -51,7 +70,7 @@ def test_pause_and_resume_through_the_page(browser: Any, served: Served) -> None
 
     click(browser, "action-pause")
     assert by_id(browser, "flash").text.startswith("Paused")
-    assert css(browser, "#job-status .badge")[0].get_attribute("data-status") == "disabled"
+    assert attributes(browser, "#job-status .badge", "data-status")[:1] == ["disabled"]
     assert served.job(job_id).status is JobStatus.DISABLED
 
     click(browser, "action-resume")
@@ -92,8 +111,7 @@ def _new_records(driver: Any, before: set[str]) -> set[str]:
 
 
 def row_status(driver: Any, execution_id: str) -> str | None:
-    rows = css(driver, f'#history-table tr[data-execution-id="{execution_id}"]')
-    return rows[0].get_attribute("data-status") if rows else None
+    return _history(driver).get(execution_id)
 
 
 def _post(driver: Any, path: str, body: str, headers: dict[str, str]) -> int:
@@ -140,7 +158,7 @@ def test_remove_asks_first_and_cancel_keeps_the_job(browser: Any, live_sqlite: S
     click(browser, "action-remove")
     click(browser, "confirm-remove-yes")
     assert by_id(browser, "flash").text.startswith("The job was removed")
-    shown = {row.get_attribute("data-job-id") for row in css(browser, "#jobs-table .job-row")}
+    shown = set(attributes(browser, "#jobs-table .job-row", "data-job-id"))
     assert job_id not in shown
     with pytest.raises(tickwork.JobNotFoundError):
         live_sqlite.live.call(live_sqlite.scheduler.get_job(job_id))
