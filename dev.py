@@ -143,8 +143,12 @@ def test(extra: list[str]) -> int:
 BESIDE = [
     "tests/faults",
     "tests/integration/nats",
-    "tests/integration/nats_trigger/test_nats_trigger_workers.py",
+    "tests/integration/nats_trigger/test_nats_trigger_basics.py",
     "tests/integration/nats_trigger/test_nats_trigger_cluster.py",
+    "tests/integration/nats_trigger/test_nats_trigger_policies.py",
+    "tests/integration/nats_trigger/test_nats_trigger_round_trips.py",
+    "tests/integration/nats_trigger/test_nats_trigger_timing.py",
+    "tests/integration/nats_trigger/test_nats_trigger_workers.py",
 ]
 
 
