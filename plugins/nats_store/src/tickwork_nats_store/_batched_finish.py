@@ -36,7 +36,7 @@ from ._errors import translate_errors
 from ._job_revision import job_from
 from ._known_revisions import KnownRevisions
 
-__all__ = ["BatchedFinish"]
+__all__ = ["BatchedFinish", "FinishOne", "SaveOne"]
 
 logger = logging.getLogger("tickwork.nats")
 

@@ -19,7 +19,6 @@ from tickwork import (
     ExecutionQuery,
     ExecutionRecord,
     FinishOutcome,
-    InvalidJobDataError,
     InvalidQueryError,
     JobData,
     JobDataAlreadyExistsError,
@@ -45,14 +44,11 @@ from ._batched_finish import BatchedFinish
 from ._bucket import Bucket, BucketSettings, Entry, open_bucket
 from ._change_subject import ChangeSubject
 from ._checks import (
-    apply_in_order,
     check_bucket_name,
-    check_execution,
     check_job,
     check_job_id,
     existing_key,
     id_too_long,
-    key_for_write,
     new_job_key,
     seconds_or_none,
 )
@@ -61,10 +57,11 @@ from ._documents import (
     encode_job,
 )
 from ._errors import translate_errors
+from ._finishing import finish_job, finish_key_by_key, sort_finishes
 from ._job_reads import JobReads
 from ._job_revision import compare_and_set, job_from
 from ._known_revisions import KnownRevisions
-from ._multi_get import MULTI_GET_MIN_SERVER, enable_direct_reads
+from ._multi_get import direct_reads_allowed
 from ._once import DEFAULT_LOCK_BUCKET, JetStreamOnce, OnceFunc
 
 __all__ = ["NATSStore"]
@@ -89,9 +86,6 @@ DEFAULT_ONCE_KEY = "scheduler.storage-init"
 
 _CAS_ATTEMPTS = 25
 """Compare-and-set rounds an update or delete makes before giving up on a hot key."""
-
-_PARALLEL_WRITES = 64
-"""Record saves and job writes of one ``finish_runs`` call in flight at once."""
 
 
 class NATSStore:
@@ -318,7 +312,7 @@ class NATSStore:
             self._job_reads = await self._batched_reads(js, jobs)
             if self._job_reads is not None:
                 jobs.direct_scans = js._nc
-            if await self._direct_allowed(js, execs):
+            if await direct_reads_allowed(js, execs, create=self._create):
                 execs.direct_scans = js._nc
             logger.debug("NATSStore ready (buckets %s, %s)", self.job_bucket, self.exec_bucket)
 
@@ -345,29 +339,14 @@ class NATSStore:
             revisions=self._revisions,
             timeout=self._request_timeout,
             save_one=self.save_execution,
-            finish_one=lambda job_id, finishes: self._finish_job(jobs, job_id, finishes),
+            finish_one=lambda job_id, some: finish_job(jobs, job_id, some, _CAS_ATTEMPTS),
         )
 
     async def _batched_reads(self, js: JetStreamContext, jobs: Bucket) -> JobReads | None:
         """Batched job reads where the job bucket has one replica (:mod:`._job_reads`);
         a read-only store uses them only if the bucket allows them already."""
-        allowed = await self._direct_allowed(js, jobs)
+        allowed = await direct_reads_allowed(js, jobs, create=self._create)
         return JobReads(js._nc, jobs, self._request_timeout) if allowed else None
-
-    async def _direct_allowed(self, js: JetStreamContext, bucket: Bucket) -> bool:
-        """Whether ``bucket`` may be read with batched direct gets (one replica, 2.11+);
-        turned on here unless the store only reads."""
-        server = js._nc.connected_server_version
-        version = (server.major, server.minor)
-        if self._create:
-            return await enable_direct_reads(js, bucket.stream, version)
-        if version < MULTI_GET_MIN_SERVER:
-            return False
-        try:
-            config = (await js.stream_info(bucket.stream)).config
-        except Exception:  # reads go key by key
-            return False
-        return bool(config.allow_direct) and (config.num_replicas or 1) == 1
 
     async def _open_buckets(self, js: JetStreamContext) -> tuple[Bucket, Bucket]:
         try:
@@ -499,84 +478,27 @@ class NATSStore:
         (:class:`tickwork.abc.FinishingStore`).
 
         On NATS Server 2.12+ the records go as one atomic batch and the jobs as
-        another, each job on condition of the revision it was last read at (see
-        :mod:`._batched_finish`): two round trips whatever the call holds. Otherwise
-        every record is saved as :meth:`save_execution` saves it and every job written
-        by one compare-and-set, all at once (at most 64 in flight), about three round
-        trips. KV has no transaction over several buckets, so a call is not atomic.
-        Each job's finishes are applied in order against the revision read, and their
-        last written state is the one write; a write that loses its revision to another
-        writer reads again and decides again.
-        Each key's write is atomic; a failure can leave some records or jobs written
-        and others not, which :meth:`finish_runs` again repairs (records replace
-        records, job writes are idempotent). The store keeps no claims (several
-        workers share it through the NATS trigger), so ``release_owner`` has nothing
-        to drop.
+        another, each job on condition of the revision it was last read at
+        (:mod:`._batched_finish`): two round trips whatever the call holds; otherwise
+        key by key, all at once (:mod:`._finishing`). KV has no transaction over
+        several buckets, so a call is not atomic: a failure can leave some records or
+        jobs written and others not, which the call made again repairs (records replace
+        records, job writes are idempotent). The store keeps no claims (workers share
+        it through the NATS trigger), so ``release_owner`` has nothing to drop.
 
         :raises InvalidJobDataError: a finish no bucket can hold; nothing was written.
         """
         jobs, _ = self._buckets()
-        records: dict[str, ExecutionRecord] = {}  # by execution id: the last one wins
-        by_job: dict[str, list[int]] = {}
-        for index, finish in enumerate(finishes):
-            if not isinstance(finish, RunFinish):
-                raise InvalidJobDataError(f"expected a RunFinish, got {type(finish).__name__}")
-            for record in finish.records:
-                check_execution(record)
-                key_for_write(keys.index_key, record.execution_id)
-                key_for_write(keys.record_key, record.job_id, record.execution_id)
-                records[record.execution_id] = record
-            if finish.job is not None:
-                by_job.setdefault(check_job(finish.job).id, []).append(index)
+        records, by_job = sort_finishes(finishes)
         if self._batched is not None:
-            return await self._batched.apply(finishes, list(records.values()), by_job)
-        outcomes = [FinishOutcome.STORED] * len(finishes)
-        slots = asyncio.Semaphore(_PARALLEL_WRITES)
-
-        async def save(record: ExecutionRecord) -> None:
-            async with slots:
-                await self.save_execution(record)
-
-        async def finish_job(job_id: str, indexes: list[int]) -> None:
-            async with slots:
-                decided = await self._finish_job(jobs, job_id, [finishes[i] for i in indexes])
-            for index, outcome in zip(indexes, decided, strict=True):
-                outcomes[index] = outcome
-
-        results = await asyncio.gather(
-            *map(save, records.values()),
-            *(finish_job(job_id, indexes) for job_id, indexes in by_job.items()),
-            return_exceptions=True,
+            return await self._batched.apply(finishes, records, by_job)
+        return await finish_key_by_key(
+            finishes,
+            records,
+            by_job,
+            save=self.save_execution,
+            finish_one=lambda job_id, some: finish_job(jobs, job_id, some, _CAS_ATTEMPTS),
         )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        return outcomes
-
-    async def _finish_job(
-        self, jobs: Bucket, job_id: str, finishes: list[RunFinish]
-    ) -> list[FinishOutcome]:
-        """Apply the finishes of one job in order with one compare-and-set."""
-        key = existing_key(keys.job_key, job_id)
-        if key is None:  # too long to have been stored
-            return [FinishOutcome.MISSING] * len(finishes)
-        decided: list[FinishOutcome] = []
-        conditional = any(finish.seen is not None for finish in finishes)
-
-        async def write(entry: Entry) -> None:
-            nonlocal decided
-            stored = job_from(jobs, entry, job_id).updated_at if conditional else None
-            decided, last = apply_in_order(stored, finishes)
-            if last is not None:
-                await jobs.update(key, encode_job(last), entry.revision)
-
-        try:
-            await compare_and_set(
-                jobs, key, job_id, write, "finish a run of", attempts=_CAS_ATTEMPTS
-            )
-        except JobDataNotFoundError:
-            return [FinishOutcome.MISSING] * len(finishes)
-        return decided
 
     async def delete_job(self, job_id: str) -> None:
         jobs, _ = self._buckets()
