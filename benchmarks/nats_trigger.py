@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import cProfile
 import gc
 import json
 import math
@@ -279,6 +280,25 @@ def _import_everything() -> None:
         importlib.import_module(name)
 
 
+PROFILE_DIR = "TICKWORK_BENCH_PROFILE_DIR"
+"""Set to a folder, and each extra worker runs under cProfile and leaves its statistics
+there (``worker-<pid>.prof``, for ``python -m pstats``): where a worker's CPU goes."""
+
+
+def _profiler() -> cProfile.Profile | None:
+    """A profile of the threads started from now on (the scheduler's loop runs in one)."""
+    if not os.environ.get(PROFILE_DIR):
+        return None
+    profile = cProfile.Profile()
+
+    def start_in_this_thread(*_: object) -> None:
+        sys.setprofile(None)
+        profile.enable()
+
+    threading.setprofile(start_in_this_thread)
+    return profile
+
+
 def worker_main(spec: dict[str, Any]) -> int:
     """An extra worker: ``imported``, then ``start`` / ``count`` / ``stop`` on stdin."""
     quiet_logging()
@@ -289,6 +309,7 @@ def worker_main(spec: dict[str, Any]) -> int:
         sys.stdout.flush()
 
     say("imported")
+    profile = _profiler()
     driver: Driver | None = None
     while True:
         command = sys.stdin.readline().strip()
@@ -302,6 +323,9 @@ def worker_main(spec: dict[str, Any]) -> int:
         else:  # "stop", or the end of the pipe
             break
     stopped = driver.stop() if driver is not None else True
+    if profile is not None:
+        profile.disable()
+        profile.dump_stats(os.path.join(os.environ[PROFILE_DIR], f"worker-{os.getpid()}.prof"))
     say("samples " + json.dumps({"samples": driver.samples if driver else [], "stopped": stopped}))
     os._exit(0)  # not waiting for a scheduler whose stop() hung
 
