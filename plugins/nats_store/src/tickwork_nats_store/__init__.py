@@ -30,8 +30,10 @@ if TYPE_CHECKING:
     from ._multi_get import LastValue, read_last_many
     from ._once import JetStreamOnce, OnceFunc
     from ._store import NATSStore
+    from ._write_many import ATOMIC_FROM, write_many
 
 __all__ = [
+    "ATOMIC_FROM",
     "CONNECTION_ERRORS",
     "MAX_BATCH_MESSAGES",
     "SAFE_CHARS",
@@ -47,6 +49,7 @@ __all__ = [
     "fail_if_all_refuse",
     "publish_atomically",
     "read_last_many",
+    "write_many",
 ]
 
 _LAZY = {
@@ -57,6 +60,8 @@ _LAZY = {
     "publish_atomically": "._atomic_batch",
     "LastValue": "._multi_get",
     "read_last_many": "._multi_get",
+    "ATOMIC_FROM": "._write_many",
+    "write_many": "._write_many",
     "CONNECTION_ERRORS": "._errors",
     "fail_if_all_refuse": "._connect",
     "NATSStore": "._store",

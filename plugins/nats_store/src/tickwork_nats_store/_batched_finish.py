@@ -1,19 +1,20 @@
 """``finish_runs`` in a few round trips whatever it holds: records and job writes go to
-the server as atomic batches (NATS Server 2.12+; see :mod:`._atomic_batch`).
+the server together (NATS Server 2.12+; see :mod:`._write_many`).
 
 Written key by key, a finish costs a round trip per write, and a job write two (its
-revision is read first). Here the finishes of one call cost one batch on the
+revision is read first). Here the finishes of one call cost one round trip on the
 execution bucket (each record with its index entry) and one on the job bucket (each
 job on condition of the revision the scheduler read it at, from
-:mod:`._known_revisions`; jobs not known there are read first, in parallel). The two
-batches go out at once.
+:mod:`._known_revisions`; jobs not known there are read first, in parallel), both
+sent at once: an atomic batch each when there are many writes, separate publishes
+sent together when there are few.
 
-A batch is all or nothing and the server does not say which condition failed, so a
-rejected batch is written again key by key, the way the store writes without batches:
-an index entry that exists already (a record saved again, or moved to another job)
-or a job written by someone else since it was read both take that path. Nothing is
-lost or written twice by falling back: records replace records with the same id, and
-job writes are compare-and-sets.
+What was not stored is written again key by key, the way the store writes without
+batches: an index entry that exists already (a record saved again, or moved to another
+job) or a job written by someone else since it was read both take that path (in an
+atomic batch, every write of the batch does, since the server does not say which
+condition failed). Nothing is lost or written twice by falling back: records replace
+records with the same id, and job writes are compare-and-sets.
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ from nats.aio.client import Client
 from tickwork import ExecutionRecord, FinishOutcome, JobData, RunFinish
 
 from . import _keys as keys
-from ._atomic_batch import MAX_BATCH_MESSAGES, BatchRejectedError, Write, publish_atomically
+from ._atomic_batch import MAX_BATCH_MESSAGES, Write
 from ._bucket import Bucket, gather_in_batches
 from ._checks import apply_in_order, existing_key
 from ._documents import encode_execution, encode_index, encode_job
 from ._errors import translate_errors
 from ._job_revision import job_from
 from ._known_revisions import KnownRevisions
+from ._write_many import write_many
 
 __all__ = ["BatchedFinish", "FinishOne", "SaveOne"]
 
@@ -110,8 +112,14 @@ class BatchedFinish:
                 writes.append(Write(self._execs.prefix + index, encode_index(record.job_id), 0))
                 record_key = keys.record_key(record.job_id, record.execution_id)
                 writes.append(Write(self._execs.prefix + record_key, encode_execution(record)))
-            if not await self._publish(writes, "save execution records"):
-                await gather_in_batches(self._save_one, chunk)
+            stored = await self._publish(writes, "save execution records")
+            again = [
+                record
+                for number, record in enumerate(chunk)
+                if stored[2 * number] is None or stored[2 * number + 1] is None
+            ]
+            if again:
+                await gather_in_batches(self._save_one, again)
 
     # -- jobs -----------------------------------------------------------------------------
 
@@ -170,27 +178,31 @@ class BatchedFinish:
             if plan.last is not None
         ]
         revisions = await self._publish(writes, "finish runs of jobs")
-        if revisions:
-            for plan, revision in zip(chunk, revisions, strict=True):
-                assert plan.last is not None
+        again: list[_JobWrite] = []
+        for plan, revision in zip(chunk, revisions, strict=True):
+            assert plan.last is not None
+            if revision is None:
+                again.append(plan)
+            else:
                 self._revisions.note(plan.job_id, revision, plan.last.updated_at)
-            return
         # Someone wrote one of them meanwhile (or it was removed): job by job, each read
         # afresh, deciding again.
-        for plan in chunk:
+        for plan in again:
             self._revisions.forget(plan.job_id)
             indexes = by_job[plan.job_id]
             decided = await self._finish_one(plan.job_id, [finishes[i] for i in indexes])
             for index, outcome in zip(indexes, decided, strict=True):
                 outcomes[index] = outcome
 
-    async def _publish(self, writes: list[Write], action: str) -> list[int]:
-        """The revisions written, or ``[]`` when the batch was rejected."""
-        if not writes:
-            return []
+    async def _publish(self, writes: list[Write], action: str) -> list[int | None]:
+        """Each write's revision, None for one not stored (written again key by key)."""
         with translate_errors(action):
-            try:
-                return await publish_atomically(self._nc, writes, self._timeout)
-            except BatchRejectedError as exc:
-                logger.debug("a batch to %s was rejected (%s); writing key by key", action, exc)
-                return []
+            stored = await write_many(self._nc, writes, self._timeout)
+        if None in stored:
+            logger.debug(
+                "%s: %d of %d write(s) not stored; key by key",
+                action,
+                stored.count(None),
+                len(stored),
+            )
+        return stored

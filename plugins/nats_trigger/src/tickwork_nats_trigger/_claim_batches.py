@@ -6,14 +6,15 @@ compare-and-set, two round trips per message. Here every claim asked for while t
 previous batch is out goes in the next one (the scheduler's group commit pattern,
 :class:`tickwork.Batcher`): one batched direct get reads every document
 (where the bucket allows direct gets; else the reads go out in parallel), the rules of
-:mod:`._claims` decide each run in order, and one atomic batch writes every document
-that changed, each on condition of the revision read. Settling a finished run needs
-no read at all: the worker knows what it wrote last.
+:mod:`._claims` decide each run in order, and every document that changed is written
+in one round trip (:func:`tickwork_nats_store.write_many`), each on condition of the
+revision read. Settling a finished run needs no read at all: the
+worker knows what it wrote last.
 
-An atomic batch is all or nothing. When another worker wrote one of the documents in
-between (the batch is rejected), every claim of that batch is made again key by key
-with :class:`._claims.Claims`, which reads, decides and retries on its own: nothing
-is decided twice against a document that changed.
+When another worker wrote one of the documents in between, its write is not stored
+(in an atomic batch, no write of the batch is), and the claims of the documents not
+written are made again key by key with :class:`._claims.Claims`, which reads, decides
+and retries on its own: nothing is decided twice against a document that changed.
 """
 
 from __future__ import annotations
@@ -25,13 +26,7 @@ from collections.abc import Sequence
 from nats.aio.client import Client
 
 from tickwork import Batcher
-from tickwork_nats_store import (
-    MAX_BATCH_MESSAGES,
-    BatchRejectedError,
-    Write,
-    publish_atomically,
-    read_last_many,
-)
+from tickwork_nats_store import MAX_BATCH_MESSAGES, Write, read_last_many, write_many
 
 from ._claims import (
     Claim,
@@ -108,10 +103,15 @@ class ClaimBatches:
                 results.append((decision, self.claims.claim_in(doc, key, at, seq)))
             else:
                 results.append((decision, None))
-        if await self._write({key: docs[key] for key in changed}):
+        lost = await self._write({key: docs[key] for key in changed})
+        if not lost:
             return results
-        again = [self.claims.acquire(job_id, at, seq) for job_id, at, seq in items]
-        return list(await asyncio.gather(*again))
+        # Written by another worker since it was read: those claims again, key by key.
+        redo = [i for i, key in enumerate(keys) if key in lost]
+        again = await asyncio.gather(*(self.claims.acquire(*items[i]) for i in redo))
+        for i, result in zip(redo, again, strict=True):
+            results[i] = result
+        return results
 
     async def _finish_batch(self, items: list[Claim]) -> list[bool]:
         known = self.claims.known
@@ -123,11 +123,16 @@ class ClaimBatches:
                 docs[claim.key] = (copy_document(doc), revision)
         results = [self.claims.drop(docs[claim.key][0], claim) for claim in items]
         changed = {claim.key for claim, kept in zip(items, results, strict=True) if kept}
-        if await self._write({key: docs[key] for key in changed}):
+        lost = await self._write({key: docs[key] for key in changed})
+        if not lost:
             return results
-        for key in changed:
+        for key in lost:
             known.pop(key, None)
-        return list(await asyncio.gather(*(self.claims.finish(claim) for claim in items)))
+        redo = [i for i, claim in enumerate(items) if claim.key in lost]
+        again = await asyncio.gather(*(self.claims.finish(items[i]) for i in redo))
+        for i, result in zip(redo, again, strict=True):
+            results[i] = result
+        return results
 
     # -- reading and writing documents ---------------------------------------------------
 
@@ -153,21 +158,26 @@ class ClaimBatches:
             )
         return docs
 
-    async def _write(self, docs: dict[str, tuple[Document, int | None]]) -> bool:
-        """Write ``docs``, each on condition of its revision, as one atomic batch;
-        False when it was rejected (nothing written)."""
+    async def _write(self, docs: dict[str, tuple[Document, int | None]]) -> set[str]:
+        """Write ``docs``, each on condition of its revision, in one round trip; the
+        keys not written (another worker wrote them since they were read)."""
         if not docs:
-            return True
+            return set()
         keys = list(docs)
         writes = [
             Write(self._prefix + key, encode_document(docs[key][0]), docs[key][1] or 0)
             for key in keys
         ]
-        try:
-            revisions = await publish_atomically(self._nc, writes, self._timeout)
-        except BatchRejectedError as exc:
-            logger.debug("a batch of %d claim(s) was rejected (%s); key by key", len(keys), exc)
-            return False
-        for key, revision in zip(keys, revisions, strict=True):
-            self.claims.wrote(key, docs[key][0], revision)
-        return True
+        lost: set[str] = set()
+        for key, revision in zip(
+            keys, await write_many(self._nc, writes, self._timeout), strict=True
+        ):
+            if revision is None:
+                lost.add(key)
+            else:
+                self.claims.wrote(key, docs[key][0], revision)
+        if lost:
+            logger.debug(
+                "%d of %d claim write(s) lost their revision; key by key", len(lost), len(keys)
+            )
+        return lost

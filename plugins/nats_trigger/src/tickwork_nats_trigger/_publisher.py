@@ -26,9 +26,10 @@ There are two ways to arm (and a batched form of the first):
   ``resume_job``) is right by definition; its schedule replaces whatever is there.
   The arms that follow runs (:meth:`SchedulePublisher.arm_after_run`) are many when
   many runs end together: those asked for while the previous batch is out go to the
-  server as one atomic batch (one round trip). The server rejects a batch that holds
-  a ``Nats-Msg-Id`` it has seen before; its arms are then made one by one as above,
-  which handles the duplicate.
+  server in one round trip (:func:`tickwork_nats_store.write_many`: an atomic batch
+  when they are many). An arm whose ``Nats-Msg-Id`` the stream has seen before is not
+  stored (in an atomic batch, no arm of the batch is); those are made one by one as
+  above, which handles the duplicate.
 - **ensure** (:meth:`SchedulePublisher.ensure`, :meth:`SchedulePublisher.arm_many`):
   start-up and the reconciler arm what they *read* from the store a moment ago, which
   may already be out of date: another worker may have run the job and armed its next
@@ -62,12 +63,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from tickwork import Batcher
-from tickwork_nats_store import (
-    MAX_BATCH_MESSAGES,
-    BatchRejectedError,
-    Write,
-    publish_atomically,
-)
+from tickwork_nats_store import MAX_BATCH_MESSAGES, Write, write_many
 
 from ._connection import client_of, describe, is_transient
 from ._delivery import decode_due, encode_due
@@ -209,8 +205,9 @@ class SchedulePublisher:
     # -- the two ways to arm ---------------------------------------------------------------
 
     async def _publish_batch(self, items: list[tuple[str, datetime]]) -> list[bool]:
-        """Publish the schedules of ``items`` as one atomic batch; whether each was
-        published (False for all when the batch was rejected)."""
+        """Publish the schedules of ``items`` in one round trip; whether each was
+        published (False for one that was not stored, or a duplicate: armed again one
+        by one)."""
         last = {job_id: index for index, (job_id, _) in enumerate(items)}
         writes = []
         for index, (job_id, run_at) in enumerate(items):
@@ -224,12 +221,16 @@ class SchedulePublisher:
                     headers=self._headers(job_id, run_at, msg_id),
                 )
             )
-        try:
-            await publish_atomically(client_of(self._js), writes, self._timeout)
-        except BatchRejectedError as exc:
-            logger.debug("a batch of %d arm(s) was rejected (%s); one by one", len(writes), exc)
-            return [False] * len(items)
-        return [True] * len(items)
+        stored = await write_many(client_of(self._js), writes, self._timeout)
+        # One write per job, in the order of each job's last arm in ``items``.
+        done = dict(zip(sorted(last.values()), (s is not None for s in stored), strict=True))
+        if not all(done.values()):
+            logger.debug(
+                "%d of %d arm(s) not stored at once; one by one",
+                len(done) - sum(done.values()),
+                len(done),
+            )
+        return [done[last[job_id]] for job_id, _ in items]
 
     async def _replace(self, job_id: str, run_at: datetime) -> None:
         msg_id = message_id(job_id, run_at)
