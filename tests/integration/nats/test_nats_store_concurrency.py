@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import attrs
+import nats.errors
 import nats.js.errors
 import pytest
 from nats.js import JetStreamContext
@@ -386,6 +387,37 @@ async def test_once_gives_up_waiting_for_a_stuck_holder(jetstream: JetStreamCont
 
     with pytest.raises(StorageOperationError, match="gave up"):
         await JetStreamOnce(jetstream, wait_timeout=0.3)("k", fn)
+
+
+async def test_once_waits_for_a_lock_bucket_that_does_not_answer_yet(
+    jetstream: JetStreamContext,
+) -> None:
+    """In a cluster a bucket just created answers once its stream has a leader; until
+    then a write gets no response. Here the lock bucket's stream is gone when the once
+    starts and comes back 0.3 s later: the once waits for it instead of failing."""
+    once = JetStreamOnce(jetstream, bucket="LOCKS_LATE", wait_timeout=10)
+    bucket = await once._lock_bucket()
+    config = (await jetstream.stream_info(bucket.stream)).config
+    await jetstream.delete_stream(bucket.stream)
+    ran: list[bool] = []
+
+    async def fn() -> None:
+        ran.append(True)
+
+    async def come_back() -> None:
+        await asyncio.sleep(0.3)
+        await jetstream.add_stream(config)
+
+    await asyncio.gather(once("k", fn), come_back())
+    assert ran == [True]
+    # One that never answers: given up after the wait, with the error the write got.
+    impatient = JetStreamOnce(jetstream, bucket="LOCKS_LATE", wait_timeout=0.3)
+    await impatient._lock_bucket()
+    await jetstream.delete_stream(bucket.stream)
+    started = time.monotonic()
+    with pytest.raises((nats.errors.NoRespondersError, nats.js.errors.NoStreamResponseError)):
+        await impatient("k2", fn)
+    assert time.monotonic() - started >= 0.3
 
 
 async def test_listing_histories_in_a_loop_leaves_no_consumers(

@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+import nats.errors
 import nats.js.errors
 from nats.js import JetStreamContext
 
@@ -43,6 +44,9 @@ from ._keys import encode_id
 __all__ = ["DEFAULT_LOCK_BUCKET", "DEFAULT_LOCK_TTL", "JetStreamOnce", "OnceFunc"]
 
 logger = logging.getLogger("tickwork.nats")
+
+_NOT_READY = (nats.errors.NoRespondersError, nats.js.errors.NoStreamResponseError)
+"""What a write to a stream without a leader yet gets (no stream answered)."""
 
 OnceFunc = Callable[[str, Callable[[], Awaitable[None]]], Awaitable[None]]
 """``await once(key, fn)``: run ``fn`` in exactly one of the processes that call it
@@ -97,7 +101,17 @@ class JetStreamOnce:
         deadline = loop.time() + self.wait_timeout
         delay = 0.02
         while True:
-            revision = await bucket.create(lock_key, self._document(_RUNNING))
+            try:
+                revision = await bucket.create(lock_key, self._document(_RUNNING))
+            except _NOT_READY:
+                # A bucket just created in a cluster answers once its stream has a
+                # leader, a moment later: until then nobody takes the lock.
+                if loop.time() >= deadline:
+                    raise
+                logger.debug("once %r: bucket %s not answering yet", key, self.bucket_name)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.5)
+                continue
             if revision is not None:
                 await self._run_holding(bucket, key, lock_key, revision, fn)
                 return
