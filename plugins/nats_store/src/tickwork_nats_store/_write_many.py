@@ -3,20 +3,23 @@
 An atomic batch (:mod:`._atomic_batch`) answers once for many writes, but the server
 pays for it: it stages every batch in a store of its own, on disk for a file-backed
 stream (a folder, a metadata file written and synced, then removed). On nats-server
-2.15.1 a batch cost the server about 1.4 ms of CPU and the client 2.3 to 2.6 ms of
-waiting whether it held one write or eight, where a plain conditional publish cost
-0.10 to 0.13 ms and 0.2 ms (``tests/integration/nats/batch_cost.py`` measures it).
-The scheduler's batches are small when runs come spread out (a worker taking a few
-hundred runs a second writes one to three documents at a time), so there the
-batches' fixed cost was most of the server's CPU.
+2.15.1 a batch of one write or of eight cost the server 1.4 to 2.0 ms of CPU and the
+client 2.5 to 3 ms of waiting, where four separate publishes sent together cost the
+server 0.14 ms and the client 0.2 ms of CPU, about 0.035 and 0.05 ms a write
+(``tests/integration/nats/batch_cost.py`` measures it). The scheduler's sets of writes
+are small when runs come spread out (a worker taking a few hundred runs a second
+writes a few documents at a time), so there the batches' fixed cost was most of the
+server's CPU.
 
 :func:`write_many` therefore sends fewer than :data:`ATOMIC_FROM` writes as separate
-publishes, all sent before any answer is awaited (still one round trip), and larger
-sets as one atomic batch. Either way the caller learns, per write, the revision
-stored or that it was not stored (its condition failed, or its ``Nats-Msg-Id`` was a
-duplicate), and writes what was not stored again its own way. A rejected atomic batch
-stores none of its writes; separate publishes may store some and not others, which
-every caller takes, since each write is a compare-and-set or replaces a value whole.
+publishes, all sent before any answer is awaited (one round trip), their answers on
+one subscription per connection, and larger sets as one atomic batch. Either way the
+caller learns, per write, the revision stored or that it was not stored (its
+condition failed, or its ``Nats-Msg-Id`` was a duplicate), and writes what was not
+stored again its own way. A rejected atomic batch stores none of its writes; separate
+publishes may store some and not others, which every caller takes, since each write
+is a compare-and-set or replaces a value whole. Separate publishes on one connection
+reach the stream in the order sent.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import weakref
 from collections.abc import Sequence
 
 import nats.errors
@@ -36,10 +40,11 @@ __all__ = ["ATOMIC_FROM", "write_many"]
 
 logger = logging.getLogger("tickwork.nats")
 
-ATOMIC_FROM = 8
-"""Writes from which one atomic batch costs the server and the client less, together,
-than separate publishes (about 1.65 ms a batch against 0.2 ms a publish, both sides
-counted; see the module's note)."""
+ATOMIC_FROM = 32
+"""Writes from which one atomic batch costs less than separate publishes, server and
+client together (about 2.3 ms a batch against 0.085 ms a write, so from about 27
+writes; see the module's note). W1 and W2 with three NATS-trigger workers did as well
+at 64 or with no batches at all, and worse at 8 or 16."""
 
 _EXPECTED = "Nats-Expected-Last-Subject-Sequence"
 
@@ -60,16 +65,72 @@ async def write_many(nc: Client, writes: Sequence[Write], timeout: float) -> lis
         except BatchRejectedError as exc:
             logger.debug("an atomic batch of %d write(s) was rejected (%s)", len(writes), exc)
             return [None] * len(writes)
-    answers = await asyncio.gather(
-        *(nc.request(w.subject, w.value, timeout, headers=_headers(w)) for w in writes),
-        return_exceptions=True,
-    )
-    stored: list[int | None] = []
-    for answer in answers:
-        if isinstance(answer, BaseException):
-            raise answer
-        stored.append(stored_at(answer))
-    return stored
+    answers = await _inbox_of(nc).send(writes, timeout)
+    return [stored_at(answer) for answer in answers]
+
+
+class _Inbox:
+    """The answers to one connection's separate publishes, on one subscription of its
+    own: a future per write and one wait for them all, rather than a request (its own
+    future, timer and task) per write."""
+
+    def __init__(self, nc: Client) -> None:
+        self._nc = nc
+        self._prefix = nc.new_inbox()
+        self._waiting: dict[str, asyncio.Future[Msg]] = {}
+        self._subscribed = False
+        self._subscribing = asyncio.Lock()
+        self._count = 0
+
+    async def send(self, writes: Sequence[Write], timeout: float) -> list[Msg]:
+        """Publish each write with a reply subject of its own, then wait for every
+        answer at once."""
+        if not self._subscribed:
+            async with self._subscribing:
+                if not self._subscribed:
+                    await self._nc.subscribe(f"{self._prefix}.*", cb=self._on_answer)
+                    self._subscribed = True
+        loop = asyncio.get_running_loop()
+        tokens: list[str] = []
+        futures: list[asyncio.Future[Msg]] = []
+        try:
+            for write in writes:
+                self._count += 1
+                token = str(self._count)
+                future: asyncio.Future[Msg] = loop.create_future()
+                self._waiting[token] = future
+                tokens.append(token)
+                futures.append(future)
+                await self._nc.publish(
+                    write.subject,
+                    write.value,
+                    reply=f"{self._prefix}.{token}",
+                    headers=_headers(write),
+                )
+            _, pending = await asyncio.wait(futures, timeout=timeout)
+        finally:
+            for token in tokens:
+                self._waiting.pop(token, None)
+        if pending:
+            for future in pending:
+                future.cancel()
+            raise nats.errors.TimeoutError
+        return [future.result() for future in futures]
+
+    async def _on_answer(self, msg: Msg) -> None:
+        future = self._waiting.pop(msg.subject[len(self._prefix) + 1 :], None)
+        if future is not None and not future.done():
+            future.set_result(msg)
+
+
+_INBOXES: weakref.WeakKeyDictionary[Client, _Inbox] = weakref.WeakKeyDictionary()
+
+
+def _inbox_of(nc: Client) -> _Inbox:
+    inbox = _INBOXES.get(nc)
+    if inbox is None:
+        inbox = _INBOXES[nc] = _Inbox(nc)
+    return inbox
 
 
 def _headers(write: Write) -> dict[str, str]:
