@@ -90,6 +90,25 @@ def test_times_are_rfc3339_utc_with_microseconds(value: datetime) -> None:
     assert parse_time(text).tzinfo is UTC
 
 
+@given(times)
+def test_the_written_form_and_any_other_form_read_alike(value: datetime) -> None:
+    """What format_time writes is read by a fast path; the same moment written with an
+    offset, or with a lower-case ``t``/``z``, goes through the general parser."""
+    text = format_time(value)
+    other_forms = [text[:-1] + "+00:00", text.replace("T", "t"), text[:-1] + "z"]
+    for other in other_forms:
+        assert parse_time(other) == parse_time(text) == value
+        assert parse_time(other).tzinfo is parse_time(text).tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-12-07T12:00:60.000000Z", "2026-13-07T12:00:00.000000Z", "2026-12-07T12:00"]
+)
+def test_an_impossible_time_in_the_written_form_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_time(text)
+
+
 def test_documented_format() -> None:
     record = ExecutionRecord(
         job_id="report",

@@ -23,6 +23,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from nats.aio.client import Client
 
@@ -129,9 +130,22 @@ class BatchedFinish:
         by_job: Mapping[str, list[int]],
         outcomes: list[FinishOutcome],
     ) -> None:
-        planned = await asyncio.gather(
-            *(self._plan(job_id, [finishes[i] for i in idx], idx) for job_id, idx in by_job.items())
-        )
+        # Most jobs are known from their run's start: planned at once, without a task
+        # each; the others are read first, in parallel.
+        planned: list[_JobWrite | tuple[list[int], FinishOutcome]] = []
+        unknown: list[tuple[str, list[int]]] = []
+        for job_id, idx in by_job.items():
+            known = self._revisions.get(job_id)
+            key = existing_key(keys.job_key, job_id)
+            if known is None or key is None:
+                unknown.append((job_id, idx))
+            else:
+                mine = [finishes[i] for i in idx]
+                planned.append(self._plan_known(job_id, key, mine, idx, known))
+        if unknown:
+            planned += await asyncio.gather(
+                *(self._plan(job_id, [finishes[i] for i in idx], idx) for job_id, idx in unknown)
+            )
         writes: list[_JobWrite] = []
         for plan in planned:
             if isinstance(plan, _JobWrite):
@@ -161,6 +175,17 @@ class BatchedFinish:
             if entry is None:
                 return indexes, FinishOutcome.MISSING
             known = (entry.revision, job_from(self._jobs, entry, job_id).updated_at)
+        return self._plan_known(job_id, key, finishes, indexes, known)
+
+    @staticmethod
+    def _plan_known(
+        job_id: str,
+        key: str,
+        finishes: list[RunFinish],
+        indexes: list[int],
+        known: tuple[int, datetime],
+    ) -> _JobWrite:
+        """What to write for one job whose revision and version are ``known``."""
         revision, stored = known
         decided, last = apply_in_order(stored, finishes)
         return _JobWrite(job_id, key, indexes, decided, last, revision)
