@@ -102,9 +102,16 @@ def test_the_written_form_and_any_other_form_read_alike(value: datetime) -> None
 
 
 @pytest.mark.parametrize(
-    "text", ["2026-12-07T12:00:60.000000Z", "2026-13-07T12:00:00.000000Z", "2026-12-07T12:00"]
+    "text",
+    [
+        "2026-12-07T12:00:60.000000Z",
+        "2026-13-07T12:00:00.000000Z",
+        "2026-12-07T12:00",
+        "\uff12026-12-07T12:00:00.000000Z",  # a full-width digit: RFC 3339 digits are 0-9
+        "2026-12-07T12:00:00.00000\uff10Z",
+    ],
 )
-def test_an_impossible_time_in_the_written_form_is_refused(text: str) -> None:
+def test_an_impossible_or_non_ascii_time_is_refused(text: str) -> None:
     with pytest.raises(ValueError):
         parse_time(text)
 

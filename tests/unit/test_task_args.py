@@ -486,6 +486,7 @@ def test_very_deep_nesting_is_refused_cleanly() -> None:
         ('{"args":[{"$int":"12"}]}', "hex"),
         ('{"args":[{"$int":"0x0f"}]}', "hex"),
         ('{"args":[{"$datetime":"yesterday"}]}', "not valid"),
+        ('{"args":[{"$datetime":"2026-01-01T00:00:00+\uff10\uff15:00"}]}', "not valid"),
         ('{"args":[{"$datetime":"2026-01-01T00:00:00","tz":"Europe/Paris"}]}', "offset"),
         ('{"args":[{"$datetime":"2026-01-01T00:00:00+05:00","tz":"Europe/Paris"}]}', "match"),
         ('{"args":[{"$datetime":"2026-01-01T00:00:00+00:00","tz":"Nowhere/Land"}]}', "zone"),

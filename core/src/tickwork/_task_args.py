@@ -72,7 +72,8 @@ _HEX_INT = re.compile(r"-?0x[0-9a-f]+")
 _DECODE_PREFIX = "stored task arguments"
 _DATETIME = re.compile(
     r"(?P<local>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{6})?)"
-    r"(?:(?P<sign>[+-])(?P<h>\d\d):(?P<m>\d\d)(?::(?P<s>\d\d)(?:\.(?P<us>\d{6}))?)?)?"
+    r"(?:(?P<sign>[+-])(?P<h>\d\d):(?P<m>\d\d)(?::(?P<s>\d\d)(?:\.(?P<us>\d{6}))?)?)?",
+    re.ASCII,  # \d is 0-9 only: "１２" is not a number here
 )
 
 
