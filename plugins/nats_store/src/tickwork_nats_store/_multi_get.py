@@ -21,15 +21,11 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.kv import KV_DEL, KV_OP, KV_PURGE
-
-if TYPE_CHECKING:
-    from ._bucket import Bucket
 
 __all__ = [
     "MULTI_GET_MIN_SERVER",
@@ -192,18 +188,18 @@ async def _read_matching_batch(
             await sub.unsubscribe()
 
 
-async def direct_reads_allowed(js: JetStreamContext, bucket: Bucket, *, create: bool) -> bool:
-    """Whether ``bucket`` may be read with batched direct gets (one replica, 2.11+):
-    turned on here when the store may change the buckets (``create``); a read-only
-    store uses them only where the bucket allows them already."""
+async def direct_reads_allowed(js: JetStreamContext, stream: str, *, create: bool) -> bool:
+    """Whether a bucket's ``stream`` may be read with batched direct gets (one replica,
+    2.11+): turned on here when the store may change the buckets (``create``); a
+    read-only store uses them only where the bucket allows them already."""
     server = js._nc.connected_server_version
     version = (server.major, server.minor)
     if create:
-        return await enable_direct_reads(js, bucket.stream, version)
+        return await enable_direct_reads(js, stream, version)
     if version < MULTI_GET_MIN_SERVER:
         return False
     try:
-        config = (await js.stream_info(bucket.stream)).config
+        config = (await js.stream_info(stream)).config
     except Exception:  # reads go key by key
         return False
     return bool(config.allow_direct) and (config.num_replicas or 1) == 1

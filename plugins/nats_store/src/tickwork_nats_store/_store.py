@@ -312,7 +312,7 @@ class NATSStore:
             self._job_reads = await self._batched_reads(js, jobs)
             if self._job_reads is not None:
                 jobs.direct_scans = js._nc
-            if await direct_reads_allowed(js, execs, create=self._create):
+            if await direct_reads_allowed(js, execs.stream, create=self._create):
                 execs.direct_scans = js._nc
             logger.debug("NATSStore ready (buckets %s, %s)", self.job_bucket, self.exec_bucket)
 
@@ -345,7 +345,7 @@ class NATSStore:
     async def _batched_reads(self, js: JetStreamContext, jobs: Bucket) -> JobReads | None:
         """Batched job reads where the job bucket has one replica (:mod:`._job_reads`);
         a read-only store uses them only if the bucket allows them already."""
-        allowed = await direct_reads_allowed(js, jobs, create=self._create)
+        allowed = await direct_reads_allowed(js, jobs.stream, create=self._create)
         return JobReads(js._nc, jobs, self._request_timeout) if allowed else None
 
     async def _open_buckets(self, js: JetStreamContext) -> tuple[Bucket, Bucket]:
