@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ._errors import CONNECTION_ERRORS
     from ._multi_get import LastValue, read_last_many
     from ._once import JetStreamOnce, OnceFunc
+    from ._replies import Replies, replies_of
     from ._store import NATSStore
     from ._write_many import ATOMIC_FROM, write_many
 
@@ -42,6 +43,7 @@ __all__ = [
     "LastValue",
     "NATSStore",
     "OnceFunc",
+    "Replies",
     "Write",
     "decode_id",
     "enable_atomic",
@@ -49,6 +51,7 @@ __all__ = [
     "fail_if_all_refuse",
     "publish_atomically",
     "read_last_many",
+    "replies_of",
     "write_many",
 ]
 
@@ -60,6 +63,8 @@ _LAZY = {
     "publish_atomically": "._atomic_batch",
     "LastValue": "._multi_get",
     "read_last_many": "._multi_get",
+    "Replies": "._replies",
+    "replies_of": "._replies",
     "ATOMIC_FROM": "._write_many",
     "write_many": "._write_many",
     "CONNECTION_ERRORS": "._errors",

@@ -16,7 +16,6 @@ stale), or on a stream with one replica.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -24,8 +23,11 @@ from dataclasses import dataclass
 
 import nats.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.kv import KV_DEL, KV_OP, KV_PURGE
+
+from ._replies import replies_of
 
 __all__ = [
     "MULTI_GET_MIN_SERVER",
@@ -73,33 +75,42 @@ async def read_last_many(
 async def _read_chunk(
     nc: Client, stream: str, subjects: list[str], timeout: float, found: dict[str, LastValue]
 ) -> None:
-    inbox = nc.new_inbox()
-    sub = await nc.subscribe(inbox)
-    try:
-        request = json.dumps({"multi_last": subjects, "batch": len(subjects)}).encode()
-        await nc.publish(f"$JS.API.DIRECT.GET.{stream}", request, reply=inbox)
-        while True:
-            msg = await sub.next_msg(timeout=timeout)
-            headers = msg.headers or {}
-            status = headers.get("Status")
-            if status is not None:
-                if status in ("204", "404"):
-                    return  # the end of the batch (404: none of them has a value)
-                if status == "503":
-                    raise nats.errors.NoRespondersError
-                raise RuntimeError(
-                    f"direct get on {stream} refused: {status} {headers.get('Description', '')}"
-                )
-            subject = headers.get("Nats-Subject")
-            sequence = headers.get("Nats-Sequence")
-            if subject is None or sequence is None:
-                continue
-            if headers.get(KV_OP) in (KV_DEL, KV_PURGE):
-                continue
-            found[subject] = LastValue(msg.data, int(sequence))
-    finally:
-        with contextlib.suppress(Exception):  # the connection may be gone
-            await sub.unsubscribe()
+    request = {"multi_last": subjects, "batch": len(subjects)}
+    messages, _ = await _direct_get(nc, stream, request, timeout)  # 404: none has a value
+    for msg in messages:
+        headers = msg.headers or {}
+        subject = headers.get("Nats-Subject")
+        sequence = headers.get("Nats-Sequence")
+        if subject is None or sequence is None:
+            continue
+        if headers.get(KV_OP) in (KV_DEL, KV_PURGE):
+            continue
+        found[subject] = LastValue(msg.data, int(sequence))
+
+
+async def _direct_get(
+    nc: Client, stream: str, request: dict[str, object], timeout: float
+) -> tuple[list[Msg], dict[str, str]]:
+    """The messages a batched direct get returns, and the headers of the status message
+    that ends them (``204``: the end of the batch; ``404``: nothing matched).
+
+    :raises nats.errors.TimeoutError: the answer did not end within ``timeout``.
+    :raises nats.errors.NoRespondersError: no server answers for the stream.
+    :raises RuntimeError: the server refused the request (another status).
+    """
+    answer = await replies_of(nc).stream(
+        f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), timeout
+    )
+    *messages, last = answer
+    status = dict(last.headers or {})
+    code = status.get("Status")
+    if code == "503":
+        raise nats.errors.NoRespondersError
+    if code not in ("204", "404"):
+        raise RuntimeError(
+            f"direct get on {stream} refused: {code} {status.get('Description', '')}"
+        )
+    return messages, status
 
 
 async def enable_direct_reads(js: JetStreamContext, stream: str, version: tuple[int, int]) -> bool:
@@ -161,31 +172,16 @@ async def _read_matching_batch(
     found: list[StoredMessage],
 ) -> int:
     """Append one batch to ``found``; how many matching messages are left after it."""
-    inbox = nc.new_inbox()
-    sub = await nc.subscribe(inbox)
-    try:
-        request = {"seq": start, "next_by_subj": subject_filter, "batch": _MATCHING_BATCH}
-        await nc.publish(f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), reply=inbox)
-        while True:
-            msg = await sub.next_msg(timeout=timeout)
-            headers = dict(msg.headers or {})
-            status = headers.get("Status")
-            if status == "204":
-                return int(headers.get("Nats-Num-Pending") or 0)
-            if status == "404":
-                return 0
-            if status == "503":
-                raise nats.errors.NoRespondersError
-            if status is not None:
-                raise RuntimeError(
-                    f"direct get on {stream} refused: {status} {headers.get('Description', '')}"
-                )
-            subject, sequence = headers.get("Nats-Subject"), headers.get("Nats-Sequence")
-            if subject is not None and sequence is not None:
-                found.append(StoredMessage(subject, msg.data, int(sequence), headers))
-    finally:
-        with contextlib.suppress(Exception):  # the connection may be gone
-            await sub.unsubscribe()
+    request = {"seq": start, "next_by_subj": subject_filter, "batch": _MATCHING_BATCH}
+    messages, status = await _direct_get(nc, stream, request, timeout)
+    for msg in messages:
+        headers = dict(msg.headers or {})
+        subject, sequence = headers.get("Nats-Subject"), headers.get("Nats-Sequence")
+        if subject is not None and sequence is not None:
+            found.append(StoredMessage(subject, msg.data, int(sequence), headers))
+    if status.get("Status") == "404":
+        return 0
+    return int(status.get("Nats-Num-Pending") or 0)
 
 
 async def direct_reads_allowed(js: JetStreamContext, stream: str, *, create: bool) -> bool:

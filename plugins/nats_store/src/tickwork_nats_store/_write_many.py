@@ -12,9 +12,9 @@ writes a few documents at a time), so there the batches' fixed cost was most of 
 server's CPU.
 
 :func:`write_many` therefore sends fewer than :data:`ATOMIC_FROM` writes as separate
-publishes, all sent before any answer is awaited (one round trip), their answers on
-one subscription per connection, and larger sets as one atomic batch. Either way the
-caller learns, per write, the revision stored or that it was not stored (its
+publishes, all sent before any answer is awaited (one round trip; the answers come on
+the connection's :class:`._replies.Replies`), and larger sets as one atomic batch.
+Either way the caller learns, per write, the revision stored or that it was not stored (its
 condition failed, or its ``Nats-Msg-Id`` was a duplicate), and writes what was not
 stored again its own way. A rejected atomic batch stores none of its writes; separate
 publishes may store some and not others, which every caller takes, since each write
@@ -24,10 +24,8 @@ reach the stream in the order sent.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import weakref
 from collections.abc import Sequence
 
 import nats.errors
@@ -35,6 +33,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from ._atomic_batch import BatchRejectedError, Write, publish_atomically
+from ._replies import replies_of
 
 __all__ = ["ATOMIC_FROM", "write_many"]
 
@@ -65,72 +64,11 @@ async def write_many(nc: Client, writes: Sequence[Write], timeout: float) -> lis
         except BatchRejectedError as exc:
             logger.debug("an atomic batch of %d write(s) was rejected (%s)", len(writes), exc)
             return [None] * len(writes)
-    answers = await _inbox_of(nc).send(writes, timeout)
-    return [stored_at(answer) for answer in answers]
-
-
-class _Inbox:
-    """The answers to one connection's separate publishes, on one subscription of its
-    own: a future per write and one wait for them all, rather than a request (its own
-    future, timer and task) per write."""
-
-    def __init__(self, nc: Client) -> None:
-        self._nc = nc
-        self._prefix = nc.new_inbox()
-        self._waiting: dict[str, asyncio.Future[Msg]] = {}
-        self._subscribed = False
-        self._subscribing = asyncio.Lock()
-        self._count = 0
-
-    async def send(self, writes: Sequence[Write], timeout: float) -> list[Msg]:
-        """Publish each write with a reply subject of its own, then wait for every
-        answer at once."""
-        if not self._subscribed:
-            async with self._subscribing:
-                if not self._subscribed:
-                    await self._nc.subscribe(f"{self._prefix}.*", cb=self._on_answer)
-                    self._subscribed = True
-        loop = asyncio.get_running_loop()
-        tokens: list[str] = []
-        futures: list[asyncio.Future[Msg]] = []
-        try:
-            for write in writes:
-                self._count += 1
-                token = str(self._count)
-                future: asyncio.Future[Msg] = loop.create_future()
-                self._waiting[token] = future
-                tokens.append(token)
-                futures.append(future)
-                await self._nc.publish(
-                    write.subject,
-                    write.value,
-                    reply=f"{self._prefix}.{token}",
-                    headers=_headers(write),
-                )
-            _, pending = await asyncio.wait(futures, timeout=timeout)
-        finally:
-            for token in tokens:
-                self._waiting.pop(token, None)
-        if pending:
-            for future in pending:
-                future.cancel()
-            raise nats.errors.TimeoutError
-        return [future.result() for future in futures]
-
-    async def _on_answer(self, msg: Msg) -> None:
-        future = self._waiting.pop(msg.subject[len(self._prefix) + 1 :], None)
-        if future is not None and not future.done():
-            future.set_result(msg)
-
-
-_INBOXES: weakref.WeakKeyDictionary[Client, _Inbox] = weakref.WeakKeyDictionary()
-
-
-def _inbox_of(nc: Client) -> _Inbox:
-    inbox = _INBOXES.get(nc)
-    if inbox is None:
-        inbox = _INBOXES[nc] = _Inbox(nc)
-    return inbox
+    outgoing = [(w.subject, w.value, _headers(w)) for w in writes]
+    answers = await replies_of(nc).publish_each(outgoing, timeout)
+    if None in answers:
+        raise nats.errors.TimeoutError
+    return [stored_at(answer) for answer in answers if answer is not None]
 
 
 def _headers(write: Write) -> dict[str, str]:

@@ -63,7 +63,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from tickwork import Batcher
-from tickwork_nats_store import MAX_BATCH_MESSAGES, Write, write_many
+from tickwork_nats_store import MAX_BATCH_MESSAGES, Write, replies_of, write_many
 
 from ._connection import client_of, describe, is_transient
 from ._delivery import decode_due, encode_due
@@ -334,60 +334,30 @@ class SchedulePublisher:
     async def _publish_pipelined(
         self, batch: list[tuple[str, datetime]], timeout: float
     ) -> list[api.PubAck | BaseException]:
-        """Send every *ensure* publish, then collect the answers (ack or error) in order.
+        """Send every *ensure* publish, then collect the answers (ack or error) in order
+        (``timeout`` <= 0: as long as they take).
 
-        nats-py's ``publish_async`` leaves a future hanging when the server answers with
-        an error (a conflict, here), so answers are collected on an inbox of our own.
+        The answers come on the connection's inbox for them
+        (:func:`tickwork_nats_store.replies_of`): nats-py's ``publish_async`` leaves a
+        future hanging when the server answers with an error (a conflict, here).
         """
-        nc = client_of(self._js)
-        loop = asyncio.get_running_loop()
-        prefix = nc.new_inbox()
-        futures: dict[str, asyncio.Future[api.PubAck]] = {}
-
-        async def on_answer(msg: Msg) -> None:
-            future = futures.get(msg.subject[len(prefix) + 1 :])
-            if future is None or future.done():
-                return
-            result = _parse_answer(msg)
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
-
-        sub = await nc.subscribe(f"{prefix}.*", cb=on_answer)
+        outgoing = [
+            (
+                self._subjects.schedule(job_id),
+                encode_due(job_id, run_at),
+                self._headers(job_id, run_at, message_id(job_id, run_at), 0),
+            )
+            for job_id, run_at in batch
+        ]
+        replies = replies_of(client_of(self._js))
         try:
-            order: list[asyncio.Future[api.PubAck]] = []
-            for i, (job_id, run_at) in enumerate(batch):
-                future: asyncio.Future[api.PubAck] = loop.create_future()
-                futures[str(i)] = future
-                order.append(future)
-                try:
-                    await nc.publish(
-                        self._subjects.schedule(job_id),
-                        encode_due(job_id, run_at),
-                        reply=f"{prefix}.{i}",
-                        headers=self._headers(job_id, run_at, message_id(job_id, run_at), 0),
-                    )
-                except Exception as exc:
-                    future.set_exception(exc)
-            await nc.flush(timeout=max(1, int(timeout)) if timeout > 0 else 60)
-            if order:
-                await asyncio.wait(order, timeout=timeout if timeout > 0 else None)
-            answers: list[api.PubAck | BaseException] = []
-            for future in order:
-                if not future.done():
-                    future.cancel()
-                    answers.append(nats.errors.TimeoutError())
-                elif future.exception() is not None:
-                    answers.append(future.exception())  # type: ignore[arg-type]
-                else:
-                    answers.append(future.result())
-            return answers
-        finally:
-            try:
-                await sub.unsubscribe()
-            except Exception:  # the connection is gone; nothing to clean up
-                logger.debug("unsubscribing the arm inbox failed", exc_info=True)
+            answers = await replies.publish_each(outgoing, timeout if timeout > 0 else None)
+        except Exception as exc:  # the connection is gone: each one is retried alone
+            return [exc] * len(batch)
+        return [
+            nats.errors.TimeoutError() if answer is None else _parse_answer(answer)
+            for answer in answers
+        ]
 
     async def _still_pending(self, job_id: str, run_at: datetime, msg_id: str) -> bool:
         """Whether the stream still holds this run: its schedule, or its due message."""
