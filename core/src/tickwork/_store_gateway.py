@@ -31,6 +31,7 @@ from .abc import (
     DueJobsStore,
     FinishingStore,
     InProcessStore,
+    LastRecordStore,
     Store,
 )
 
@@ -62,6 +63,7 @@ class StoreCapabilities:
     conditional: ConditionalUpdateStore | None
     finishing: FinishingStore | None
     claiming: ClaimingStore | None
+    last_record: LastRecordStore | None = None
     #: The in-memory job table is the truth and writes cannot fail for I/O: a store in
     #: this process that no other process shares.
     local: bool = False
@@ -75,6 +77,7 @@ class StoreCapabilities:
             conditional=(store if shared and isinstance(store, ConditionalUpdateStore) else None),
             finishing=store if isinstance(store, FinishingStore) else None,
             claiming=store if isinstance(store, ClaimingStore) else None,
+            last_record=store if isinstance(store, LastRecordStore) else None,
             local=not shared and isinstance(store, InProcessStore) and store.in_process,
         )
 
@@ -212,8 +215,15 @@ class StoreGateway:
 
     async def last_completion(self, job_id: str) -> datetime | None:
         """When the job last finished (its newest record's end), for a job loaded from
-        the store; None when it never ran or the read failed (a run does not need it)."""
+        the store; None when it never ran or the read failed (a run does not need it).
+
+        A :class:`~tickwork.abc.LastRecordStore` answers from its last saved record;
+        any other store is asked for the record that ended last."""
+        last_record = self.caps.last_record
         try:
+            if last_record is not None:
+                record = await last_record.last_saved_execution(job_id)
+                return None if record is None else record.end_time
             records = await self.store.list_executions(
                 job_id, QueryOptions(limit=1, sort_by="end_time", sort_desc=True)
             )

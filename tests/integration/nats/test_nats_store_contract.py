@@ -18,6 +18,7 @@ from tickwork.testing import (
     ConnectionLeakCheck,
     FinishingStoreContract,
     IdLimitedStoreContract,
+    LastRecordStoreContract,
 )
 from tickwork_nats_store import NATSStore
 
@@ -25,7 +26,10 @@ pytestmark = pytest.mark.nats
 
 
 class TestNATSStoreOwnConnection(
-    ConditionalUpdateStoreContract, FinishingStoreContract, IdLimitedStoreContract
+    ConditionalUpdateStoreContract,
+    FinishingStoreContract,
+    IdLimitedStoreContract,
+    LastRecordStoreContract,
 ):
     persistent = True
 

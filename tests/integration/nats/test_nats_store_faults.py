@@ -126,9 +126,12 @@ async def test_killed_server_gives_connection_errors_then_recovers_with_all_data
         await store.list_jobs()
     with pytest.raises(StorageConnectionError):
         await store.health_check()
+    with pytest.raises(StorageConnectionError, match="last execution of job 'job-5'"):
+        await store.last_saved_execution("job-5")
 
     nats_server.restart()
     await eventually(store.health_check)
+    assert await store.last_saved_execution("job-5") == record("job-5", "exec-5", minutes=5)
 
     assert [j.id for j in await store.list_jobs()] == sorted(f"job-{i}" for i in range(20))
     assert (await store.get_job("job-0")).status is JobStatus.DISABLED
@@ -255,6 +258,27 @@ async def test_corrupt_documents_are_unreadable_jobs(
     ]
     with pytest.raises(InvalidJobDataError, match="never written back"):
         await store.update_job(impostor)
+
+
+async def test_the_last_record_past_a_removal_marker_and_a_damaged_one(
+    store: NATSStore, jetstream: JetStreamContext
+) -> None:
+    """A key deleted by hand leaves a marker as the last message under the job's
+    records: the record written before it is found through a scan. A damaged record
+    written last is reported, naming its key."""
+    kv = await jetstream.key_value(store.exec_bucket)
+    await store.save_execution(record("job", "old"))
+    await store.save_execution(record("job", "new", minutes=1))
+    await store.save_execution(record("job.other", "x", minutes=2))  # another job's key
+    await kv.delete("rec.job.new")
+    assert await store.last_saved_execution("job") == record("job", "old")
+    await kv.put("rec.job.bad", b"{not json")
+    with pytest.raises(InvalidJobDataError, match=r"'rec\.job\.bad'"):
+        await store.last_saved_execution("job")
+    await kv.purge("rec.job.bad")  # a purge marker, then nothing live after "old"
+    assert await store.last_saved_execution("job") == record("job", "old")
+    await kv.delete("rec.job.old")
+    assert await store.last_saved_execution("job") is None
 
 
 async def test_a_deleted_bucket_is_reported(store: NATSStore, jetstream: JetStreamContext) -> None:

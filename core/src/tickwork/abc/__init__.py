@@ -33,7 +33,13 @@ from ._schedules import (
     ScheduleCodec,
 )
 from ._store import Store
-from ._store_capabilities import BulkStore, DueJobsStore, IdLimitedStore, InProcessStore
+from ._store_capabilities import (
+    BulkStore,
+    DueJobsStore,
+    IdLimitedStore,
+    InProcessStore,
+    LastRecordStore,
+)
 from ._triggers import Delivery, Dispatch, RunChainTrigger, StoreReadingTrigger, Trigger
 
 __all__ = [
@@ -57,6 +63,7 @@ __all__ = [
     "IdLimitedStore",
     "InProcessStore",
     "Instrument",
+    "LastRecordStore",
     "QueryableStore",
     "RunChainTrigger",
     "Schedule",

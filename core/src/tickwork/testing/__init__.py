@@ -18,7 +18,8 @@ A store that implements :class:`tickwork.abc.ClaimingStore` (several schedulers 
 share it) subclasses :class:`ClaimingStoreContract` instead, which adds the claim rules.
 Stores with the optional capabilities that matter at scale add their contracts too:
 :class:`BulkStoreContract` (``save_jobs``), :class:`DueJobsStoreContract`
-(``list_due_jobs``), :class:`BatchRunStoreContract` (``save_runs``),
+(``list_due_jobs``), :class:`LastRecordStoreContract` (``last_saved_execution``),
+:class:`BatchRunStoreContract` (``save_runs``),
 :class:`BatchClaimingStoreContract` (``claim_jobs``, ``release_claims``, ``get_jobs``;
 it includes the claim rules) and :class:`ConditionalUpdateStoreContract`
 (``update_job_if``, which every shared store should have) with
@@ -68,6 +69,7 @@ from ._capability_contract import (
     ConditionalBatchRunStoreContract,
     ConditionalUpdateStoreContract,
     DueJobsStoreContract,
+    LastRecordStoreContract,
 )
 from ._change_contract import ChangeSignalingStoreContract
 from ._claim_contract import BatchClaimingStoreContract, ClaimingStoreContract
@@ -112,6 +114,7 @@ __all__ = [
     "IdLimitedStoreContract",
     "InProcessStoreContract",
     "InstrumentContract",
+    "LastRecordStoreContract",
     "QueryContract",
     "StoreContract",
     "TaskExecutorContract",

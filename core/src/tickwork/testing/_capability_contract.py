@@ -1,6 +1,7 @@
 """Contracts of the optional store capabilities: those that make a store fast at scale,
 ``BulkStore`` (save many jobs at once), ``DueJobsStore`` (find due jobs without reading
-every job) and ``BatchRunStore`` (write the outcome of many runs at once), and the one
+every job), ``LastRecordStore`` (a job's last record without reading its history) and
+``BatchRunStore`` (write the outcome of many runs at once), and the one
 that keeps changes made by several processes from undoing each other,
 ``ConditionalUpdateStore`` (write a job only if nobody wrote it since it was read)."""
 
@@ -20,6 +21,7 @@ from ..abc import (
     ConditionalBatchRunStore,
     ConditionalUpdateStore,
     DueJobsStore,
+    LastRecordStore,
     Store,
 )
 from ._store_contract import T0, StoreContract, make_job, make_record
@@ -30,6 +32,7 @@ __all__ = [
     "ConditionalBatchRunStoreContract",
     "ConditionalUpdateStoreContract",
     "DueJobsStoreContract",
+    "LastRecordStoreContract",
 ]
 
 
@@ -92,6 +95,72 @@ class DueJobsStoreContract(StoreContract):
 
     async def test_list_due_jobs_of_an_empty_store(self, store: Store) -> None:
         assert await self._due(store).list_due_jobs(T0) == []
+
+
+class LastRecordStoreContract(StoreContract):
+    """The store contract plus ``last_saved_execution``: the record saved last."""
+
+    def _last(self, store: Store) -> LastRecordStore:
+        assert isinstance(store, LastRecordStore), (
+            f"{type(store).__name__} has no last_saved_execution()"
+        )
+        return store
+
+    async def test_a_job_without_records_has_none(self, store: Store) -> None:
+        await store.save_job(make_job("never-ran"))
+        await store.save_execution(make_record("other", "other-1"))
+        assert await self._last(store).last_saved_execution("never-ran") is None
+        assert await self._last(store).last_saved_execution("unknown") is None
+
+    async def test_the_record_saved_last(self, store: Store) -> None:
+        records = [make_record("job-1", f"run-{i}", minutes=i) for i in range(5)]
+        for record in records:
+            await store.save_execution(record)
+        await store.save_execution(make_record("job-2", "later-of-another-job", minutes=9))
+        assert await self._last(store).last_saved_execution("job-1") == records[-1]
+
+    async def test_ids_that_share_a_prefix_or_look_like_patterns(self, store: Store) -> None:
+        mine = make_record("a", "a-1")
+        await store.save_execution(mine)
+        for job_id in ("a.b", "a*", "a>", "ab", "a b"):
+            await store.save_execution(make_record(job_id, f"{job_id}-1", minutes=1))
+        assert await self._last(store).last_saved_execution("a") == mine
+        assert await self._last(store).last_saved_execution("a*") == make_record(
+            "a*", "a*-1", minutes=1
+        )
+
+    async def test_a_record_saved_again_counts_from_then(self, store: Store) -> None:
+        first, second = make_record(execution_id="first"), make_record(execution_id="second")
+        await store.save_execution(first)
+        await store.save_execution(second)
+        final = make_record(execution_id="first", status=JobStatus.FAILED, error="boom")
+        await store.save_execution(final)
+        assert await self._last(store).last_saved_execution("job-1") == final
+
+    async def test_after_the_last_record_is_deleted_the_one_before(self, store: Store) -> None:
+        kept = make_record(execution_id="kept", minutes=10)
+        await store.save_execution(kept)
+        oldest_saved_last = make_record(execution_id="imported", minutes=-60)
+        await store.save_execution(oldest_saved_last)
+        assert await self._last(store).last_saved_execution("job-1") == oldest_saved_last
+        await store.delete_executions("job-1", T0)
+        assert await self._last(store).last_saved_execution("job-1") == kept
+        await store.delete_executions("job-1", T0 + timedelta(days=1))
+        assert await self._last(store).last_saved_execution("job-1") is None
+
+    async def test_records_outlive_their_job(self, store: Store) -> None:
+        await store.save_job(make_job("gone"))
+        record = make_record("gone", "gone-1")
+        await store.save_execution(record)
+        await store.delete_job("gone")
+        assert await self._last(store).last_saved_execution("gone") == record
+
+    async def test_a_copy_each_time(self, store: Store) -> None:
+        await store.save_execution(make_record())
+        found = await self._last(store).last_saved_execution("job-1")
+        assert found is not None
+        found.metadata["changed"] = "by the caller"
+        assert await self._last(store).last_saved_execution("job-1") == make_record()
 
 
 class BatchRunStoreContract(StoreContract):

@@ -185,6 +185,24 @@ class Bucket:
                 found[key] = Entry(key, msg.value, msg.sequence)
         return list(found.values())
 
+    async def newest(self, key_filter: str, *, timeout: float) -> Entry | None:
+        """The live key matching ``key_filter`` that was written last, or None.
+
+        One request for the last message on the filter (the server finds it from the
+        end of the stream, whatever the history holds). When that message removes its
+        key (deleted by hand, or expired with a marker), the newest live key is older
+        than it and only a :meth:`scan` of the filter finds it: the one with the
+        highest revision.
+        """
+        try:
+            msg = await self.js.get_last_msg(self.stream, self.prefix + key_filter)
+        except nats.js.errors.NotFoundError:
+            return None
+        if not _is_removal(msg.headers):
+            return Entry((msg.subject or "")[len(self.prefix) :], msg.data or b"", msg.seq or 0)
+        live = await self.scan(key_filter, timeout=timeout)
+        return max(live, key=lambda entry: entry.revision, default=None)
+
     async def status(self) -> KeyValue.BucketStatus:
         """The bucket's stream info (one round trip)."""
         return await self.kv.status()

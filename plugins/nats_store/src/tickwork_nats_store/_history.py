@@ -19,7 +19,13 @@ from ._checks import check_execution, check_job_id, existing_key, key_for_write
 from ._documents import decode_index, encode_execution, encode_index, record_from
 from ._errors import translate_errors
 
-__all__ = ["delete_executions", "get_execution", "list_executions", "save_execution"]
+__all__ = [
+    "delete_executions",
+    "get_execution",
+    "last_saved_execution",
+    "list_executions",
+    "save_execution",
+]
 
 logger = logging.getLogger("tickwork.nats")
 
@@ -77,6 +83,20 @@ async def list_executions(
     with translate_errors(f"list the executions of job {job_id!r}"):
         entries = await execs.scan(key_filter, timeout=timeout)
     return options.apply([record_from(execs, e) for e in entries])
+
+
+async def last_saved_execution(
+    execs: Bucket, job_id: str, *, timeout: float
+) -> ExecutionRecord | None:
+    """The record of ``job_id`` written last: one read of the last message under the
+    job's records, not a scan of its history (see :meth:`Bucket.newest`)."""
+    check_job_id(job_id)
+    key_filter = existing_key(keys.job_records_filter, job_id)
+    if key_filter is None:
+        return None
+    with translate_errors(f"read the last execution of job {job_id!r}"):
+        entry = await execs.newest(key_filter, timeout=timeout)
+    return None if entry is None else record_from(execs, entry)
 
 
 async def delete_executions(

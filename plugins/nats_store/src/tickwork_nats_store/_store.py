@@ -559,6 +559,10 @@ class NATSStore:
         _, execs = self._buckets()
         return await history.list_executions(execs, job_id, opts, timeout=self._request_timeout)
 
+    async def last_saved_execution(self, job_id: str) -> ExecutionRecord | None:
+        _, execs = self._buckets()
+        return await history.last_saved_execution(execs, job_id, timeout=self._request_timeout)
+
     async def delete_executions(self, job_id: str | None, before: datetime) -> None:
         _, execs = self._buckets()
         await history.delete_executions(execs, job_id, before, timeout=self._request_timeout)
