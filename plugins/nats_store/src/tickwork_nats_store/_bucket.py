@@ -188,8 +188,9 @@ class Bucket:
     async def newest(self, key_filter: str, *, timeout: float) -> Entry | None:
         """The live key matching ``key_filter`` that was written last, or None.
 
-        One request for the last message on the filter (the server finds it from the
-        end of the stream, whatever the history holds). When that message removes its
+        One request for the last message on the filter, which the server finds in its
+        index of subjects (4.5 ms under 100,000 keys, where a scan takes 4.9 s; see
+        ``tests/integration/nats/last_record_cost.py``). When that message removes its
         key (deleted by hand, or expired with a marker), the newest live key is older
         than it and only a :meth:`scan` of the filter finds it: the one with the
         highest revision.
