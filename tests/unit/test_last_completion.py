@@ -59,8 +59,11 @@ async def _first_event(store: MemoryStore) -> JobEvent:
             last_run=now - timedelta(hours=1),
         )
     )
-    for execution_id, ended in (("ended-last", now - timedelta(minutes=59)), ("imported", now)):
-        ended -= timedelta(days=1) if execution_id == "imported" else timedelta(0)
+    saved_in_order = (
+        ("ended-last", now - timedelta(minutes=59)),
+        ("imported", now - timedelta(days=1)),
+    )
+    for execution_id, ended in saved_in_order:
         await store.save_execution(
             ExecutionRecord(
                 job_id="job",
