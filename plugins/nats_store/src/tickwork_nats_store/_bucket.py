@@ -25,17 +25,15 @@ from typing import TypeVar
 import nats.js.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext, api
-from nats.js.kv import KV_DEL, KV_OP, KV_PURGE, KeyValue
+from nats.js.kv import KeyValue
 
 from ._errors import is_connection_error
 from ._multi_get import read_matching
+from ._removals import is_removal
 
 __all__ = ["PARALLEL", "Bucket", "BucketSettings", "Entry", "gather_in_batches", "open_bucket"]
 
 logger = logging.getLogger("tickwork.nats")
-
-KV_MARKER_REASON = "Nats-Marker-Reason"
-"""Header of the markers nats-server 2.11+ leaves when a TTL or limit removes a key."""
 
 _SCAN_CONSUMER_INACTIVE = 5.0
 """Seconds after which the server drops a scan consumer nobody listens to."""
@@ -158,7 +156,7 @@ class Bucket:
                 msg = await sub.next_msg(timeout=timeout)
                 meta = msg.metadata
                 key = msg.subject[len(self.prefix) :]
-                if _is_removal(msg.headers):
+                if is_removal(msg.headers):
                     found.pop(key, None)
                 else:
                     found[key] = Entry(key, msg.data, meta.sequence.stream)
@@ -179,7 +177,7 @@ class Bucket:
         found: dict[str, Entry] = {}
         for msg in await read_matching(nc, self.stream, self.prefix + key_filter, timeout):
             key = msg.subject[len(self.prefix) :]
-            if _is_removal(msg.headers):
+            if is_removal(msg.headers):
                 found.pop(key, None)
             else:
                 found[key] = Entry(key, msg.value, msg.sequence)
@@ -199,7 +197,7 @@ class Bucket:
             msg = await self.js.get_last_msg(self.stream, self.prefix + key_filter)
         except nats.js.errors.NotFoundError:
             return None
-        if not _is_removal(msg.headers):
+        if not is_removal(msg.headers):
             return Entry((msg.subject or "")[len(self.prefix) :], msg.data or b"", msg.seq or 0)
         live = await self.scan(key_filter, timeout=timeout)
         return max(live, key=lambda entry: entry.revision, default=None)
@@ -207,15 +205,6 @@ class Bucket:
     async def status(self) -> KeyValue.BucketStatus:
         """The bucket's stream info (one round trip)."""
         return await self.kv.status()
-
-
-def _is_removal(headers: dict[str, str] | None) -> bool:
-    if not headers:
-        return False
-    if headers.get(KV_OP) in (KV_DEL, KV_PURGE):
-        return True
-    # nats-server 2.11+ marks keys removed by a TTL or limit with this header instead.
-    return KV_MARKER_REASON in headers
 
 
 async def open_bucket(

@@ -25,8 +25,8 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.kv import KV_DEL, KV_OP, KV_PURGE
 
+from ._removals import is_removal
 from ._replies import replies_of
 
 __all__ = [
@@ -60,7 +60,8 @@ async def read_last_many(
     nc: Client, stream: str, subjects: Sequence[str], timeout: float
 ) -> dict[str, LastValue]:
     """The last message on each of ``subjects`` in ``stream``, by subject; subjects with
-    none (or whose last message deletes a KV key) are left out.
+    none (or whose last message removes a KV key: :func:`._removals.is_removal`) are
+    left out.
 
     :raises nats.errors.TimeoutError: the answer did not end within ``timeout``.
     :raises RuntimeError: the server refused the request (an error status).
@@ -83,7 +84,7 @@ async def _read_chunk(
         sequence = headers.get("Nats-Sequence")
         if subject is None or sequence is None:
             continue
-        if headers.get(KV_OP) in (KV_DEL, KV_PURGE):
+        if is_removal(headers):
             continue
         found[subject] = LastValue(msg.data, int(sequence))
 
